@@ -1,0 +1,388 @@
+import CRDKafka
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A Kafka producer that reports each message's delivery.
+///
+/// ``send(topic:key:value:headers:)`` enqueues synchronously (so calls made in order are
+/// produced in order) and throws when a message cannot be enqueued; the returned
+/// ``KafkaDelivery`` completes when the broker's delivery report arrives.
+/// ``publish(topic:key:value:headers:)`` does both and awaits the report.
+///
+/// Delivery reports are served by a thread of the producer's own that blocks on librdkafka's
+/// event queue, so a report is handed on as soon as it arrives, with no polling interval.
+/// Run the producer as a `Service` (or call ``shutdown()``): shutdown stops new sends, waits
+/// up to ``KafkaProducerConfiguration/flushTimeout`` for in-flight messages, then fails the
+/// waiters of whatever is left with ``KafkaError/Code/shutdown``.
+public final class KafkaProducer: Service, Sendable {
+    private let client: RDKafkaClient
+    private let configuration: KafkaProducerConfiguration
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let running = Atomic<Bool>(true)
+    private let threadExited = DispatchSemaphore(value: 0)
+    /// The main event queue (`rd_kafka_queue_t *`), destroyed at shutdown.
+    nonisolated(unsafe) private let eventQueue: OpaquePointer
+
+    private struct State: ~Copyable {
+        enum Phase { case running, shuttingDown, closed }
+        var phase: Phase = .running
+        var topics: [String: OpaquePointer] = [:]
+        var waiters: [UInt: DeliveryPromise] = [:]
+        var nextID: UInt = 1
+        var fatal: KafkaError?
+        /// Send order with enqueue times; entries before `sentHead` are known delivered.
+        var sent: [(id: UInt, at: ContinuousClock.Instant)] = []
+        var sentHead = 0
+
+        /// The enqueue time of the oldest message still waiting for its report.
+        mutating func oldestPending() -> ContinuousClock.Instant? {
+            while sentHead < sent.count && waiters[sent[sentHead].id] == nil { sentHead += 1 }
+            if sentHead > 4096 && sentHead * 2 > sent.count {
+                sent.removeFirst(sentHead)
+                sentHead = 0
+            }
+            return sentHead < sent.count ? sent[sentHead].at : nil
+        }
+
+        /// Takes every waiter, leaving none registered.
+        mutating func takeWaiters() -> [DeliveryPromise] {
+            let taken = Array(waiters.values)
+            waiters.removeAll()
+            sent.removeAll()
+            sentHead = 0
+            return taken
+        }
+    }
+
+    /// Creates a producer and starts its delivery-report thread.
+    /// - Throws: ``KafkaError/Code/configuration`` naming the property librdkafka rejected.
+    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = try RDKafkaClient(
+            type: RD_KAFKA_PRODUCER,
+            properties: configuration.librdkafkaProperties,
+            events: Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR),
+            logger: logger
+        )
+        self.eventQueue = rd_kafka_queue_get_main(client.handle)
+        self.state = Mutex(State())
+        let thread = Thread { [self] in
+            self.serveEvents()
+            self.threadExited.signal()
+        }
+        thread.name = "okra-kafka-producer-events"
+        thread.start()
+    }
+
+    /// Messages enqueued whose delivery report has not arrived yet.
+    public var inFlightCount: Int { state.withLock { $0.waiters.count } }
+
+    /// The fatal error this producer hit, if any. A producer with a fatal error delivers
+    /// nothing more: create a new one and send again what was not acknowledged.
+    public var fatalError: KafkaError? { state.withLock { $0.fatal } }
+
+    /// Enqueues one message and returns a handle that completes with its delivery result.
+    ///
+    /// The waiter is registered before the message is handed to librdkafka, so a report that
+    /// arrives at once is never missed.
+    /// - Throws: ``KafkaError/Code/queueFull`` when ``KafkaProducerConfiguration/maxInFlightMessages``
+    ///   are already in flight (retriable), ``KafkaError/Code/fatal`` after a fatal error,
+    ///   ``KafkaError/Code/shutdown`` once shutdown began.
+    public func send(
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader] = []
+    ) throws(KafkaError) -> KafkaDelivery {
+        let promise = DeliveryPromise(topic: topic)
+        try state.withLock { (state: inout State) throws(KafkaError) in
+            guard state.phase == .running else {
+                throw KafkaError(.shutdown, "the producer is shutting down and accepts no new messages", isRetriable: true)
+            }
+            if let fatal = state.fatal { throw fatal }
+            let rkt: OpaquePointer
+            if let cached = state.topics[topic] {
+                rkt = cached
+            } else {
+                guard let created = rd_kafka_topic_new(client.handle, topic, nil) else {
+                    throw KafkaError(.topic, "librdkafka rejected topic name '\(topic)'", isRetriable: false)
+                }
+                state.topics[topic] = created
+                rkt = created
+            }
+            let id = state.nextID
+            state.nextID &+= 1
+            state.waiters[id] = promise
+            let cHeaders = Self.makeHeaders(headers)
+            let err = Self.produce(client.handle, rkt, key: key, value: value, headers: cHeaders, id: id)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                state.waiters[id] = nil
+                if let cHeaders { rd_kafka_headers_destroy(cHeaders) }
+                if err == RD_KAFKA_RESP_ERR__FATAL, let fatal = state.fatal { throw fatal }
+                throw RDKafkaError.make(err, context: "could not enqueue a message for topic '\(topic)'")
+            }
+            state.sent.append((id, .now))
+        }
+        return KafkaDelivery(promise: promise)
+    }
+
+    /// Enqueues one message and waits for the broker's delivery report.
+    /// - Returns: the partition and offset the broker stored the message at.
+    /// - Throws: a ``KafkaError`` from ``send(topic:key:value:headers:)`` or from the delivery report.
+    public func publish(
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader] = []
+    ) async throws(KafkaError) -> KafkaDeliveryReport {
+        try await send(topic: topic, key: key, value: value, headers: headers).result()
+    }
+
+    /// Whether a metadata request reaches a broker within `timeout`.
+    public func brokersReachable(timeout: Duration = .seconds(2)) async -> Bool {
+        let client = self.client
+        return await client.blocking { client.brokersReachable(timeout: timeout) }
+    }
+
+    /// Runs until graceful shutdown or cancellation, then shuts the producer down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops accepting messages, waits up to the flush timeout for those in flight, fails the
+    /// waiters of the rest with ``KafkaError/Code/shutdown`` and releases librdkafka. Idempotent.
+    public func shutdown() async {
+        let first = state.withLock { (state: inout State) -> Bool in
+            guard state.phase == .running else { return false }
+            state.phase = .shuttingDown
+            return true
+        }
+        guard first else {
+            await client.blocking { [threadExited] in
+                threadExited.wait()
+                threadExited.signal()
+            }
+            return
+        }
+        let client = self.client
+        let flushTimeout = configuration.flushTimeout
+        let unflushed = await client.blocking {
+            _ = rd_kafka_flush(client.handle, flushTimeout.milliseconds)
+            return Int(rd_kafka_outq_len(client.handle))
+        }
+        if unflushed > 0 || inFlightCount > 0 {
+            logger.warning(
+                "Kafka producer shutting down with messages not yet acknowledged; their senders get a shutdown error",
+                metadata: ["kafka.in_flight": "\(inFlightCount)", "kafka.flush_timeout": "\(flushTimeout)"]
+            )
+            rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+            // Purged messages come back as delivery reports; let the event thread serve them.
+            _ = await client.blocking { rd_kafka_flush(client.handle, 2000) }
+        }
+        running.store(false, ordering: .releasing)
+        rd_kafka_queue_yield(eventQueue)
+        await client.blocking { [threadExited] in
+            threadExited.wait()
+            threadExited.signal()
+        }
+        let leftovers = state.withLock { (state: inout State) -> [DeliveryPromise] in
+            let waiters = state.takeWaiters()
+            for rkt in state.topics.values { rd_kafka_topic_destroy(rkt) }
+            state.topics.removeAll()
+            state.phase = .closed
+            return waiters
+        }
+        let error = KafkaError(.shutdown, "the producer shut down before the broker acknowledged this message", isRetriable: true)
+        for promise in leftovers { promise.complete(.failure(error)) }
+        rd_kafka_queue_destroy(eventQueue)
+    }
+
+    /// Makes librdkafka raise a fatal error as if the broker had sent `UNKNOWN_PRODUCER_ID`
+    /// (librdkafka's own test hook), so the fatal path can be tested without a broker restart.
+    func raiseFatalErrorForTesting() {
+        _ = rd_kafka_test_fatal_error(client.handle, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, "raised by a test")
+    }
+
+    // MARK: - Event thread
+
+    private func serveEvents() {
+        var lastStallCheck = ContinuousClock.now
+        while running.load(ordering: .acquiring) {
+            if ContinuousClock.now - lastStallCheck >= .seconds(1) {
+                lastStallCheck = .now
+                checkForStall()
+            }
+            guard let event = rd_kafka_queue_poll(eventQueue, 1000) else { continue }
+            switch rd_kafka_event_type(event) {
+            case RD_KAFKA_EVENT_DR:
+                handleDeliveryReports(event)
+            case RD_KAFKA_EVENT_ERROR:
+                handleError(event)
+            default:
+                break
+            }
+            rd_kafka_event_destroy(event)
+        }
+    }
+
+    private func handleDeliveryReports(_ event: OpaquePointer) {
+        var reports: [(UInt, rd_kafka_resp_err_t, Int32, Int64)] = []
+        reports.reserveCapacity(Int(rd_kafka_event_message_count(event)))
+        while let message = rd_kafka_event_message_next(event) {
+            let m = message.pointee
+            reports.append((UInt(bitPattern: m._private), m.err, m.partition, m.offset))
+        }
+        let (promises, fatal) = state.withLock { (state: inout State) in
+            (reports.map { state.waiters.removeValue(forKey: $0.0) }, state.fatal)
+        }
+        for (promise, report) in zip(promises, reports) {
+            guard let promise else { continue }
+            let (_, err, partition, offset) = report
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                promise.complete(.success(KafkaDeliveryReport(topic: promise.topic, partition: partition, offset: offset)))
+            } else if let fatal, Self.isConsequenceOfFatal(err) {
+                promise.complete(.failure(fatal))
+            } else {
+                promise.complete(.failure(RDKafkaError.make(err, context: "delivery to topic '\(promise.topic)' failed")))
+            }
+        }
+    }
+
+    private func handleError(_ event: OpaquePointer) {
+        let err = rd_kafka_event_error(event)
+        let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "unknown error"
+        guard rd_kafka_event_error_is_fatal(event) != 0 else {
+            logger.warning("Kafka producer error: \(text)", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
+            return
+        }
+        let (code, reason) = client.fatalError() ?? (err, text)
+        becomeFatal(KafkaError(
+            .fatal,
+            "the producer hit a fatal error and must be recreated: \(reason)",
+            isRetriable: true,
+            librdkafkaName: String(cString: rd_kafka_err2name(code))
+        ))
+    }
+
+    /// Declares the producer stuck when the oldest in-flight message has waited longer than
+    /// `message.timeout.ms` plus the stall grace: librdkafka promised a report by then.
+    private func checkForStall() {
+        let limit = configuration.messageTimeout + configuration.deliveryStallGrace
+        let oldest = state.withLock { (state: inout State) in state.fatal == nil ? state.oldestPending() : nil }
+        guard let oldest, ContinuousClock.now - oldest > limit else { return }
+        becomeFatal(KafkaError(
+            .fatal,
+            "no delivery report for over \(limit) (message.timeout.ms plus the stall grace): librdkafka is retrying without progress, as when a broker lost the producer's state; the producer must be recreated",
+            isRetriable: true
+        ))
+    }
+
+    /// Records a fatal error, fails every waiting sender with it, and purges librdkafka's queues.
+    private func becomeFatal(_ fatal: KafkaError) {
+        let waiters = state.withLock { (state: inout State) -> [DeliveryPromise] in
+            guard state.fatal == nil else { return [] }
+            state.fatal = fatal
+            return state.takeWaiters()
+        }
+        logger.error("Kafka producer fatal error; it must be recreated", metadata: ["kafka.error": "\(fatal.librdkafkaName ?? "")", "kafka.reason": "\(fatal.reason)"])
+        for promise in waiters { promise.complete(.failure(fatal)) }
+        // Whatever librdkafka still holds is reported later against no waiter.
+        rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING)
+    }
+
+    private static func isConsequenceOfFatal(_ err: rd_kafka_resp_err_t) -> Bool {
+        RDKafkaError.classify(err).0 == .fatal || RDKafkaError.classify(err).0 == .shutdown
+    }
+
+    // MARK: - C helpers
+
+    private static func makeHeaders(_ headers: [KafkaHeader]) -> OpaquePointer? {
+        guard !headers.isEmpty, let list = rd_kafka_headers_new(headers.count) else { return nil }
+        for header in headers {
+            if let value = header.value {
+                value.withUnsafeBytes { bytes in
+                    _ = rd_kafka_header_add(list, header.name, -1, bytes.baseAddress, bytes.count)
+                }
+            } else {
+                _ = rd_kafka_header_add(list, header.name, -1, nil, 0)
+            }
+        }
+        return list
+    }
+
+    private static func produce(
+        _ rk: OpaquePointer,
+        _ rkt: OpaquePointer,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: OpaquePointer?,
+        id: UInt
+    ) -> rd_kafka_resp_err_t {
+        let opaque = UnsafeMutableRawPointer(bitPattern: id)
+        return value.withUnsafeBytes { valueBytes in
+            if let key {
+                return key.withUnsafeBytes { keyBytes in
+                    okra_rdk_produce(rk, rkt, valueBytes.baseAddress, valueBytes.count,
+                                     keyBytes.baseAddress, keyBytes.count, headers, opaque)
+                }
+            }
+            return okra_rdk_produce(rk, rkt, valueBytes.baseAddress, valueBytes.count, nil, 0, headers, opaque)
+        }
+    }
+}
+
+/// The pending delivery of one enqueued message.
+public struct KafkaDelivery: Sendable {
+    let promise: DeliveryPromise
+
+    /// Waits for the broker's delivery report (or the failure that ended the message).
+    /// Awaiting again returns the same result.
+    public func result() async throws(KafkaError) -> KafkaDeliveryReport {
+        try await promise.wait().get()
+    }
+}
+
+/// One message's delivery result, completed once by the event thread; any number of waiters.
+final class DeliveryPromise: Sendable {
+    typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
+    let topic: String
+    private let state = Mutex<State>(.pending([]))
+
+    private enum State {
+        case pending([CheckedContinuation<Outcome, Never>])
+        case done(Outcome)
+    }
+
+    init(topic: String) { self.topic = topic }
+
+    func complete(_ outcome: Outcome) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
+            guard case .pending(let waiters) = state else { return [] }
+            state = .done(outcome)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: outcome) }
+    }
+
+    func wait() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Outcome? in
+                switch state {
+                case .done(let outcome):
+                    return outcome
+                case .pending(var waiters):
+                    waiters.append(continuation)
+                    state = .pending(waiters)
+                    return nil
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}

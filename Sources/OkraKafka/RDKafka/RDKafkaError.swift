@@ -1,0 +1,54 @@
+import CRDKafka
+
+/// Maps librdkafka's response codes to ``KafkaError``.
+enum RDKafkaError {
+    /// The error for a librdkafka code, with librdkafka's own text.
+    static func make(_ err: rd_kafka_resp_err_t, context: String? = nil, file: String = #fileID, line: Int = #line) -> KafkaError {
+        let name = String(cString: rd_kafka_err2name(err))
+        let text = String(cString: rd_kafka_err2str(err))
+        let reason = context.map { "\($0): \(text)" } ?? text
+        let (code, retriable) = classify(err)
+        return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: name, file: file, line: line)
+    }
+
+    /// The category of a librdkafka code and whether sending again can help.
+    static func classify(_ err: rd_kafka_resp_err_t) -> (KafkaError.Code, Bool) {
+        switch err {
+        case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+            return (.queueFull, true)
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT,
+             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+            return (.messageTimedOut, true)
+        case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
+             RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+            return (.transport, true)
+        case RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
+             RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
+             RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
+            // Fatal for this producer instance; a new one can send the message.
+            return (.fatal, true)
+        case RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, RD_KAFKA_RESP_ERR__DESTROY:
+            return (.shutdown, true)
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+             RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+            return (.messageTooLarge, false)
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR__INVALID_ARG:
+            return (.topic, false)
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+             RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+            // Topics may be auto-created or created by an operator in the meantime.
+            return (.topic, true)
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, RD_KAFKA_RESP_ERR__AUTHENTICATION,
+             RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            return (.authorization, false)
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+             RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+             RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+             RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+            return (.other, true)
+        default:
+            return (.other, false)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+import OkraKafka
+import Hummingbird
+import GRDB
+import Prometheus
+print("hi")

@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import OkraKafka
+
+/// Producer behaviour against librdkafka's in-process mock cluster and unreachable brokers.
+@Suite("KafkaProducer (mock cluster)")
+struct KafkaProducerMockClusterTests {
+    static func mockConfiguration() -> KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+        configuration.properties["test.mock.num.brokers"] = "1"
+        configuration.linger = .milliseconds(1)
+        return configuration
+    }
+
+    /// A configuration pointing at a port nothing listens on.
+    static func unreachableConfiguration(messageTimeout: Duration) -> KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:1")
+        configuration.messageTimeout = messageTimeout
+        configuration.properties["reconnect.backoff.ms"] = "50"
+        return configuration
+    }
+
+    @Test("every message gets a delivery report with its own offset, in send order per partition")
+    func deliveryReportsCarryOffsets() async throws {
+        let producer = try KafkaProducer(configuration: Self.mockConfiguration(), logger: Logger(label: "test"))
+        var deliveries: [KafkaDelivery] = []
+        for index in 0..<500 {
+            deliveries.append(try producer.send(
+                topic: "mock-offsets", key: Array("key-\(index % 7)".utf8), value: Array("value-\(index)".utf8),
+                headers: [KafkaHeader("idx", "\(index)")]
+            ))
+        }
+        var reports: [KafkaDeliveryReport] = []
+        for delivery in deliveries { reports.append(try await delivery.result()) }
+        await producer.shutdown()
+
+        #expect(reports.allSatisfy { $0.topic == "mock-offsets" })
+        // Within each partition the offsets are 0, 1, 2... in the order the messages were sent.
+        let byPartition = Dictionary(grouping: reports, by: \.partition)
+        for (_, partitionReports) in byPartition {
+            #expect(partitionReports.map(\.offset) == Array(0..<Int64(partitionReports.count)))
+        }
+        // The same key always lands on the same partition.
+        for residue in 0..<7 {
+            let partitions = Set(stride(from: residue, to: 500, by: 7).map { reports[$0].partition })
+            #expect(partitions.count == 1)
+        }
+        #expect(producer.inFlightCount == 0)
+    }
+
+    @Test("publish awaits the delivery report")
+    func publishReturnsReport() async throws {
+        let producer = try KafkaProducer(configuration: Self.mockConfiguration(), logger: Logger(label: "test"))
+        let first = try await producer.publish(topic: "mock-publish", key: nil, value: Array("a".utf8))
+        let second = try await producer.publish(topic: "mock-publish", key: nil, value: Array("b".utf8))
+        await producer.shutdown()
+        #expect(first.topic == "mock-publish")
+        #expect(first.offset >= 0 && second.offset >= 0)
+        #expect(first != second)
+    }
+
+    @Test("an unreachable broker yields a typed, retriable delivery error within message.timeout.ms")
+    func unreachableBrokerTimesOut() async throws {
+        let producer = try KafkaProducer(
+            configuration: Self.unreachableConfiguration(messageTimeout: .milliseconds(800)),
+            logger: Logger(label: "test")
+        )
+        let started = ContinuousClock.now
+        let error = await #expect(throws: KafkaError.self) {
+            _ = try await producer.publish(topic: "nowhere", key: nil, value: Array("x".utf8))
+        }
+        let elapsed = ContinuousClock.now - started
+        await producer.shutdown()
+        #expect(error?.code == .messageTimedOut)
+        #expect(error?.isRetriable == true)
+        #expect(error?.librdkafkaName == "_MSG_TIMED_OUT")
+        // Bounded by message.timeout.ms plus librdkafka's timeout scan interval (1 s), not by minutes.
+        #expect(elapsed < .seconds(5))
+    }
+
+    @Test("an unknown property is a configuration error naming the property")
+    func unknownPropertyIsNamed() throws {
+        var configuration = Self.mockConfiguration()
+        configuration.properties["no.such.property"] = "1"
+        let error = #expect(throws: KafkaError.self) {
+            _ = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("'no.such.property'") == true)
+        #expect(error?.isRetriable == false)
+    }
+
+    @Test("an invalid value is a configuration error naming the property")
+    func invalidValueIsNamed() throws {
+        var configuration = Self.mockConfiguration()
+        configuration.acks = "sometimes"
+        let error = #expect(throws: KafkaError.self) {
+            _ = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("'acks'") == true)
+    }
+
+    @Test("a rejected property that holds a secret never has its value in the error")
+    func secretValueNotEchoed() throws {
+        var configuration = Self.mockConfiguration()
+        configuration.properties["ssl.keystore.password.typo"] = "hunter2-secret"
+        let error = #expect(throws: KafkaError.self) {
+            _ = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error.map { !"\($0)".contains("hunter2-secret") } == true)
+    }
+
+    @Test("shutdown fails pending waiters with a shutdown error instead of hanging")
+    func shutdownFailsPendingWaiters() async throws {
+        var configuration = Self.unreachableConfiguration(messageTimeout: .seconds(300))
+        configuration.flushTimeout = .milliseconds(300)
+        let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        let deliveries = try (0..<20).map { index in
+            try producer.send(topic: "nowhere", key: nil, value: Array("\(index)".utf8))
+        }
+        #expect(producer.inFlightCount == 20)
+        await producer.shutdown()
+        for delivery in deliveries {
+            let error = await #expect(throws: KafkaError.self) { _ = try await delivery.result() }
+            #expect(error?.code == .shutdown)
+            #expect(error?.isRetriable == true)
+        }
+        let late = #expect(throws: KafkaError.self) {
+            _ = try producer.send(topic: "nowhere", key: nil, value: [1])
+        }
+        #expect(late?.code == .shutdown)
+        // A second shutdown returns at once.
+        await producer.shutdown()
+    }
+
+    @Test("a full local queue is a typed, retriable error at enqueue time")
+    func fullQueueIsRetriable() async throws {
+        var configuration = Self.unreachableConfiguration(messageTimeout: .seconds(300))
+        configuration.maxInFlightMessages = 5
+        configuration.flushTimeout = .milliseconds(100)
+        let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        for index in 0..<5 {
+            _ = try producer.send(topic: "nowhere", key: nil, value: Array("\(index)".utf8))
+        }
+        let error = #expect(throws: KafkaError.self) {
+            _ = try producer.send(topic: "nowhere", key: nil, value: [6])
+        }
+        #expect(error?.code == .queueFull)
+        #expect(error?.isRetriable == true)
+        #expect(producer.inFlightCount == 5)
+        await producer.shutdown()
+    }
+
+    @Test("a fatal error is surfaced: later sends throw it and the owner can recreate the producer")
+    func fatalErrorIsSurfaced() async throws {
+        let (logger, handler) = CapturingLogHandler.logger()
+        let producer = try KafkaProducer(configuration: Self.mockConfiguration(), logger: logger)
+        _ = try await producer.publish(topic: "mock-fatal", key: nil, value: [1])
+        #expect(producer.fatalError == nil)
+
+        producer.raiseFatalErrorForTesting()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while producer.fatalError == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(producer.fatalError?.code == .fatal)
+        #expect(producer.fatalError?.librdkafkaName == "UNKNOWN_PRODUCER_ID")
+        let error = #expect(throws: KafkaError.self) {
+            _ = try producer.send(topic: "mock-fatal", key: nil, value: [2])
+        }
+        #expect(error?.code == .fatal)
+        #expect(handler.captured.contains { $0.level == .error && $0.message.contains("fatal") })
+        await producer.shutdown()
+
+        let replacement = try KafkaProducer(configuration: Self.mockConfiguration(), logger: logger)
+        let report = try await replacement.publish(topic: "mock-fatal", key: nil, value: [2])
+        #expect(report.offset >= 0)
+        await replacement.shutdown()
+    }
+
+    @Test("librdkafka's own log lines go through swift-log")
+    func librdkafkaLogsRouted() async throws {
+        let (logger, handler) = CapturingLogHandler.logger()
+        var configuration = Self.unreachableConfiguration(messageTimeout: .milliseconds(500))
+        configuration.properties["debug"] = "broker"
+        let producer = try KafkaProducer(configuration: configuration, logger: logger)
+        _ = try? await producer.publish(topic: "nowhere", key: nil, value: [1])
+        await producer.shutdown()
+        let fromLibrary = handler.captured.filter { $0.source == "librdkafka" }
+        #expect(!fromLibrary.isEmpty)
+        #expect(fromLibrary.contains { $0.message.contains("127.0.0.1:1") })
+    }
+}

