@@ -33,6 +33,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `swift run -c release okra-kafka-bench`: producer throughput (docs/benchmarks.md).
+        .executableTarget(
+            name: "okra-kafka-bench",
+            dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "OkraKafkaTests",
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]

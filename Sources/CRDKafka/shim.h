@@ -2,6 +2,7 @@
 #define OKRA_CRDKAFKA_SHIM_H
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 /// Produces one message through the variadic rd_kafka_producev, which Swift cannot call.
 /// The payload and key are copied. On success librdkafka owns `headers` (may be NULL);

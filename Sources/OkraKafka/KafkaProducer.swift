@@ -31,29 +31,55 @@ public final class KafkaProducer: Service, Sendable {
         enum Phase { case running, shuttingDown, closed }
         var phase: Phase = .running
         var topics: [String: OpaquePointer] = [:]
-        var waiters: [UInt: DeliveryPromise] = [:]
-        var nextID: UInt = 1
         var fatal: KafkaError?
-        /// Send order with enqueue times; entries before `sentHead` are known delivered.
-        var sent: [(id: UInt, at: ContinuousClock.Instant)] = []
-        var sentHead = 0
+        /// Waiters by message id: `slots[i]` belongs to id `baseID + i`; nil once reported.
+        /// Ids are handed out in send order, so the first occupied slot is the oldest message.
+        var slots: [DeliveryPromise?] = []
+        var baseID: UInt = 1
+        var head = 0
+        var pending = 0
 
-        /// The enqueue time of the oldest message still waiting for its report.
-        mutating func oldestPending() -> ContinuousClock.Instant? {
-            while sentHead < sent.count && waiters[sent[sentHead].id] == nil { sentHead += 1 }
-            if sentHead > 4096 && sentHead * 2 > sent.count {
-                sent.removeFirst(sentHead)
-                sentHead = 0
-            }
-            return sentHead < sent.count ? sent[sentHead].at : nil
+        mutating func register(_ promise: DeliveryPromise) -> UInt {
+            slots.append(promise)
+            pending += 1
+            return baseID + UInt(slots.count - 1)
         }
+
+        mutating func take(_ id: UInt) -> DeliveryPromise? {
+            guard id >= baseID else { return nil }
+            let index = Int(id - baseID)
+            guard index < slots.count, let promise = slots[index] else { return nil }
+            slots[index] = nil
+            pending -= 1
+            return promise
+        }
+
+        /// Drops reported slots from the front; cheap, amortized.
+        mutating func compact() {
+            if pending == 0 {
+                baseID += UInt(slots.count)
+                slots.removeAll(keepingCapacity: true)
+                head = 0
+                return
+            }
+            while head < slots.count && slots[head] == nil { head += 1 }
+            if head > 4096 && head * 2 > slots.count {
+                slots.removeFirst(head)
+                baseID += UInt(head)
+                head = 0
+            }
+        }
+
+        /// The id of the oldest message still waiting for its report.
+        var oldestPendingID: UInt? { pending > 0 ? baseID + UInt(head) : nil }
 
         /// Takes every waiter, leaving none registered.
         mutating func takeWaiters() -> [DeliveryPromise] {
-            let taken = Array(waiters.values)
-            waiters.removeAll()
-            sent.removeAll()
-            sentHead = 0
+            let taken = slots.compactMap { $0 }
+            baseID += UInt(slots.count)
+            slots.removeAll()
+            head = 0
+            pending = 0
             return taken
         }
     }
@@ -80,7 +106,7 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Messages enqueued whose delivery report has not arrived yet.
-    public var inFlightCount: Int { state.withLock { $0.waiters.count } }
+    public var inFlightCount: Int { state.withLock { $0.pending } }
 
     /// The fatal error this producer hit, if any. A producer with a fatal error delivers
     /// nothing more: create a new one and send again what was not acknowledged.
@@ -115,18 +141,16 @@ public final class KafkaProducer: Service, Sendable {
                 state.topics[topic] = created
                 rkt = created
             }
-            let id = state.nextID
-            state.nextID &+= 1
-            state.waiters[id] = promise
+            let id = state.register(promise)
             let cHeaders = Self.makeHeaders(headers)
             let err = Self.produce(client.handle, rkt, key: key, value: value, headers: cHeaders, id: id)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                state.waiters[id] = nil
+                _ = state.take(id)
+                state.compact()
                 if let cHeaders { rd_kafka_headers_destroy(cHeaders) }
                 if err == RD_KAFKA_RESP_ERR__FATAL, let fatal = state.fatal { throw fatal }
                 throw RDKafkaError.make(err, context: "could not enqueue a message for topic '\(topic)'")
             }
-            state.sent.append((id, .now))
         }
         return KafkaDelivery(promise: promise)
     }
@@ -209,14 +233,24 @@ public final class KafkaProducer: Service, Sendable {
         _ = rd_kafka_test_fatal_error(client.handle, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, "raised by a test")
     }
 
+    /// Makes the mock cluster (`test.mock.num.brokers`) answer the next `count` Produce
+    /// requests with `UNKNOWN_PRODUCER_ID`, as a restarted broker that lost producer state does.
+    func failNextProduceRequestsForTesting(_ count: Int) -> Bool {
+        guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
+        let errors = [rd_kafka_resp_err_t](repeating: RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, count: count)
+        rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, count, errors)
+        return true
+    }
+
     // MARK: - Event thread
 
     private func serveEvents() {
+        var watch = StallWatch()
         var lastStallCheck = ContinuousClock.now
         while running.load(ordering: .acquiring) {
             if ContinuousClock.now - lastStallCheck >= .seconds(1) {
                 lastStallCheck = .now
-                checkForStall()
+                checkForStall(&watch)
             }
             guard let event = rd_kafka_queue_poll(eventQueue, 1000) else { continue }
             switch rd_kafka_event_type(event) {
@@ -232,24 +266,26 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func handleDeliveryReports(_ event: OpaquePointer) {
-        var reports: [(UInt, rd_kafka_resp_err_t, Int32, Int64)] = []
+        // Read the batch outside the lock, so senders wait only for the short take below.
+        var reports: [(id: UInt, err: rd_kafka_resp_err_t, partition: Int32, offset: Int64)] = []
         reports.reserveCapacity(Int(rd_kafka_event_message_count(event)))
         while let message = rd_kafka_event_message_next(event) {
             let m = message.pointee
             reports.append((UInt(bitPattern: m._private), m.err, m.partition, m.offset))
         }
-        let (promises, fatal) = state.withLock { (state: inout State) in
-            (reports.map { state.waiters.removeValue(forKey: $0.0) }, state.fatal)
+        let (promises, fatal) = state.withLock { (state: inout State) -> ([DeliveryPromise?], KafkaError?) in
+            let promises = reports.map { state.take($0.id) }
+            state.compact()
+            return (promises, state.fatal)
         }
         for (promise, report) in zip(promises, reports) {
             guard let promise else { continue }
-            let (_, err, partition, offset) = report
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                promise.complete(.success(KafkaDeliveryReport(topic: promise.topic, partition: partition, offset: offset)))
-            } else if let fatal, Self.isConsequenceOfFatal(err) {
+            if report.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                promise.complete(.success(KafkaDeliveryReport(topic: promise.topic, partition: report.partition, offset: report.offset)))
+            } else if let fatal, Self.isConsequenceOfFatal(report.err) {
                 promise.complete(.failure(fatal))
             } else {
-                promise.complete(.failure(RDKafkaError.make(err, context: "delivery to topic '\(promise.topic)' failed")))
+                promise.complete(.failure(RDKafkaError.make(report.err, context: "delivery to topic '\(promise.topic)' failed")))
             }
         }
     }
@@ -270,12 +306,12 @@ public final class KafkaProducer: Service, Sendable {
         ))
     }
 
-    /// Declares the producer stuck when the oldest in-flight message has waited longer than
-    /// `message.timeout.ms` plus the stall grace: librdkafka promised a report by then.
-    private func checkForStall() {
+    /// Declares the producer stuck when the same message has been the oldest in flight for
+    /// longer than `message.timeout.ms` plus the stall grace: librdkafka promised a report by then.
+    private func checkForStall(_ watch: inout StallWatch) {
         let limit = configuration.messageTimeout + configuration.deliveryStallGrace
-        let oldest = state.withLock { (state: inout State) in state.fatal == nil ? state.oldestPending() : nil }
-        guard let oldest, ContinuousClock.now - oldest > limit else { return }
+        let oldest = state.withLock { (state: inout State) in state.fatal == nil ? state.oldestPendingID : nil }
+        guard watch.observe(oldestPendingID: oldest, at: .now, limit: limit) else { return }
         becomeFatal(KafkaError(
             .fatal,
             "no delivery report for over \(limit) (message.timeout.ms plus the stall grace): librdkafka is retrying without progress, as when a broker lost the producer's state; the producer must be recreated",
@@ -337,6 +373,28 @@ public final class KafkaProducer: Service, Sendable {
     }
 }
 
+/// Watches the oldest in-flight message: it is stalled when the same message stays the oldest
+/// for longer than the limit (observed from the first time it was seen as the oldest).
+struct StallWatch {
+    private var oldestID: UInt?
+    private var since: ContinuousClock.Instant?
+
+    /// Records what is the oldest pending message now; true when it has been so for over `limit`.
+    mutating func observe(oldestPendingID: UInt?, at now: ContinuousClock.Instant, limit: Duration) -> Bool {
+        guard let oldestPendingID else {
+            oldestID = nil
+            since = nil
+            return false
+        }
+        guard oldestID == oldestPendingID, let since else {
+            oldestID = oldestPendingID
+            since = now
+            return false
+        }
+        return now - since > limit
+    }
+}
+
 /// The pending delivery of one enqueued message.
 public struct KafkaDelivery: Sendable {
     let promise: DeliveryPromise
@@ -371,7 +429,8 @@ final class DeliveryPromise: Sendable {
     }
 
     func wait() async -> Outcome {
-        await withCheckedContinuation { continuation in
+        if case .done(let outcome) = state.withLock({ $0 }) { return outcome }
+        return await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Outcome? in
                 switch state {
                 case .done(let outcome):

@@ -181,6 +181,26 @@ struct KafkaProducerMockClusterTests {
         await replacement.shutdown()
     }
 
+    @Test("a broker that keeps answering UNKNOWN_PRODUCER_ID yields a retriable error in bounded time, never a hang")
+    func lostProducerStateIsBounded() async throws {
+        var configuration = Self.mockConfiguration()
+        configuration.messageTimeout = .seconds(1)
+        configuration.deliveryStallGrace = .seconds(1)
+        let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        _ = try await producer.publish(topic: "mock-stall", key: nil, value: [0])
+        #expect(producer.failNextProduceRequestsForTesting(100_000))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: KafkaError.self) {
+            _ = try await producer.publish(topic: "mock-stall", key: nil, value: [1])
+        }
+        // librdkafka either times the message out or raises the fatal error; the stall watch
+        // covers the case where it does neither.
+        #expect(error?.code == .messageTimedOut || error?.code == .fatal)
+        #expect(error?.isRetriable == true)
+        #expect(ContinuousClock.now - started < .seconds(30))
+        await producer.shutdown()
+    }
+
     @Test("librdkafka's own log lines go through swift-log")
     func librdkafkaLogsRouted() async throws {
         let (logger, handler) = CapturingLogHandler.logger()
@@ -192,5 +212,44 @@ struct KafkaProducerMockClusterTests {
         let fromLibrary = handler.captured.filter { $0.source == "librdkafka" }
         #expect(!fromLibrary.isEmpty)
         #expect(fromLibrary.contains { $0.message.contains("127.0.0.1:1") })
+    }
+}
+
+/// The stall decision on its own: no sockets, explicit instants.
+@Suite("StallWatch")
+struct StallWatchTests {
+    let start = ContinuousClock.now
+
+    @Test("the same oldest message past the limit is a stall")
+    func sameOldestPastLimit() {
+        var watch = StallWatch()
+        let r1 = watch.observe(oldestPendingID: 7, at: start, limit: .seconds(10))
+        #expect(!r1)
+        let r2 = watch.observe(oldestPendingID: 7, at: start + .seconds(10), limit: .seconds(10))
+        #expect(!r2)
+        let r3 = watch.observe(oldestPendingID: 7, at: start + .seconds(11), limit: .seconds(10))
+        #expect(r3)
+    }
+
+    @Test("progress (a new oldest message) restarts the clock")
+    func progressResets() {
+        var watch = StallWatch()
+        _ = watch.observe(oldestPendingID: 7, at: start, limit: .seconds(10))
+        let r4 = watch.observe(oldestPendingID: 8, at: start + .seconds(9), limit: .seconds(10))
+        #expect(!r4)
+        let r5 = watch.observe(oldestPendingID: 8, at: start + .seconds(18), limit: .seconds(10))
+        #expect(!r5)
+        let r6 = watch.observe(oldestPendingID: 8, at: start + .seconds(20), limit: .seconds(10))
+        #expect(r6)
+    }
+
+    @Test("nothing in flight is never a stall, and forgets the previous oldest")
+    func idleIsNotStalled() {
+        var watch = StallWatch()
+        _ = watch.observe(oldestPendingID: 7, at: start, limit: .seconds(10))
+        let r7 = watch.observe(oldestPendingID: nil, at: start + .seconds(60), limit: .seconds(10))
+        #expect(!r7)
+        let r8 = watch.observe(oldestPendingID: 7, at: start + .seconds(61), limit: .seconds(10))
+        #expect(!r8)
     }
 }
