@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "okra-bridge", targets: ["okra-bridge"]),
         .library(name: "OkraKafka", targets: ["OkraKafka"]),
+        .library(name: "OkraEnvelope", targets: ["OkraEnvelope"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -24,6 +25,8 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
+        // Pure: Okra payload bytes in, canonical CloudEvents envelope out. Foundation only.
+        .target(name: "OkraEnvelope"),
         // Every rd_kafka_* call lives here.
         .target(
             name: "OkraKafka",
@@ -38,9 +41,16 @@ let package = Package(
             name: "okra-kafka-bench",
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
         ),
+        // `swift run -c release okra-envelope-bench`: normalizer throughput (docs/benchmarks.md).
+        .executableTarget(name: "okra-envelope-bench", dependencies: ["OkraEnvelope"]),
         .testTarget(
             name: "OkraKafkaTests",
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "OkraEnvelopeTests",
+            dependencies: ["OkraEnvelope"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "IntegrationTests",
@@ -50,6 +60,7 @@ let package = Package(
             name: "okra-bridge",
             dependencies: [
                 "OkraKafka",
+                "OkraEnvelope",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

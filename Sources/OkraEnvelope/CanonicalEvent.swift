@@ -1,0 +1,96 @@
+import Foundation
+
+/// One Okra payload as the single shape downstream sees: a CloudEvents 1.0 event with `okra*`
+/// extension attributes (the contract's §1). Attributes without a value are nil and absent
+/// from every serialization.
+public struct CanonicalEvent: Sendable, Equatable {
+    /// CloudEvents `id`: the idempotency key (§2).
+    public var id: String
+    /// `okra/production`, `okra/sandbox` or `okra/unknown`.
+    public var source: String
+    /// `okra.<product>.<outcome>`.
+    public var type: String { "okra.\(product).\(outcome)" }
+    /// The record id, else the customer id.
+    public var subject: String? { record ?? customer }
+    /// When it happened (RFC 3339, as Okra sent it).
+    public var time: String?
+    /// When the bridge received it (RFC 3339, milliseconds, UTC).
+    public var recordedTime: String
+    /// `okraproduct`.
+    public var product: String
+    /// `okraoutcome`.
+    public var outcome: String
+    /// `okracode`: the code as sent.
+    public var code: String?
+    /// `okraenv`.
+    public var environment: String
+    /// `okrarecord`.
+    public var record: String?
+    /// `okracustomer`.
+    public var customer: String?
+    /// `okraaccount`.
+    public var account: String?
+    /// `okrabank`.
+    public var bank: String?
+    /// `okrashape`.
+    public var shape: String
+    /// `partitionkey`: the Kafka key the route chose; nil before routing.
+    public var partitionKey: String?
+    /// The payload's bytes as received (without a byte-order mark or surrounding whitespace).
+    public var data: [UInt8]
+
+    /// The context attributes in a fixed order, the absent ones left out. Names are the
+    /// CloudEvents ones (`ce_` + name in Kafka binary mode).
+    public var attributes: [(name: String, value: String)] {
+        var list: [(String, String)] = [
+            ("specversion", "1.0"),
+            ("id", id),
+            ("source", source),
+            ("type", type),
+        ]
+        if let subject { list.append(("subject", subject)) }
+        if let time { list.append(("time", time)) }
+        list.append(("datacontenttype", "application/json"))
+        list.append(("recordedtime", recordedTime))
+        list.append(("okraproduct", product))
+        list.append(("okraoutcome", outcome))
+        if let code { list.append(("okracode", code)) }
+        list.append(("okraenv", environment))
+        if let record { list.append(("okrarecord", record)) }
+        if let customer { list.append(("okracustomer", customer)) }
+        if let account { list.append(("okraaccount", account)) }
+        if let bank { list.append(("okrabank", bank)) }
+        list.append(("okrashape", shape))
+        if let partitionKey { list.append(("partitionkey", partitionKey)) }
+        return list
+    }
+
+    /// The event in CloudEvents structured JSON: the attributes, then `data` with the payload
+    /// embedded byte for byte. One line.
+    public func jsonBytes() -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(data.count + 600)
+        output.append(UInt8(ascii: "{"))
+        for (name, value) in attributes {
+            JSONWriter.writeString(name, into: &output)
+            output.append(UInt8(ascii: ":"))
+            JSONWriter.writeString(value, into: &output)
+            output.append(UInt8(ascii: ","))
+        }
+        output.append(contentsOf: #""data":"#.utf8)
+        output.append(contentsOf: data)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// The same JSON, indented for people (the payload re-indented too).
+    public func prettyJSONBytes() -> [UInt8] {
+        var members = attributes.map { JSONMember(key: $0.name, value: .string($0.value)) }
+        if let payload = try? JSONParser.parse(data).value {
+            members.append(JSONMember(key: "data", value: payload))
+        }
+        var output: [UInt8] = []
+        JSONWriter.pretty(.object(members), into: &output)
+        return output
+    }
+}

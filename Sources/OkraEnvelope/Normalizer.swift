@@ -1,0 +1,186 @@
+import Foundation
+
+/// Why a body cannot become a canonical event.
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The reason code, as in the dead-letter header `okra-bridge-reason`.
+    public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// The body is not valid JSON.
+        public static let malformedJSON = Reason(rawValue: "malformed-json")
+        /// The body is valid JSON but not an object.
+        public static let notAnObject = Reason(rawValue: "not-an-object")
+        public var description: String { rawValue }
+    }
+
+    /// The reason code.
+    public var reason: Reason
+    /// One line saying what is wrong and where.
+    public var message: String
+    /// Where the JSON parser stopped, for `malformed-json`.
+    public var syntaxError: JSONSyntaxError?
+
+    public var description: String { "\(reason): \(message)" }
+}
+
+/// Turns the raw bytes of an Okra webhook into a ``CanonicalEvent``. Pure: no I/O, no clock
+/// (the receive time is passed in), and the same bytes always give the same id.
+public enum Normalizer {
+    /// Normalizes one body received at `receivedAt`.
+    public static func normalize(_ body: [UInt8], receivedAt: Date) -> Result<CanonicalEvent, Rejection> {
+        let parsed: (value: JSONValue, range: Range<Int>)
+        do {
+            parsed = try JSONParser.parse(body)
+        } catch {
+            return .failure(Rejection(reason: .malformedJSON, message: "not valid JSON at \(error)", syntaxError: error))
+        }
+        guard case .object = parsed.value else {
+            return .failure(Rejection(reason: .notAnObject, message: "the body is \(parsed.value.kindName), not a JSON object"))
+        }
+        return .success(event(from: parsed.value, raw: Array(body[parsed.range]), receivedAt: receivedAt))
+    }
+
+    /// The canonical event for a parsed JSON object whose bytes are `raw`.
+    static func event(from payload: JSONValue, raw: [UInt8], receivedAt: Date) -> CanonicalEvent {
+        let shape = OkraShape.detect(payload)
+        let code = first(OkraVocabulary.codeFields.map { [$0] }, in: payload)
+        let product = shape.fixedProduct ?? callbackProduct(payload)
+        let outcome = shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString)
+        let environment = environment(of: payload)
+        return CanonicalEvent(
+            id: IdempotencyKey.make(payload),
+            source: "okra/\(environment)",
+            time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: RFC3339.isValid),
+            recordedTime: RFC3339.milliseconds(receivedAt),
+            product: product,
+            outcome: outcome,
+            code: code,
+            environment: environment,
+            record: first(OkraVocabulary.recordPaths, in: payload),
+            customer: first(OkraVocabulary.customerPaths, in: payload),
+            account: first(OkraVocabulary.accountPaths, in: payload),
+            bank: first(OkraVocabulary.bankPaths, in: payload),
+            shape: shape.rawValue,
+            partitionKey: nil,
+            data: raw
+        )
+    }
+
+    /// The product named by `callback_type` or `method`, or `unknown`.
+    static func callbackProduct(_ payload: JSONValue) -> String {
+        for field in OkraVocabulary.productFields {
+            if let name = payload[field]?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[name.uppercased()] {
+                return product
+            }
+        }
+        return "unknown"
+    }
+
+    /// The outcome from the code first, then from `status`, else `unknown`.
+    public static func outcome(code: String?, status: String?) -> String {
+        if let code = code?.uppercased() {
+            for (pattern, outcome) in OkraVocabulary.outcomeRules where pattern.matches(code) { return outcome }
+        }
+        if let status, let outcome = OkraVocabulary.outcomeByStatus[status.lowercased()] { return outcome }
+        return "unknown"
+    }
+
+    /// `production`, `sandbox` or `unknown`, from the first `env` that names one.
+    static func environment(of payload: JSONValue) -> String {
+        for path in OkraVocabulary.environmentPaths {
+            if let value = payload.value(at: path)?.nonEmptyString, let env = OkraVocabulary.environmentByValue[value.lowercased()] {
+                return env
+            }
+        }
+        return "unknown"
+    }
+
+    /// The first non-empty string at any of `paths`.
+    static func first(_ paths: [[String]], in payload: JSONValue) -> String? {
+        for path in paths {
+            if let value = payload.value(at: path)?.nonEmptyString { return value }
+        }
+        return nil
+    }
+}
+
+/// The idempotency key of §2.
+public enum IdempotencyKey {
+    /// Top-level fields that only say where a delivery was sent, left out of the key.
+    public static let deliveryOnlyFields: Set<String> = ["callbackURL", "callback_url", "callbackUrl"]
+
+    /// `okra-` + the first 32 hex digits of SHA-256 over the canonical JSON of the payload
+    /// without the delivery-only fields.
+    public static func make(_ payload: JSONValue) -> String {
+        var stripped = payload
+        if case .object(let members) = payload {
+            stripped = .object(members.filter { !deliveryOnlyFields.contains($0.key) })
+        }
+        var canonical: [UInt8] = []
+        JSONWriter.canonical(stripped, into: &canonical)
+        return "okra-" + SHA256.hex(canonical).prefix(32)
+    }
+}
+
+/// RFC 3339 timestamps.
+public enum RFC3339 {
+    /// `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    public static func milliseconds(_ date: Date) -> String {
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let millis = Int(((totalMilliseconds % 1000) + 1000) % 1000)
+        let seconds = (totalMilliseconds - Int64(millis)) / 1000
+        let days = Int(floorDiv(seconds, 86_400))
+        let secondOfDay = Int(seconds - Int64(days) * 86_400)
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)).\(ms)Z"
+    }
+
+    /// Whether `text` is an RFC 3339 date-time (`2021-04-23T07:39:35.376Z`, `...+01:00`).
+    public static func isValid(_ text: String) -> Bool {
+        let b = Array(text.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= b.count else { return nil }
+            var value = 0
+            for i in range {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                value = value * 10 + Int(b[i] - 48)
+            }
+            return value
+        }
+        guard b.count >= 20, let month = digits(5..<7), let day = digits(8..<10), let hour = digits(11..<13),
+              let minute = digits(14..<16), let second = digits(17..<19), digits(0..<4) != nil,
+              b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
+              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60 else { return false }
+        var i = 19
+        if b[i] == UInt8(ascii: ".") {
+            i += 1
+            let start = i
+            while i < b.count, b[i] >= 48 && b[i] <= 57 { i += 1 }
+            guard i > start else { return false }
+        }
+        guard i < b.count else { return false }
+        if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") { return i + 1 == b.count }
+        guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), i + 6 == b.count,
+              let offsetHour = digits(i + 1..<i + 3), let offsetMinute = digits(i + 4..<i + 6),
+              b[i + 3] == UInt8(ascii: ":"), offsetHour < 24, offsetMinute < 60 else { return false }
+        return true
+    }
+
+    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+    /// Proleptic Gregorian date for days since 1970-01-01 (H. Hinnant's civil_from_days).
+    private static func civilDate(daysSinceEpoch: Int) -> (Int, Int, Int) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}

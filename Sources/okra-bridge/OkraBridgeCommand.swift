@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import OkraEnvelope
+
+/// `okra-bridge`: one executable, one subcommand per job (the contract's §7).
+@main
+struct OkraBridgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "okra-bridge",
+        abstract: "Turns Okra's webhooks into CloudEvents on Kafka.",
+        subcommands: [NormalizeCommand.self]
+    )
+}
+
+/// A user error: one line on stderr, exit status 1.
+struct UserError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ParsableCommand {
+    /// Prints `error` as one line on stderr and exits 1.
+    func fail(_ error: UserError) -> Never {
+        FileHandle.standardError.write(Data("okra-bridge: \(error.description)\n".utf8))
+        Foundation.exit(1)
+    }
+
+    /// The bytes of FILE, or of standard input for `-` or no file.
+    func readInput(_ path: String?) -> [UInt8] {
+        guard let path, path != "-" else {
+            return Array(FileHandle.standardInput.readDataToEndOfFile())
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            fail(UserError("cannot read \(path): no such file or not readable"))
+        }
+        return Array(data)
+    }
+}

@@ -1,5 +1,0 @@
-import OkraKafka
-import Hummingbird
-import GRDB
-import Prometheus
-print("hi")

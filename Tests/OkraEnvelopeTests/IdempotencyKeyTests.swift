@@ -1,0 +1,192 @@
+import Foundation
+import OkraEnvelope
+import Testing
+
+/// The idempotency key: the documented vectors, and the properties §2 promises.
+@Suite("Idempotency key")
+struct IdempotencyKeyTests {
+    struct Vector: Decodable, Sendable, CustomTestStringConvertible {
+        var name: String
+        var payload: String
+        var canonical: String
+        var id: String
+        var testDescription: String { name }
+    }
+
+    /// Computed independently (Python's json.dumps with sorted keys and hashlib); listed in
+    /// docs/envelope.md.
+    static let vectors: [Vector] = {
+        let data = try! Data(contentsOf: Fixtures.directory.appendingPathComponent("idempotency-vectors.json"))
+        return try! JSONDecoder().decode([Vector].self, from: data)
+    }()
+
+    @Test("the documented test vectors", arguments: vectors)
+    func vector(_ vector: Vector) throws {
+        let value = try JSONParser.parse(Array(vector.payload.utf8)).value
+        #expect(IdempotencyKey.make(value) == vector.id)
+        var canonical: [UInt8] = []
+        var stripped = value
+        if case .object(let members) = value {
+            stripped = .object(members.filter { !IdempotencyKey.deliveryOnlyFields.contains($0.key) })
+        }
+        JSONWriter.canonical(stripped, into: &canonical)
+        #expect(String(decoding: canonical, as: UTF8.self) == vector.canonical)
+    }
+
+    @Test("SHA-256 matches the FIPS 180-4 examples")
+    func sha256() {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hex([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test("reordered keys, changed whitespace and another callbackURL give the same id", arguments: GoldenFixtureTests.valid)
+    func redeliveryKeepsId(_ name: String) throws {
+        let original = try Fixtures.event(name)
+        let value = try JSONParser.parse(try Fixtures.payload(name)).value
+        guard case .object(let members) = value else { return }
+        var reordered = JSONValue.object(Self.reverseDeep(members))
+        if case .object(var top) = reordered {
+            top.removeAll { IdempotencyKey.deliveryOnlyFields.contains($0.key) }
+            top.append(JSONMember(key: "callbackURL", value: .string("https://another.example/hooks")))
+            reordered = .object(top)
+        }
+        var spaced: [UInt8] = []
+        JSONWriter.pretty(reordered, into: &spaced)
+        let redelivered = try Normalizer.normalize(spaced, receivedAt: Date()).get()
+        #expect(redelivered.id == original.id)
+        #expect(redelivered.type == original.type)
+    }
+
+    @Test("any change to another field gives a different id", arguments: GoldenFixtureTests.valid)
+    func changeGivesNewId(_ name: String) throws {
+        let value = try JSONParser.parse(try Fixtures.payload(name)).value
+        let original = IdempotencyKey.make(value)
+        var seen: Set<String> = [original]
+        for path in Self.leafPaths(value) where !(path.count == 1 && IdempotencyKey.deliveryOnlyFields.contains(path[0])) {
+            let changed = Self.replacing(value, at: path, with: .string("changed-\(path.joined(separator: "."))"))
+            let id = IdempotencyKey.make(changed)
+            #expect(id != original, "changing \(path) kept the id")
+            seen.insert(id)
+        }
+    }
+
+    @Test("unknown extra fields never change the classification", arguments: GoldenFixtureTests.valid)
+    func extraFieldsKeepClassification(_ name: String) throws {
+        let original = try Fixtures.event(name)
+        let value = try JSONParser.parse(try Fixtures.payload(name)).value
+        guard case .object(var members) = value else { return }
+        members.insert(JSONMember(key: "x_new_field", value: .object([JSONMember(key: "nested", value: .number("1"))])), at: 0)
+        members.append(JSONMember(key: "zz_future", value: .array([.string("a"), .null])))
+        var bytes: [UInt8] = []
+        JSONWriter.canonical(.object(members), into: &bytes)
+        let extended = try Normalizer.normalize(bytes, receivedAt: Fixtures.receivedAt).get()
+        #expect(extended.type == original.type)
+        #expect(extended.shape == original.shape)
+        #expect(extended.environment == original.environment)
+        #expect(extended.code == original.code)
+        #expect(extended.subject == original.subject)
+        #expect(extended.id != original.id)
+    }
+
+    static func reverseDeep(_ members: [JSONMember]) -> [JSONMember] {
+        members.reversed().map { member in
+            if case .object(let inner) = member.value { return JSONMember(key: member.key, value: .object(reverseDeep(inner))) }
+            return member
+        }
+    }
+
+    static func leafPaths(_ value: JSONValue, prefix: [String] = []) -> [[String]] {
+        guard case .object(let members) = value else { return [prefix] }
+        if members.isEmpty { return [prefix] }
+        return members.flatMap { leafPaths($0.value, prefix: prefix + [$0.key]) }
+    }
+
+    static func replacing(_ value: JSONValue, at path: [String], with replacement: JSONValue) -> JSONValue {
+        guard let head = path.first else { return replacement }
+        guard case .object(let members) = value else { return value }
+        return .object(members.map { member in
+            member.key == head ? JSONMember(key: head, value: replacing(member.value, at: Array(path.dropFirst()), with: replacement)) : member
+        })
+    }
+}
+
+/// No input of any bytes crashes the normalizer.
+@Suite("Robustness")
+struct RobustnessTests {
+    /// A small deterministic generator, so a failure can be reproduced.
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("10,000+ truncated, corrupted and random bodies never crash, and are accepted only as objects")
+    func malformedBodies() throws {
+        var rng = SplitMix64(state: 42)
+        let seeds = try GoldenFixtureTests.valid.map(Fixtures.payload) + GoldenFixtureTests.invalid.map { try Fixtures.bytes("payloads/\($0).invalid.json") }
+        var bodies: [[UInt8]] = []
+        for seed in seeds {
+            // Every truncation point of the first 120 bytes and a spread of later ones.
+            for cut in stride(from: 0, to: seed.count, by: max(1, seed.count / 150)) { bodies.append(Array(seed.prefix(cut))) }
+            // Single-byte corruptions.
+            for _ in 0..<60 {
+                var copy = seed
+                copy[Int.random(in: 0..<copy.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                bodies.append(copy)
+            }
+        }
+        for length in 0..<500 {
+            bodies.append((0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+        #expect(bodies.count >= 10_000)
+        var accepted = 0
+        for body in bodies {
+            switch Normalizer.normalize(body, receivedAt: Fixtures.receivedAt) {
+            case .success(let event):
+                accepted += 1
+                // Whatever is accepted is a JSON object whose envelope is valid JSON again.
+                #expect((try? JSONParser.parse(event.jsonBytes())) != nil)
+            case .failure(let rejection):
+                #expect(rejection.reason == .malformedJSON || rejection.reason == .notAnObject)
+                #expect(!rejection.message.isEmpty)
+            }
+        }
+        #expect(accepted > 0)
+    }
+
+    @Test("deeply nested JSON is rejected with a clear message, not a stack overflow", arguments: [JSONParser.maxDepth + 1, 10_000, 200_000])
+    func deepNesting(_ depth: Int) {
+        for open in ["[", "{\"a\":"] {
+            let body = Array(String(repeating: open, count: depth).utf8)
+            guard case .failure(let rejection) = Normalizer.normalize(body, receivedAt: Date()) else {
+                Issue.record("accepted nesting of \(depth)")
+                continue
+            }
+            #expect(rejection.message.contains("nesting deeper than"))
+        }
+    }
+
+    @Test("nesting up to the limit is accepted")
+    func nestingAtLimit() throws {
+        let depth = JSONParser.maxDepth - 1
+        let body = "{\"a\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+        #expect((try? Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get()) != nil)
+    }
+
+    @Test("invalid UTF-8 in a string is malformed-json")
+    func invalidUTF8() {
+        let body: [UInt8] = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        guard case .failure(let rejection) = Normalizer.normalize(body, receivedAt: Date()) else {
+            Issue.record("accepted invalid UTF-8")
+            return
+        }
+        #expect(rejection.message.contains("UTF-8"))
+    }
+}
