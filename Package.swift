@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "okra-bridge", targets: ["okra-bridge"]),
         .library(name: "OkraKafka", targets: ["OkraKafka"]),
         .library(name: "OkraEnvelope", targets: ["OkraEnvelope"]),
+        .library(name: "OkraRouting", targets: ["OkraRouting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -27,6 +28,8 @@ let package = Package(
         ),
         // Pure: Okra payload bytes in, canonical CloudEvents envelope out. Foundation only.
         .target(name: "OkraEnvelope"),
+        // Pure: routes.json validated and compiled; canonical event in, Kafka records out.
+        .target(name: "OkraRouting", dependencies: ["OkraEnvelope"]),
         // Every rd_kafka_* call lives here.
         .target(
             name: "OkraKafka",
@@ -53,6 +56,11 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "OkraRoutingTests",
+            dependencies: ["OkraRouting", "OkraEnvelope"],
+            exclude: ["seed-routes.tsv"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
         ),
@@ -61,6 +69,7 @@ let package = Package(
             dependencies: [
                 "OkraKafka",
                 "OkraEnvelope",
+                "OkraRouting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -66,8 +66,18 @@ public struct CanonicalEvent: Sendable, Equatable {
     }
 
     /// The event in CloudEvents structured JSON: the attributes, then `data` with the payload
-    /// embedded byte for byte. One line.
+    /// embedded byte for byte (so it spans several lines if the payload did).
     public func jsonBytes() -> [UInt8] {
+        jsonBytes(data: data)
+    }
+
+    /// The same JSON on one line: the payload with the whitespace between its tokens removed,
+    /// everything else (strings, escapes, numbers, order) unchanged. For terminals and logs.
+    public func oneLineJSONBytes() -> [UInt8] {
+        jsonBytes(data: JSONWriter.removingInsignificantWhitespace(data))
+    }
+
+    private func jsonBytes(data: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(data.count + 600)
         output.append(UInt8(ascii: "{"))

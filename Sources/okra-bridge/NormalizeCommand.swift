@@ -32,7 +32,7 @@ struct NormalizeCommand: ParsableCommand {
         let body = readInput(file)
         switch Normalizer.normalize(body, receivedAt: received) {
         case .success(let event):
-            var output = pretty ? event.prettyJSONBytes() : event.jsonBytes()
+            var output = pretty ? event.prettyJSONBytes() : event.oneLineJSONBytes()
             output.append(UInt8(ascii: "\n"))
             FileHandle.standardOutput.write(Data(output))
         case .failure(let rejection):

@@ -78,6 +78,27 @@ public enum JSONWriter {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
+    /// `json` without the whitespace between tokens; bytes inside strings are kept as they are.
+    public static func removingInsignificantWhitespace(_ json: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(json.count)
+        var inString = false
+        var escaped = false
+        for byte in json {
+            if inString {
+                output.append(byte)
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "\""): inString = true; output.append(byte)
+            default: output.append(byte)
+            }
+        }
+        return output
+    }
+
     /// Human-readable JSON with two-space indentation and members in their given order.
     public static func pretty(_ value: JSONValue, indent: Int = 0, into output: inout [UInt8]) {
         let pad = { (level: Int) in [UInt8](repeating: 0x20, count: level * 2) }

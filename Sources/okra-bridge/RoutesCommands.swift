@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import OkraEnvelope
+import OkraRouting
+
+/// `okra-bridge routes check [FILE]`: validate a routes file.
+struct RoutesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routes",
+        abstract: "Work with routes files.",
+        subcommands: [RoutesCheckCommand.self]
+    )
+}
+
+struct RoutesCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a routes file; exit 1 listing every problem when it is invalid."
+    )
+
+    @Argument(help: "The routes file.")
+    var file: String = "routes.json"
+
+    func run() throws {
+        do {
+            let table = try RouteTable.load(path: file)
+            print("\(file): valid, \(table.routes.count) route\(table.routes.count == 1 ? "" : "s"), dead letter \(table.deadLetterTopic), sha256 \(table.sha256)")
+        } catch {
+            var lines = "okra-bridge: \(file): invalid routes file, \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"):\n"
+            for problem in error.problems { lines += "  \(problem)\n" }
+            FileHandle.standardError.write(Data(lines.utf8))
+            Foundation.exit(1)
+        }
+    }
+}
+
+/// `okra-bridge route [--routes FILE] [FILE|-]`: a dry run of routing one payload.
+struct RouteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route",
+        abstract: "Show where one payload would go: its envelope, the routes that match, and each record's topic and key.",
+        discussion: "Nothing is published. A body that is not a JSON object shows the dead-letter record it would become."
+    )
+
+    @Option(help: "The routes file.")
+    var routes: String = "routes.json"
+
+    @Argument(help: "The payload file, or '-' for standard input.")
+    var file: String?
+
+    @Option(help: "The receive time to record (RFC 3339), for reproducible output. Default: now.")
+    var receivedAt: String?
+
+    func run() throws {
+        let table: RouteTable
+        do {
+            table = try RouteTable.load(path: routes)
+        } catch {
+            fail(UserError("\(routes): \(error)"))
+        }
+        let received = try receivedAt.map { text -> Date in
+            guard RFC3339.isValid(text), let date = ISO8601DateFormatter.lenient(text) else {
+                throw ValidationError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z")
+            }
+            return date
+        } ?? Date()
+        let body = readInput(file)
+        var out = ""
+        switch Normalizer.normalize(body, receivedAt: received) {
+        case .failure(let rejection):
+            let record = Router.deadLetter(body: body, reason: rejection.reason.rawValue, receivedAt: received, id: nil, topic: table.deadLetterTopic)
+            out += "rejected: \(rejection)\n"
+            out += "record: topic=\(record.topic) key=(none) reason=\(rejection.reason)\n"
+        case .success(let event):
+            out += String(decoding: event.oneLineJSONBytes(), as: UTF8.self) + "\n"
+            let decision = Router.route(event, table: table, receivedAt: received)
+            out += "matched: \(decision.matchedRoutes.isEmpty ? "(no route)" : decision.matchedRoutes.joined(separator: ", "))\n"
+            if decision.dropped {
+                out += "dropped: acknowledged and logged, not published\n"
+            }
+            for record in decision.records {
+                let via = record.routeName.map { "route \($0)" } ?? (decision.deadLettered ? "dead letter (unrecognized)" : "defaults")
+                out += "record: topic=\(record.topic) key=\(record.key ?? "(none)") via \(via)\n"
+            }
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
