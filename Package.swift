@@ -30,6 +30,18 @@ let package = Package(
         .target(name: "OkraEnvelope"),
         // Pure: routes.json validated and compiled; canonical event in, Kafka records out.
         .target(name: "OkraRouting", dependencies: ["OkraEnvelope"]),
+        // The running bridge: routes reloading (and, next, HTTP ingest, the durable store, the publisher).
+        .target(
+            name: "OkraBridge",
+            dependencies: [
+                "OkraEnvelope",
+                "OkraRouting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Every rd_kafka_* call lives here.
         .target(
             name: "OkraKafka",
@@ -59,6 +71,14 @@ let package = Package(
             name: "OkraRoutingTests",
             dependencies: ["OkraRouting", "OkraEnvelope"],
             exclude: ["seed-routes.tsv"]
+        ),
+        .testTarget(
+            name: "OkraBridgeTests",
+            dependencies: [
+                "OkraBridge",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",
