@@ -36,6 +36,8 @@ let package = Package(
             dependencies: [
                 "OkraEnvelope",
                 "OkraRouting",
+                "OkraKafka",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -76,6 +78,7 @@ let package = Package(
             name: "OkraBridgeTests",
             dependencies: [
                 "OkraBridge",
+                "OkraRouting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

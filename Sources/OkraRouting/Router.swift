@@ -14,6 +14,15 @@ public struct RoutedRecord: Sendable, Equatable {
     /// The route that produced it (nil for defaults and dead letters).
     public var routeName: String?
 
+    /// A record.
+    public init(topic: String, key: String?, headers: [(name: String, value: String)], value: [UInt8], routeName: String?) {
+        self.topic = topic
+        self.key = key
+        self.headers = headers
+        self.value = value
+        self.routeName = routeName
+    }
+
     public static func == (lhs: RoutedRecord, rhs: RoutedRecord) -> Bool {
         lhs.topic == rhs.topic && lhs.key == rhs.key && lhs.value == rhs.value && lhs.routeName == rhs.routeName
             && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
