@@ -85,7 +85,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OkraKafka", "OkraBridge", "OkraRouting", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "okra-bridge",

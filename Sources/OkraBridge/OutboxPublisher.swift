@@ -1,0 +1,121 @@
+import CoreMetrics
+import Foundation
+import Logging
+import OkraKafka
+import ServiceLifecycle
+
+/// Drains the outbox to Kafka: oldest first, each round's records sent in outbox order (so
+/// records with the same key keep their order), marked published only on a successful delivery
+/// report. While Kafka is away it backs off and retries from the oldest unpublished record; a
+/// producer that became fatal, or that delivered nothing in a round that failed, is replaced.
+/// After a crash it resumes from what is on disk.
+public final class OutboxPublisher: Service, Sendable {
+    private let store: OutboxStore
+    private let makeProducer: @Sendable () throws -> KafkaProducer
+    private let logger: Logger
+    private let batchSize: Int
+    private let idlePoll: Duration
+    private let maxBackoff: Duration
+    private let published: Counter
+    private let failures: Counter
+    private let recreations: Counter
+
+    /// - Parameters:
+    ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
+    ///   - batchSize: records sent per round.
+    ///   - idlePoll: how long to wait before looking again when the outbox is empty.
+    public init(
+        store: OutboxStore,
+        makeProducer: @escaping @Sendable () throws -> KafkaProducer,
+        logger: Logger,
+        batchSize: Int = 2000,
+        idlePoll: Duration = .milliseconds(10),
+        maxBackoff: Duration = .seconds(5),
+        metrics: MetricsFactory = MetricsSystem.factory
+    ) {
+        self.store = store
+        self.makeProducer = makeProducer
+        self.logger = logger
+        self.batchSize = batchSize
+        self.idlePoll = idlePoll
+        self.maxBackoff = maxBackoff
+        self.published = Counter(label: "okra_bridge_outbox_published_total", factory: metrics)
+        self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
+        self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
+    }
+
+    /// Publishes until graceful shutdown; then finishes the round in flight and stops.
+    /// What is not published stays in the store for the next start.
+    public func run() async throws {
+        var producer = try makeProducer()
+        var backoff = Duration.milliseconds(100)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let round = try await publishRound(producer)
+            if round.failed == 0 {
+                backoff = .milliseconds(100)
+                if round.sent == 0 { try? await Task.sleep(for: idlePoll) }
+                continue
+            }
+            failures.increment(by: round.failed)
+            if round.fatal || round.delivered == 0 {
+                logger.warning("replacing the Kafka producer", metadata: ["reason": "\(round.fatal ? "fatal error" : "a round with no delivery")", "outbox.failed": "\(round.failed)"])
+                await producer.shutdown()
+                recreations.increment()
+                // A broken configuration throws here and ends the service: nothing is lost.
+                producer = try makeProducer()
+            }
+            logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
+                "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)", "error": "\(round.firstError ?? "")",
+            ])
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, maxBackoff)
+        }
+        await producer.shutdown()
+    }
+
+    struct Round {
+        var sent = 0
+        var delivered = 0
+        var failed = 0
+        var fatal = false
+        var firstError: String?
+    }
+
+    /// Sends one batch of the oldest unpublished records and records the outcome.
+    func publishRound(_ producer: KafkaProducer) async throws -> Round {
+        var round = Round()
+        let batch = try store.pending(after: 0, limit: batchSize)
+        guard !batch.isEmpty else { return round }
+        var deliveries: [(Int64, KafkaDelivery)] = []
+        deliveries.reserveCapacity(batch.count)
+        for record in batch {
+            do {
+                let headers = record.headers.map { KafkaHeader($0.name, $0.value) }
+                deliveries.append((record.seq, try producer.send(topic: record.topic, key: record.key, value: record.value, headers: headers)))
+            } catch {
+                // Could not enqueue (queue full, fatal, shutting down): stop here, keep order.
+                round.failed += 1
+                round.fatal = round.fatal || error.code == .fatal
+                round.firstError = round.firstError ?? "\(error)"
+                break
+            }
+        }
+        round.sent = deliveries.count
+        var done: [Int64] = []
+        done.reserveCapacity(deliveries.count)
+        for (seq, delivery) in deliveries {
+            do {
+                _ = try await delivery.result()
+                done.append(seq)
+            } catch {
+                round.failed += 1
+                round.fatal = round.fatal || error.code == .fatal
+                round.firstError = round.firstError ?? "\(error)"
+            }
+        }
+        round.delivered = done.count
+        try await store.markPublished(done)
+        published.increment(by: done.count)
+        return round
+    }
+}
