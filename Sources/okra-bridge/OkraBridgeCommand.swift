@@ -8,7 +8,7 @@ struct OkraBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "okra-bridge",
         abstract: "Turns Okra's webhooks into CloudEvents on Kafka.",
-        subcommands: [NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self]
+        subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self]
     )
 }
 
