@@ -1,0 +1,155 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import OkraEnvelope
+import OkraKafka
+import OkraRouting
+import Testing
+
+/// `okra-bridge serve` as a process, real HTTP, the real broker.
+@Suite("serve end to end (real broker)", .enabled(if: DevBroker.enabled), .serialized)
+struct ServeEndToEndTests {
+    static let productionToken = "e2e-production-token-0123456789"
+    static let sandboxToken = "e2e-sandbox-token-0123456789"
+    static let fixtures = DevBroker.repositoryRoot.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads")
+
+    /// A running bridge with routes whose topics carry a prefix of this run's own.
+    struct Bridge {
+        let process: ChildProcess
+        let port: Int
+        let prefix: String
+        let routes: RouteTable
+        let directory: URL
+
+        static func start(bootstrap: String, extraArguments: [String] = []) async throws -> Bridge {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-e2e-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let prefix = "e2e\(UUID().uuidString.prefix(6).lowercased())"
+            let original = try String(contentsOf: DevBroker.repositoryRoot.appendingPathComponent("routes.json"), encoding: .utf8)
+            let routesText = original.replacingOccurrences(of: "\"okra.", with: "\"\(prefix).")
+            let routesPath = directory.appendingPathComponent("routes.json")
+            try routesText.write(to: routesPath, atomically: true, encoding: .utf8)
+            let port = try Self.freePort()
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
+            let process = try ChildProcess(binary, [
+                "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", routesPath.path,
+                "--data-dir", directory.appendingPathComponent("data").path,
+                "--token", "production=\(productionToken)", "--token", "sandbox=\(sandboxToken)",
+            ] + extraArguments, logPath: directory.appendingPathComponent("serve.log").path)
+            let bridge = Bridge(process: process, port: port, prefix: prefix, routes: try RouteTable.load(Array(routesText.utf8)), directory: directory)
+            for _ in 0..<200 {
+                if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw BrokerUnavailable("okra-bridge serve did not become healthy: \(process.log)")
+        }
+
+        static func freePort() throws -> Int {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        func get(_ path: String) async throws -> (Int, String) {
+            try await request("GET", path, body: nil, headers: [:])
+        }
+
+        func post(_ body: Data, headers: [String: String]) async throws -> (Int, String) {
+            try await request("POST", "/webhooks/okra", body: body, headers: headers)
+        }
+
+        func request(_ method: String, _ path: String, body: Data?, headers: [String: String]) async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            request.httpBody = body
+            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+        }
+
+        func stop() async -> Int32? {
+            process.signal(SIGTERM)
+            return await process.wait(timeout: .seconds(30))
+        }
+    }
+
+    static func tokenFor(_ event: CanonicalEvent) -> String {
+        event.environment == "sandbox" ? sandboxToken : productionToken
+    }
+
+    @Test("every seed payload is accepted and lands on the topic its route names, with the §5 envelope and headers; duplicates, refusals and bad bodies are answered as the contract says")
+    func seedsEndToEnd() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--allow-ip", "127.0.0.1", "--trusted-proxy", "127.0.0.1"])
+
+        // Every valid seed payload.
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.fixtures.path)
+            .filter { $0.hasSuffix(".json") && !$0.hasSuffix(".invalid.json") }.sorted()
+        var expected: [String: [(topic: String, key: String?)]] = [:] // by event id
+        for name in names {
+            let body = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
+            let event = try Normalizer.normalize(Array(body), receivedAt: Date()).get()
+            let (status, answer) = try await bridge.post(body, headers: ["Okra-Auth": Self.tokenFor(event)])
+            #expect(status == 200, "\(name): \(answer)")
+            #expect(answer.contains(event.id))
+            let decision = Router.route(event, table: bridge.routes, receivedAt: Date())
+            expected[event.id, default: []] += decision.records.map { ($0.topic, $0.key) }
+        }
+
+        // A redelivery is acknowledged as a duplicate and not published again.
+        let payment = try Data(contentsOf: Self.fixtures.appendingPathComponent("v2-payment-success.json"))
+        let (dupStatus, dupAnswer) = try await bridge.post(payment, headers: ["Authorization": "Bearer \(Self.productionToken)"])
+        #expect(dupStatus == 200 && dupAnswer.contains(#""duplicate":true"#))
+
+        // Refusals and bad bodies.
+        let sandbox = try Data(contentsOf: Self.fixtures.appendingPathComponent("v2-auth-success.json"))
+        #expect(try await bridge.post(sandbox, headers: ["Okra-Auth": Self.productionToken]).0 == 403)
+        #expect(try await bridge.post(sandbox, headers: [:]).0 == 401)
+        #expect(try await bridge.post(sandbox, headers: ["Okra-Auth": "not-the-token-at-all"]).0 == 401)
+        #expect(try await bridge.post(sandbox, headers: ["Okra-Auth": Self.sandboxToken, "X-Forwarded-For": "203.0.113.9"]).0 == 403)
+        #expect(try await bridge.post(Data(count: 2 * 1024 * 1024), headers: ["Okra-Auth": Self.productionToken]).0 == 413)
+        let notJSON = Data("this is not json \(UUID())".utf8)
+        let (badStatus, badAnswer) = try await bridge.post(notJSON, headers: ["Okra-Auth": Self.productionToken])
+        #expect(badStatus == 400 && badAnswer.contains("malformed-json"))
+        #expect(try await bridge.post(Data(), headers: ["Okra-Auth": Self.productionToken]).0 == 400)
+
+        // Consume every topic and compare.
+        let byTopic = Dictionary(grouping: expected.flatMap { id, records in records.map { (id, $0.topic, $0.key) } }, by: \.1)
+        for (topic, wanted) in byTopic {
+            let extra = topic == bridge.routes.deadLetterTopic ? 2 : 0 // the two bad bodies
+            let records = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: wanted.count + extra, idle: .seconds(10))
+            #expect(records.count == wanted.count + extra, "\(topic): \(records.count) records, expected \(wanted.count + extra)")
+            for (id, _, key) in wanted {
+                let matching = records.filter { $0.header("idempotency-key")?.stringValue == id || $0.header("ce_id")?.stringValue == id }
+                #expect(matching.count == 1, "\(topic): event \(id) arrived \(matching.count) times")
+                guard let record = matching.first else { continue }
+                #expect(record.key.map { String(decoding: $0, as: UTF8.self) } == key)
+                if topic != bridge.routes.deadLetterTopic {
+                    #expect(record.header("content-type")?.stringValue == "application/cloudevents+json; charset=UTF-8")
+                    let envelope = try JSONParser.parse(record.value).value
+                    #expect(envelope["id"] == .string(id))
+                    #expect(envelope["specversion"] == .string("1.0"))
+                    #expect(envelope["partitionkey"] == key.map(JSONValue.string))
+                } else {
+                    #expect(record.header("okra-bridge-reason")?.stringValue == "unrecognized")
+                }
+            }
+            if topic == bridge.routes.deadLetterTopic {
+                #expect(records.contains { $0.value == Array(notJSON) && $0.header("okra-bridge-reason")?.stringValue == "malformed-json" })
+                #expect(records.contains { $0.value.isEmpty && $0.header("okra-bridge-received-at") != nil })
+            }
+        }
+
+        // SIGTERM: stop accepting, finish, exit 0.
+        #expect(await bridge.stop() == 0, "serve log: \(bridge.process.log.suffix(2000))")
+        #expect(!bridge.process.log.contains(Self.productionToken) && !bridge.process.log.contains(Self.sandboxToken))
+    }
+}
