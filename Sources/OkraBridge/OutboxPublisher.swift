@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OkraKafka
 import ServiceLifecycle
+import Synchronization
 
 /// Drains the outbox to Kafka: oldest first, each round's records sent in outbox order (so
 /// records with the same key keep their order), marked published only on a successful delivery
@@ -16,6 +17,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let batchSize: Int
     private let idlePoll: Duration
     private let maxBackoff: Duration
+    private let shutdownGrace: Duration
     private let published: Counter
     private let failures: Counter
     private let recreations: Counter
@@ -31,8 +33,10 @@ public final class OutboxPublisher: Service, Sendable {
         batchSize: Int = 2000,
         idlePoll: Duration = .milliseconds(10),
         maxBackoff: Duration = .seconds(5),
+        shutdownGrace: Duration = .seconds(5),
         metrics: MetricsFactory = MetricsSystem.factory
     ) {
+        self.shutdownGrace = shutdownGrace
         self.store = store
         self.makeProducer = makeProducer
         self.logger = logger
@@ -44,10 +48,25 @@ public final class OutboxPublisher: Service, Sendable {
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
     }
 
-    /// Publishes until graceful shutdown; then finishes the round in flight and stops.
-    /// What is not published stays in the store for the next start.
+    /// Publishes until graceful shutdown; then gives the round in flight `shutdownGrace` to
+    /// finish and shuts the producer down. What is not published stays in the store for the
+    /// next start.
     public func run() async throws {
-        var producer = try makeProducer()
+        let current = ProducerSlot(try makeProducer())
+        let grace = shutdownGrace
+        try await withGracefulShutdownHandler {
+            try await self.publish(current)
+        } onGracefulShutdown: {
+            Task {
+                try? await Task.sleep(for: grace)
+                await current.producer.shutdown()
+            }
+        }
+        await current.producer.shutdown()
+    }
+
+    private func publish(_ current: ProducerSlot) async throws {
+        var producer = current.producer
         var backoff = Duration.milliseconds(100)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let round = try await publishRound(producer)
@@ -63,6 +82,7 @@ public final class OutboxPublisher: Service, Sendable {
                 recreations.increment()
                 // A broken configuration throws here and ends the service: nothing is lost.
                 producer = try makeProducer()
+                current.producer = producer
             }
             logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
                 "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)", "error": "\(round.firstError ?? "")",
@@ -70,7 +90,16 @@ public final class OutboxPublisher: Service, Sendable {
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, maxBackoff)
         }
-        await producer.shutdown()
+    }
+
+    /// The producer in use, shared with the shutdown handler.
+    final class ProducerSlot: Sendable {
+        private let slot: Mutex<KafkaProducer>
+        init(_ producer: KafkaProducer) { slot = Mutex(producer) }
+        var producer: KafkaProducer {
+            get { slot.withLock { $0 } }
+            set { slot.withLock { $0 = newValue } }
+        }
     }
 
     struct Round {

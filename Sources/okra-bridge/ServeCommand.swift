@@ -61,11 +61,14 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ConfigurationError("\(routesPath): \(error)")
             }
             var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
+            // Durable: records are safe on disk, so a delivery that hangs is better failed soon
+            // and retried with a fresh producer. Direct: the webhook is waiting.
+            producerConfiguration.messageTimeout = mode == .durable ? .seconds(30) : .seconds(10)
+            producerConfiguration.deliveryStallGrace = .seconds(10)
             for pair in list(kafka, "KAFKA") {
                 guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { throw ConfigurationError("--kafka takes KEY=VALUE") }
                 producerConfiguration.properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
             }
-            if mode == .direct { producerConfiguration.messageTimeout = .seconds(10) }
             let configured = producerConfiguration
             let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: configured, logger: logger) }
             _ = try makeProducer() // fail fast on a bad --kafka property; the publisher makes its own

@@ -16,7 +16,7 @@ struct ServeEndToEndTests {
     static let fixtures = DevBroker.repositoryRoot.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads")
 
     /// A running bridge with routes whose topics carry a prefix of this run's own.
-    struct Bridge {
+    struct Bridge: Sendable {
         let process: ChildProcess
         let port: Int
         let prefix: String

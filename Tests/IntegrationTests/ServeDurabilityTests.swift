@@ -1,0 +1,184 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import OkraEnvelope
+import OkraKafka
+import Synchronization
+import Testing
+
+/// What at-least-once promises: nothing that got a 200 is ever lost.
+@Suite("serve durability (real broker)", .enabled(if: DevBroker.enabled), .serialized)
+struct ServeDurabilityTests {
+    typealias Bridge = ServeEndToEndTests.Bridge
+    static let template = try! String(contentsOf: ServeEndToEndTests.fixtures.appendingPathComponent("v2-payment-success.json"), encoding: .utf8)
+
+    /// A unique production payment payload: its record id carries `n`.
+    static func payload(_ n: Int, run: String) -> Data {
+        Data(template.replacingOccurrences(of: "613f7c8c37a198uhbv4efce9", with: "\(run)-\(n)").utf8)
+    }
+
+    static func id(of body: Data) throws -> String {
+        try Normalizer.normalize(Array(body), receivedAt: Date()).get().id
+    }
+
+    static func post(_ bridge: Bridge, _ body: Data) async -> Int? {
+        try? await bridge.post(body, headers: ["Okra-Auth": ServeEndToEndTests.productionToken]).0
+    }
+
+    /// Ids found on a topic (structured records carry them in idempotency-key).
+    /// Nothing yet while the topic does not exist (the publisher creates it on first publish).
+    static func ids(on topic: String, bootstrap: String, atLeast count: Int) async throws -> [String] {
+        do {
+            return try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: count, idle: .seconds(15))
+                .compactMap { $0.header("idempotency-key")?.stringValue }
+        } catch let error as KafkaError where error.code == .topic {
+            return []
+        }
+    }
+
+    @Test("with the broker down, durable POSTs still get 200 and arrive once a broker is back; direct POSTs get 503")
+    func brokerDown() async throws {
+        _ = try await DevBroker.bootstrap()
+        try await PrivateBroker.withBroker { broker, bootstrap in
+            let durable = try await Bridge.start(bootstrap: bootstrap)
+            let direct = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--delivery", "direct"])
+            try await broker.stop()
+
+            let run = UUID().uuidString.prefix(8).lowercased()
+            var acknowledged: [String] = []
+            for n in 0..<50 {
+                let body = Self.payload(n, run: String(run))
+                #expect(await Self.post(durable, body) == 200)
+                acknowledged.append(try Self.id(of: body))
+            }
+            let started = ContinuousClock.now
+            #expect(await Self.post(direct, Self.payload(999, run: String(run))) == 503)
+            #expect(ContinuousClock.now - started < .seconds(30))
+
+            try await broker.start()
+            let topic = "\(durable.prefix).production.payment.success"
+            var found: Set<String> = []
+            let deadline = ContinuousClock.now + .seconds(90)
+            while found.count < acknowledged.count && ContinuousClock.now < deadline {
+                found = Set(try await Self.ids(on: topic, bootstrap: bootstrap, atLeast: acknowledged.count))
+                if found.count < acknowledged.count { try await Task.sleep(for: .seconds(2)) }
+            }
+            #expect(Set(acknowledged).subtracting(found).isEmpty, "missing \(Set(acknowledged).subtracting(found).count) of \(acknowledged.count)")
+            #expect(await durable.stop() == 0)
+            #expect(await direct.stop() == 0)
+        }
+    }
+
+    @Test("SIGKILL in the middle of 5,000 POSTs from 8 clients, restart on the same data dir: every 200 is on Kafka")
+    func killMidStream() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let first = try await Bridge.start(bootstrap: bootstrap)
+        let run = String(UUID().uuidString.prefix(8).lowercased())
+        let acknowledged = Locked<[String]>([])
+        let current = Locked<Bridge>(first)
+        let total = 5000
+        let clients = 8
+
+        let restarted = Task<Bridge, any Error> {
+            while acknowledged.withLock({ $0.count }) < 1500 { try await Task.sleep(for: .milliseconds(20)) }
+            first.process.signal(SIGKILL)
+            _ = await first.process.wait(timeout: .seconds(10))
+            let second = try await Bridge.restart(first, bootstrap: bootstrap)
+            current.withLock { $0 = second }
+            return second
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    for n in stride(from: client, to: total, by: clients) {
+                        let body = Self.payload(n, run: run)
+                        let bridge = current.withLock { $0 }
+                        if await Self.post(bridge, body) == 200, let id = try? Self.id(of: body) {
+                            acknowledged.withLock { $0.append(id) }
+                        }
+                    }
+                }
+            }
+        }
+        let second = try await restarted.value
+        let acked = Set(acknowledged.withLock { $0 })
+        #expect(acked.count > 1500)
+        let topic = "\(first.prefix).production.payment.success"
+        var found: Set<String> = []
+        var consumedCount = 0
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !acked.isSubset(of: found) && ContinuousClock.now < deadline {
+            let ids = try await Self.ids(on: topic, bootstrap: bootstrap, atLeast: acked.count)
+            consumedCount = ids.count
+            found = Set(ids)
+            if !acked.isSubset(of: found) { try await Task.sleep(for: .seconds(2)) }
+        }
+        let missing = acked.subtracting(found)
+        #expect(missing.isEmpty, "\(missing.count) acknowledged events missing after SIGKILL and restart")
+        Logger(label: "integration").info("kill test", metadata: ["acknowledged": "\(acked.count)", "consumed": "\(consumedCount)", "duplicates": "\(consumedCount - found.count)"])
+        #expect(await second.stop() == 0)
+    }
+
+    @Test("SIGTERM during load: exit 0, and everything acknowledged is published after a restart")
+    func sigtermDuringLoad() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let bridge = try await Bridge.start(bootstrap: bootstrap)
+        let run = String(UUID().uuidString.prefix(8).lowercased())
+        let acknowledged = Locked<[String]>([])
+        let stopper = Task<Int32?, Never> {
+            while acknowledged.withLock({ $0.count }) < 300 { try? await Task.sleep(for: .milliseconds(10)) }
+            return await bridge.stop()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for client in 0..<4 {
+                group.addTask {
+                    for n in stride(from: client, to: 2000, by: 4) {
+                        let body = Self.payload(n, run: run)
+                        guard let status = await Self.post(bridge, body) else { return }
+                        if status == 200, let id = try? Self.id(of: body) { acknowledged.withLock { $0.append(id) } }
+                    }
+                }
+            }
+        }
+        #expect(await stopper.value == 0)
+        // Whatever was acknowledged but not yet published waits in the store for the next start.
+        let again = try await Bridge.restart(bridge, bootstrap: bootstrap)
+        let acked = Set(acknowledged.withLock { $0 })
+        let topic = "\(bridge.prefix).production.payment.success"
+        var found: Set<String> = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !acked.isSubset(of: found) && ContinuousClock.now < deadline {
+            found = Set(try await Self.ids(on: topic, bootstrap: bootstrap, atLeast: acked.count))
+            if !acked.isSubset(of: found) { try await Task.sleep(for: .seconds(1)) }
+        }
+        #expect(acked.subtracting(found).isEmpty, "\(acked.subtracting(found).count) acknowledged events missing after SIGTERM")
+        #expect(await again.stop() == 0)
+    }
+}
+
+extension ServeEndToEndTests.Bridge {
+    /// A new process on the same port, data dir and routes.
+    static func restart(_ old: Self, bootstrap: String, extraArguments: [String] = []) async throws -> Self {
+        let process = try ChildProcess(
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path,
+            ["serve", "--listen", "127.0.0.1:\(old.port)", "--brokers", bootstrap, "--routes", old.directory.appendingPathComponent("routes.json").path,
+             "--data-dir", old.directory.appendingPathComponent("data").path,
+             "--token", "production=\(ServeEndToEndTests.productionToken)", "--token", "sandbox=\(ServeEndToEndTests.sandboxToken)"] + extraArguments,
+            logPath: old.directory.appendingPathComponent("serve-restarted.log").path)
+        let bridge = Self(process: process, port: old.port, prefix: old.prefix, routes: old.routes, directory: old.directory)
+        for _ in 0..<200 {
+            if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrokerUnavailable("okra-bridge serve did not restart: \(process.log)")
+    }
+}
+
+/// A value behind a lock that closures can share.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+}
