@@ -18,7 +18,11 @@ public final class OutboxPublisher: Service, Sendable {
     private let idlePoll: Duration
     private let maxBackoff: Duration
     private let shutdownGrace: Duration
+    private let metrics: MetricsFactory
     private let published: Counter
+    private let publishLatency: CoreMetrics.Timer
+    private let depth: Gauge
+    private let oldestAge: Gauge
     private let failures: Counter
     private let recreations: Counter
 
@@ -43,7 +47,11 @@ public final class OutboxPublisher: Service, Sendable {
         self.batchSize = batchSize
         self.idlePoll = idlePoll
         self.maxBackoff = maxBackoff
+        self.metrics = metrics
         self.published = Counter(label: "okra_bridge_outbox_published_total", factory: metrics)
+        self.publishLatency = CoreMetrics.Timer(label: "okra_bridge_publish_latency_seconds", factory: metrics)
+        self.depth = Gauge(label: "okra_bridge_outbox_depth", factory: metrics)
+        self.oldestAge = Gauge(label: "okra_bridge_outbox_oldest_age_seconds", factory: metrics)
         self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
     }
@@ -68,8 +76,22 @@ public final class OutboxPublisher: Service, Sendable {
     private func publish(_ current: ProducerSlot) async throws {
         var producer = current.producer
         var backoff = Duration.milliseconds(100)
+        var lastGauges = ContinuousClock.now - .seconds(10)
+        var byTopic: [String: Counter] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if ContinuousClock.now - lastGauges >= .seconds(1) {
+                lastGauges = .now
+                if let (count, age) = try? store.depth() {
+                    depth.record(count)
+                    oldestAge.record(age)
+                }
+            }
             let round = try await publishRound(producer)
+            for (topic, count) in round.deliveredByTopic {
+                let counter = byTopic[topic] ?? Counter(label: "okra_bridge_events_published_total", dimensions: [("topic", topic)], factory: metrics)
+                byTopic[topic] = counter
+                counter.increment(by: count)
+            }
             if round.failed == 0 {
                 backoff = .milliseconds(100)
                 if round.sent == 0 { try? await Task.sleep(for: idlePoll) }
@@ -108,6 +130,7 @@ public final class OutboxPublisher: Service, Sendable {
         var failed = 0
         var fatal = false
         var firstError: String?
+        var deliveredByTopic: [String: Int] = [:]
     }
 
     /// Sends one batch of the oldest unpublished records and records the outcome.
@@ -117,6 +140,7 @@ public final class OutboxPublisher: Service, Sendable {
         guard !batch.isEmpty else { return round }
         var deliveries: [(Int64, KafkaDelivery)] = []
         deliveries.reserveCapacity(batch.count)
+        let bySeq = Dictionary(uniqueKeysWithValues: batch.map { ($0.seq, $0) })
         for record in batch {
             do {
                 let headers = record.headers.map { KafkaHeader($0.name, $0.value) }
@@ -136,6 +160,11 @@ public final class OutboxPublisher: Service, Sendable {
             do {
                 _ = try await delivery.result()
                 done.append(seq)
+                if let record = bySeq[seq] {
+                    round.deliveredByTopic[record.topic, default: 0] += 1
+                    let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+                    publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
+                }
             } catch {
                 round.failed += 1
                 round.fatal = round.fatal || error.code == .fatal

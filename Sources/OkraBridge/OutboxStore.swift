@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import OkraEnvelope
 import OkraRouting
 
 /// The durable store of `--delivery durable`: a SQLite file (WAL, `synchronous=FULL`, so a
@@ -143,10 +144,19 @@ public final class OutboxStore: Sendable {
     /// How many transactions group commit has written (for tests and benchmarks).
     public var commitCount: Int { get async { await committer.commits } }
 
+    /// Headers as a JSON array of `[name, value]` pairs.
     static func encodeHeaders(_ headers: [(name: String, value: String)]) -> String {
-        let pairs = headers.map { [$0.name, $0.value] }
-        let data = try! JSONSerialization.data(withJSONObject: pairs)
-        return String(decoding: data, as: UTF8.self)
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (index, header) in headers.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "["))
+            JSONWriter.writeString(header.name, into: &out)
+            out.append(UInt8(ascii: ","))
+            JSONWriter.writeString(header.value, into: &out)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func decodeHeaders(_ text: String) -> [(name: String, value: String)] {
@@ -216,17 +226,18 @@ actor GroupCommitter {
                 let outcomes = try await pool.write { db -> [OutboxStore.Acceptance] in
                     try submissions.map { submission in
                         if let id = submission.eventID {
-                            let seen = try Int64.fetchOne(db, sql: "SELECT received_at FROM events WHERE id = ?", arguments: [id])
+                            let lookup = try db.cachedStatement(sql: "SELECT received_at FROM events WHERE id = ?")
+                            let seen = try Int64.fetchOne(lookup, arguments: [id])
                             if let seen, seen >= submission.receivedAtMilliseconds - window {
                                 return .duplicate
                             }
-                            try db.execute(sql: "INSERT INTO events(id, received_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET received_at = excluded.received_at",
-                                           arguments: [id, submission.receivedAtMilliseconds])
+                            try db.cachedStatement(sql: "INSERT INTO events(id, received_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET received_at = excluded.received_at")
+                                .execute(arguments: [id, submission.receivedAtMilliseconds])
                         }
+                        let insert = try db.cachedStatement(sql: "INSERT INTO outbox(event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?)")
                         for record in submission.records {
-                            try db.execute(sql: "INSERT INTO outbox(event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                           arguments: [submission.eventID, record.topic, record.key.map { Data($0.utf8) },
-                                                       OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds])
+                            try insert.execute(arguments: [submission.eventID, record.topic, record.key.map { Data($0.utf8) },
+                                                           OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds])
                         }
                         return .accepted
                     }
