@@ -20,15 +20,7 @@ struct NormalizeCommand: ParsableCommand {
     var receivedAt: String?
 
     func run() throws {
-        let received: Date
-        if let receivedAt {
-            guard RFC3339.isValid(receivedAt), let date = ISO8601DateFormatter.lenient(receivedAt) else {
-                throw ValidationError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z")
-            }
-            received = date
-        } else {
-            received = Date()
-        }
+        let received = try receiveTime(receivedAt)
         let body = readInput(file)
         switch Normalizer.normalize(body, receivedAt: received) {
         case .success(let event):
@@ -38,6 +30,17 @@ struct NormalizeCommand: ParsableCommand {
         case .failure(let rejection):
             fail(UserError("\(file.flatMap { $0 == "-" ? nil : $0 } ?? "stdin"): \(rejection)"))
         }
+    }
+}
+
+extension ParsableCommand {
+    /// The `--received-at` time, or now.
+    func receiveTime(_ option: String?) throws -> Date {
+        guard let option else { return Date() }
+        guard RFC3339.isValid(option), let date = ISO8601DateFormatter.lenient(option) else {
+            throw ValidationError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z")
+        }
+        return date
     }
 }
 

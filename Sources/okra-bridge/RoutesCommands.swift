@@ -58,12 +58,7 @@ struct RouteCommand: ParsableCommand {
         } catch {
             fail(UserError("\(routes): \(error)"))
         }
-        let received = try receivedAt.map { text -> Date in
-            guard RFC3339.isValid(text), let date = ISO8601DateFormatter.lenient(text) else {
-                throw ValidationError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z")
-            }
-            return date
-        } ?? Date()
+        let received = try receiveTime(receivedAt)
         let body = readInput(file)
         var out = ""
         switch Normalizer.normalize(body, receivedAt: received) {

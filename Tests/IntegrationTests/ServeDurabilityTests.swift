@@ -161,18 +161,8 @@ struct ServeDurabilityTests {
 extension ServeEndToEndTests.Bridge {
     /// A new process on the same port, data dir and routes.
     static func restart(_ old: Self, bootstrap: String, extraArguments: [String] = []) async throws -> Self {
-        let process = try ChildProcess(
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path,
-            ["serve", "--listen", "127.0.0.1:\(old.port)", "--brokers", bootstrap, "--routes", old.directory.appendingPathComponent("routes.json").path,
-             "--data-dir", old.directory.appendingPathComponent("data").path,
-             "--token", "production=\(ServeEndToEndTests.productionToken)", "--token", "sandbox=\(ServeEndToEndTests.sandboxToken)"] + extraArguments,
-            logPath: old.directory.appendingPathComponent("serve-restarted.log").path)
-        let bridge = Self(process: process, port: old.port, prefix: old.prefix, routes: old.routes, directory: old.directory)
-        for _ in 0..<200 {
-            if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw BrokerUnavailable("okra-bridge serve did not restart: \(process.log)")
+        try await launch(port: old.port, prefix: old.prefix, routes: old.routes, directory: old.directory,
+                         bootstrap: bootstrap, extraArguments: extraArguments, log: "serve-restarted.log")
     }
 }
 

@@ -31,14 +31,20 @@ struct ServeEndToEndTests {
             let routesText = original.replacingOccurrences(of: "\"okra.", with: "\"\(prefix).")
             let routesPath = directory.appendingPathComponent("routes.json")
             try routesText.write(to: routesPath, atomically: true, encoding: .utf8)
-            let port = try Self.freePort()
+            return try await launch(port: try Self.freePort(), prefix: prefix, routes: try RouteTable.load(Array(routesText.utf8)),
+                                    directory: directory, bootstrap: bootstrap, extraArguments: extraArguments, log: "serve.log")
+        }
+
+        /// Starts `serve` with this directory's routes and data, and waits until it is healthy.
+        static func launch(port: Int, prefix: String, routes: RouteTable, directory: URL, bootstrap: String,
+                           extraArguments: [String], log: String) async throws -> Bridge {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
             let process = try ChildProcess(binary, [
-                "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", routesPath.path,
+                "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", directory.appendingPathComponent("routes.json").path,
                 "--data-dir", directory.appendingPathComponent("data").path,
                 "--token", "production=\(productionToken)", "--token", "sandbox=\(sandboxToken)",
-            ] + extraArguments, logPath: directory.appendingPathComponent("serve.log").path)
-            let bridge = Bridge(process: process, port: port, prefix: prefix, routes: try RouteTable.load(Array(routesText.utf8)), directory: directory)
+            ] + extraArguments, logPath: directory.appendingPathComponent(log).path)
+            let bridge = Bridge(process: process, port: port, prefix: prefix, routes: routes, directory: directory)
             for _ in 0..<200 {
                 if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
                 try await Task.sleep(for: .milliseconds(50))
