@@ -10,6 +10,27 @@ struct OkraBridgeCommand: AsyncParsableCommand {
         abstract: "Turns Okra's webhooks into CloudEvents on Kafka.",
         subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self]
     )
+
+    /// Runs the chosen subcommand. Usage errors exit 2 (the contract's §7), not
+    /// swift-argument-parser's 64; user errors exit 1 from the subcommands themselves.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
 }
 
 /// A user error: one line on stderr, exit status 1.

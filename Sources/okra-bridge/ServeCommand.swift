@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import OkraBridge
 import OkraKafka
 import Prometheus
@@ -113,6 +114,8 @@ struct ServeCommand: AsyncParsableCommand {
             try await group.run()
         } catch let error as ConfigurationError {
             fail(UserError(error.description))
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            fail(UserError("--listen \(value(listen, "LISTEN") ?? "0.0.0.0:8080"): the address is already in use; stop what listens there or choose another port"))
         } catch {
             fail(UserError("\(error)"))
         }

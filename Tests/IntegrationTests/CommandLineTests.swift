@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// The `okra-bridge` executable as a user runs it: output, one-line errors, exit codes (§7).
+/// No broker needed.
+@Suite("okra-bridge command line")
+struct CommandLineTests {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
+    static let payloads = DevBroker.repositoryRoot.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads")
+
+    /// Runs the executable; its exit status and combined output.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let process = try ChildProcess(binary, arguments, logPath: log)
+        let status = try #require(await process.wait(timeout: .seconds(30)))
+        return (status, process.log)
+    }
+
+    @Test("normalize prints one line of JSON and exits 0")
+    func normalizeValid() async throws {
+        let (status, output) = try await Self.run(["normalize", Self.payloads.appendingPathComponent("v1-record-error.json").path])
+        #expect(status == 0)
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix(#"{"specversion":"1.0","id":"okra-"#) == true)
+    }
+
+    @Test("invalid input exits 1 with one line saying what and where")
+    func normalizeInvalid() async throws {
+        let (status, output) = try await Self.run(["normalize", Self.payloads.appendingPathComponent("user-disconnect.invalid.json").path])
+        #expect(status == 1)
+        #expect(output.split(separator: "\n").count == 1)
+        #expect(output.contains("malformed-json") && output.contains("line 2, column 12"))
+    }
+
+    @Test("a missing file and a bad flag: exit 1 and exit 2")
+    func userAndUsageErrors() async throws {
+        #expect(try await Self.run(["normalize", "/no/such/file.json"]).status == 1)
+        #expect(try await Self.run(["normalize", "--received-at", "yesterday", "x"]).status == 2)
+        #expect(try await Self.run(["no-such-command"]).status == 2)
+        #expect(try await Self.run(["--help"]).status == 0)
+    }
+
+    @Test("routes check: the repository's file is valid; a bad one exits 1 listing every problem")
+    func routesCheck() async throws {
+        let (good, goodOutput) = try await Self.run(["routes", "check", DevBroker.repositoryRoot.appendingPathComponent("routes.json").path])
+        #expect(good == 0 && goodOutput.contains("valid, 4 routes"))
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("okra-bad-routes-\(UUID().uuidString).json")
+        try Data(#"{"version":2,"defaults":{"topic":"a b"},"deadLetter":{"topic":"d"},"routes":[{"name":"x","match":{"product":"paymnt"}}]}"#.utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        let (status, output) = try await Self.run(["routes", "check", bad.path])
+        #expect(status == 1)
+        #expect(output.contains("version:") && output.contains("defaults.topic:") && output.contains(#"unknown product "paymnt""#))
+    }
+
+    @Test("route shows the matching route and every record's topic and key")
+    func routeDryRun() async throws {
+        let (status, output) = try await Self.run(["route", "--routes", DevBroker.repositoryRoot.appendingPathComponent("routes.json").path,
+                                                  Self.payloads.appendingPathComponent("v2-payment-cancelled.json").path])
+        #expect(status == 0)
+        #expect(output.contains("matched: payment-problems"))
+        #expect(output.contains("record: topic=okra.production.payments.problems key=14247efe8e3711362e9ef0ab"))
+        #expect(output.contains("record: topic=okra.production.payment.cancelled key=14fae008080a7e004576cb2d"))
+    }
+
+    @Test("serve fails fast with one line: no token, a bad routes file, a port in use")
+    func serveStartupErrors() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let noToken = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--routes", routes, "--data-dir", data])
+        #expect(noToken.status == 1 && noToken.output.contains("no --token given"))
+        let badRoutes = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", "/no/routes.json", "--data-dir", data])
+        #expect(badRoutes.status == 1 && badRoutes.output.contains("/no/routes.json"))
+
+        // Hold a port, then ask serve to listen on it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 1)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = UInt16(bigEndian: address.sin_port)
+        let inUse = try await Self.run(["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
+        #expect(inUse.status == 1, "\(inUse.output)")
+        #expect(inUse.output.split(separator: "\n").last?.hasPrefix("okra-bridge:") == true)
+    }
+}
