@@ -8,6 +8,8 @@ cd "$OKRA_ROOT"
 ensure_apt librdkafka-dev pkg-config python3-venv
 
 cleanup() {
+  # okra-bridge serve processes a failed test left running.
+  pkill -KILL -f "okra-bridge serve --listen 127.0.0.1:" 2>/dev/null || true
   ./scripts/kafka-dev.sh stop || true
   # Private brokers of tests that crashed before stopping their own.
   local dir

@@ -37,7 +37,7 @@ public final class OutboxPublisher: Service, Sendable {
         batchSize: Int = 2000,
         idlePoll: Duration = .milliseconds(10),
         maxBackoff: Duration = .seconds(5),
-        shutdownGrace: Duration = .seconds(5),
+        shutdownGrace: Duration = .seconds(3),
         metrics: MetricsFactory = MetricsSystem.factory
     ) {
         self.shutdownGrace = shutdownGrace
@@ -64,13 +64,15 @@ public final class OutboxPublisher: Service, Sendable {
         let grace = shutdownGrace
         try await withGracefulShutdownHandler {
             try await self.publish(current)
-        } onGracefulShutdown: {
+        } onGracefulShutdown: { [logger] in
+            logger.info("shutting down: publishing what is in flight", metadata: ["grace": "\(grace)"])
             Task {
                 try? await Task.sleep(for: grace)
                 await current.producer.shutdown()
             }
         }
         await current.producer.shutdown()
+        logger.info("publisher stopped; unpublished records stay in the store", metadata: ["outbox.pending": "\((try? store.depth().count) ?? -1)"])
     }
 
     private func publish(_ current: ProducerSlot) async throws {

@@ -66,6 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
             // and retried with a fresh producer. Direct: the webhook is waiting.
             producerConfiguration.messageTimeout = mode == .durable ? .seconds(30) : .seconds(10)
             producerConfiguration.deliveryStallGrace = .seconds(10)
+            // At shutdown, records not yet on Kafka stay on disk (durable), so the flush is short.
+            producerConfiguration.flushTimeout = mode == .durable ? .seconds(2) : .seconds(10)
             for pair in list(kafka, "KAFKA") {
                 guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { throw ConfigurationError("--kafka takes KEY=VALUE") }
                 producerConfiguration.properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
@@ -110,8 +112,12 @@ struct ServeCommand: AsyncParsableCommand {
                 "listen": "\(host):\(port)", "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
                 "tokens": "\(list(token, "TOKEN").count)", "max_body": "\(maxBody)",
             ])
-            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // A shutdown that takes longer is cancelled rather than left hanging.
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await group.run()
+            logger.info("okra-bridge stopped")
         } catch let error as ConfigurationError {
             fail(UserError(error.description))
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

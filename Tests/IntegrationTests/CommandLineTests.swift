@@ -75,16 +75,8 @@ struct CommandLineTests {
         #expect(badRoutes.status == 1 && badRoutes.output.contains("/no/routes.json"))
 
         // Hold a port, then ask serve to listen on it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = DevBroker.listeningLoopbackSocket()
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(fd, 1)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
         let inUse = try await Self.run(["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
         #expect(inUse.status == 1, "\(inUse.output)")
         #expect(inUse.output.split(separator: "\n").last?.hasPrefix("okra-bridge:") == true)

@@ -53,15 +53,9 @@ struct ServeEndToEndTests {
         }
 
         static func freePort() throws -> Int {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            return Int(UInt16(bigEndian: address.sin_port))
+            let (descriptor, port) = DevBroker.listeningLoopbackSocket()
+            close(descriptor)
+            return port
         }
 
         func get(_ path: String) async throws -> (Int, String) {
@@ -81,9 +75,13 @@ struct ServeEndToEndTests {
             return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
         }
 
+        /// SIGTERM and the exit status; SIGKILL (and nil) if it has not exited within a minute.
         func stop() async -> Int32? {
             process.signal(SIGTERM)
-            return await process.wait(timeout: .seconds(30))
+            if let status = await process.wait(timeout: .seconds(60)) { return status }
+            process.signal(SIGKILL)
+            _ = await process.wait(timeout: .seconds(10))
+            return nil
         }
     }
 
