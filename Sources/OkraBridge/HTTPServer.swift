@@ -67,7 +67,7 @@ public enum HTTPServer {
             var problems: [String] = []
             var storeState = "none"
             if let store = readiness.store {
-                if let depth = try? store.depth() {
+                if let depth = try? await store.depth() {
                     storeState = depth.count < store.maxPending ? "accepting" : "full"
                     if depth.count >= store.maxPending { problems.append("the outbox is full") }
                 } else {

@@ -82,8 +82,12 @@ public final class DirectDelivery: Sendable {
         return nil
     }
 
+    /// Replaces the producer after a fatal error or a timed-out delivery: librdkafka 2.0.2 can
+    /// keep timing every message out against a broker that lost the producer's state without
+    /// ever raising a fatal error. Only the producer that failed is replaced, once.
     private func replaceIfFatal(_ producer: KafkaProducer, _ error: KafkaError) {
-        guard error.code == .fatal, let replacement = try? makeProducer() else { return }
+        guard error.code == .fatal || error.code == .messageTimedOut else { return }
+        guard current.withLock({ $0 === producer }), let replacement = try? makeProducer() else { return }
         let old = current.withLock { current -> KafkaProducer? in
             guard current === producer else { return nil }
             current = replacement

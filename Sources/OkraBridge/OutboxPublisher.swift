@@ -72,7 +72,8 @@ public final class OutboxPublisher: Service, Sendable {
             }
         }
         await current.producer.shutdown()
-        logger.info("publisher stopped; unpublished records stay in the store", metadata: ["outbox.pending": "\((try? store.depth().count) ?? -1)"])
+        let pending = (try? await store.depth().count) ?? -1
+        logger.info("publisher stopped; unpublished records stay in the store", metadata: ["outbox.pending": "\(pending)"])
     }
 
     private func publish(_ current: ProducerSlot) async throws {
@@ -83,7 +84,7 @@ public final class OutboxPublisher: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if ContinuousClock.now - lastGauges >= .seconds(1) {
                 lastGauges = .now
-                if let (count, age) = try? store.depth() {
+                if let (count, age) = try? await store.depth() {
                     depth.record(count)
                     oldestAge.record(age)
                 }
@@ -138,7 +139,7 @@ public final class OutboxPublisher: Service, Sendable {
     /// Sends one batch of the oldest unpublished records and records the outcome.
     func publishRound(_ producer: KafkaProducer) async throws -> Round {
         var round = Round()
-        let batch = try store.pending(after: 0, limit: batchSize)
+        let batch = try await store.pending(after: 0, limit: batchSize)
         guard !batch.isEmpty else { return round }
         var deliveries: [(Int64, KafkaDelivery)] = []
         deliveries.reserveCapacity(batch.count)

@@ -97,8 +97,8 @@ public final class OutboxStore: Sendable {
     }
 
     /// Unpublished records after `seq`, oldest first.
-    public func pending(after seq: Int64, limit: Int) throws -> [PendingRecord] {
-        try pool.read { db in
+    public func pending(after seq: Int64, limit: Int) async throws -> [PendingRecord] {
+        try await pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT seq, event_id, topic, key, headers, value, created_at FROM outbox
                 WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?
@@ -120,8 +120,8 @@ public final class OutboxStore: Sendable {
     }
 
     /// Unpublished records, and the age of the oldest in seconds (0 when none).
-    public func depth(now: Date = Date()) throws -> (count: Int, oldestAgeSeconds: Double) {
-        try pool.read { db in
+    public func depth(now: Date = Date()) async throws -> (count: Int, oldestAgeSeconds: Double) {
+        try await pool.read { db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL") ?? 0
             let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL")
             let age = oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0

@@ -111,14 +111,15 @@ public struct SenderCheck: Sendable {
         return .environmentMismatch(token: token.rawValue, payload: payload)
     }
 
+    /// Equal bytes, in time that depends on the lengths only, never on where they differ.
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var difference: UInt8 = 0
         for index in 0..<max(a.count, b.count) {
             let x = index < a.count ? a[index] : 0
             let y = index < b.count ? b[index] : 0
             difference |= x ^ y
         }
-        return difference == 0
+        return difference == 0 && a.count == b.count
     }
 }
 

@@ -23,10 +23,10 @@ struct OutboxPublisherTests {
     static func waitUntilDrained(_ store: OutboxStore, timeout: Duration) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try store.depth().count == 0 { return true }
+            if try await store.depth().count == 0 { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return try store.depth().count == 0
+        return try await store.depth().count == 0
     }
 
     static func consumed(_ topics: [String], bootstrap: String, expected: Int) async throws -> [KafkaConsumerRecord] {
@@ -86,7 +86,7 @@ struct OutboxPublisherTests {
             let task = Task { try await publisher.run() }
             try await Self.fill(store, topics: topics, events: 200)
             try await Task.sleep(for: .seconds(4))
-            #expect(try store.depth().count == 200, "nothing is marked published while no broker is there")
+            #expect(try await store.depth().count == 200, "nothing is marked published while no broker is there")
 
             try await broker.start()
             #expect(try await Self.waitUntilDrained(store, timeout: .seconds(60)))

@@ -25,7 +25,7 @@ struct OutboxStoreTests {
             #expect(try await store.accept(eventID: nil, records: [Self.record("dead", "raw")], receivedAt: Date()) == .accepted)
         }
         let reopened = try OutboxStore(directory: dir)
-        let pending = try reopened.pending(after: 0, limit: 10)
+        let pending = try await reopened.pending(after: 0, limit: 10)
         #expect(pending.map(\.topic) == ["a", "b", "dead"])
         #expect(pending.map { String(decoding: $0.value, as: UTF8.self) } == ["1", "2", "raw"])
         #expect(pending[0].key == Array("k".utf8) && pending[1].key == nil)
@@ -33,9 +33,9 @@ struct OutboxStoreTests {
         #expect(pending[0].eventID == "okra-1" && pending[2].eventID == nil)
 
         try await reopened.markPublished([pending[0].seq, pending[1].seq])
-        #expect(try reopened.pending(after: 0, limit: 10).map(\.topic) == ["dead"])
-        #expect(try reopened.depth().count == 1)
-        #expect(try reopened.pending(after: pending[2].seq, limit: 10).isEmpty)
+        #expect(try await reopened.pending(after: 0, limit: 10).map(\.topic) == ["dead"])
+        #expect(try await reopened.depth().count == 1)
+        #expect(try await reopened.pending(after: pending[2].seq, limit: 10).isEmpty)
     }
 
     @Test("the same id within the window is a duplicate and stores nothing; after the window it is new")
@@ -46,9 +46,9 @@ struct OutboxStoreTests {
         let now = Date()
         #expect(try await store.accept(eventID: "okra-x", records: [Self.record("a", "1")], receivedAt: now) == .accepted)
         #expect(try await store.accept(eventID: "okra-x", records: [Self.record("a", "1")], receivedAt: now.addingTimeInterval(60)) == .duplicate)
-        #expect(try store.depth().count == 1)
+        #expect(try await store.depth().count == 1)
         #expect(try await store.accept(eventID: "okra-x", records: [Self.record("a", "1")], receivedAt: now.addingTimeInterval(7200)) == .accepted)
-        #expect(try store.depth().count == 2)
+        #expect(try await store.depth().count == 2)
         // Dead letters without an id are never duplicates.
         #expect(try await store.accept(eventID: nil, records: [Self.record("d", "x")], receivedAt: now) == .accepted)
         #expect(try await store.accept(eventID: nil, records: [Self.record("d", "x")], receivedAt: now) == .accepted)
@@ -63,7 +63,7 @@ struct OutboxStoreTests {
         await #expect(throws: OutboxStore.Full.self) {
             _ = try await store.accept(eventID: "2", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date())
         }
-        try await store.markPublished(try store.pending(after: 0, limit: 10).map(\.seq))
+        try await store.markPublished(try await store.pending(after: 0, limit: 10).map(\.seq))
         #expect(try await store.accept(eventID: "2", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date()) == .accepted)
     }
 
@@ -79,7 +79,7 @@ struct OutboxStoreTests {
             }
             for try await outcome in group { #expect(outcome == .accepted) }
         }
-        #expect(try store.depth().count == count)
+        #expect(try await store.depth().count == count)
         let commits = await store.commitCount
         #expect(commits < count)
         #expect(commits >= 1)
@@ -93,10 +93,10 @@ struct OutboxStoreTests {
         let old = Date().addingTimeInterval(-3600)
         _ = try await store.accept(eventID: "old", records: [Self.record("a", "1")], receivedAt: old)
         _ = try await store.accept(eventID: "new", records: [Self.record("a", "2")], receivedAt: Date())
-        try await store.markPublished([try store.pending(after: 0, limit: 1)[0].seq])
+        try await store.markPublished([try await store.pending(after: 0, limit: 1)[0].seq])
         let removed = try await store.prune()
         #expect(removed.records == 1 && removed.ids == 1)
-        #expect(try store.pending(after: 0, limit: 10).map { String(decoding: $0.value, as: UTF8.self) } == ["2"])
+        #expect(try await store.pending(after: 0, limit: 10).map { String(decoding: $0.value, as: UTF8.self) } == ["2"])
         #expect(try await store.accept(eventID: "old", records: [Self.record("a", "1")], receivedAt: Date()) == .accepted)
         #expect(try await store.accept(eventID: "new", records: [Self.record("a", "2")], receivedAt: Date()) == .duplicate)
     }

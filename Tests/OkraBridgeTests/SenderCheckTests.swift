@@ -1,0 +1,62 @@
+import OkraBridge
+import Testing
+
+/// Who may send: tokens bound to environments, addresses, trusted proxies.
+@Suite("Sender check")
+struct SenderCheckTests {
+    static let production = "production-secret-0123456789"
+    static let rotated = "production-secret-rotated-0001"
+    static let sandbox = "sandbox-secret-0123456789abc"
+
+    static func check(allow: [String] = [], proxies: [String] = []) throws -> SenderCheck {
+        try SenderCheck(tokens: ["production=\(production)", "production=\(rotated)", "sandbox=\(sandbox)"],
+                        allowIPs: allow, trustedProxies: proxies, allowUnauthenticated: false)
+    }
+
+    @Test("each configured token authenticates for its environment, by either header")
+    func tokens() throws {
+        let check = try Self.check()
+        #expect(check.authenticate(okraAuth: Self.production, authorization: nil) == .success(.production))
+        #expect(check.authenticate(okraAuth: Self.rotated, authorization: nil) == .success(.production))
+        #expect(check.authenticate(okraAuth: nil, authorization: "Bearer \(Self.sandbox)") == .success(.sandbox))
+        #expect(check.authenticate(okraAuth: nil, authorization: nil) == .failure(.unauthorized))
+        #expect(check.authenticate(okraAuth: "production-secret-012345678", authorization: nil) == .failure(.unauthorized))
+    }
+
+    @Test("a token with anything appended, even 256 NUL bytes, is refused")
+    func lengthMatters() throws {
+        let check = try Self.check()
+        #expect(check.authenticate(okraAuth: Self.production + "x", authorization: nil) == .failure(.unauthorized))
+        let padded = Self.production + String(repeating: "\u{0}", count: 256)
+        #expect(check.authenticate(okraAuth: padded, authorization: nil) == .failure(.unauthorized))
+    }
+
+    @Test("a payload's environment must match its token's; a payload naming none is accepted")
+    func environments() throws {
+        let check = try Self.check()
+        #expect(check.checkEnvironment(token: .production, payload: "sandbox") == .environmentMismatch(token: "production", payload: "sandbox"))
+        #expect(check.checkEnvironment(token: .production, payload: "production") == nil)
+        #expect(check.checkEnvironment(token: .sandbox, payload: "unknown") == nil)
+    }
+
+    @Test("the allowlist: Okra's preset, CIDR ranges, and X-Forwarded-For only from trusted proxies")
+    func addresses() throws {
+        let check = try Self.check(allow: ["okra", "10.1.0.0/16"], proxies: ["127.0.0.1"])
+        #expect(check.checkAddress("13.39.179.188") == nil)
+        #expect(check.checkAddress("10.1.200.3") == nil)
+        #expect(check.checkAddress("10.2.0.1") == .addressNotAllowed("10.2.0.1"))
+        #expect(check.checkAddress("::ffff:35.180.165.18") == nil)
+        // Behind the trusted proxy the forwarded address counts; from anyone else the header is ignored.
+        #expect(check.clientAddress(peer: "127.0.0.1", forwardedFor: ["203.0.113.9, 13.38.152.18"]) == "13.38.152.18")
+        #expect(check.clientAddress(peer: "198.51.100.7", forwardedFor: ["13.38.152.18"]) == "198.51.100.7")
+    }
+
+    @Test("without tokens serve refuses to start unless unauthenticated is explicit; short secrets are refused")
+    func configuration() throws {
+        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: ["production=short"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: ["staging=\(Self.production)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        let open = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: true)
+        #expect(open.authenticate(okraAuth: nil, authorization: nil) == .success(nil))
+    }
+}
