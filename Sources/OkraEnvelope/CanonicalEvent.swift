@@ -42,27 +42,32 @@ public struct CanonicalEvent: Sendable, Equatable {
     /// The context attributes in a fixed order, the absent ones left out. Names are the
     /// CloudEvents ones (`ce_` + name in Kafka binary mode).
     public var attributes: [(name: String, value: String)] {
-        var list: [(String, String)] = [
-            ("specversion", "1.0"),
-            ("id", id),
-            ("source", source),
-            ("type", type),
-        ]
-        if let subject { list.append(("subject", subject)) }
-        if let time { list.append(("time", time)) }
-        list.append(("datacontenttype", "application/json"))
-        list.append(("recordedtime", recordedTime))
-        list.append(("okraproduct", product))
-        list.append(("okraoutcome", outcome))
-        if let code { list.append(("okracode", code)) }
-        list.append(("okraenv", environment))
-        if let record { list.append(("okrarecord", record)) }
-        if let customer { list.append(("okracustomer", customer)) }
-        if let account { list.append(("okraaccount", account)) }
-        if let bank { list.append(("okrabank", bank)) }
-        list.append(("okrashape", shape))
-        if let partitionKey { list.append(("partitionkey", partitionKey)) }
+        var list: [(name: String, value: String)] = []
+        list.reserveCapacity(18)
+        forEachAttribute { name, value in list.append((name.description, value)) }
         return list
+    }
+
+    /// Calls `body` with each context attribute, in the order of ``attributes``.
+    func forEachAttribute(_ body: (StaticString, String) -> Void) {
+        body("specversion", "1.0")
+        body("id", id)
+        body("source", source)
+        body("type", type)
+        if let subject { body("subject", subject) }
+        if let time { body("time", time) }
+        body("datacontenttype", "application/json")
+        body("recordedtime", recordedTime)
+        body("okraproduct", product)
+        body("okraoutcome", outcome)
+        if let code { body("okracode", code) }
+        body("okraenv", environment)
+        if let record { body("okrarecord", record) }
+        if let customer { body("okracustomer", customer) }
+        if let account { body("okraaccount", account) }
+        if let bank { body("okrabank", bank) }
+        body("okrashape", shape)
+        if let partitionKey { body("partitionkey", partitionKey) }
     }
 
     /// The event in CloudEvents structured JSON: the attributes, then `data` with the payload
@@ -81,9 +86,11 @@ public struct CanonicalEvent: Sendable, Equatable {
         var output: [UInt8] = []
         output.reserveCapacity(data.count + 600)
         output.append(UInt8(ascii: "{"))
-        for (name, value) in attributes {
-            JSONWriter.writeString(name, into: &output)
-            output.append(UInt8(ascii: ":"))
+        forEachAttribute { name, value in
+            // Attribute names are lowercase letters: nothing to escape.
+            output.append(UInt8(ascii: "\""))
+            output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            output.append(contentsOf: #"":"#.utf8)
             JSONWriter.writeString(value, into: &output)
             output.append(UInt8(ascii: ","))
         }

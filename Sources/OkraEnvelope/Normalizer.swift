@@ -28,27 +28,31 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
 public enum Normalizer {
     /// Normalizes one body received at `receivedAt`.
     public static func normalize(_ body: [UInt8], receivedAt: Date) -> Result<CanonicalEvent, Rejection> {
-        let parsed: (value: JSONValue, range: Range<Int>)
+        let document: JSONDocument
         do {
-            parsed = try JSONParser.parse(body)
+            document = try JSONParser.document(body)
         } catch {
             return .failure(Rejection(reason: .malformedJSON, message: "not valid JSON at \(error)", syntaxError: error))
         }
-        guard case .object = parsed.value else {
-            return .failure(Rejection(reason: .notAnObject, message: "the body is \(parsed.value.kindName), not a JSON object"))
+        guard document.isObject else {
+            return .failure(Rejection(reason: .notAnObject, message: "the body is \(document.value.kindName), not a JSON object"))
         }
-        return .success(event(from: parsed.value, raw: Array(body[parsed.range]), receivedAt: receivedAt))
+        return .success(event(from: document, receivedAt: receivedAt))
     }
 
-    /// The canonical event for a parsed JSON object whose bytes are `raw`.
-    static func event(from payload: JSONValue, raw: [UInt8], receivedAt: Date) -> CanonicalEvent {
+    /// The canonical event for a document whose root is an object.
+    static func event(from document: JSONDocument, receivedAt: Date) -> CanonicalEvent {
+        document.withRoot { payload in event(from: payload, document: document, receivedAt: receivedAt) }
+    }
+
+    private static func event(from payload: JSONElement, document: JSONDocument, receivedAt: Date) -> CanonicalEvent {
         let shape = OkraShape.detect(payload)
-        let code = first(OkraVocabulary.codeFields.map { [$0] }, in: payload)
+        let code = first(OkraVocabulary.codeFields, in: payload)
         let product = shape.fixedProduct ?? callbackProduct(payload)
         let outcome = shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString)
         let environment = environment(of: payload)
         return CanonicalEvent(
-            id: IdempotencyKey.make(payload),
+            id: IdempotencyKey.make(document),
             source: "okra/\(environment)",
             time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: RFC3339.isValid),
             recordedTime: RFC3339.milliseconds(receivedAt),
@@ -62,14 +66,14 @@ public enum Normalizer {
             bank: first(OkraVocabulary.bankPaths, in: payload),
             shape: shape.rawValue,
             partitionKey: nil,
-            data: raw
+            data: document.range == document.bytes.indices ? document.bytes : Array(document.bytes[document.range])
         )
     }
 
     /// The product named by `callback_type` or `method`, or `unknown`.
-    static func callbackProduct(_ payload: JSONValue) -> String {
+    static func callbackProduct(_ payload: JSONElement) -> String {
         for field in OkraVocabulary.productFields {
-            if let name = payload[field]?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[name.uppercased()] {
+            if let name = payload.value(at: field)?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[name.uppercased()] {
                 return product
             }
         }
@@ -86,7 +90,7 @@ public enum Normalizer {
     }
 
     /// `production`, `sandbox` or `unknown`, from the first `env` that names one.
-    static func environment(of payload: JSONValue) -> String {
+    static func environment(of payload: JSONElement) -> String {
         for path in OkraVocabulary.environmentPaths {
             if let value = payload.value(at: path)?.nonEmptyString, let env = OkraVocabulary.environmentByValue[value.lowercased()] {
                 return env
@@ -96,7 +100,7 @@ public enum Normalizer {
     }
 
     /// The first non-empty string at any of `paths`.
-    static func first(_ paths: [[String]], in payload: JSONValue) -> String? {
+    static func first(_ paths: [JSONPath], in payload: JSONElement) -> String? {
         for path in paths {
             if let value = payload.value(at: path)?.nonEmptyString { return value }
         }
@@ -108,17 +112,32 @@ public enum Normalizer {
 public enum IdempotencyKey {
     /// Top-level fields that only say where a delivery was sent, left out of the key.
     public static let deliveryOnlyFields: Set<String> = ["callbackURL", "callback_url", "callbackUrl"]
+    private static let deliveryOnlyKeys: [[UInt8]] = deliveryOnlyFields.sorted().map { Array($0.utf8) }
 
     /// `okra-` + the first 32 hex digits of SHA-256 over the canonical JSON of the payload
     /// without the delivery-only fields.
-    public static func make(_ payload: JSONValue) -> String {
-        var stripped = payload
-        if case .object(let members) = payload {
-            stripped = .object(members.filter { !deliveryOnlyFields.contains($0.key) })
+    public static func make(_ document: JSONDocument) -> String {
+        let digest = document.withCanonicalBytes(excludingTopLevel: document.isObject ? deliveryOnlyKeys : [], SHA256.hash)
+        return String(unsafeUninitializedCapacity: 37) { text in
+            for (index, byte) in "okra-".utf8.enumerated() { text[index] = byte }
+            for index in 0..<16 {
+                text[5 + 2 * index] = JSONWriter.hexDigit(digest[index] >> 4)
+                text[6 + 2 * index] = JSONWriter.hexDigit(digest[index] & 0xF)
+            }
+            return 37
         }
+    }
+
+    /// The key of a value tree (written compactly and parsed back).
+    public static func make(_ payload: JSONValue) -> String {
+        make(JSONDocument(payload))
+    }
+
+    /// The bytes the key hashes: the canonical JSON without the delivery-only top-level fields.
+    public static func canonicalBytes(_ document: JSONDocument) -> [UInt8] {
         var canonical: [UInt8] = []
-        JSONWriter.canonical(stripped, into: &canonical)
-        return "okra-" + SHA256.hex(canonical).prefix(32)
+        document.writeCanonical(into: &canonical, excludingTopLevel: document.isObject ? deliveryOnlyKeys : [])
+        return canonical
     }
 }
 
@@ -132,14 +151,41 @@ public enum RFC3339 {
         let days = Int(floorDiv(seconds, 86_400))
         let secondOfDay = Int(seconds - Int64(days) * 86_400)
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)).\(ms)Z"
+        guard (0...9999).contains(year) else {
+            return "\(year)-\(month)-\(day)T00:00:00.000Z" // outside RFC 3339's range; never a real receive time
+        }
+        return String(unsafeUninitializedCapacity: 24) { text in
+            var position = 0
+            func digits(_ value: Int, _ count: Int, then separator: UInt8?) {
+                var value = value
+                for offset in stride(from: count - 1, through: 0, by: -1) {
+                    text[position + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                position += count
+                if let separator {
+                    text[position] = separator
+                    position += 1
+                }
+            }
+            digits(year, 4, then: UInt8(ascii: "-"))
+            digits(month, 2, then: UInt8(ascii: "-"))
+            digits(day, 2, then: UInt8(ascii: "T"))
+            digits(secondOfDay / 3600, 2, then: UInt8(ascii: ":"))
+            digits(secondOfDay / 60 % 60, 2, then: UInt8(ascii: ":"))
+            digits(secondOfDay % 60, 2, then: UInt8(ascii: "."))
+            digits(millis, 3, then: UInt8(ascii: "Z"))
+            return position
+        }
     }
 
     /// Whether `text` is an RFC 3339 date-time (`2021-04-23T07:39:35.376Z`, `...+01:00`).
     public static func isValid(_ text: String) -> Bool {
-        let b = Array(text.utf8)
+        var text = text
+        return text.withUTF8(isValid)
+    }
+
+    static func isValid(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         func digits(_ range: Range<Int>) -> Int? {
             guard range.upperBound <= b.count else { return nil }
             var value = 0

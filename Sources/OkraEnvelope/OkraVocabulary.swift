@@ -26,10 +26,10 @@ public enum OkraVocabulary {
     ]
 
     /// Where a callback names its product, in order of preference.
-    static let productFields = ["callback_type", "method"]
+    static let productFields: [JSONPath] = ["callback_type", "method"]
 
     /// Where the code is, in order: `okracode` is the first present.
-    static let codeFields = ["callback_code", "code", "event", "event_name"]
+    static let codeFields: [JSONPath] = ["callback_code", "code", "event", "event_name"]
 
     /// How a code maps to an outcome. Tried in order; the first rule that matches wins.
     static let outcomeRules: [(CodePattern, String)] = [
@@ -65,16 +65,16 @@ public enum OkraVocabulary {
     ]
 
     /// Where the environment is, in order (the top level first, then product objects).
-    static let environmentPaths: [[String]] = [["env"], ["identity", "env"], ["account", "env"], ["balance", "env"], ["payment", "env"]]
+    static let environmentPaths: [JSONPath] = ["env", "identity.env", "account.env", "balance.env", "payment.env"]
 
     /// Where each id lives, in order of preference; the first non-empty string wins.
-    static let recordPaths: [[String]] = [["record"], ["recordId"], ["record_id"]]
-    static let customerPaths: [[String]] = [["customerId"], ["customer_id"], ["data", "customer"], ["identity", "customer"], ["payment", "customer"]]
-    static let accountPaths: [[String]] = [["accountId"], ["account_id"], ["account", "_id"]]
-    static let bankPaths: [[String]] = [["bankSlug"], ["auth", "bank_details", "slug"]]
+    static let recordPaths: [JSONPath] = ["record", "recordId", "record_id"]
+    static let customerPaths: [JSONPath] = ["customerId", "customer_id", "data.customer", "identity.customer", "payment.customer"]
+    static let accountPaths: [JSONPath] = ["accountId", "account_id", "account._id"]
+    static let bankPaths: [JSONPath] = ["bankSlug", "auth.bank_details.slug"]
 
     /// Where the time of the event is, in order; the first valid RFC 3339 timestamp wins.
-    static let timePaths: [[String]] = [["ended_at"], ["started_at"], ["data", "disconnected_at"], ["data", "deauthorized_at"], ["disconnected_at"], ["deauthorized_at"], ["event_time"]]
+    static let timePaths: [JSONPath] = ["ended_at", "started_at", "data.disconnected_at", "data.deauthorized_at", "disconnected_at", "deauthorized_at", "event_time"]
 
     /// A pattern over a code.
     enum CodePattern {
@@ -102,19 +102,19 @@ public enum OkraShape: String, Sendable, CaseIterable {
     case unknown = "unknown"
 
     /// The shape of a JSON object.
-    static func detect(_ payload: JSONValue) -> OkraShape {
+    static func detect(_ payload: JSONElement) -> OkraShape {
         for shape in allCases where shape.matches(payload) { return shape }
         return .unknown
     }
 
-    private func matches(_ p: JSONValue) -> Bool {
+    private func matches(_ p: JSONElement) -> Bool {
         switch self {
         case .widgetEvent:
             // `onEvent` payloads posted to event_callback_url.
             return p["event_name"]?.nonEmptyString != nil || (p["event_type"] != nil && p["event_data"] != nil)
         case .userEvent:
             // {"event": "USER_DISCONNECT" | "USER_REAUTH", "data": {...}}
-            if case .object = p["data"], let event = p["event"]?.nonEmptyString { return event.hasPrefix("USER_") }
+            if p["data"]?.isObject == true, let event = p["event"]?.nonEmptyString { return event.hasPrefix("USER_") }
             return false
         case .callbackV2:
             if p["type"]?.nonEmptyString?.uppercased() == "CALLBACK" { return true }
@@ -123,7 +123,7 @@ public enum OkraShape: String, Sendable, CaseIterable {
             return p["callback_type"]?.nonEmptyString != nil && p["callback_code"]?.nonEmptyString != nil
         case .widgetSuccess:
             // The widget's onSuccess metadata: a record plus the bank or accounts it linked.
-            if p.value(at: ["auth", "bank_details"]) != nil { return true }
+            if p["auth"]?["bank_details"] != nil { return true }
             return p["record_id"]?.nonEmptyString != nil && (p["accounts"] != nil || p["success"] != nil)
         case .unknown:
             return true

@@ -14,6 +14,11 @@ public struct SHA256 {
 
     /// The 32-byte digest of `message`.
     public static func hash(_ message: [UInt8]) -> [UInt8] {
+        message.withUnsafeBufferPointer(hash)
+    }
+
+    /// The 32-byte digest of `message`.
+    public static func hash(_ message: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
             (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
         let bitLength = UInt64(message.count) &* 8
@@ -21,9 +26,10 @@ public struct SHA256 {
         let wholeBlocks = message.count / 64
         let tailCount = message.count - wholeBlocks * 64
         let tailBlocks = tailCount + 9 <= 64 ? 1 : 2
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { w in
             k.withUnsafeBufferPointer { k in
-                message.withUnsafeBufferPointer { bytes in
+                do {
+                    let bytes = message
                     for block in 0..<wholeBlocks {
                         compress(UnsafeBufferPointer(rebasing: bytes[block * 64..<block * 64 + 64]), &h, w, k)
                     }
@@ -63,34 +69,59 @@ public struct SHA256 {
             let b = i * 4
             w[i] = UInt32(block[b]) << 24 | UInt32(block[b + 1]) << 16 | UInt32(block[b + 2]) << 8 | UInt32(block[b + 3])
         }
-        for i in 16..<64 {
-            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
         var (a, b, c, d, e, f, g, hh) = h
-        for i in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+        // Eight rounds per pass with the working variables' roles rotated, so no round moves
+        // them around. From round 16 on, W[t] is computed just before its round, in a ring of 16
+        // words, so the schedule overlaps the rounds instead of running as one serial chain.
+        var i = 0
+        while i < 64 {
+            round(a, b, c, &d, e, f, g, &hh, k[i] &+ word(i, w))
+            round(hh, a, b, &c, d, e, f, &g, k[i + 1] &+ word(i + 1, w))
+            round(g, hh, a, &b, c, d, e, &f, k[i + 2] &+ word(i + 2, w))
+            round(f, g, hh, &a, b, c, d, &e, k[i + 3] &+ word(i + 3, w))
+            round(e, f, g, &hh, a, b, c, &d, k[i + 4] &+ word(i + 4, w))
+            round(d, e, f, &g, hh, a, b, &c, k[i + 5] &+ word(i + 5, w))
+            round(c, d, e, &f, g, hh, a, &b, k[i + 6] &+ word(i + 6, w))
+            round(b, c, d, &e, f, g, hh, &a, k[i + 7] &+ word(i + 7, w))
+            i += 8
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
     }
 
     /// The digest as lowercase hex.
     public static func hex(_ message: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in hash(message) {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+        let digest = hash(message)
+        return String(unsafeUninitializedCapacity: 64) { text in
+            for (index, byte) in digest.enumerated() {
+                text[2 * index] = JSONWriter.hexDigit(byte >> 4)
+                text[2 * index + 1] = JSONWriter.hexDigit(byte & 0xF)
+            }
+            return 64
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// W[t] of the message schedule (FIPS 180-4 §6.2.2 step 1), kept in a ring of 16 words.
+    @inline(__always)
+    private static func word(_ t: Int, _ w: UnsafeMutableBufferPointer<UInt32>) -> UInt32 {
+        guard t >= 16 else { return w[t] }
+        let w15 = w[(t - 15) & 15]
+        let w2 = w[(t - 2) & 15]
+        let s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3)
+        let s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10)
+        let value = w[t & 15] &+ s0 &+ w[(t - 7) & 15] &+ s1
+        w[t & 15] = value
+        return value
+    }
+
+    /// One round of FIPS 180-4 §6.2.2 step 3, with `kw` = K[t] + W[t]: `d` becomes the new `e`
+    /// and `h` the new `a`.
+    @inline(__always)
+    private static func round(_ a: UInt32, _ b: UInt32, _ c: UInt32, _ d: inout UInt32,
+                              _ e: UInt32, _ f: UInt32, _ g: UInt32, _ h: inout UInt32, _ kw: UInt32) {
+        let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ kw
+        let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+        d = d &+ t1
+        h = t1 &+ t2
     }
 
     @inline(__always)

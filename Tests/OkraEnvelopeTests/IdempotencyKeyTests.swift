@@ -22,15 +22,50 @@ struct IdempotencyKeyTests {
 
     @Test("the documented test vectors", arguments: vectors)
     func vector(_ vector: Vector) throws {
-        let value = try JSONParser.parse(Array(vector.payload.utf8)).value
-        #expect(IdempotencyKey.make(value) == vector.id)
-        var canonical: [UInt8] = []
-        var stripped = value
-        if case .object(let members) = value {
-            stripped = .object(members.filter { !IdempotencyKey.deliveryOnlyFields.contains($0.key) })
+        let document = try JSONParser.document(Array(vector.payload.utf8))
+        #expect(IdempotencyKey.make(document) == vector.id)
+        #expect(String(decoding: IdempotencyKey.canonicalBytes(document), as: UTF8.self) == vector.canonical)
+        // The value-tree entry point agrees.
+        #expect(IdempotencyKey.make(document.value) == vector.id)
+    }
+
+    @Test("a repeated key keeps its members in received order, in small and large objects")
+    func repeatedKeys() throws {
+        let small = try JSONParser.document(Array(#"{"b":0,"a":1,"c":[],"a":2}"#.utf8))
+        #expect(String(decoding: IdempotencyKey.canonicalBytes(small), as: UTF8.self) == #"{"a":1,"a":2,"b":0,"c":[]}"#)
+        // Past the insertion-sort size, with the repeated key escaped once.
+        let filler = (0..<30).map { #""k\#($0 % 10)\#($0)":\#($0)"# }
+        let large = try JSONParser.document(Array(("{\"r\":1," + filler.joined(separator: ",") + #","\u0072":2,"r":3}"#).utf8))
+        let canonical = String(decoding: IdempotencyKey.canonicalBytes(large), as: UTF8.self)
+        #expect(canonical.hasSuffix(#""r":1,"r":2,"r":3}"#))
+        #expect(canonical == Self.referenceCanonical(large.value))
+    }
+
+    @Test("the canonical writer agrees with a plain tree-sorting reference on every fixture", arguments: GoldenFixtureTests.valid)
+    func canonicalMatchesReference(_ name: String) throws {
+        let document = try JSONParser.document(try Fixtures.payload(name))
+        var bytes: [UInt8] = []
+        document.writeCanonical(into: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == Self.referenceCanonical(document.value))
+    }
+
+    /// Canonical JSON the slow, obvious way: sort a tree's members by the UTF-8 of their keys
+    /// (ties by position) and write strings with JSONWriter's escaping.
+    static func referenceCanonical(_ value: JSONValue) -> String {
+        switch value {
+        case .object(let members):
+            let sorted = members.enumerated().sorted { lhs, rhs in
+                let (l, r) = (Array(lhs.element.key.utf8), Array(rhs.element.key.utf8))
+                return l == r ? lhs.offset < rhs.offset : l.lexicographicallyPrecedes(r)
+            }
+            return "{" + sorted.map { referenceCanonical(.string($0.element.key)) + ":" + referenceCanonical($0.element.value) }.joined(separator: ",") + "}"
+        case .array(let elements):
+            return "[" + elements.map(referenceCanonical).joined(separator: ",") + "]"
+        default:
+            var bytes: [UInt8] = []
+            JSONWriter.compact(value, into: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
         }
-        JSONWriter.canonical(stripped, into: &canonical)
-        #expect(String(decoding: canonical, as: UTF8.self) == vector.canonical)
     }
 
     @Test("SHA-256 matches the FIPS 180-4 examples")
@@ -178,6 +213,19 @@ struct RobustnessTests {
         let depth = JSONParser.maxDepth - 1
         let body = "{\"a\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
         #expect((try? Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get()) != nil)
+    }
+
+    @Test("the parser accepts exactly the strings that are valid UTF-8, as the standard library judges them")
+    func utf8MatchesStandardLibrary() {
+        var rng = SplitMix64(state: 7)
+        // Random short byte runs biased towards multi-byte lead and continuation bytes.
+        let pool: [UInt8] = [0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEE, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
+        for _ in 0..<20_000 {
+            let text = (0..<Int.random(in: 1...6, using: &rng)).map { _ in pool.randomElement(using: &rng)! }
+            let body = Array(#"{"a":""#.utf8) + text + Array(#""}"#.utf8)
+            let accepted = (try? JSONParser.document(body)) != nil
+            #expect(accepted == (String(validating: text, as: UTF8.self) != nil), "\(text.map { String($0, radix: 16) })")
+        }
     }
 
     @Test("invalid UTF-8 in a string is malformed-json")

@@ -3,29 +3,29 @@ import Foundation
 /// Writes JSON text: the canonical form the idempotency key hashes, and string escaping for
 /// the envelope.
 public enum JSONWriter {
-    /// Canonical JSON: object members sorted by the UTF-8 bytes of their keys (a stable sort,
-    /// so repeated keys keep their order), no whitespace, strings escaped minimally, numbers
-    /// exactly as sent.
+    /// Canonical JSON (see ``JSONDocument/writeCanonical(into:excludingTopLevel:)``) of a value
+    /// tree. The tree is written compactly and parsed back, so there is one canonical writer.
     public static func canonical(_ value: JSONValue, into output: inout [UInt8]) {
+        JSONDocument(value).writeCanonical(into: &output)
+    }
+
+    /// JSON without whitespace, members in their given order.
+    public static func compact(_ value: JSONValue, into output: inout [UInt8]) {
         switch value {
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let sorted = members.enumerated().sorted { lhs, rhs in
-                let order = compareUTF8(lhs.element.key, rhs.element.key)
-                return order == 0 ? lhs.offset < rhs.offset : order < 0
-            }
-            for (position, member) in sorted.enumerated() {
+            for (position, member) in members.enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(member.element.key, into: &output)
+                writeString(member.key, into: &output)
                 output.append(UInt8(ascii: ":"))
-                canonical(member.element.value, into: &output)
+                compact(member.value, into: &output)
             }
             output.append(UInt8(ascii: "}"))
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (position, element) in elements.enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
-                canonical(element, into: &output)
+                compact(element, into: &output)
             }
             output.append(UInt8(ascii: "]"))
         case .string(let text):
@@ -43,34 +43,37 @@ public enum JSONWriter {
     /// \r \t` or `\u00xx` (lowercase hex), everything else as UTF-8.
     public static func writeString(_ text: String, into output: inout [UInt8]) {
         var text = text
-        text.withUTF8 { bytes in
-            output.append(UInt8(ascii: "\""))
-            var runStart = 0
-            for index in 0..<bytes.count {
-                let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if runStart < index { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
-                runStart = index + 1
-                output.append(UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""): output.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): output.append(UInt8(ascii: "\\"))
-                case 0x08: output.append(UInt8(ascii: "b"))
-                case 0x0C: output.append(UInt8(ascii: "f"))
-                case 0x0A: output.append(UInt8(ascii: "n"))
-                case 0x0D: output.append(UInt8(ascii: "r"))
-                case 0x09: output.append(UInt8(ascii: "t"))
-                default:
-                    output.append(UInt8(ascii: "u"))
-                    output.append(UInt8(ascii: "0"))
-                    output.append(UInt8(ascii: "0"))
-                    output.append(hexDigit(byte >> 4))
-                    output.append(hexDigit(byte & 0xF))
-                }
+        text.withUTF8 { writeString(utf8: $0, into: &output) }
+    }
+
+    /// Writes UTF-8 text as a JSON string, escaped as ``writeString(_:into:)`` says.
+    static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if runStart < index { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
+            runStart = index + 1
+            output.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""): output.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): output.append(UInt8(ascii: "\\"))
+            case 0x08: output.append(UInt8(ascii: "b"))
+            case 0x0C: output.append(UInt8(ascii: "f"))
+            case 0x0A: output.append(UInt8(ascii: "n"))
+            case 0x0D: output.append(UInt8(ascii: "r"))
+            case 0x09: output.append(UInt8(ascii: "t"))
+            default:
+                output.append(UInt8(ascii: "u"))
+                output.append(UInt8(ascii: "0"))
+                output.append(UInt8(ascii: "0"))
+                output.append(hexDigit(byte >> 4))
+                output.append(hexDigit(byte & 0xF))
             }
-            if runStart < bytes.count { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count])) }
-            output.append(UInt8(ascii: "\""))
         }
+        if runStart < bytes.count { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count])) }
+        output.append(UInt8(ascii: "\""))
     }
 
     @inline(__always)
@@ -126,23 +129,19 @@ public enum JSONWriter {
             output.append(contentsOf: pad(indent))
             output.append(UInt8(ascii: "]"))
         default:
-            canonical(value, into: &output)
+            compact(value, into: &output)
         }
     }
+}
 
-    /// Orders two strings by their UTF-8 bytes (which is Unicode code point order).
-    static func compareUTF8(_ lhs: String, _ rhs: String) -> Int {
-        var lhs = lhs
-        var rhs = rhs
-        return lhs.withUTF8 { a in
-            rhs.withUTF8 { b in
-                let common = min(a.count, b.count)
-                if common > 0 {
-                    let order = memcmp(a.baseAddress!, b.baseAddress!, common)
-                    if order != 0 { return order < 0 ? -1 : 1 }
-                }
-                return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
-            }
+extension JSONDocument {
+    /// The document of a value tree: the tree written compactly and parsed.
+    public init(_ value: JSONValue) {
+        var compact: [UInt8] = []
+        JSONWriter.compact(value, into: &compact)
+        guard let document = try? JSONParser.document(compact) else {
+            preconditionFailure("the compact form of a JSON value did not parse")
         }
+        self = document
     }
 }
