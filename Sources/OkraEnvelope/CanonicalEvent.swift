@@ -83,20 +83,28 @@ public struct CanonicalEvent: Sendable, Equatable {
     }
 
     private func jsonBytes(data: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(data.count + 600)
-        output.append(UInt8(ascii: "{"))
+        var capacity = data.count + 12
         forEachAttribute { name, value in
-            // Attribute names are lowercase letters: nothing to escape.
-            output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            output.append(contentsOf: #"":"#.utf8)
-            JSONWriter.writeString(value, into: &output)
-            output.append(UInt8(ascii: ","))
+            capacity += name.utf8CodeUnitCount + 4 + ByteWriter.maxJSONStringLength(utf8Count: value.utf8.count)
         }
-        output.append(contentsOf: #""data":"#.utf8)
-        output.append(contentsOf: data)
-        output.append(UInt8(ascii: "}"))
+        var output: [UInt8] = []
+        output.reserveCapacity(capacity)
+        output.append(capacity: capacity) { writer in
+            writer.append(UInt8(ascii: "{"))
+            forEachAttribute { name, value in
+                // Attribute names are lowercase letters: nothing to escape.
+                writer.append(UInt8(ascii: "\""))
+                writer.append(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+                writer.append(UInt8(ascii: "\""))
+                writer.append(UInt8(ascii: ":"))
+                writer.appendJSONString(value)
+                writer.append(UInt8(ascii: ","))
+            }
+            let dataMember: StaticString = #""data":"#
+            writer.append(UnsafeBufferPointer(start: dataMember.utf8Start, count: dataMember.utf8CodeUnitCount))
+            data.withUnsafeBufferPointer { writer.append($0) }
+            writer.append(UInt8(ascii: "}"))
+        }
         return output
     }
 

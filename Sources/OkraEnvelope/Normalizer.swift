@@ -73,7 +73,7 @@ public enum Normalizer {
     /// The product named by `callback_type` or `method`, or `unknown`.
     static func callbackProduct(_ payload: JSONElement) -> String {
         for field in OkraVocabulary.productFields {
-            if let name = payload.value(at: field)?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[name.uppercased()] {
+            if let name = payload.value(at: field)?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[uppercasedIfNeeded(name)] {
                 return product
             }
         }
@@ -82,11 +82,17 @@ public enum Normalizer {
 
     /// The outcome from the code first, then from `status`, else `unknown`.
     public static func outcome(code: String?, status: String?) -> String {
-        if let code = code?.uppercased() {
+        if let code = code.map(uppercasedIfNeeded) {
             for (pattern, outcome) in OkraVocabulary.outcomeRules where pattern.matches(code) { return outcome }
         }
         if let status, let outcome = OkraVocabulary.outcomeByStatus[status.lowercased()] { return outcome }
         return "unknown"
+    }
+
+    /// `text.uppercased()`, skipping the work for text that is ASCII without lowercase letters
+    /// (Okra's codes as sent).
+    static func uppercasedIfNeeded(_ text: String) -> String {
+        text.utf8.allSatisfy({ $0 < 0x80 && !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) }) ? text : text.uppercased()
     }
 
     /// `production`, `sandbox` or `unknown`, from the first `env` that names one.
@@ -121,8 +127,8 @@ public enum IdempotencyKey {
         return String(unsafeUninitializedCapacity: 37) { text in
             for (index, byte) in "okra-".utf8.enumerated() { text[index] = byte }
             for index in 0..<16 {
-                text[5 + 2 * index] = JSONWriter.hexDigit(digest[index] >> 4)
-                text[6 + 2 * index] = JSONWriter.hexDigit(digest[index] & 0xF)
+                text[5 + 2 * index] = ByteWriter.hexDigit(digest[index] >> 4)
+                text[6 + 2 * index] = ByteWriter.hexDigit(digest[index] & 0xF)
             }
             return 37
         }

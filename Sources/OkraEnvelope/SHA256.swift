@@ -93,8 +93,8 @@ public struct SHA256 {
         let digest = hash(message)
         return String(unsafeUninitializedCapacity: 64) { text in
             for (index, byte) in digest.enumerated() {
-                text[2 * index] = JSONWriter.hexDigit(byte >> 4)
-                text[2 * index + 1] = JSONWriter.hexDigit(byte & 0xF)
+                text[2 * index] = ByteWriter.hexDigit(byte >> 4)
+                text[2 * index + 1] = ByteWriter.hexDigit(byte & 0xF)
             }
             return 64
         }

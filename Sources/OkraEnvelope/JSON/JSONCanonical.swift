@@ -21,9 +21,9 @@ extension JSONDocument {
         withRoot { root in
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(range.count, 1)) { output in
                 withUnsafeTemporaryAllocation(of: CanonicalWriter.SortEntry.self, capacity: nodes.count) { order in
-                    var writer = CanonicalWriter(root: root, output: output, order: order)
+                    var writer = CanonicalWriter(root: root, output: ByteWriter(output), order: order)
                     writer.write(0, excluded: excluded)
-                    return body(UnsafeBufferPointer(rebasing: output[..<writer.count]))
+                    return body(UnsafeBufferPointer(rebasing: output[..<writer.output.count]))
                 }
             }
         }
@@ -40,33 +40,21 @@ private struct CanonicalWriter {
     }
 
     let root: JSONElement
-    let output: UnsafeMutableBufferPointer<UInt8>
-    /// Bytes written so far.
-    var count = 0
+    var output: ByteWriter
     /// Scratch space shared by every level (an object has at most one entry per node): an
     /// object pushes its members on top, sorts them, writes them and pops them.
     let order: UnsafeMutableBufferPointer<SortEntry>
     var top = 0
 
-    init(root: JSONElement, output: UnsafeMutableBufferPointer<UInt8>, order: UnsafeMutableBufferPointer<SortEntry>) {
+    init(root: JSONElement, output: ByteWriter, order: UnsafeMutableBufferPointer<SortEntry>) {
         self.root = root
         self.output = output
         self.order = order
     }
 
-    mutating func append(_ byte: UInt8) {
-        precondition(count < output.count, "canonical JSON outgrew its document")
-        output[count] = byte
-        count += 1
-    }
+    mutating func append(_ byte: UInt8) { output.append(byte) }
 
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
-        precondition(count + bytes.count <= output.count, "canonical JSON outgrew its document")
-        if bytes.count > 0 {
-            UnsafeMutableRawPointer(output.baseAddress! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        }
-        count += bytes.count
-    }
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) { output.append(bytes) }
 
     mutating func write(_ index: Int, excluded: [[UInt8]] = []) {
         let nodes = root.nodes
@@ -116,9 +104,7 @@ private struct CanonicalWriter {
             append(root.raw(node))
             append(UInt8(ascii: "\""))
         } else {
-            var escaped: [UInt8] = []
-            root.decodedText(node).withUnsafeBufferPointer { JSONWriter.writeString(utf8: $0, into: &escaped) }
-            escaped.withUnsafeBufferPointer { append($0) }
+            root.decodedText(node).withUnsafeBufferPointer { output.appendJSONString(utf8: $0) }
         }
     }
 
