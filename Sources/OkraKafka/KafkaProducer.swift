@@ -31,21 +31,37 @@ public final class KafkaProducer: Service, Sendable {
         enum Phase { case running, shuttingDown, closed }
         var phase: Phase = .running
         var topics: [String: OpaquePointer] = [:]
+        /// The topic of the previous send: most senders stay on one topic for a while, and
+        /// comparing with it is cheaper than hashing the name.
+        var lastTopic: (name: String, handle: OpaquePointer)?
         var fatal: KafkaError?
         /// Waiters by message id: `slots[i]` belongs to id `baseID + i`; nil once reported.
         /// Ids are handed out in send order, so the first occupied slot is the oldest message.
-        var slots: [DeliveryPromise?] = []
+        var slots: [PendingDelivery?] = []
+        /// The slab new deliveries take their result slot from, and the next free slot in it.
+        var slab: DeliverySlab?
+        var slabNext = 0
         var baseID: UInt = 1
         var head = 0
         var pending = 0
 
-        mutating func register(_ promise: DeliveryPromise) -> UInt {
+        /// A result slot for the next message, from the current slab or a new one.
+        mutating func nextSlot(topic: String) -> PendingDelivery {
+            if slab == nil || slabNext == DeliverySlab.capacity {
+                slab = DeliverySlab()
+                slabNext = 0
+            }
+            slabNext += 1
+            return PendingDelivery(slab: slab!, index: slabNext - 1, topic: topic)
+        }
+
+        mutating func register(_ promise: PendingDelivery) -> UInt {
             slots.append(promise)
             pending += 1
             return baseID + UInt(slots.count - 1)
         }
 
-        mutating func take(_ id: UInt) -> DeliveryPromise? {
+        mutating func take(_ id: UInt) -> PendingDelivery? {
             guard id >= baseID else { return nil }
             let index = Int(id - baseID)
             guard index < slots.count, let promise = slots[index] else { return nil }
@@ -74,7 +90,7 @@ public final class KafkaProducer: Service, Sendable {
         var oldestPendingID: UInt? { pending > 0 ? baseID + UInt(head) : nil }
 
         /// Takes every waiter, leaving none registered.
-        mutating func takeWaiters() -> [DeliveryPromise] {
+        mutating func takeWaiters() -> [PendingDelivery] {
             let taken = slots.compactMap { $0 }
             baseID += UInt(slots.count)
             slots.removeAll()
@@ -125,22 +141,26 @@ public final class KafkaProducer: Service, Sendable {
         value: [UInt8],
         headers: [KafkaHeader] = []
     ) throws(KafkaError) -> KafkaDelivery {
-        let promise = DeliveryPromise(topic: topic)
-        try state.withLock { (state: inout State) throws(KafkaError) in
+        try state.withLock { (state: inout State) throws(KafkaError) -> KafkaDelivery in
             guard state.phase == .running else {
                 throw KafkaError(.shutdown, "the producer is shutting down and accepts no new messages", isRetriable: true)
             }
             if let fatal = state.fatal { throw fatal }
             let rkt: OpaquePointer
-            if let cached = state.topics[topic] {
+            if let last = state.lastTopic, last.name == topic {
+                rkt = last.handle
+            } else if let cached = state.topics[topic] {
                 rkt = cached
+                state.lastTopic = (topic, cached)
             } else {
                 guard let created = rd_kafka_topic_new(client.handle, topic, nil) else {
                     throw KafkaError(.topic, "librdkafka rejected topic name '\(topic)'", isRetriable: false)
                 }
                 state.topics[topic] = created
+                state.lastTopic = (topic, created)
                 rkt = created
             }
+            let promise = state.nextSlot(topic: topic)
             let id = state.register(promise)
             let cHeaders = Self.makeHeaders(headers)
             let err = Self.produce(client.handle, rkt, key: key, value: value, headers: cHeaders, id: id)
@@ -151,8 +171,8 @@ public final class KafkaProducer: Service, Sendable {
                 if err == RD_KAFKA_RESP_ERR__FATAL, let fatal = state.fatal { throw fatal }
                 throw RDKafkaError.make(err, context: "could not enqueue a message for topic '\(topic)'")
             }
+            return KafkaDelivery(slab: promise.slab, index: promise.index)
         }
-        return KafkaDelivery(promise: promise)
     }
 
     /// Enqueues one message and waits for the broker's delivery report.
@@ -215,10 +235,11 @@ public final class KafkaProducer: Service, Sendable {
             threadExited.wait()
             threadExited.signal()
         }
-        let leftovers = state.withLock { (state: inout State) -> [DeliveryPromise] in
+        let leftovers = state.withLock { (state: inout State) -> [PendingDelivery] in
             let waiters = state.takeWaiters()
             for rkt in state.topics.values { rd_kafka_topic_destroy(rkt) }
             state.topics.removeAll()
+            state.lastTopic = nil
             state.phase = .closed
             return waiters
         }
@@ -273,7 +294,7 @@ public final class KafkaProducer: Service, Sendable {
             let m = message.pointee
             reports.append((UInt(bitPattern: m._private), m.err, m.partition, m.offset))
         }
-        let (promises, fatal) = state.withLock { (state: inout State) -> ([DeliveryPromise?], KafkaError?) in
+        let (promises, fatal) = state.withLock { (state: inout State) -> ([PendingDelivery?], KafkaError?) in
             let promises = reports.map { state.take($0.id) }
             state.compact()
             return (promises, state.fatal)
@@ -321,7 +342,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Records a fatal error, fails every waiting sender with it, and purges librdkafka's queues.
     private func becomeFatal(_ fatal: KafkaError) {
-        let waiters = state.withLock { (state: inout State) -> [DeliveryPromise] in
+        let waiters = state.withLock { (state: inout State) -> [PendingDelivery] in
             guard state.fatal == nil else { return [] }
             state.fatal = fatal
             return state.takeWaiters()
@@ -397,49 +418,78 @@ struct StallWatch {
 
 /// The pending delivery of one enqueued message.
 public struct KafkaDelivery: Sendable {
-    let promise: DeliveryPromise
+    let slab: DeliverySlab
+    let index: Int
 
     /// Waits for the broker's delivery report (or the failure that ended the message).
     /// Awaiting again returns the same result.
     public func result() async throws(KafkaError) -> KafkaDeliveryReport {
-        try await promise.wait().get()
+        try await slab.wait(index).get()
     }
 }
 
-/// One message's delivery result, completed once by the event thread; any number of waiters.
-final class DeliveryPromise: Sendable {
-    typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
+/// A message waiting for its delivery report, as the producer tracks it.
+struct PendingDelivery: Sendable {
+    let slab: DeliverySlab
+    let index: Int
     let topic: String
-    private let state = Mutex<State>(.pending([]))
 
-    private enum State {
-        case pending([CheckedContinuation<Outcome, Never>])
+    func complete(_ outcome: DeliverySlab.Outcome) { slab.complete(index, outcome) }
+}
+
+/// The delivery results of up to 64 consecutive messages, each completed once by the event
+/// thread, each with any number of waiters. One allocation serves 64 sends: allocating a result
+/// object per message (and freeing it on another thread) was the largest cost of a send.
+final class DeliverySlab: Sendable {
+    typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
+    static let capacity = 64
+
+    /// The state machine resumes each continuation exactly once, which is what lets it use
+    /// unchecked continuations (a checked one allocates per wait).
+    private enum Slot {
+        case pending
+        /// One waiter: the usual case, without an array.
+        case waiting(UnsafeContinuation<Outcome, Never>)
+        case waitingMany([UnsafeContinuation<Outcome, Never>])
         case done(Outcome)
     }
 
-    init(topic: String) { self.topic = topic }
+    private let slots = Mutex<[Slot]>(Array(repeating: .pending, count: DeliverySlab.capacity))
 
-    func complete(_ outcome: Outcome) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
-            guard case .pending(let waiters) = state else { return [] }
-            state = .done(outcome)
-            return waiters
+    func complete(_ index: Int, _ outcome: Outcome) {
+        let waiters = slots.withLock { slots -> [UnsafeContinuation<Outcome, Never>] in
+            defer { slots[index] = .done(outcome) }
+            switch slots[index] {
+            case .pending, .done: return []
+            case .waiting(let waiter): return [waiter]
+            case .waitingMany(let waiters): return waiters
+            }
         }
         for waiter in waiters { waiter.resume(returning: outcome) }
     }
 
-    func wait() async -> Outcome {
-        if case .done(let outcome) = state.withLock({ $0 }) { return outcome }
-        return await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Outcome? in
-                switch state {
+    func wait(_ index: Int) async -> Outcome {
+        if let outcome = slots.withLock({ slots -> Outcome? in
+            if case .done(let outcome) = slots[index] { return outcome }
+            return nil
+        }) {
+            return outcome
+        }
+        return await withUnsafeContinuation { continuation in
+            let ready = slots.withLock { slots -> Outcome? in
+                switch slots[index] {
                 case .done(let outcome):
                     return outcome
-                case .pending(var waiters):
+                case .pending:
+                    slots[index] = .waiting(continuation)
+                case .waiting(let first):
+                    slots[index] = .waitingMany([first, continuation])
+                case .waitingMany(var waiters):
+                    slots[index] = .pending
                     waiters.append(continuation)
-                    state = .pending(waiters)
-                    return nil
+                    slots[index] = .waitingMany(waiters)
                 }
+                return nil
             }
             if let ready { continuation.resume(returning: ready) }
         }

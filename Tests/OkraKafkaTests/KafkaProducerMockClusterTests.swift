@@ -50,6 +50,41 @@ struct KafkaProducerMockClusterTests {
         #expect(producer.inFlightCount == 0)
     }
 
+    @Test("several waiters per delivery, before and after the report, across result slabs, all get the same result")
+    func severalWaitersGetTheSameResult() async throws {
+        let producer = try KafkaProducer(configuration: Self.mockConfiguration(), logger: Logger(label: "test"))
+        // More than two slabs' worth, over two topics, so slab boundaries and topics interleave.
+        let count = DeliverySlab.capacity * 2 + 9
+        var deliveries: [(topic: String, delivery: KafkaDelivery)] = []
+        for index in 0..<count {
+            let topic = index % 3 == 0 ? "mock-waiters-a" : "mock-waiters-b"
+            deliveries.append((topic, try producer.send(topic: topic, key: nil, value: Array("v\(index)".utf8))))
+        }
+        // Three concurrent waiters per delivery, most of them registered before the report.
+        let early = try await withThrowingTaskGroup(of: (Int, [KafkaDeliveryReport]).self) { group in
+            for (index, entry) in deliveries.enumerated() {
+                group.addTask {
+                    async let a = entry.delivery.result()
+                    async let b = entry.delivery.result()
+                    async let c = entry.delivery.result()
+                    return (index, try await [a, b, c])
+                }
+            }
+            var results = [[KafkaDeliveryReport]](repeating: [], count: count)
+            for try await (index, reports) in group { results[index] = reports }
+            return results
+        }
+        for (index, entry) in deliveries.enumerated() {
+            let late = try await entry.delivery.result()
+            #expect(early[index].allSatisfy { $0 == late }, "delivery \(index)")
+            #expect(late.topic == entry.topic)
+        }
+        // Every report is a distinct (topic, partition, offset).
+        let distinct = Set(early.map { "\($0[0].topic)/\($0[0].partition)/\($0[0].offset)" })
+        #expect(distinct.count == count)
+        await producer.shutdown()
+    }
+
     @Test("publish awaits the delivery report")
     func publishReturnsReport() async throws {
         let producer = try KafkaProducer(configuration: Self.mockConfiguration(), logger: Logger(label: "test"))
