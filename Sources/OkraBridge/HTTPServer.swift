@@ -30,12 +30,26 @@ public enum HTTPServer {
         }
     }
 
-    /// The router: `POST /webhooks/okra`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+    /// Where `/metrics` is served, and who may read it.
+    public struct MetricsEndpoint: Sendable {
+        /// The Prometheus text.
+        public var render: @Sendable () -> String
+        /// When set, `/metrics` answers 401 unless the request has `Authorization: Bearer <token>`.
+        public var token: String?
+
+        public init(render: @escaping @Sendable () -> String, token: String?) {
+            self.render = render
+            self.token = token
+        }
+    }
+
+    /// The ingest listener: `POST /webhooks/okra`, `GET /healthz`, `GET /readyz`, and
+    /// `GET /metrics` when `metrics` is given (no admin listener).
     public static func router(
         ingest: Ingest,
         maxBody: Int,
         readiness: Readiness,
-        metrics: @escaping @Sendable () -> String
+        metrics: MetricsEndpoint?
     ) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
         router.post("/webhooks/okra") { request, context -> Response in
@@ -60,6 +74,20 @@ public enum HTTPServer {
             let answer = await ingest.ingest(body: Array(buffer: body), tokenEnvironment: token, receivedAt: received)
             return response(answer)
         }
+        addProbes(to: router, readiness: readiness)
+        if let metrics { addMetrics(to: router, metrics) }
+        return router
+    }
+
+    /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`.
+    public static func adminRouter(readiness: Readiness, metrics: MetricsEndpoint) -> Router<BridgeRequestContext> {
+        let router = Router(context: BridgeRequestContext.self)
+        addProbes(to: router, readiness: readiness)
+        addMetrics(to: router, metrics)
+        return router
+    }
+
+    static func addProbes(to router: Router<BridgeRequestContext>, readiness: Readiness) {
         router.get("/healthz") { _, _ -> Response in
             json(200, #"{"status":"alive"}"#)
         }
@@ -88,10 +116,24 @@ public enum HTTPServer {
             let body = #"{"status":"\#(status)","routes_sha256":"\#(readiness.routes.activeSHA256)","store":"\#(storeState)","kafka":"\#(kafka)","problems":[\#(problems.map { "\"\($0)\"" }.joined(separator: ","))]}"#
             return json(problems.isEmpty ? 200 : 503, body)
         }
-        router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics())))
+    }
+
+    static func addMetrics(to router: Router<BridgeRequestContext>, _ metrics: MetricsEndpoint) {
+        let expected = metrics.token.map { Array($0.utf8) }
+        router.get("/metrics") { request, _ -> Response in
+            if let expected {
+                let presented = request.headers[.authorization].flatMap { header -> [UInt8]? in
+                    guard header.lowercased().hasPrefix("bearer ") else { return nil }
+                    return Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+                }
+                guard let presented, SenderCheck.constantTimeEqual(presented, expected) else {
+                    var refused = json(401, #"{"error":"unauthorized","message":"/metrics needs Authorization: Bearer with the admin token"}"#)
+                    refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#
+                    return refused
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
-        return router
     }
 
     static func respond(_ ingest: Ingest, _ answer: IngestAnswer) -> Response {

@@ -30,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Run without tokens, accepting any sender.") var allowUnauthenticated = false
     @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
     @Option(help: "Most unpublished records the store holds before answering 503. Default 1000000.") var maxPending: Int?
+    @Option(help: "A second listener (host:port) for /metrics, /readyz and /healthz; /metrics then leaves --listen.") var adminListen: String?
+    @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters).") var adminToken: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -44,7 +46,12 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "okra-bridge")
 
         do {
-            let (host, port) = try Self.hostPort(value(listen, "LISTEN") ?? "0.0.0.0:8080")
+            let (host, port) = try Self.hostPort(value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
+            let admin = try value(adminListen, "ADMIN_LISTEN").map { try Self.hostPort($0, flag: "--admin-listen") }
+            let adminToken = value(adminToken, "ADMIN_TOKEN")
+            if let adminToken, adminToken.utf8.count < 16 {
+                throw ConfigurationError("--admin-token must be at least 16 characters")
+            }
             guard let brokers = value(brokers, "BROKERS") else { throw ConfigurationError("--brokers (or OKRA_BRIDGE_BROKERS) is required") }
             guard let mode = DeliveryMode(rawValue: value(delivery, "DELIVERY") ?? "durable") else {
                 throw ConfigurationError("--delivery takes durable or direct")
@@ -100,16 +107,26 @@ struct ServeCommand: AsyncParsableCommand {
                 services.append(.init(service: ProducerCloser(direct: direct)))
             }
             let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink, logger: logger)
-            let router = HTTPServer.router(
-                ingest: ingest, maxBody: maxBody,
-                readiness: .init(store: store, producer: producerForReadiness, routes: reloader),
-                metrics: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) }
+            let readiness = HTTPServer.Readiness(store: store, producer: producerForReadiness, routes: reloader)
+            let metrics = HTTPServer.MetricsEndpoint(
+                render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
+                token: adminToken
             )
+            if let (adminHost, adminPort) = admin {
+                // Before the ingest listener, so on SIGTERM it stops after it: metrics and
+                // readiness stay visible while the webhook endpoint drains.
+                let adminApp = Application(router: HTTPServer.adminRouter(readiness: readiness, metrics: metrics),
+                                           configuration: .init(address: .hostname(adminHost, port: adminPort), serverName: "okra-bridge-admin"), logger: logger)
+                services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(adminHost):\(adminPort)")))
+            }
+            let router = HTTPServer.router(ingest: ingest, maxBody: maxBody, readiness: readiness, metrics: admin == nil ? metrics : nil)
             let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "okra-bridge"), logger: logger)
             // The HTTP server is last: on SIGTERM it stops first, the publisher drains last.
-            services.append(.init(service: app))
+            services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(host):\(port)")))
             logger.info("okra-bridge starting", metadata: [
-                "listen": "\(host):\(port)", "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
+                "listen": "\(host):\(port)", "admin_listen": "\(admin.map { "\($0.0):\($0.1)" } ?? "none")",
+                "metrics_token": "\(adminToken == nil ? "none" : "set")",
+                "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
                 "tokens": "\(list(token, "TOKEN").count)", "max_body": "\(maxBody)",
             ])
             var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -120,16 +137,14 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("okra-bridge stopped")
         } catch let error as ConfigurationError {
             fail(UserError(error.description))
-        } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            fail(UserError("--listen \(value(listen, "LISTEN") ?? "0.0.0.0:8080"): the address is already in use; stop what listens there or choose another port"))
         } catch {
             fail(UserError("\(error)"))
         }
     }
 
-    static func hostPort(_ text: String) throws -> (String, Int) {
+    static func hostPort(_ text: String, flag: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigurationError("--listen takes host:port, got \(text)")
+            throw ConfigurationError("\(flag) takes host:port, got \(text)")
         }
         return (String(text[..<colon]), port)
     }
@@ -148,6 +163,21 @@ struct ServeCommand: AsyncParsableCommand {
             if let number = Int64(text.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
         }
         throw ConfigurationError("--dedupe-window takes a duration such as 73h, 30m or 90s, got \(text)")
+    }
+}
+
+/// An HTTP listener that names its flag when its address is taken.
+struct Listener<App: Service>: Service {
+    let app: App
+    let flag: String
+    let address: String
+
+    func run() async throws {
+        do {
+            try await app.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ConfigurationError("\(flag) \(address): the address is already in use; stop what listens there or choose another port")
+        }
     }
 }
 

@@ -85,6 +85,32 @@ struct ServeEndToEndTests {
         }
     }
 
+    @Test("--admin-listen serves /metrics behind --admin-token, and the probes, on its own port; /metrics leaves the ingest listener")
+    func adminListener() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let adminPort = try Bridge.freePort()
+        let adminToken = "e2e-admin-token-0123456789"
+        let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--admin-token", adminToken])
+        let admin = Bridge(process: bridge.process, port: adminPort, prefix: bridge.prefix, routes: bridge.routes, directory: bridge.directory)
+        let body = try Data(contentsOf: Self.fixtures.appendingPathComponent("v2-payment-success.json"))
+        #expect(try await bridge.post(body, headers: ["Okra-Auth": Self.productionToken]).0 == 200)
+
+        #expect(try await bridge.get("/metrics").0 == 404)
+        #expect(try await admin.get("/metrics").0 == 401)
+        #expect(try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)x"]).0 == 401)
+        let (status, text) = try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)"])
+        #expect(status == 200)
+        #expect(text.contains(#"okra_bridge_requests_total{result="accepted"} 1"#), "\(text.prefix(2000))")
+        for probe in ["/healthz", "/readyz"] {
+            #expect(try await admin.get(probe).0 == 200)
+            #expect(try await bridge.get(probe).0 == 200)
+        }
+        // The webhook endpoint is not on the admin listener.
+        #expect(try await admin.post(body, headers: ["Okra-Auth": Self.productionToken]).0 == 404)
+        #expect(await bridge.stop() == 0, "serve log: \(bridge.process.log.suffix(2000))")
+        #expect(!bridge.process.log.contains(adminToken))
+    }
+
     static func tokenFor(_ event: CanonicalEvent) -> String {
         event.environment == "sandbox" ? sandboxToken : productionToken
     }
