@@ -58,6 +58,11 @@ public final class OutboxStore: Sendable {
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         var configuration = Configuration()
         configuration.prepareDatabase { db in
+            // Small pages for a new file: each insert into the dedupe index lands on a random
+            // page, and the WAL receives that whole page; 1 KiB pages cut the WAL written per
+            // webhook and the commit stalls of checkpoints (docs/benchmarks.md). An existing
+            // file keeps its page size.
+            try db.execute(sql: "PRAGMA page_size = 1024")
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         configuration.busyMode = .timeout(10)
