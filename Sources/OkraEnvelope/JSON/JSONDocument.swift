@@ -12,21 +12,20 @@ public struct JSONDocument: Sendable {
     public let bytes: [UInt8]
     /// The root value's byte range (without a byte-order mark and surrounding whitespace).
     public let range: Range<Int>
-    @usableFromInline var nodes: [Node]
+    let nodes: [Node]
 
-    @usableFromInline
     struct Node: Sendable {
-        @usableFromInline enum Kind: UInt8, Sendable { case object, array, string, escapedString, number, `true`, `false`, null }
+        enum Kind: UInt8, Sendable { case object, array, string, escapedString, number, `true`, `false`, null }
         /// What the value is; `escapedString` is a string whose text has a backslash escape.
-        @usableFromInline var kind: Kind
+        var kind: Kind
         /// Objects and arrays: the opening bracket; strings: the first byte after the quote;
         /// others: the first byte of the lexeme.
-        @usableFromInline var start: Int32
+        var start: Int32
         /// One past the value's last byte; for strings, the closing quote.
-        @usableFromInline var end: Int32
+        var end: Int32
         /// The index of the first node after this value's subtree: for an object or array, its
         /// members (keys and values alternating) or elements are the nodes in between.
-        @usableFromInline var next: Int32
+        var next: Int32
     }
 
     init(bytes: [UInt8], range: Range<Int>, nodes: [Node]) {
