@@ -81,6 +81,7 @@ public final class RoutesReloader: Service, Sendable {
         logger.info("routes reloaded", metadata: [
             "routes.path": "\(path)", "routes.sha256": "\(table.sha256)", "routes.previous_sha256": "\(previous)", "routes.count": "\(table.routes.count)",
         ])
+        for line in table.shadowedRoutes { logger.warning("\(line)", metadata: ["routes.path": "\(path)"]) }
         return .success
     }
 

@@ -21,6 +21,13 @@ public struct RouteTable: Sendable {
         public let drops: Bool
         /// Whether the route names product `unknown` (only such routes see unknown events).
         let namesUnknownProduct: Bool
+
+        /// Whether every event `later` matches is certainly matched by this route too.
+        func shadows(_ later: Route) -> Bool {
+            // Unknown events reach only the routes that name product unknown.
+            guard namesUnknownProduct || !later.namesUnknownProduct else { return false }
+            return matcher.covers(later.matcher)
+        }
     }
 
     /// The routes in evaluation order.
@@ -32,6 +39,18 @@ public struct RouteTable: Sendable {
     public let deadLetterTopic: String
     /// SHA-256 (hex) of the file's bytes, for `/readyz` and logs.
     public let sha256: String
+
+    /// Routes that can never match because an earlier route that stops (no `continue`, or a
+    /// drop) matches every event they match: one line each, naming both. The file is valid with
+    /// them; `routes check` and the reloader show them so an edit does not silently do nothing.
+    public var shadowedRoutes: [String] {
+        var lines: [String] = []
+        for later in routes {
+            guard let earlier = routes.prefix(later.index).first(where: { !$0.continues && $0.shadows(later) }) else { continue }
+            lines.append("routes[\(later.index)] \"\(later.name)\" can never match: routes[\(earlier.index)] \"\(earlier.name)\" comes first, matches every event it matches and stops there")
+        }
+        return lines
+    }
 
     /// Parses and validates a routes file, collecting every problem before failing.
     public static func load(_ bytes: [UInt8]) throws(RoutesFileError) -> RouteTable {
@@ -307,6 +326,19 @@ struct Matcher: Sendable {
             return false
         }
         return true
+    }
+
+    /// Whether every event `other` matches, this matches too, as far as can be told from the
+    /// patterns alone: each field this constrains, `other` constrains to values this accepts
+    /// (an exact value this accepts, or a pattern this has too, or this has `*`).
+    func covers(_ other: Matcher) -> Bool {
+        conditions.allSatisfy { field, exact, globs in
+            other.conditions.contains { otherField, otherExact, otherGlobs in
+                otherField == field
+                    && otherExact.allSatisfy { value in exact.contains(value) || globs.contains { Self.glob($0, matches: value) } }
+                    && otherGlobs.allSatisfy { pattern in globs.contains { $0 == ["", ""] || $0 == pattern } }
+            }
+        }
     }
 
     /// Whether `value` matches a pattern split on `*` (each `*` any run of characters).

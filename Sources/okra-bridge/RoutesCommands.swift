@@ -25,6 +25,7 @@ struct RoutesCheckCommand: ParsableCommand {
         do {
             let table = try RouteTable.load(path: file)
             print("\(file): valid, \(table.routes.count) route\(table.routes.count == 1 ? "" : "s"), dead letter \(table.deadLetterTopic), sha256 \(table.sha256)")
+            for line in table.shadowedRoutes { print("  warning: \(line)") }
         } catch {
             var lines = "okra-bridge: \(file): invalid routes file, \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"):\n"
             for problem in error.problems { lines += "  \(problem)\n" }

@@ -24,6 +24,51 @@ struct RouteTableValidationTests {
         #expect(table.routes.map(\.name) == ["drop-sandbox-widget-events", "widget-analytics", "payment-problems", "user-connections"])
         #expect(table.routes.contains { $0.drops } && table.routes.contains { $0.continues })
         #expect(table.sha256.count == 64)
+        #expect(table.shadowedRoutes == [])
+    }
+
+    static func shadowed(_ routes: String) throws -> [String] {
+        let json = #"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}"},"deadLetter":{"topic":"okra.deadletter"},"routes":["# + routes + "]}"
+        return try RouteTable.load(Array(json.utf8)).shadowedRoutes
+    }
+
+    @Test("a route that an earlier stopping route always catches is reported; the contract's example has one")
+    func shadowedRoutes() throws {
+        // The contract's example order: the widget route stops before the sandbox drop.
+        #expect(try Self.shadowed("""
+            {"name":"payment-problems","match":{"product":"payment","outcome":["failed","cancelled"]},"topic":"okra.payments.problems","continue":true},
+            {"name":"widget","match":{"product":"widget"},"topic":"okra.{env}.widget.events"},
+            {"name":"no-sandbox-widget","match":{"env":"sandbox","product":"widget"},"drop":true}
+            """) == [#"routes[2] "no-sandbox-widget" can never match: routes[1] "widget" comes first, matches every event it matches and stops there"#])
+        // The other order, a continuing route, and narrower or different patterns are fine.
+        #expect(try Self.shadowed("""
+            {"name":"no-sandbox-widget","match":{"env":"sandbox","product":"widget"},"drop":true},
+            {"name":"widget","match":{"product":"widget"},"topic":"okra.{env}.widget.events"}
+            """) == [])
+        #expect(try Self.shadowed("""
+            {"name":"tap","match":{"product":"payment"},"topic":"okra.tap","continue":true},
+            {"name":"payments","match":{"product":"payment","outcome":"failed"},"topic":"okra.payments"}
+            """) == [])
+        #expect(try Self.shadowed("""
+            {"name":"payment-codes","match":{"code":"PAYMENT_*"},"topic":"okra.a"},
+            {"name":"auth-codes","match":{"code":["AUTH_*","AUTH_FAILED"]},"topic":"okra.b"}
+            """) == [])
+        // Globs: an exact code the earlier pattern matches, the same pattern, or anything after `*`.
+        #expect(try Self.shadowed("""
+            {"name":"payment-codes","match":{"code":"PAYMENT_*"},"topic":"okra.a"},
+            {"name":"failed-payments","match":{"code":["PAYMENT_FAILED","PAYMENT_*"],"env":"production"},"topic":"okra.b"},
+            {"name":"all","match":{"type":"*"},"topic":"okra.c"},
+            {"name":"one-type","match":{"type":"okra.auth.*"},"topic":"okra.d"}
+            """).count == 2)
+        // Unknown events reach only routes that name product unknown, so a catch-all does not hide them.
+        #expect(try Self.shadowed("""
+            {"name":"everything","topic":"okra.all"},
+            {"name":"unknowns","match":{"product":"unknown"},"topic":"okra.unknowns"}
+            """) == [])
+        #expect(try Self.shadowed("""
+            {"name":"everything","topic":"okra.all"},
+            {"name":"payments","match":{"product":"payment"},"topic":"okra.payments"}
+            """).count == 1)
     }
 
     @Test("a minimal file is valid")
