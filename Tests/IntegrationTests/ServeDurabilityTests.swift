@@ -38,7 +38,7 @@ struct ServeDurabilityTests {
         }
     }
 
-    @Test("with the broker down, durable POSTs still get 200 and arrive once a broker is back; direct POSTs get 503")
+    @Test("with the broker down, durable POSTs still get 200 and arrive once a broker is back; direct POSTs get 503, then 200 once it is back")
     func brokerDown() async throws {
         _ = try await DevBroker.bootstrap()
         try await PrivateBroker.withBroker { broker, bootstrap in
@@ -66,6 +66,19 @@ struct ServeDurabilityTests {
                 if found.count < acknowledged.count { try await Task.sleep(for: .seconds(2)) }
             }
             #expect(Set(acknowledged).subtracting(found).isEmpty, "missing \(Set(acknowledged).subtracting(found).count) of \(acknowledged.count)")
+
+            // Direct mode recovers too: its producer saw the old broker go, and a new one (with
+            // none of the old producer state) come; a retried POST gets its 200 and is on Kafka.
+            let directBody = Self.payload(1000, run: String(run))
+            var directStatus: Int?
+            let recoverBy = ContinuousClock.now + .seconds(90)
+            while directStatus != 200 && ContinuousClock.now < recoverBy {
+                directStatus = await Self.post(direct, directBody)
+                if directStatus != 200 { try await Task.sleep(for: .seconds(1)) }
+            }
+            #expect(directStatus == 200, "direct mode did not recover: \(direct.process.log.suffix(2000))")
+            let directIDs = try await Self.ids(on: "\(direct.prefix).production.payment.success", bootstrap: bootstrap, atLeast: 1)
+            #expect(directIDs.contains(try Self.id(of: directBody)))
             #expect(await durable.stop() == 0)
             #expect(await direct.stop() == 0)
         }
