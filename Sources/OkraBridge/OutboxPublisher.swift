@@ -29,13 +29,14 @@ public final class OutboxPublisher: Service, Sendable {
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
     ///   - batchSize: records sent per round.
-    ///   - idlePoll: how long to wait before looking again when the outbox is empty.
+    ///   - idlePoll: when the outbox is empty, the longest wait for new records before looking
+    ///     again (a stored record wakes the publisher at once).
     public init(
         store: OutboxStore,
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
         logger: Logger,
         batchSize: Int = 2000,
-        idlePoll: Duration = .milliseconds(10),
+        idlePoll: Duration = .milliseconds(500),
         maxBackoff: Duration = .seconds(5),
         shutdownGrace: Duration = .seconds(3),
         metrics: MetricsFactory = MetricsSystem.factory
@@ -97,7 +98,7 @@ public final class OutboxPublisher: Service, Sendable {
             }
             if round.failed == 0 {
                 backoff = .milliseconds(100)
-                if round.sent == 0 { try? await Task.sleep(for: idlePoll) }
+                if round.sent == 0 { await store.waitForNewRecords(timeout: idlePoll) }
                 continue
             }
             failures.increment(by: round.failed)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import OkraEnvelope
 import OkraRouting
@@ -44,6 +45,7 @@ public final class OutboxStore: Sendable {
     }
 
     let pool: DatabasePool
+    private let newRecords = WakeUp()
     private let committer: GroupCommitter
     /// The file's path.
     public let path: String
@@ -98,7 +100,15 @@ public final class OutboxStore: Sendable {
     /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate.
     /// - Throws: ``Full`` at the bound; a database error if the disk fails.
     public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date) async throws -> Acceptance {
-        try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: Int64(receivedAt.timeIntervalSince1970 * 1000)))
+        let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: Int64(receivedAt.timeIntervalSince1970 * 1000)))
+        if outcome == .accepted && !records.isEmpty { newRecords.signal() }
+        return outcome
+    }
+
+    /// Returns when records were stored since the last call returned, or after `timeout`:
+    /// the publisher waits here instead of polling an empty outbox.
+    public func waitForNewRecords(timeout: Duration) async {
+        await newRecords.wait(timeout: timeout)
     }
 
     /// Unpublished records after `seq`, oldest first.
@@ -257,5 +267,61 @@ actor GroupCommitter {
             }
         }
         writing = false
+    }
+}
+
+/// A wake-up call for one waiter: ``signal()`` wakes the waiter, or the next ``wait(timeout:)``
+/// if nobody waits yet.
+final class WakeUp: Sendable {
+    private struct State {
+        var signalled = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when signalled since the previous wait returned, or after `timeout`.
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForSignal() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForSignal() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    // Cancelled before registering: onCancel found no waiter to resume.
+                    if state.signalled || Task.isCancelled {
+                        state.signalled = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
     }
 }

@@ -15,6 +15,38 @@ struct OutboxStoreTests {
                      value: Array(value.utf8), routeName: nil)
     }
 
+    @Test("a stored record wakes a waiting publisher at once; with nothing stored the wait ends at its timeout")
+    func newRecordsWakeTheWaiter() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        let clock = ContinuousClock()
+
+        // Nothing stored: the wait lasts its timeout.
+        var started = clock.now
+        await store.waitForNewRecords(timeout: .milliseconds(200))
+        #expect(clock.now - started >= .milliseconds(200))
+
+        // Stored before anyone waits: the next wait returns at once, the one after does not.
+        _ = try await store.accept(eventID: "okra-early", records: [Self.record("a", "1")], receivedAt: Date())
+        started = clock.now
+        await store.waitForNewRecords(timeout: .seconds(60))
+        #expect(clock.now - started < .seconds(30))
+        started = clock.now
+        await store.waitForNewRecords(timeout: .milliseconds(200))
+        #expect(clock.now - started >= .milliseconds(200))
+
+        // Stored while waiting: the waiter wakes long before its timeout.
+        async let waited: Duration = {
+            let start = clock.now
+            await store.waitForNewRecords(timeout: .seconds(60))
+            return clock.now - start
+        }()
+        try await Task.sleep(for: .milliseconds(100))
+        _ = try await store.accept(eventID: "okra-late", records: [Self.record("a", "2")], receivedAt: Date())
+        #expect(await waited < .seconds(30))
+    }
+
     @Test("accepted records survive closing and reopening the file, in order, until marked published")
     func durableAcrossReopen() async throws {
         let dir = Self.directory()
