@@ -175,8 +175,11 @@ public final class OutboxStore: Sendable {
     }
 
     static func decodeHeaders(_ text: String) -> [(name: String, value: String)] {
-        guard let pairs = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String]] else { return [] }
-        return pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+        guard case .array(let pairs)? = try? JSONParser.parse(Array(text.utf8)).value else { return [] }
+        return pairs.compactMap { pair in
+            guard case .array(let parts) = pair, parts.count == 2, case .string(let name) = parts[0], case .string(let value) = parts[1] else { return nil }
+            return (name, value)
+        }
     }
 }
 

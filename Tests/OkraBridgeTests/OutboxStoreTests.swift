@@ -15,6 +15,18 @@ struct OutboxStoreTests {
                      value: Array(value.utf8), routeName: nil)
     }
 
+    @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included")
+    func headersRoundTrip() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        let headers: [(name: String, value: String)] = [("ce_subject", "a\"b\\c\nd\u{1}é😀"), ("empty", ""), ("okra-bridge-reason", "malformed-json")]
+        _ = try await store.accept(eventID: "okra-h", records: [RoutedRecord(topic: "t", key: nil, headers: headers, value: [1, 2], routeName: nil)], receivedAt: Date())
+        let stored = try await store.pending(after: 0, limit: 1)[0].headers
+        #expect(stored.map(\.name) == headers.map(\.name))
+        #expect(stored.map(\.value) == headers.map(\.value))
+    }
+
     @Test("a stored record wakes a waiting publisher at once; with nothing stored the wait ends at its timeout")
     func newRecordsWakeTheWaiter() async throws {
         let dir = Self.directory()
