@@ -35,6 +35,7 @@ public final class RoutesReloader: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     private let state: Mutex<State>
+    private let hangupsTrapped = Atomic<Bool>(false)
     private let successes: Counter
     private let failures: Counter
 
@@ -103,12 +104,17 @@ public final class RoutesReloader: Service, Sendable {
         return .invalid
     }
 
+    /// Whether SIGHUP is trapped yet: ``run()`` installs the trap as it starts, and until then
+    /// the signal's default action (ending the process) applies.
+    public var isTrappingHangups: Bool { hangupsTrapped.load(ordering: .acquiring) }
+
     /// Watches the file and SIGHUP until graceful shutdown.
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     let hangups = await UnixSignalsSequence(trapping: .sighup)
+                    self.hangupsTrapped.store(true, ordering: .releasing)
                     for await _ in hangups {
                         self.logger.info("SIGHUP: reloading routes", metadata: ["routes.path": "\(self.path)"])
                         self.reload(force: true)

@@ -95,7 +95,13 @@ struct RoutesReloaderTests {
         let initial = reloader.activeSHA256
         let task = Task { try await reloader.run() }
         defer { task.cancel() }
-        try await Task.sleep(for: .milliseconds(500)) // let the SIGHUP trap be installed
+        // Signal only once the trap is installed: before, SIGHUP would end the test process.
+        var trapped = false
+        for _ in 0..<1_000 where !trapped {
+            try await Task.sleep(for: .milliseconds(20))
+            trapped = reloader.isTrappingHangups
+        }
+        try #require(trapped, "the SIGHUP trap was not installed within 20 s")
         try folder.write(Self.routes(topic: "after-hangup"))
         try await Task.sleep(for: .milliseconds(100))
         #expect(reloader.activeSHA256 == initial)
