@@ -122,10 +122,7 @@ public enum HTTPServer {
         let expected = metrics.token.map { Array($0.utf8) }
         router.get("/metrics") { request, _ -> Response in
             if let expected {
-                let presented = request.headers[.authorization].flatMap { header -> [UInt8]? in
-                    guard header.lowercased().hasPrefix("bearer ") else { return nil }
-                    return Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
-                }
+                let presented = SenderCheck.bearerToken(request.headers[.authorization]).map { Array($0.utf8) }
                 guard let presented, SenderCheck.constantTimeEqual(presented, expected) else {
                     var refused = json(401, #"{"error":"unauthorized","message":"/metrics needs Authorization: Bearer with the admin token"}"#)
                     refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#

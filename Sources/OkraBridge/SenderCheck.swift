@@ -89,10 +89,7 @@ public struct SenderCheck: Sendable {
     /// refusal. With `--allow-unauthenticated` and no tokens, nil means any environment.
     public func authenticate(okraAuth: String?, authorization: String?) -> Result<Environment?, Refusal> {
         if tokens.isEmpty && allowUnauthenticated { return .success(nil) }
-        var presented = okraAuth
-        if presented == nil, let authorization, authorization.lowercased().hasPrefix("bearer ") {
-            presented = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        }
+        let presented = okraAuth ?? Self.bearerToken(authorization)
         guard let presented else { return allowUnauthenticated ? .success(nil) : .failure(.unauthorized) }
         let bytes = Array(presented.utf8)
         var match: Environment?
@@ -109,6 +106,12 @@ public struct SenderCheck: Sendable {
     public func checkEnvironment(token: Environment?, payload: String) -> Refusal? {
         guard let token, payload != "unknown", payload != token.rawValue else { return nil }
         return .environmentMismatch(token: token.rawValue, payload: payload)
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header, else nil.
+    static func bearerToken(_ authorization: String?) -> String? {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
     /// Equal bytes, in time that depends on the lengths only, never on where they differ.
