@@ -309,8 +309,10 @@ final class WakeUp: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
-                    // Cancelled before registering: onCancel found no waiter to resume.
-                    if state.signalled || Task.isCancelled {
+                    // Cancelled before registering (the timeout won): onCancel found no waiter
+                    // to resume. Leave a pending signal for the next wait.
+                    if Task.isCancelled { return true }
+                    if state.signalled {
                         state.signalled = false
                         return true
                     }

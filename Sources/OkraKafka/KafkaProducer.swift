@@ -485,7 +485,7 @@ final class DeliverySlab: Sendable {
                 case .waiting(let first):
                     slots[index] = .waitingMany([first, continuation])
                 case .waitingMany(var waiters):
-                    slots[index] = .pending
+                    slots[index] = .pending // drop the slot's reference, so the append does not copy
                     waiters.append(continuation)
                     slots[index] = .waitingMany(waiters)
                 }

@@ -82,8 +82,6 @@ struct RoutesReloaderTests {
 
         try folder.replaceAtomically(Self.routes(topic: "renamed"))
         #expect(await Self.eventually { reloader.activeSHA256 != initial })
-        let renamed = reloader.activeSHA256
-
     }
 
     @Test("SIGHUP reloads at once, without waiting for the next look at the file")
@@ -96,12 +94,7 @@ struct RoutesReloaderTests {
         let task = Task { try await reloader.run() }
         defer { task.cancel() }
         // Signal only once the trap is installed: before, SIGHUP would end the test process.
-        var trapped = false
-        for _ in 0..<1_000 where !trapped {
-            try await Task.sleep(for: .milliseconds(20))
-            trapped = reloader.isTrappingHangups
-        }
-        try #require(trapped, "the SIGHUP trap was not installed within 20 s")
+        try #require(await Self.eventually(attempts: 1_000) { reloader.isTrappingHangups }, "the SIGHUP trap was not installed within 20 s")
         try folder.write(Self.routes(topic: "after-hangup"))
         try await Task.sleep(for: .milliseconds(100))
         #expect(reloader.activeSHA256 == initial)
@@ -109,8 +102,9 @@ struct RoutesReloaderTests {
         #expect(await Self.eventually { reloader.activeSHA256 != initial })
     }
 
-    static func eventually(_ condition: @Sendable () -> Bool) async -> Bool {
-        for _ in 0..<100 {
+    /// Whether `condition` holds within `attempts` looks 20 ms apart.
+    static func eventually(attempts: Int = 100, _ condition: @Sendable () -> Bool) async -> Bool {
+        for _ in 0..<attempts {
             if condition() { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }
