@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "OkraEnvelope"),
         // Pure: routes.json validated and compiled; canonical event in, Kafka records out.
         .target(name: "OkraRouting", dependencies: ["OkraEnvelope"]),
-        // The running bridge: routes reloading (and, next, HTTP ingest, the durable store, the publisher).
+        // The running bridge: HTTP ingest, the durable store, the publisher, routes reloading.
         .target(
             name: "OkraBridge",
             dependencies: [
@@ -82,6 +82,7 @@ let package = Package(
             dependencies: [
                 "OkraBridge",
                 "OkraRouting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

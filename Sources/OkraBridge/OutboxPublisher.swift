@@ -6,10 +6,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Drains the outbox to Kafka: oldest first, each round's records sent in outbox order (so
-/// records with the same key keep their order), marked published only on a successful delivery
-/// report. While Kafka is away it backs off and retries from the oldest unpublished record; a
-/// producer that became fatal, or that delivered nothing in a round that failed, is replaced.
-/// After a crash it resumes from what is on disk.
+/// records with the same key keep their order); the publish mark moves only over records with a
+/// successful delivery report. While Kafka is away it backs off and retries from the oldest
+/// unpublished record; a producer that became fatal, or that delivered nothing in a round that
+/// failed, is replaced. After a crash it resumes from the mark on disk.
 public final class OutboxPublisher: Service, Sendable {
     private let store: OutboxStore
     private let makeProducer: @Sendable () throws -> KafkaProducer
@@ -137,18 +137,19 @@ public final class OutboxPublisher: Service, Sendable {
         var deliveredByTopic: [String: Int] = [:]
     }
 
-    /// Sends one batch of the oldest unpublished records and records the outcome.
+    /// Sends one batch of the oldest unpublished records and moves the publish mark over the
+    /// delivered ones that follow it without a gap. Records delivered after a failure are
+    /// sent again in the next round, so each key's latest copies stay in order.
     func publishRound(_ producer: KafkaProducer) async throws -> Round {
         var round = Round()
-        let batch = try await store.pending(after: 0, limit: batchSize)
+        let batch = try await store.pending(after: store.publishedThrough, limit: batchSize)
         guard !batch.isEmpty else { return round }
-        var deliveries: [(Int64, KafkaDelivery)] = []
+        var deliveries: [KafkaDelivery] = []
         deliveries.reserveCapacity(batch.count)
-        let bySeq = Dictionary(uniqueKeysWithValues: batch.map { ($0.seq, $0) })
         for record in batch {
             do {
                 let headers = record.headers.map { KafkaHeader($0.name, $0.value) }
-                deliveries.append((record.seq, try producer.send(topic: record.topic, key: record.key, value: record.value, headers: headers)))
+                deliveries.append(try producer.send(topic: record.topic, key: record.key, value: record.value, headers: headers))
             } catch {
                 // Could not enqueue (queue full, fatal, shutting down): stop here, keep order.
                 round.failed += 1
@@ -158,26 +159,25 @@ public final class OutboxPublisher: Service, Sendable {
             }
         }
         round.sent = deliveries.count
-        var done: [Int64] = []
-        done.reserveCapacity(deliveries.count)
-        for (seq, delivery) in deliveries {
+        var mark: Int64?
+        var gap = false
+        for (record, delivery) in zip(batch, deliveries) {
             do {
                 _ = try await delivery.result()
-                done.append(seq)
-                if let record = bySeq[seq] {
-                    round.deliveredByTopic[record.topic, default: 0] += 1
-                    let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-                    publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
-                }
+                round.delivered += 1
+                if !gap { mark = record.seq }
+                round.deliveredByTopic[record.topic, default: 0] += 1
+                let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+                publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
             } catch {
+                gap = true
                 round.failed += 1
                 round.fatal = round.fatal || error.code == .fatal
                 round.firstError = round.firstError ?? "\(error)"
             }
         }
-        round.delivered = done.count
-        try await store.markPublished(done)
-        published.increment(by: done.count)
+        if let mark { try await store.markPublished(through: mark) }
+        published.increment(by: round.delivered)
         return round
     }
 }

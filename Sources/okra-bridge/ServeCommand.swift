@@ -181,7 +181,8 @@ struct Listener<App: Service>: Service {
     }
 }
 
-/// Deletes published records and expired ids once a minute.
+/// Deletes ids older than the dedupe window once a minute (published records leave the store
+/// as the publish mark passes them).
 struct StorePruner: Service {
     let store: OutboxStore
     let logger: Logger
@@ -193,8 +194,8 @@ struct StorePruner: Service {
                 if Task.isCancelled { break }
                 do {
                     let removed = try await store.prune()
-                    if removed.records + removed.ids > 0 {
-                        logger.debug("store pruned", metadata: ["records": "\(removed.records)", "ids": "\(removed.ids)"])
+                    if removed > 0 {
+                        logger.debug("store pruned", metadata: ["ids": "\(removed)"])
                     }
                 } catch {
                     logger.error("store pruning failed", metadata: ["error": "\(error)"])

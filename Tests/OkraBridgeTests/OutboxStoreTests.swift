@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import OkraBridge
 import OkraRouting
 import Testing
@@ -76,10 +77,35 @@ struct OutboxStoreTests {
         #expect(pending[0].headers.map(\.name) == ["content-type", "idempotency-key"])
         #expect(pending[0].eventID == "okra-1" && pending[2].eventID == nil)
 
-        try await reopened.markPublished([pending[0].seq, pending[1].seq])
+        try await reopened.markPublished(through: pending[1].seq)
         #expect(try await reopened.pending(after: 0, limit: 10).map(\.topic) == ["dead"])
         #expect(try await reopened.depth().count == 1)
         #expect(try await reopened.pending(after: pending[2].seq, limit: 10).isEmpty)
+        // A mark behind the current one changes nothing.
+        try await reopened.markPublished(through: pending[0].seq)
+        #expect(await reopened.publishedThrough == pending[1].seq)
+    }
+
+    @Test("the publish mark survives reopening, and records stored after it are numbered after it")
+    func markAcrossReopen() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var mark: Int64 = 0
+        do {
+            let store = try OutboxStore(directory: dir)
+            _ = try await store.accept(eventID: "okra-a", records: [Self.record("a", "1"), Self.record("a", "2")], receivedAt: Date())
+            mark = try await store.pending(after: 0, limit: 10).last!.seq
+            try await store.markPublished(through: mark)
+            #expect(try await store.depth().count == 0)
+        }
+        // Every record was published and deleted: numbering must not start over below the mark.
+        let reopened = try OutboxStore(directory: dir)
+        #expect(await reopened.publishedThrough == mark)
+        _ = try await reopened.accept(eventID: "okra-b", records: [Self.record("b", "3")], receivedAt: Date())
+        let pending = try await reopened.pending(after: await reopened.publishedThrough, limit: 10)
+        #expect(pending.map(\.topic) == ["b"])
+        #expect(pending[0].seq == mark + 1)
+        #expect(try await reopened.depth().count == 1)
     }
 
     @Test("the same id within the window is a duplicate and stores nothing; after the window it is new")
@@ -107,7 +133,7 @@ struct OutboxStoreTests {
         await #expect(throws: OutboxStore.Full.self) {
             _ = try await store.accept(eventID: "2", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date())
         }
-        try await store.markPublished(try await store.pending(after: 0, limit: 10).map(\.seq))
+        try await store.markPublished(through: try await store.pending(after: 0, limit: 10).last!.seq)
         #expect(try await store.accept(eventID: "2", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date()) == .accepted)
     }
 
@@ -129,19 +155,101 @@ struct OutboxStoreTests {
         #expect(commits >= 1)
     }
 
-    @Test("pruning removes published records and expired ids, never pending ones")
+    @Test("pruning removes expired ids, a thousand per transaction, and never a pending record")
     func prune() async throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try OutboxStore(directory: dir, dedupeWindow: .seconds(60))
         let old = Date().addingTimeInterval(-3600)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<2500 {
+                group.addTask { _ = try await store.accept(eventID: "okra-old-\(index)", records: [], receivedAt: old) }
+            }
+            try await group.waitForAll()
+        }
         _ = try await store.accept(eventID: "old", records: [Self.record("a", "1")], receivedAt: old)
         _ = try await store.accept(eventID: "new", records: [Self.record("a", "2")], receivedAt: Date())
-        try await store.markPublished([try await store.pending(after: 0, limit: 1)[0].seq])
-        let removed = try await store.prune()
-        #expect(removed.records == 1 && removed.ids == 1)
+        try await store.markPublished(through: try await store.pending(after: 0, limit: 1)[0].seq)
+        #expect(try await store.prune() == 2501)
+        #expect(try await store.prune() == 0)
         #expect(try await store.pending(after: 0, limit: 10).map { String(decoding: $0.value, as: UTF8.self) } == ["2"])
         #expect(try await store.accept(eventID: "old", records: [Self.record("a", "1")], receivedAt: Date()) == .accepted)
         #expect(try await store.accept(eventID: "new", records: [Self.record("a", "2")], receivedAt: Date()) == .duplicate)
+    }
+
+    @Test("ids of the envelope's form and any other id are both remembered exactly")
+    func idForms() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        let canonical = "okra-8797f56984c46b18368487db9347ad1a"
+        let others = ["okra-8797F56984C46B18368487DB9347AD1A", "okra-8797f56984c46b18368487db9347ad1", "okra-8797f56984c46b18368487db9347ad1a0", "evt_123", ""]
+        #expect(try await store.accept(eventID: canonical, records: [Self.record("a", "1")], receivedAt: Date()) == .accepted)
+        for other in others {
+            #expect(try await store.accept(eventID: other, records: [Self.record("a", "1")], receivedAt: Date()) == .accepted, "\(other)")
+        }
+        for id in [canonical] + others {
+            #expect(try await store.accept(eventID: id, records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate, "\(id)")
+        }
+        #expect(try await store.accept(eventID: "okra-8797f56984c46b18368487db9347ad1b", records: [Self.record("a", "1")], receivedAt: Date()) == .accepted)
+    }
+
+    @Test("a file of the first layout is upgraded: unpublished records keep their order, published ones are gone, ids still dedupe")
+    func upgradeFromFirstLayout() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let sql = """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE events (id TEXT PRIMARY KEY NOT NULL, received_at INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX events_received_at ON events(received_at);
+            CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT, topic TEXT NOT NULL, key BLOB,
+                headers TEXT NOT NULL, value BLOB NOT NULL, created_at INTEGER NOT NULL, published_at INTEGER);
+            CREATE INDEX outbox_pending ON outbox(seq) WHERE published_at IS NULL;
+            INSERT INTO events VALUES ('okra-00000000000000000000000000000001', \(now)), ('legacy-id', \(now));
+            INSERT INTO outbox(seq, event_id, topic, key, headers, value, created_at, published_at) VALUES
+                (3, 'okra-00000000000000000000000000000001', 'a', X'6B', '[["content-type","application/json"]]', X'31', \(now), \(now)),
+                (7, 'okra-00000000000000000000000000000001', 'b', NULL, '[]', X'32', \(now), NULL),
+                (9, NULL, 'dead', NULL, '[["okra-bridge-reason","malformed-json"]]', X'33', \(now), NULL);
+            """
+        // Written with plain SQL on a connection of its own, as the first layout's code did.
+        do {
+            let legacy = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+            try legacy.inDatabase { db in try db.execute(sql: sql) }
+            try legacy.close()
+        }
+
+        let store = try OutboxStore(directory: dir)
+        let pending = try await store.pending(after: await store.publishedThrough, limit: 10)
+        #expect(pending.map(\.topic) == ["b", "dead"])
+        #expect(pending.map { String(decoding: $0.value, as: UTF8.self) } == ["2", "3"])
+        #expect(pending[1].headers.map(\.value) == ["malformed-json"])
+        #expect(pending[0].seq < pending[1].seq)
+        #expect(try await store.depth().count == 2)
+        #expect(try await store.accept(eventID: "okra-00000000000000000000000000000001", records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate)
+        #expect(try await store.accept(eventID: "legacy-id", records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate)
+        #expect(try await store.pending(after: pending[1].seq, limit: 10).isEmpty)
+    }
+
+    @Test("under a steady stream of commits the WAL is checkpointed in the background and starts over instead of growing")
+    func walStaysBounded() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var policy = OutboxStore.CheckpointPolicy()
+        policy.interval = .milliseconds(5)
+        policy.restartFrames = 64
+        let store = try OutboxStore(directory: dir, checkpoints: policy)
+        let value = String(repeating: "x", count: 3000)
+        let started = ContinuousClock.now
+        var index = 0
+        // Each commit adds at least one 4 KiB frame: without restarts the WAL would hold every one.
+        while ContinuousClock.now - started < .seconds(3) || index < 600 {
+            _ = try await store.accept(eventID: "okra-wal-\(index)", records: [Self.record("t", value)], receivedAt: Date())
+            index += 1
+        }
+        let walBytes = try FileManager.default.attributesOfItem(atPath: dir + "/okra-bridge.sqlite-wal")[.size] as? Int ?? 0
+        #expect(walBytes < index * 4096 / 2, "WAL of \(walBytes) bytes after \(index) commits")
+        #expect(try await store.depth().count == index)
     }
 }

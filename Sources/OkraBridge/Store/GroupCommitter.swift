@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+import OkraRouting
+
+/// The store's one writer. Batches concurrent submissions into one transaction each (group
+/// commit), hands out record sequence numbers, and keeps the counts the bound is checked
+/// against: records are numbered without gaps, so the unpublished ones are exactly those
+/// between the publish mark and the last number handed out.
+///
+/// It also schedules WAL checkpoints (``OutboxStore/CheckpointPolicy``), which SQLite would
+/// otherwise run inside a commit, the requests of that batch waiting for pages to be copied and
+/// the database file synced.
+actor GroupCommitter {
+    struct Submission: Sendable {
+        var eventID: String?
+        var records: [RoutedRecord]
+        var receivedAtMilliseconds: Int64
+    }
+
+    private let pool: DatabasePool
+    private let maxPending: Int
+    private let windowMilliseconds: Int64
+    private var queued: [(Submission, CheckedContinuation<OutboxStore.Acceptance, any Error>)] = []
+    private var writing = false
+    /// The highest sequence number committed.
+    private var lastSeq: Int64
+    /// Every record at or below it was delivered.
+    private(set) var publishedThrough: Int64
+    private(set) var commits = 0
+    /// The background checkpoints' own connection.
+    private let checkpointer: DatabaseQueue
+    private let policy: OutboxStore.CheckpointPolicy
+    private var checkpointRunning = false
+    private var lastCheckpointEnded = ContinuousClock.now
+    /// Set when the WAL is long enough for the writer to finish a checkpoint.
+    private var finishCheckpoint: Database.CheckpointMode?
+
+    init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
+         maxPending: Int, windowMilliseconds: Int64) {
+        self.pool = pool
+        self.policy = policy
+        self.checkpointer = checkpointer
+        self.lastSeq = state.lastSeq
+        self.publishedThrough = state.publishedThrough
+        self.maxPending = maxPending
+        self.windowMilliseconds = windowMilliseconds
+    }
+
+    /// Unpublished records, and the publish mark.
+    var counts: (pending: Int, publishedThrough: Int64) { (Int(lastSeq - publishedThrough), publishedThrough) }
+
+    func submit(_ submission: Submission) async throws -> OutboxStore.Acceptance {
+        let pending = Int(lastSeq - publishedThrough)
+        if pending + submission.records.count > maxPending {
+            throw OutboxStore.Full(pending: pending)
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            queued.append((submission, continuation))
+            if !writing {
+                writing = true
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    func markPublished(through seq: Int64) async throws {
+        let target = min(seq, lastSeq)
+        guard target > publishedThrough else { return }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
+            try db.execute(sql: "DELETE FROM records WHERE seq <= ?", arguments: [target])
+        }
+        publishedThrough = max(publishedThrough, target)
+    }
+
+    /// After a commit: starts a background checkpoint unless one ended within the interval.
+    private func scheduleCheckpoint() {
+        guard !checkpointRunning, finishCheckpoint == nil, ContinuousClock.now - lastCheckpointEnded >= policy.interval else { return }
+        checkpointRunning = true
+        Task { await self.backgroundCheckpoint() }
+    }
+
+    private func backgroundCheckpoint() async {
+        var previous = -1
+        var passes = 0
+        while true {
+            let result = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            passes += 1
+            guard let frames = result?.walFrameCount, frames >= policy.restartFrames else { break }
+            // Catch up with what was written during the pass, so the writer's pass is short.
+            if frames >= policy.forceRestartFrames || (previous >= 0 && frames - previous <= 512) || passes == 4 {
+                finishCheckpoint = frames >= policy.forceRestartFrames ? .restart : .passive
+                break
+            }
+            previous = frames
+        }
+        checkpointRunning = false
+        lastCheckpointEnded = .now
+    }
+
+    /// The writer's short pass: copies what was added during the background checkpoint, so the
+    /// next transaction starts the WAL over (when no reader still uses it).
+    private func finishCheckpointIfWanted() async {
+        guard let mode = finishCheckpoint else { return }
+        finishCheckpoint = nil
+        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
+    }
+
+    private func drain() async {
+        while !queued.isEmpty {
+            await finishCheckpointIfWanted()
+            let batch = queued
+            queued = []
+            let submissions = batch.map(\.0)
+            let window = windowMilliseconds
+            let firstSeq = lastSeq + 1
+            do {
+                let (outcomes, last) = try await pool.write { db -> ([OutboxStore.Acceptance], Int64) in
+                    var seq = firstSeq - 1
+                    let lookup = try db.cachedStatement(sql: "SELECT received_at FROM event_ids WHERE id = ?")
+                    let remember = try db.cachedStatement(sql: """
+                        INSERT INTO event_ids(id, received_at) VALUES (?, ?)
+                        ON CONFLICT(id) DO UPDATE SET received_at = excluded.received_at
+                        """)
+                    let insert = try db.cachedStatement(sql: """
+                        INSERT INTO records(seq, event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """)
+                    let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
+                        if let id = submission.eventID {
+                            let stored = StoreSchema.storedID(id)
+                            if let seen = try Int64.fetchOne(lookup, arguments: [stored]), seen >= submission.receivedAtMilliseconds - window {
+                                return .duplicate
+                            }
+                            try remember.execute(arguments: [stored, submission.receivedAtMilliseconds])
+                        }
+                        for record in submission.records {
+                            seq += 1
+                            try insert.execute(arguments: [seq, submission.eventID, record.topic, record.key.map { Data($0.utf8) },
+                                                           OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds])
+                        }
+                        return .accepted
+                    }
+                    return (outcomes, seq)
+                }
+                lastSeq = last
+                commits += 1
+                scheduleCheckpoint()
+                for (index, (_, continuation)) in batch.enumerated() {
+                    continuation.resume(returning: outcomes[index])
+                }
+            } catch {
+                for (_, continuation) in batch { continuation.resume(throwing: error) }
+            }
+        }
+        writing = false
+    }
+}

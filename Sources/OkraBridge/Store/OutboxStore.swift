@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+import GRDB
+import OkraEnvelope
+import OkraRouting
+
+/// The durable store of `--delivery durable`: a SQLite file (WAL, `synchronous=FULL`, so a
+/// commit is on disk when it returns) holding the outbox of routed records, the publish mark,
+/// and the dedupe index of event ids (``StoreSchema``).
+///
+/// Concurrent ``accept(eventID:records:receivedAt:)`` calls are committed together (group
+/// commit): whoever arrives while a transaction is being written joins the next one, so one
+/// fsync acknowledges many requests. Publishing moves a high-water mark: every record at or
+/// below it was delivered, and leaves the file in the same transaction.
+public final class OutboxStore: Sendable {
+    /// What happened to an accepted request.
+    public enum Acceptance: Sendable, Equatable {
+        /// Stored; its records will be published.
+        case accepted
+        /// The id was seen within the dedupe window; nothing stored.
+        case duplicate
+    }
+
+    /// One stored record waiting to be published.
+    public struct PendingRecord: Sendable, Equatable {
+        /// Position in the outbox: publish order.
+        public var seq: Int64
+        public var eventID: String?
+        public var topic: String
+        public var key: [UInt8]?
+        public var headers: [(name: String, value: String)]
+        public var value: [UInt8]
+        /// When it was stored (milliseconds since 1970).
+        public var createdAtMilliseconds: Int64
+
+        public static func == (lhs: PendingRecord, rhs: PendingRecord) -> Bool {
+            lhs.seq == rhs.seq && lhs.eventID == rhs.eventID && lhs.topic == rhs.topic && lhs.key == rhs.key
+                && lhs.value == rhs.value && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+        }
+    }
+
+    /// The store is at its bound; the request was not stored (answer 503 with Retry-After).
+    public struct Full: Error, CustomStringConvertible {
+        public let pending: Int
+        public var description: String { "the outbox holds \(pending) unpublished records, its bound" }
+    }
+
+    let pool: DatabasePool
+    private let newRecords = WakeUp()
+    private let committer: GroupCommitter
+    /// The file's path.
+    public let path: String
+    /// The most unpublished records it holds before refusing new ones.
+    public let maxPending: Int
+    /// How long an id is remembered for dedupe.
+    public let dedupeWindow: Duration
+
+    /// When WAL checkpoints run. Commits never run one: a connection of its own copies the WAL
+    /// into the database file in the background, and once the WAL is `restartFrames` long the
+    /// writer makes one short pass over what was added meanwhile, so that SQLite starts the WAL
+    /// over instead of growing it (docs/decisions/0005-store-layout.md).
+    public struct CheckpointPolicy: Sendable {
+        /// The shortest time between the ends of two background passes.
+        public var interval: Duration = .milliseconds(100)
+        /// WAL length in frames (pages) from which the writer finishes a checkpoint.
+        public var restartFrames = 16384
+        /// WAL length from which the writer's pass waits for readers (`RESTART`).
+        public var forceRestartFrames = 65536
+
+        public init() {}
+    }
+
+    /// Opens (or creates) `directory/okra-bridge.sqlite`, upgrading a file of an earlier layout.
+    public init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
+                checkpoints: CheckpointPolicy = CheckpointPolicy()) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Checkpoints are scheduled by the group committer, off the commit path.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(128 << 20)")
+        }
+        configuration.busyMode = .timeout(10)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        let state = try pool.write { db in try StoreSchema.prepare(db) }
+        let checkpointer = try DatabaseQueue(path: path, configuration: configuration)
+        self.maxPending = maxPending
+        self.dedupeWindow = dedupeWindow
+        committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, maxPending: maxPending,
+                                   windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+    }
+
+    /// Stores an event's records durably (or recognizes a duplicate id) and returns once the
+    /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate.
+    /// - Throws: ``Full`` at the bound; a database error if the disk fails.
+    public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date) async throws -> Acceptance {
+        let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: Int64(receivedAt.timeIntervalSince1970 * 1000)))
+        if outcome == .accepted && !records.isEmpty { newRecords.signal() }
+        return outcome
+    }
+
+    /// Returns when records were stored since the last call returned, or after `timeout`:
+    /// the publisher waits here instead of polling an empty outbox.
+    public func waitForNewRecords(timeout: Duration) async {
+        await newRecords.wait(timeout: timeout)
+    }
+
+    /// The publish mark: every record with `seq` at or below it was delivered.
+    public var publishedThrough: Int64 { get async { await committer.publishedThrough } }
+
+    /// Unpublished records after `seq`, oldest first.
+    public func pending(after seq: Int64, limit: Int) async throws -> [PendingRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT seq, event_id, topic, key, headers, value, created_at FROM records
+                WHERE seq > ? ORDER BY seq LIMIT ?
+                """, arguments: [seq, limit]).map { row in
+                PendingRecord(
+                    seq: row["seq"], eventID: row["event_id"], topic: row["topic"],
+                    key: (row["key"] as Data?).map { Array($0) },
+                    headers: Self.decodeHeaders(row["headers"]),
+                    value: Array(row["value"] as Data), createdAtMilliseconds: row["created_at"]
+                )
+            }
+        }
+    }
+
+    /// Moves the publish mark to `seq` (every record up to it was delivered) and deletes the
+    /// records it passes. A mark at or below the current one changes nothing.
+    public func markPublished(through seq: Int64) async throws {
+        try await committer.markPublished(through: seq)
+    }
+
+    /// Unpublished records, and the age of the oldest in seconds (0 when none).
+    public func depth(now: Date = Date()) async throws -> (count: Int, oldestAgeSeconds: Double) {
+        let (count, mark) = await committer.counts
+        guard count > 0 else { return (0, 0) }
+        let oldest = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT created_at FROM records WHERE seq > ? ORDER BY seq LIMIT 1", arguments: [mark])
+        }
+        return (count, oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0)
+    }
+
+    /// Deletes ids older than the dedupe window, a thousand per transaction so webhooks are
+    /// not held up behind one long delete. Returns how many it removed.
+    @discardableResult
+    public func prune(now: Date = Date()) async throws -> Int {
+        let horizon = Int64(now.timeIntervalSince1970 * 1000) - Int64(dedupeWindow.components.seconds) * 1000
+        var removed = 0
+        while true {
+            let deleted = try await pool.write { db in
+                try db.execute(sql: """
+                    DELETE FROM event_ids WHERE id IN
+                    (SELECT id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
+                    """, arguments: [horizon])
+                return db.changesCount
+            }
+            removed += deleted
+            if deleted < 1000 { return removed }
+        }
+    }
+
+    /// How many transactions group commit has written (for tests and benchmarks).
+    public var commitCount: Int { get async { await committer.commits } }
+
+    /// Headers as a JSON array of `[name, value]` pairs.
+    static func encodeHeaders(_ headers: [(name: String, value: String)]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (index, header) in headers.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "["))
+            JSONWriter.writeString(header.name, into: &out)
+            out.append(UInt8(ascii: ","))
+            JSONWriter.writeString(header.value, into: &out)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decodeHeaders(_ text: String) -> [(name: String, value: String)] {
+        guard case .array(let pairs)? = try? JSONParser.parse(Array(text.utf8)).value else { return [] }
+        return pairs.compactMap { pair in
+            guard case .array(let parts) = pair, parts.count == 2, case .string(let name) = parts[0], case .string(let value) = parts[1] else { return nil }
+            return (name, value)
+        }
+    }
+}

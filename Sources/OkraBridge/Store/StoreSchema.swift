@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+
+/// The store's tables, and the upgrade of a file written by an earlier layout.
+///
+/// - `records`: the outbox, one row per routed Kafka record, `seq` in publish order. A record
+///   leaves the table in the transaction that moves the publish mark past it.
+/// - `publish_progress`: one row, `published_through`: every record with `seq` at or below it
+///   was delivered (the publisher's high-water mark).
+/// - `event_ids`: the dedupe index, an id and when it was received. Ids of the envelope's form
+///   (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
+///
+/// docs/decisions/0005-store-layout.md explains the choices.
+enum StoreSchema {
+    /// `PRAGMA user_version` of this layout.
+    static let version = 2
+
+    /// What the store needs to know about the file at start.
+    struct State {
+        var publishedThrough: Int64
+        var lastSeq: Int64
+    }
+
+    /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
+    static func prepare(_ db: Database) throws -> State {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS event_ids (
+                id BLOB PRIMARY KEY NOT NULL,
+                received_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
+            CREATE TABLE IF NOT EXISTS records (
+                seq INTEGER PRIMARY KEY,
+                event_id TEXT,
+                topic TEXT NOT NULL,
+                key BLOB,
+                headers TEXT NOT NULL,
+                value BLOB NOT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS publish_progress (
+                one INTEGER PRIMARY KEY CHECK (one = 1),
+                published_through INTEGER NOT NULL
+            );
+            INSERT OR IGNORE INTO publish_progress(one, published_through) VALUES (1, 0);
+            """)
+        if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
+        try db.execute(sql: "PRAGMA user_version = \(version)")
+        let publishedThrough = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
+        let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? publishedThrough
+        return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough))
+    }
+
+    /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids
+    /// in `events`. Its unpublished records move to `records` in their order, after any already
+    /// there; its ids move to `event_ids`.
+    static func upgradeFromVersion1(_ db: Database) throws {
+        let base = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? 0
+        let floor = max(base, try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0)
+        try db.execute(sql: """
+            INSERT INTO records(seq, event_id, topic, key, headers, value, created_at)
+            SELECT ? + ROW_NUMBER() OVER (ORDER BY seq), event_id, topic, key, headers, value, created_at
+            FROM outbox WHERE published_at IS NULL ORDER BY seq
+            """, arguments: [floor])
+        if try db.tableExists("events") {
+            let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO event_ids(id, received_at) VALUES (?, ?)")
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, received_at FROM events")
+            while let row = try rows.next() {
+                try insert.execute(arguments: [storedID(row["id"]), row["received_at"] as Int64])
+            }
+            try db.execute(sql: "DROP TABLE events")
+        }
+        try db.execute(sql: "DROP TABLE outbox")
+    }
+
+    /// The dedupe index's form of an event id: 16 bytes for `okra-` followed by 32 lowercase
+    /// hex digits (every id the envelope makes), the text itself otherwise. SQLite never finds
+    /// a blob equal to a text, so the two forms cannot collide.
+    static func storedID(_ id: String) -> DatabaseValue {
+        var utf8 = id.utf8.makeIterator()
+        for expected in "okra-".utf8 {
+            guard utf8.next() == expected else { return id.databaseValue }
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in 0..<32 {
+            guard let digit = utf8.next().flatMap(hexValue) else { return id.databaseValue }
+            bytes[index / 2] = bytes[index / 2] << 4 | digit
+        }
+        guard utf8.next() == nil else { return id.databaseValue }
+        return Data(bytes).databaseValue
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
