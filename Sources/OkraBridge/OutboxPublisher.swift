@@ -161,12 +161,19 @@ public final class OutboxPublisher: Service, Sendable {
         round.sent = deliveries.count
         var mark: Int64?
         var gap = false
+        // Delivered records counted per topic in runs: consecutive records mostly share one.
+        var run: (topic: String, count: Int)?
         for (record, delivery) in zip(batch, deliveries) {
             do {
                 _ = try await delivery.result()
                 round.delivered += 1
                 if !gap { mark = record.seq }
-                round.deliveredByTopic[record.topic, default: 0] += 1
+                if run?.topic == record.topic {
+                    run!.count += 1
+                } else {
+                    if let run { round.deliveredByTopic[run.topic, default: 0] += run.count }
+                    run = (record.topic, 1)
+                }
                 let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
             } catch {
@@ -176,6 +183,7 @@ public final class OutboxPublisher: Service, Sendable {
                 round.firstError = round.firstError ?? "\(error)"
             }
         }
+        if let run { round.deliveredByTopic[run.topic, default: 0] += run.count }
         if let mark { try await store.markPublished(through: mark) }
         published.increment(by: round.delivered)
         return round
