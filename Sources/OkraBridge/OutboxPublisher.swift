@@ -16,6 +16,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let logger: Logger
     private let batchSize: Int
     private let idlePoll: Duration
+    private let gather: Duration
     private let maxBackoff: Duration
     private let shutdownGrace: Duration
     private let metrics: MetricsFactory
@@ -31,12 +32,15 @@ public final class OutboxPublisher: Service, Sendable {
     ///   - batchSize: records sent per round.
     ///   - idlePoll: when the outbox is empty, the longest wait for new records before looking
     ///     again (a stored record wakes the publisher at once).
+    ///   - gather: after a round of fewer than a quarter of `batchSize` records, the pause
+    ///     before the next one.
     public init(
         store: OutboxStore,
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
         logger: Logger,
         batchSize: Int = 2000,
         idlePoll: Duration = .milliseconds(500),
+        gather: Duration = .milliseconds(20),
         maxBackoff: Duration = .seconds(5),
         shutdownGrace: Duration = .seconds(3),
         metrics: MetricsFactory = MetricsSystem.factory
@@ -47,6 +51,7 @@ public final class OutboxPublisher: Service, Sendable {
         self.logger = logger
         self.batchSize = batchSize
         self.idlePoll = idlePoll
+        self.gather = gather
         self.maxBackoff = maxBackoff
         self.metrics = metrics
         self.published = Counter(label: "okra_bridge_outbox_published_total", factory: metrics)
@@ -98,7 +103,13 @@ public final class OutboxPublisher: Service, Sendable {
             }
             if round.failed == 0 {
                 backoff = .milliseconds(100)
-                if round.sent == 0 { await store.waitForNewRecords(timeout: idlePoll) }
+                if round.sent == 0 {
+                    await store.waitForNewRecords(timeout: idlePoll)
+                } else if round.sent < batchSize / 4 {
+                    // A small round: let records gather briefly, so that rounds (a read, a
+                    // produce request per partition, a mark) are fewer and larger.
+                    try? await Task.sleep(for: gather)
+                }
                 continue
             }
             failures.increment(by: round.failed)

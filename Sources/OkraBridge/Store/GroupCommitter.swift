@@ -66,11 +66,21 @@ actor GroupCommitter {
     func markPublished(through seq: Int64) async throws {
         let target = min(seq, lastSeq)
         guard target > publishedThrough else { return }
-        try await pool.write { db in
+        try await maintenanceWrite { db in
             try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
             try db.execute(sql: "DELETE FROM records WHERE seq <= ?", arguments: [target])
         }
         publishedThrough = max(publishedThrough, target)
+    }
+
+    /// A write other than a batch of submissions (marks, pruning), with the same checkpoint
+    /// scheduling, so that a period of marks alone (the publisher catching up after an outage)
+    /// cannot grow the WAL either.
+    func maintenanceWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        await finishCheckpointIfWanted()
+        let result = try await pool.write(updates)
+        scheduleCheckpoint()
+        return result
     }
 
     /// After a commit: starts a background checkpoint unless one ended within the interval.

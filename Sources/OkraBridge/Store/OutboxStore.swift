@@ -156,7 +156,7 @@ public final class OutboxStore: Sendable {
         let horizon = Int64(now.timeIntervalSince1970 * 1000) - Int64(dedupeWindow.components.seconds) * 1000
         var removed = 0
         while true {
-            let deleted = try await pool.write { db in
+            let deleted = try await committer.maintenanceWrite { db in
                 try db.execute(sql: """
                     DELETE FROM event_ids WHERE id IN
                     (SELECT id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
