@@ -242,12 +242,15 @@ struct OutboxStoreTests {
         let store = try OutboxStore(directory: dir, checkpoints: policy)
         let value = String(repeating: "x", count: 3000)
         let commits = 800
-        // Each commit adds at least one 4 KiB frame: without restarts the WAL would hold every one.
+        // Without checkpoints each commit here adds about five 4 KiB frames and each mark below
+        // about seven; with them the WAL stays well below that, even on a machine busy with
+        // other tests (where a background pass takes longer and the WAL grows more between
+        // restarts).
         for index in 0..<commits {
             _ = try await store.accept(eventID: "okra-wal-\(index)", records: [Self.record("t", value)], receivedAt: Date())
         }
         let walBytes = try Self.fileSize(dir + "/okra-bridge.sqlite-wal")
-        #expect(walBytes < commits * 4096 / 2, "WAL of \(walBytes) bytes after \(commits) commits")
+        #expect(walBytes < commits * 4096, "WAL of \(walBytes) bytes after \(commits) commits")
         #expect(try await store.depth().count == commits)
 
         // Marks alone (the publisher catching up, no webhooks) are checkpointed the same way.
@@ -257,7 +260,7 @@ struct OutboxStoreTests {
         }
         #expect(try await store.depth().count == 0)
         let sizeAfterMarks = try Self.fileSize(dir + "/okra-bridge.sqlite-wal")
-        #expect(sizeAfterMarks <= max(walBytes, records.count * 4096 / 2), "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
+        #expect(sizeAfterMarks < records.count * 4096 * 2, "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
     }
 
     static func fileSize(_ path: String) throws -> Int {
