@@ -24,6 +24,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let publishLatency: CoreMetrics.Timer
     private let depth: Gauge
     private let oldestAge: Gauge
+    private let walBytes: Gauge
     private let failures: Counter
     private let recreations: Counter
 
@@ -58,6 +59,7 @@ public final class OutboxPublisher: Service, Sendable {
         self.publishLatency = CoreMetrics.Timer(label: "okra_bridge_publish_latency_seconds", factory: metrics)
         self.depth = Gauge(label: "okra_bridge_outbox_depth", factory: metrics)
         self.oldestAge = Gauge(label: "okra_bridge_outbox_oldest_age_seconds", factory: metrics)
+        self.walBytes = Gauge(label: "okra_bridge_store_wal_bytes", factory: metrics)
         self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
     }
@@ -94,6 +96,7 @@ public final class OutboxPublisher: Service, Sendable {
                     depth.record(count)
                     oldestAge.record(age)
                 }
+                walBytes.record(store.walBytes)
             }
             let round = try await publishRound(producer)
             for (topic, count) in round.deliveredByTopic {

@@ -101,6 +101,9 @@ struct ServeEndToEndTests {
         let (status, text) = try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)"])
         #expect(status == 200)
         #expect(text.contains(#"okra_bridge_requests_total{result="accepted"} 1"#), "\(text.prefix(2000))")
+        // The store's WAL exists from the first commit on, and its size is reported.
+        let walLine = text.split(separator: "\n").first { $0.hasPrefix("okra_bridge_store_wal_bytes ") }
+        #expect(walLine.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(text.prefix(2000))")
         for probe in ["/healthz", "/readyz"] {
             #expect(try await admin.get(probe).0 == 200)
             #expect(try await bridge.get(probe).0 == 200)

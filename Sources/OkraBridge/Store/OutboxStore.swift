@@ -149,6 +149,12 @@ public final class OutboxStore: Sendable {
         return (count, oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0)
     }
 
+    /// The size of SQLite's WAL file in bytes (0 when there is none): it should level off under
+    /// load (decision 0005); one that keeps growing means checkpoints cannot finish.
+    public var walBytes: Int {
+        (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+    }
+
     /// Deletes ids older than the dedupe window, a thousand per transaction so webhooks are
     /// not held up behind one long delete. Returns how many it removed.
     @discardableResult
