@@ -127,21 +127,23 @@ actor GroupCommitter {
             do {
                 let (outcomes, last) = try await pool.write { db -> ([OutboxStore.Acceptance], Int64) in
                     var seq = firstSeq - 1
+                    // A new id (the usual case) costs one insert; only a known one is looked up.
+                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(id, received_at) VALUES (?, ?)")
                     let lookup = try db.cachedStatement(sql: "SELECT received_at FROM event_ids WHERE id = ?")
-                    let remember = try db.cachedStatement(sql: """
-                        INSERT INTO event_ids(id, received_at) VALUES (?, ?)
-                        ON CONFLICT(id) DO UPDATE SET received_at = excluded.received_at
-                        """)
+                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ? WHERE id = ?")
                     let insert = try db.cachedStatement(sql: """
                         INSERT INTO records(seq, event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                         """)
                     let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
                         if let id = submission.eventID {
                             let stored = StoreSchema.storedID(id)
-                            if let seen = try Int64.fetchOne(lookup, arguments: [stored]), seen >= submission.receivedAtMilliseconds - window {
-                                return .duplicate
-                            }
                             try remember.execute(arguments: [stored, submission.receivedAtMilliseconds])
+                            if db.changesCount == 0 {
+                                // Known: a duplicate within the window, else remembered anew.
+                                let seen = try Int64.fetchOne(lookup, arguments: [stored]) ?? .min
+                                if seen >= submission.receivedAtMilliseconds - window { return .duplicate }
+                                try renew.execute(arguments: [submission.receivedAtMilliseconds, stored])
+                            }
                         }
                         for record in submission.records {
                             seq += 1
