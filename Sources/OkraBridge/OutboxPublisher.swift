@@ -99,7 +99,7 @@ public final class OutboxPublisher: Service, Sendable {
                 walBytes.record(store.walBytes)
             }
             let round = try await publishRound(producer)
-            for (topic, count) in round.deliveredByTopic {
+            for (topic, count) in round.publishedByTopic {
                 let counter = byTopic[topic] ?? Counter(label: "okra_bridge_events_published_total", dimensions: [("topic", topic)], factory: metrics)
                 byTopic[topic] = counter
                 counter.increment(by: count)
@@ -148,7 +148,10 @@ public final class OutboxPublisher: Service, Sendable {
         var failed = 0
         var fatal = false
         var firstError: String?
-        var deliveredByTopic: [String: Int] = [:]
+        /// Delivered records the mark passed, by topic: those after a failed one are sent
+        /// again and counted then.
+        var publishedByTopic: [String: Int] = [:]
+        var published = 0
     }
 
     /// Sends one batch of the oldest unpublished records and moves the publish mark over the
@@ -175,18 +178,21 @@ public final class OutboxPublisher: Service, Sendable {
         round.sent = deliveries.count
         var mark: Int64?
         var gap = false
-        // Delivered records counted per topic in runs: consecutive records mostly share one.
+        // Published records counted per topic in runs: consecutive records mostly share one.
         var run: (topic: String, count: Int)?
         for (record, delivery) in zip(batch, deliveries) {
             do {
                 _ = try await delivery.result()
                 round.delivered += 1
-                if !gap { mark = record.seq }
-                if run?.topic == record.topic {
-                    run!.count += 1
-                } else {
-                    if let run { round.deliveredByTopic[run.topic, default: 0] += run.count }
-                    run = (record.topic, 1)
+                if !gap {
+                    mark = record.seq
+                    round.published += 1
+                    if run?.topic == record.topic {
+                        run!.count += 1
+                    } else {
+                        if let run { round.publishedByTopic[run.topic, default: 0] += run.count }
+                        run = (record.topic, 1)
+                    }
                 }
                 let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
@@ -197,9 +203,9 @@ public final class OutboxPublisher: Service, Sendable {
                 round.firstError = round.firstError ?? "\(error)"
             }
         }
-        if let run { round.deliveredByTopic[run.topic, default: 0] += run.count }
+        if let run { round.publishedByTopic[run.topic, default: 0] += run.count }
         if let mark { try await store.markPublished(through: mark) }
-        published.increment(by: round.delivered)
+        published.increment(by: round.published)
         return round
     }
 }
