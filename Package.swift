@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// One module per stage of a webhook's journey (docs/architecture.md):
+//   OkraHTTP -> OkraIngest (sender check, normalize, route) -> EventSink
+//     durable: OkraStore (SQLite outbox) -> OkraPublisher -> OkraKafka -> Kafka
+//     direct:  OkraPublisher (DirectDelivery) -> OkraKafka -> Kafka
+// The executable `okra-bridge` only parses flags and wires the modules together.
 let package = Package(
     name: "okra-bridge",
     platforms: [.macOS(.v15)],
@@ -21,7 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
-        // librdkafka, found through pkg-config. Only OkraKafka imports it.
+        // librdkafka, found through pkg-config. Only OkraKafka imports it, in Sources/OkraKafka/RDKafka/.
         .systemLibrary(
             name: "CRDKafka",
             pkgConfig: "rdkafka",
@@ -31,23 +36,57 @@ let package = Package(
         .target(name: "OkraEnvelope"),
         // Pure: routes.json validated and compiled; canonical event in, Kafka records out.
         .target(name: "OkraRouting", dependencies: ["OkraEnvelope"]),
-        // The running bridge: HTTP ingest, the durable store, the publisher, routes reloading.
+        // The webhook pipeline: sender check, normalize, route, hand to an EventSink; routes
+        // reloading. No HTTP, no SQLite, no librdkafka.
         .target(
-            name: "OkraBridge",
+            name: "OkraIngest",
             dependencies: [
                 "OkraEnvelope",
                 "OkraRouting",
-                "OkraKafka",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // Every rd_kafka_* call lives here.
+        // The SQLite file: the outbox where records wait for Kafka, the publish mark, the dedupe
+        // index; the durable EventSink.
+        .target(
+            name: "OkraStore",
+            dependencies: [
+                "OkraEnvelope",
+                "OkraRouting",
+                "OkraIngest",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The only code that joins records to Kafka: the outbox publisher and direct delivery.
+        .target(
+            name: "OkraPublisher",
+            dependencies: [
+                "OkraIngest",
+                "OkraKafka",
+                "OkraRouting",
+                "OkraStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The Hummingbird routes of both listeners, mapping pipeline answers to HTTP.
+        .target(
+            name: "OkraHTTP",
+            dependencies: [
+                "OkraEnvelope",
+                "OkraIngest",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Kafka through librdkafka: every rd_kafka_* call lives in Sources/OkraKafka/RDKafka/.
         .target(
             name: "OkraKafka",
             dependencies: [
@@ -63,9 +102,24 @@ let package = Package(
         ),
         // `swift run -c release okra-envelope-bench`: normalizer throughput (docs/benchmarks.md).
         .executableTarget(name: "okra-envelope-bench", dependencies: ["OkraEnvelope"]),
-        .testTarget(
-            name: "OkraKafkaTests",
-            dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+        // Flags, configuration, wiring, the ServiceGroup; nothing else.
+        .executableTarget(
+            name: "okra-bridge",
+            dependencies: [
+                "OkraEnvelope",
+                "OkraRouting",
+                "OkraIngest",
+                "OkraStore",
+                "OkraPublisher",
+                "OkraHTTP",
+                "OkraKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "OkraEnvelopeTests",
@@ -78,33 +132,44 @@ let package = Package(
             exclude: ["seed-routes.tsv"]
         ),
         .testTarget(
-            name: "OkraBridgeTests",
+            name: "OkraIngestTests",
             dependencies: [
-                "OkraBridge",
+                "OkraIngest",
+                "OkraEnvelope",
                 "OkraRouting",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
-            name: "IntegrationTests",
-            dependencies: ["OkraKafka", "OkraBridge", "OkraRouting", .product(name: "Logging", package: "swift-log")]
+            name: "OkraStoreTests",
+            dependencies: ["OkraStore", "OkraIngest", "OkraRouting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .executableTarget(
-            name: "okra-bridge",
+        .testTarget(
+            name: "OkraPublisherTests",
+            dependencies: ["OkraPublisher", "OkraIngest", "OkraKafka", "OkraRouting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "OkraHTTPTests",
             dependencies: [
-                "OkraKafka",
-                "OkraEnvelope",
+                "OkraHTTP",
+                "OkraIngest",
                 "OkraRouting",
-                "OkraBridge",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "OkraKafkaTests",
+            dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Real parts: the broker over TCP, SQLite files, `okra-bridge` as a process over HTTP.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "OkraKafka", "OkraStore", "OkraPublisher", "OkraRouting", "OkraEnvelope",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

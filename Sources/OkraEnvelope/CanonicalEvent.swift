@@ -6,10 +6,10 @@ import Foundation
 public struct CanonicalEvent: Sendable, Equatable {
     /// CloudEvents `id`: the idempotency key (§2).
     public var id: String
-    /// `okra/production`, `okra/sandbox` or `okra/unknown`.
-    public var source: String
+    /// `okra/production`, `okra/sandbox` or `okra/unknown`: derived from ``environment``.
+    public var source: String { environment.source }
     /// `okra.<product>.<outcome>`.
-    public var type: String { "okra.\(product).\(outcome)" }
+    public var type: String { "okra." + product.rawValue + "." + outcome.rawValue }
     /// The record id, else the customer id.
     public var subject: String? { record ?? customer }
     /// When it happened (RFC 3339, as Okra sent it).
@@ -17,13 +17,13 @@ public struct CanonicalEvent: Sendable, Equatable {
     /// When the bridge received it (RFC 3339, milliseconds, UTC).
     public var recordedTime: String
     /// `okraproduct`.
-    public var product: String
+    public var product: OkraProduct
     /// `okraoutcome`.
-    public var outcome: String
+    public var outcome: OkraOutcome
     /// `okracode`: the code as sent.
     public var code: String?
     /// `okraenv`.
-    public var environment: String
+    public var environment: OkraEnvironment
     /// `okrarecord`.
     public var record: String?
     /// `okracustomer`.
@@ -33,7 +33,7 @@ public struct CanonicalEvent: Sendable, Equatable {
     /// `okrabank`.
     public var bank: String?
     /// `okrashape`.
-    public var shape: String
+    public var shape: OkraShape
     /// `partitionkey`: the Kafka key the route chose; nil before routing.
     public var partitionKey: String?
     /// The payload's bytes as received (without a byte-order mark or surrounding whitespace).
@@ -58,15 +58,15 @@ public struct CanonicalEvent: Sendable, Equatable {
         if let time { body("time", time) }
         body("datacontenttype", "application/json")
         body("recordedtime", recordedTime)
-        body("okraproduct", product)
-        body("okraoutcome", outcome)
+        body("okraproduct", product.rawValue)
+        body("okraoutcome", outcome.rawValue)
         if let code { body("okracode", code) }
-        body("okraenv", environment)
+        body("okraenv", environment.rawValue)
         if let record { body("okrarecord", record) }
         if let customer { body("okracustomer", customer) }
         if let account { body("okraaccount", account) }
         if let bank { body("okrabank", bank) }
-        body("okrashape", shape)
+        body("okrashape", shape.rawValue)
         if let partitionKey { body("partitionkey", partitionKey) }
     }
 

@@ -10,6 +10,9 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         public static let malformedJSON = Reason(rawValue: "malformed-json")
         /// The body is valid JSON but not an object.
         public static let notAnObject = Reason(rawValue: "not-an-object")
+        /// The body is an object, but of no shape Okra sends (product `unknown`); it is still an
+        /// event with an id, so this reason appears on dead letters only, never on a rejection.
+        public static let unrecognized = Reason(rawValue: "unrecognized")
         public var description: String { rawValue }
     }
 
@@ -53,7 +56,6 @@ public enum Normalizer {
         let environment = environment(of: payload)
         return CanonicalEvent(
             id: IdempotencyKey.make(document),
-            source: "okra/\(environment)",
             time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: RFC3339.isValid),
             recordedTime: RFC3339.milliseconds(receivedAt),
             product: product,
@@ -64,29 +66,29 @@ public enum Normalizer {
             customer: first(OkraVocabulary.customerPaths, in: payload),
             account: first(OkraVocabulary.accountPaths, in: payload),
             bank: first(OkraVocabulary.bankPaths, in: payload),
-            shape: shape.rawValue,
+            shape: shape,
             partitionKey: nil,
             data: document.range == document.bytes.indices ? document.bytes : Array(document.bytes[document.range])
         )
     }
 
     /// The product named by `callback_type` or `method`, or `unknown`.
-    static func callbackProduct(_ payload: JSONElement) -> String {
+    static func callbackProduct(_ payload: JSONElement) -> OkraProduct {
         for field in OkraVocabulary.productFields {
             if let name = payload.value(at: field)?.nonEmptyString, let product = OkraVocabulary.productByCallbackType[uppercasedIfNeeded(name)] {
                 return product
             }
         }
-        return "unknown"
+        return .unknown
     }
 
     /// The outcome from the code first, then from `status`, else `unknown`.
-    public static func outcome(code: String?, status: String?) -> String {
+    public static func outcome(code: String?, status: String?) -> OkraOutcome {
         if let code = code.map(uppercasedIfNeeded) {
             for (pattern, outcome) in OkraVocabulary.outcomeRules where pattern.matches(code) { return outcome }
         }
         if let status, let outcome = OkraVocabulary.outcomeByStatus[status.lowercased()] { return outcome }
-        return "unknown"
+        return .unknown
     }
 
     /// `text.uppercased()`, skipping the work for text that is ASCII without lowercase letters
@@ -96,13 +98,13 @@ public enum Normalizer {
     }
 
     /// `production`, `sandbox` or `unknown`, from the first `env` that names one.
-    static func environment(of payload: JSONElement) -> String {
+    static func environment(of payload: JSONElement) -> OkraEnvironment {
         for path in OkraVocabulary.environmentPaths {
             if let value = payload.value(at: path)?.nonEmptyString, let env = OkraVocabulary.environmentByValue[value.lowercased()] {
                 return env
             }
         }
-        return "unknown"
+        return .unknown
     }
 
     /// The first non-empty string at any of `paths`.

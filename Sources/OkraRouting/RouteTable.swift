@@ -211,7 +211,7 @@ private struct Loader {
         return RouteTable.Route(
             name: name ?? "routes[\(index)]", index: index, matcher: matcher,
             topic: topic, key: key, format: format, continues: continues, drops: drops,
-            namesUnknownProduct: matcher.names(.product, "unknown")
+            namesUnknownProduct: matcher.names(.product, OkraProduct.unknown.rawValue)
         )
     }
 
@@ -282,9 +282,9 @@ struct Matcher: Sendable {
 
         var vocabulary: [String]? {
             switch self {
-            case .product: return OkraVocabulary.products
-            case .outcome: return OkraVocabulary.outcomes
-            case .env: return OkraVocabulary.environments
+            case .product: return OkraProduct.allCases.map(\.rawValue)
+            case .outcome: return OkraOutcome.allCases.map(\.rawValue)
+            case .env: return OkraEnvironment.allCases.map(\.rawValue)
             case .shape: return OkraShape.allCases.map(\.rawValue)
             case .code, .bank, .type: return nil
             }
@@ -294,12 +294,12 @@ struct Matcher: Sendable {
 
         func value(of event: CanonicalEvent) -> String? {
             switch self {
-            case .product: return event.product
-            case .outcome: return event.outcome
-            case .env: return event.environment
+            case .product: return event.product.rawValue
+            case .outcome: return event.outcome.rawValue
+            case .env: return event.environment.rawValue
             case .code: return event.code
             case .bank: return event.bank
-            case .shape: return event.shape
+            case .shape: return event.shape.rawValue
             case .type: return event.type
             }
         }

@@ -53,7 +53,7 @@ public enum Router {
     public static func route(_ event: CanonicalEvent, table: RouteTable, receivedAt: Date) -> RoutingDecision {
         var matched: [String] = []
         var records: [RoutedRecord] = []
-        let unknownProduct = event.product == "unknown"
+        let unknownProduct = event.product == .unknown
         for route in table.routes {
             guard !unknownProduct || route.namesUnknownProduct, route.matcher.matches(event) else { continue }
             matched.append(route.name)
@@ -67,7 +67,7 @@ public enum Router {
             }
         }
         if unknownProduct {
-            records.append(deadLetter(body: event.data, reason: "unrecognized", receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic))
+            records.append(deadLetter(body: event.data, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic))
             return RoutingDecision(matchedRoutes: matched, records: records, dropped: false, deadLettered: true)
         }
         let topic = table.defaultTopic.expand(env: event.environment, product: event.product, outcome: event.outcome)
@@ -110,12 +110,17 @@ public enum Router {
     }
 
     /// A dead-letter record: the raw body as received, why, when, and the id if one was made.
-    public static func deadLetter(body: [UInt8], reason: String, receivedAt: Date, id: String?, topic: String) -> RoutedRecord {
+    public static func deadLetter(body: [UInt8], reason: Rejection.Reason, receivedAt: Date, id: String?, topic: String) -> RoutedRecord {
         var headers: [(String, String)] = [
-            ("okra-bridge-reason", reason),
+            ("okra-bridge-reason", reason.rawValue),
             ("okra-bridge-received-at", RFC3339.milliseconds(receivedAt)),
         ]
         if let id { headers.append(("ce_id", id)) }
         return RoutedRecord(topic: topic, key: id, headers: headers, value: body, routeName: nil)
+    }
+
+    /// The dead-letter record of a body that could not be normalized.
+    public static func deadLetter(body: [UInt8], rejection: Rejection, receivedAt: Date, table: RouteTable) -> RoutedRecord {
+        deadLetter(body: body, reason: rejection.reason, receivedAt: receivedAt, id: nil, topic: table.deadLetterTopic)
     }
 }

@@ -72,9 +72,9 @@ public struct TopicTemplate: Sendable, Equatable, CustomStringConvertible {
         if !literal.isEmpty { parts.append(.literal(literal)) }
         let template = TopicTemplate(parts: parts, description: text)
         // Every expansion must be a valid topic name.
-        for env in OkraVocabulary.environments {
-            for product in OkraVocabulary.products {
-                for outcome in OkraVocabulary.outcomes {
+        for env in OkraEnvironment.allCases {
+            for product in OkraProduct.allCases {
+                for outcome in OkraOutcome.allCases {
                     let name = template.expand(env: env, product: product, outcome: outcome)
                     if let problem = KafkaTopicName.problem(name) {
                         return .failure(TemplateProblem(message: "topic template \"\(text)\" gives an invalid Kafka topic name \"\(name)\": \(problem)"))
@@ -86,14 +86,14 @@ public struct TopicTemplate: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The topic for these values (taken from the closed vocabularies, never from sender text).
-    func expand(env: String, product: String, outcome: String) -> String {
+    func expand(env: OkraEnvironment, product: OkraProduct, outcome: OkraOutcome) -> String {
         var name = ""
         for part in parts {
             switch part {
             case .literal(let text): name += text
-            case .env: name += env
-            case .product: name += product
-            case .outcome: name += outcome
+            case .env: name += env.rawValue
+            case .product: name += product.rawValue
+            case .outcome: name += outcome.rawValue
             }
         }
         return name

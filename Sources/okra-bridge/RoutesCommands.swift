@@ -64,7 +64,7 @@ struct RouteCommand: ParsableCommand {
         var out = ""
         switch Normalizer.normalize(body, receivedAt: received) {
         case .failure(let rejection):
-            let record = Router.deadLetter(body: body, reason: rejection.reason.rawValue, receivedAt: received, id: nil, topic: table.deadLetterTopic)
+            let record = Router.deadLetter(body: body, rejection: rejection, receivedAt: received, table: table)
             out += "rejected: \(rejection)\n"
             out += "record: topic=\(record.topic) key=(none) reason=\(rejection.reason)\n"
         case .success(let event):

@@ -3,9 +3,11 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
-import NIOCore
-import OkraBridge
+import OkraHTTP
+import OkraIngest
 import OkraKafka
+import OkraPublisher
+import OkraStore
 import Prometheus
 import ServiceLifecycle
 
@@ -34,105 +36,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters).") var adminToken: String?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        func value(_ option: String?, _ name: String) -> String? { option ?? env["OKRA_BRIDGE_\(name)"].flatMap { $0.isEmpty ? nil : $0 } }
-        func list(_ option: [String], _ name: String) -> [String] {
-            option.isEmpty ? (env["OKRA_BRIDGE_\(name)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } : option
-        }
-
+        let env = Environment()
         LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "okra-bridge")
-
         do {
-            let (host, port) = try Self.hostPort(value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
-            let admin = try value(adminListen, "ADMIN_LISTEN").map { try Self.hostPort($0, flag: "--admin-listen") }
-            let adminToken = value(adminToken, "ADMIN_TOKEN")
-            if let adminToken, adminToken.utf8.count < 16 {
-                throw ConfigurationError("--admin-token must be at least 16 characters")
-            }
-            guard let brokers = value(brokers, "BROKERS") else { throw ConfigurationError("--brokers (or OKRA_BRIDGE_BROKERS) is required") }
-            guard let mode = DeliveryMode(rawValue: value(delivery, "DELIVERY") ?? "durable") else {
-                throw ConfigurationError("--delivery takes durable or direct")
-            }
-            let maxBody = try Self.bytes(value(maxBody, "MAX_BODY") ?? "1MiB")
-            let window = try Self.duration(value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h")
-            let allowUnauthenticated = allowUnauthenticated || env["OKRA_BRIDGE_ALLOW_UNAUTHENTICATED"] == "true"
-            let senderCheck = try SenderCheck(tokens: list(token, "TOKEN"), allowIPs: list(allowIp, "ALLOW_IP"),
-                                              trustedProxies: list(trustedProxy, "TRUSTED_PROXY"), allowUnauthenticated: allowUnauthenticated)
-            let routesPath = value(routes, "ROUTES") ?? "./routes.json"
-            let reloader: RoutesReloader
-            do {
-                reloader = try RoutesReloader(path: routesPath, logger: logger)
-            } catch {
-                throw ConfigurationError("\(routesPath): \(error)")
-            }
-            var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
-            // Durable: records are safe on disk, so a delivery that hangs is better failed soon
-            // and retried with a fresh producer. Direct: the webhook is waiting.
-            producerConfiguration.messageTimeout = mode == .durable ? .seconds(30) : .seconds(10)
-            producerConfiguration.deliveryStallGrace = .seconds(10)
-            // At shutdown, records not yet on Kafka stay on disk (durable), so the flush is short.
-            producerConfiguration.flushTimeout = mode == .durable ? .seconds(2) : .seconds(10)
-            for pair in list(kafka, "KAFKA") {
-                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { throw ConfigurationError("--kafka takes KEY=VALUE") }
-                producerConfiguration.properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-            }
-            let configured = producerConfiguration
-            let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: configured, logger: logger) }
-            _ = try makeProducer() // fail fast on a bad --kafka property; the publisher makes its own
-
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
-            let sink: Ingest.Sink
-            var store: OutboxStore?
-            var producerForReadiness: @Sendable () -> KafkaProducer? = { nil }
-            switch mode {
-            case .durable:
-                let dataDirectory = value(dataDir, "DATA_DIR") ?? "./data"
-                let opened: OutboxStore
-                do {
-                    opened = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env["OKRA_BRIDGE_MAX_PENDING"] ?? "") ?? 1_000_000, dedupeWindow: window)
-                } catch {
-                    throw ConfigurationError("--data-dir \(dataDirectory): cannot open the store: \(error)")
-                }
-                store = opened
-                sink = .durable(opened)
-                services.append(.init(service: OutboxPublisher(store: opened, makeProducer: makeProducer, logger: logger)))
-                services.append(.init(service: StorePruner(store: opened, logger: logger)))
-            case .direct:
-                let direct = try DirectDelivery(makeProducer: makeProducer)
-                sink = .direct(direct)
-                producerForReadiness = { direct.producer }
-                services.append(.init(service: ProducerCloser(direct: direct)))
-            }
-            let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink, logger: logger)
-            let readiness = HTTPServer.Readiness(store: store, producer: producerForReadiness, routes: reloader)
-            let metrics = HTTPServer.MetricsEndpoint(
-                render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
-                token: adminToken
-            )
-            if let (adminHost, adminPort) = admin {
-                // Before the ingest listener, so on SIGTERM it stops after it: metrics and
-                // readiness stay visible while the webhook endpoint drains.
-                let adminApp = Application(router: HTTPServer.adminRouter(readiness: readiness, metrics: metrics),
-                                           configuration: .init(address: .hostname(adminHost, port: adminPort), serverName: "okra-bridge-admin"), logger: logger)
-                services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(adminHost):\(adminPort)")))
-            }
-            let router = HTTPServer.router(ingest: ingest, maxBody: maxBody, readiness: readiness, metrics: admin == nil ? metrics : nil)
-            let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "okra-bridge"), logger: logger)
-            // The HTTP server is last: on SIGTERM it stops first, the publisher drains last.
-            services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(host):\(port)")))
-            logger.info("okra-bridge starting", metadata: [
-                "listen": "\(host):\(port)", "admin_listen": "\(admin.map { "\($0.0):\($0.1)" } ?? "none")",
-                "metrics_token": "\(adminToken == nil ? "none" : "set")",
-                "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
-                "tokens": "\(list(token, "TOKEN").count)", "max_body": "\(maxBody)",
-            ])
-            var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            // A shutdown that takes longer is cancelled rather than left hanging.
-            groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
-            let group = ServiceGroup(configuration: groupConfiguration)
+            let group = try makeServiceGroup(env: env, registry: registry, logger: logger)
             try await group.run()
             logger.info("okra-bridge stopped")
         } catch let error as ConfigurationError {
@@ -142,75 +52,89 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    static func hostPort(_ text: String, flag: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigurationError("\(flag) takes host:port, got \(text)")
+    /// Reads the configuration and wires the services, in start order: the routes reloader,
+    /// the sink's services (publisher and pruner, or the direct producer), the admin listener,
+    /// and the ingest listener last, so on SIGTERM it stops first and the publisher drains last.
+    private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) throws -> ServiceGroup {
+        let listen = try FlagValue.hostPort(env.value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
+        let admin = try env.value(adminListen, "ADMIN_LISTEN").map { try FlagValue.hostPort($0, flag: "--admin-listen") }
+        let adminToken = env.value(adminToken, "ADMIN_TOKEN")
+        if let adminToken, adminToken.utf8.count < 16 {
+            throw ConfigurationError("--admin-token must be at least 16 characters")
         }
-        return (String(text[..<colon]), port)
-    }
-
-    static func bytes(_ text: String) throws -> Int {
-        let units: [(String, Int)] = [("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Int(text.dropLast(suffix.count)), number > 0 { return number * factor }
+        guard let brokers = env.value(brokers, "BROKERS") else { throw ConfigurationError("--brokers (or OKRA_BRIDGE_BROKERS) is required") }
+        guard let mode = DeliveryMode(rawValue: env.value(delivery, "DELIVERY") ?? "durable") else {
+            throw ConfigurationError("--delivery takes durable or direct")
         }
-        throw ConfigurationError("--max-body takes a size such as 1048576, 512KiB or 1MiB, got \(text)")
-    }
-
-    static func duration(_ text: String) throws -> Duration {
-        let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Int64(text.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
-        }
-        throw ConfigurationError("--dedupe-window takes a duration such as 73h, 30m or 90s, got \(text)")
-    }
-}
-
-/// An HTTP listener that names its flag when its address is taken.
-struct Listener<App: Service>: Service {
-    let app: App
-    let flag: String
-    let address: String
-
-    func run() async throws {
+        let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "1MiB", flag: "--max-body")
+        let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
+        let tokens = env.list(token, "TOKEN")
+        let senderCheck = try SenderCheck(tokens: tokens, allowIPs: env.list(allowIp, "ALLOW_IP"),
+                                          trustedProxies: env.list(trustedProxy, "TRUSTED_PROXY"),
+                                          allowUnauthenticated: env.flag(allowUnauthenticated, "ALLOW_UNAUTHENTICATED"))
+        let routesPath = env.value(routes, "ROUTES") ?? "./routes.json"
+        let reloader: RoutesReloader
         do {
-            try await app.run()
-        } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw ConfigurationError("\(flag) \(address): the address is already in use; stop what listens there or choose another port")
+            reloader = try RoutesReloader(path: routesPath, logger: logger)
+        } catch {
+            throw ConfigurationError("\(routesPath): \(error)")
         }
-    }
-}
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
+        // Durable: records are safe on disk, so a delivery that hangs is better failed soon
+        // and retried with a fresh producer. Direct: the webhook is waiting.
+        producerConfiguration.messageTimeout = mode == .durable ? .seconds(30) : .seconds(10)
+        producerConfiguration.deliveryStallGrace = .seconds(10)
+        // At shutdown, records not yet on Kafka stay on disk (durable), so the flush is short.
+        producerConfiguration.flushTimeout = mode == .durable ? .seconds(2) : .seconds(10)
+        producerConfiguration.properties.merge(try FlagValue.kafkaProperties(env.list(kafka, "KAFKA"))) { $1 }
+        let configured = producerConfiguration
+        let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: configured, logger: logger) }
 
-/// Deletes ids older than the dedupe window once a minute (published records leave the store
-/// as the publish mark passes them).
-struct StorePruner: Service {
-    let store: OutboxStore
-    let logger: Logger
-
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(60))
-                if Task.isCancelled { break }
-                do {
-                    let removed = try await store.prune()
-                    if removed > 0 {
-                        logger.debug("store pruned", metadata: ["ids": "\(removed)"])
-                    }
-                } catch {
-                    logger.error("store pruning failed", metadata: ["error": "\(error)"])
-                }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
+        let sink: any EventSink
+        switch mode {
+        case .durable:
+            _ = try makeProducer() // fail fast on a bad --kafka property; the publisher makes its own
+            let dataDirectory = env.value(dataDir, "DATA_DIR") ?? "./data"
+            let store: OutboxStore
+            do {
+                store = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env.value(nil, "MAX_PENDING") ?? "") ?? 1_000_000,
+                                        dedupeWindow: window)
+            } catch {
+                throw ConfigurationError("--data-dir \(dataDirectory): cannot open the store: \(error)")
             }
+            sink = DurableSink(store: store)
+            services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger)))
+            services.append(.init(service: StorePruner(store: store, logger: logger)))
+        case .direct:
+            let direct = try DirectDelivery(makeProducer: makeProducer)
+            sink = direct
+            services.append(.init(service: direct))
         }
-    }
-}
-
-/// Shuts the direct-delivery producer down after the HTTP server stopped.
-struct ProducerCloser: Service {
-    let direct: DirectDelivery
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await direct.producer.shutdown()
+        let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink, logger: logger)
+        let metrics = Routers.MetricsEndpoint(
+            render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
+            token: adminToken
+        )
+        if let admin {
+            // Before the ingest listener, so on SIGTERM it stops after it: metrics and
+            // readiness stay visible while the webhook endpoint drains.
+            let adminApp = Application(router: Routers.admin(ingest, metrics: metrics),
+                                       configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
+            services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(admin.host):\(admin.port)")))
+        }
+        let app = Application(router: Routers.ingest(ingest, maxBody: maxBody, metrics: admin == nil ? metrics : nil),
+                              configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
+        services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(listen.host):\(listen.port)")))
+        logger.info("okra-bridge starting", metadata: [
+            "listen": "\(listen.host):\(listen.port)", "admin_listen": "\(admin.map { "\($0.host):\($0.port)" } ?? "none")",
+            "metrics_token": "\(adminToken == nil ? "none" : "set")",
+            "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
+            "tokens": "\(tokens.count)", "max_body": "\(maxBody)",
+        ])
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A shutdown that takes longer is cancelled rather than left hanging.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        return ServiceGroup(configuration: groupConfiguration)
     }
 }

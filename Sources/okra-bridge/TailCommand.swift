@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OkraEnvelope
 import OkraKafka
 
 /// `okra-bridge tail --brokers B --topic T [--from-beginning] [--count N]`: print events from a topic.
@@ -35,11 +36,10 @@ struct TailCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         var configuration = KafkaConsumerConfiguration(bootstrapServers: brokers)
         configuration.startFromBeginning = fromBeginning
-        for pair in kafka {
-            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                throw ValidationError("--kafka takes KEY=VALUE, got \(pair)")
-            }
-            configuration.properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        do {
+            configuration.properties = try FlagValue.kafkaProperties(kafka)
+        } catch {
+            throw ValidationError("\(error)")
         }
         if !fromBeginning {
             // A group of its own with auto.offset.reset=latest: only new records, nothing committed elsewhere.
@@ -76,24 +76,13 @@ struct TailCommand: AsyncParsableCommand {
     /// One JSON line: topic, partition, offset, key, headers, and the value (as JSON when it is
     /// JSON, else as a string).
     static func line(_ record: KafkaConsumerRecord) -> String {
-        func quote(_ text: String) -> String {
-            var out: [UInt8] = []
-            for byte in text.utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): out += Array(#"\""#.utf8)
-                case UInt8(ascii: "\\"): out += Array(#"\\"#.utf8)
-                case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
-                default: out.append(byte)
-                }
-            }
-            return "\"" + String(decoding: out, as: UTF8.self) + "\""
-        }
+        let quote = JSONWriter.quoted
         let key = record.key.map { quote(String(decoding: $0, as: UTF8.self)) } ?? "null"
         let headers = record.headers.map { "[\(quote($0.name)),\($0.stringValue.map(quote) ?? "null")]" }.joined(separator: ",")
         let text = String(decoding: record.value, as: UTF8.self)
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let looksLikeJSON = (trimmed.hasPrefix("{") && trimmed.hasSuffix("}")) && (try? JSONSerialization.jsonObject(with: Data(record.value))) != nil
-        let value = looksLikeJSON ? String(decoding: Array(trimmed.utf8).filter { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self) : quote(text)
+        let looksLikeJSON = trimmed.hasPrefix("{") && trimmed.hasSuffix("}") && (try? JSONParser.parse(record.value)) != nil
+        let value = looksLikeJSON ? String(decoding: JSONWriter.removingInsignificantWhitespace(Array(trimmed.utf8)), as: UTF8.self) : quote(text)
         return #"{"topic":\#(quote(record.topic)),"partition":\#(record.partition),"offset":\#(record.offset),"key":\#(key),"headers":[\#(headers)],"value":\#(value)}"#
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import OkraBridge
+import OkraPublisher
+import OkraStore
 import OkraKafka
 import OkraRouting
 import Testing

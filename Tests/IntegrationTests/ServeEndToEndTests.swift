@@ -115,7 +115,7 @@ struct ServeEndToEndTests {
     }
 
     static func tokenFor(_ event: CanonicalEvent) -> String {
-        event.environment == "sandbox" ? sandboxToken : productionToken
+        event.environment == .sandbox ? sandboxToken : productionToken
     }
 
     @Test("every seed payload is accepted and lands on the topic its route names, with the §5 envelope and headers; duplicates, refusals and bad bodies are answered as the contract says")

@@ -20,15 +20,15 @@ struct ClassificationTests {
 
     @Test("each documented code has its outcome", arguments: codes)
     func codeOutcome(_ code: String, _ outcome: String) {
-        #expect(Normalizer.outcome(code: code, status: nil) == outcome)
+        #expect(Normalizer.outcome(code: code, status: nil).rawValue == outcome)
         // The code decides even when the status disagrees.
-        #expect(Normalizer.outcome(code: code, status: "is_cancelled") == outcome)
+        #expect(Normalizer.outcome(code: code, status: "is_cancelled").rawValue == outcome)
     }
 
     @Test("the status decides when the code says nothing", arguments: [("is_success", "success"), ("is_failed", "failed"), ("is_cancelled", "cancelled"), ("pending", "unknown")])
     func statusOutcome(_ status: String, _ outcome: String) {
-        #expect(Normalizer.outcome(code: "SOMETHING_NEW", status: status) == outcome)
-        #expect(Normalizer.outcome(code: nil, status: status) == outcome)
+        #expect(Normalizer.outcome(code: "SOMETHING_NEW", status: status).rawValue == outcome)
+        #expect(Normalizer.outcome(code: nil, status: status).rawValue == outcome)
     }
 
     static let products: [(String, String)] = [
@@ -41,15 +41,15 @@ struct ClassificationTests {
     @Test("callback_type and method name the product", arguments: products)
     func productFromCallbackType(_ callbackType: String, _ product: String) throws {
         let v1 = try normalize(#"{"callback_type":"\#(callbackType)","callback_code":"X_SUCCESS","record":"r"}"#)
-        #expect(v1.product == product)
+        #expect(v1.product.rawValue == product)
         let v2 = try normalize(#"{"type":"CALLBACK","method":"\#(callbackType)","code":"X_SUCCESS","env":"production"}"#)
-        #expect(v2.product == product)
+        #expect(v2.product.rawValue == product)
     }
 
     @Test("environments: production, production-sandbox as sandbox, anything else unknown")
     func environments() throws {
         #expect(try normalize(#"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":"production"}"#).source == "okra/production")
-        #expect(try normalize(#"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":"production-sandbox"}"#).environment == "sandbox")
+        #expect(try normalize(#"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":"production-sandbox"}"#).environment == .sandbox)
         #expect(try normalize(#"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":"staging"}"#).source == "okra/unknown")
     }
 

@@ -46,6 +46,13 @@ public enum JSONWriter {
         text.withUTF8 { writeString(utf8: $0, into: &output) }
     }
 
+    /// `text` as a JSON string literal, escaped as ``writeString(_:into:)`` says.
+    public static func quoted(_ text: String) -> String {
+        var output: [UInt8] = []
+        writeString(text, into: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// Writes UTF-8 text as a JSON string, escaped as ``writeString(_:into:)`` says.
     static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         output.append(capacity: ByteWriter.maxJSONStringLength(utf8Count: bytes.count)) { $0.appendJSONString(utf8: bytes) }

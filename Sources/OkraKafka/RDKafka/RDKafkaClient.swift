@@ -17,12 +17,20 @@ final class RDKafkaClient: @unchecked Sendable {
         init(logger: Logger) { self.logger = logger }
     }
 
-    /// Creates a client of `type` from `properties` (applied in order).
-    /// - Parameter events: the event types to route to the main queue (`rd_kafka_conf_set_events`), if any.
+    /// Which kind of client.
+    enum Kind {
+        case producer, consumer
+
+        fileprivate var type: rd_kafka_type_t { self == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER }
+    }
+
+    /// Creates a client of `kind` from `properties` (applied in order).
+    /// - Parameter routesDeliveryReportsAndErrors: route delivery reports and errors to the main
+    ///   queue as events (`rd_kafka_conf_set_events`), for a thread that serves them.
     init(
-        type: rd_kafka_type_t,
+        kind: Kind,
         properties: [(String, String)],
-        events: Int32? = nil,
+        routesDeliveryReportsAndErrors: Bool = false,
         logger: Logger
     ) throws(KafkaError) {
         let conf = try RDKafkaConfig.make(properties)
@@ -40,11 +48,11 @@ final class RDKafkaClient: @unchecked Sendable {
                 source: "librdkafka"
             )
         }
-        if let events {
-            rd_kafka_conf_set_events(conf, events)
+        if routesDeliveryReportsAndErrors {
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
         }
         var errstr = [CChar](repeating: 0, count: 512)
-        guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+        guard let rk = rd_kafka_new(kind.type, conf, &errstr, errstr.count) else {
             // On failure the conf still belongs to us.
             rd_kafka_conf_destroy(conf)
             context.release()

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import OkraBridge
+import OkraStore
 import OkraRouting
 import Testing
 

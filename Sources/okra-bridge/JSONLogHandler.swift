@@ -4,19 +4,19 @@ import OkraEnvelope
 
 /// swift-log handler writing one JSON object per line to stderr:
 /// `{"time":"...","level":"info","logger":"okra-bridge","message":"...", ...metadata}`.
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+struct JSONLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
     private let label: String
 
-    public init(label: String) { self.label = label }
+    init(label: String) { self.label = label }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    func log(event: LogEvent) {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         func field(_ name: String, _ value: String) {

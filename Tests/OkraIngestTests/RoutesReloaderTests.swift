@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import MetricsTestKit
-import OkraBridge
+import OkraIngest
 import Testing
 
 /// The reloader against a real file in a temporary folder.

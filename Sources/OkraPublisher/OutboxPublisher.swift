@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import OkraKafka
+import OkraStore
 import ServiceLifecycle
 import Synchronization
 
@@ -86,7 +87,7 @@ public final class OutboxPublisher: Service, Sendable {
 
     private func publish(_ current: ProducerSlot) async throws {
         var producer = current.producer
-        var backoff = Duration.milliseconds(100)
+        var policy = PublisherStateMachine(batchSize: batchSize, gather: gather, maxBackoff: maxBackoff)
         var lastGauges = ContinuousClock.now - .seconds(10)
         var byTopic: [String: Counter] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -104,31 +105,29 @@ public final class OutboxPublisher: Service, Sendable {
                 byTopic[topic] = counter
                 counter.increment(by: count)
             }
-            if round.failed == 0 {
-                backoff = .milliseconds(100)
-                if round.sent == 0 {
-                    await store.waitForNewRecords(timeout: idlePoll)
-                } else if round.sent < batchSize / 4 {
-                    // A small round: let records gather briefly, so that rounds (a read, a
-                    // produce request per partition, a mark) are fewer and larger.
-                    try? await Task.sleep(for: gather)
-                }
+            switch policy.roundEnded(round) {
+            case .next:
                 continue
+            case .waitForRecords:
+                await store.waitForNewRecords(timeout: idlePoll)
+            case .gather(let pause):
+                try? await Task.sleep(for: pause)
+            case .retry(let backoff, let replaceProducer):
+                failures.increment(by: round.failed)
+                if replaceProducer {
+                    logger.warning("replacing the Kafka producer", metadata: ["reason": "\(round.fatal ? "fatal error" : "a round with no delivery")", "outbox.failed": "\(round.failed)"])
+                    await producer.shutdown()
+                    recreations.increment()
+                    // A broken configuration throws here and ends the service: nothing is lost.
+                    producer = try makeProducer()
+                    current.producer = producer
+                }
+                logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
+                    "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)",
+                    "error": "\(round.firstError.map { "\($0)" } ?? "")",
+                ])
+                try? await Task.sleep(for: backoff)
             }
-            failures.increment(by: round.failed)
-            if round.fatal || round.delivered == 0 {
-                logger.warning("replacing the Kafka producer", metadata: ["reason": "\(round.fatal ? "fatal error" : "a round with no delivery")", "outbox.failed": "\(round.failed)"])
-                await producer.shutdown()
-                recreations.increment()
-                // A broken configuration throws here and ends the service: nothing is lost.
-                producer = try makeProducer()
-                current.producer = producer
-            }
-            logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
-                "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)", "error": "\(round.firstError ?? "")",
-            ])
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, maxBackoff)
         }
     }
 
@@ -142,70 +141,37 @@ public final class OutboxPublisher: Service, Sendable {
         }
     }
 
-    struct Round {
-        var sent = 0
-        var delivered = 0
-        var failed = 0
-        var fatal = false
-        var firstError: String?
-        /// Delivered records the mark passed, by topic: those after a failed one are sent
-        /// again and counted then.
-        var publishedByTopic: [String: Int] = [:]
-        var published = 0
-    }
-
     /// Sends one batch of the oldest unpublished records and moves the publish mark over the
-    /// delivered ones that follow it without a gap. Records delivered after a failure are
-    /// sent again in the next round, so each key's latest copies stay in order.
-    func publishRound(_ producer: KafkaProducer) async throws -> Round {
-        var round = Round()
+    /// delivered ones that follow it without a gap (``RoundTally``).
+    func publishRound(_ producer: KafkaProducer) async throws -> RoundTally {
+        var tally = RoundTally()
         let batch = try await store.pending(after: store.publishedThrough, limit: batchSize)
-        guard !batch.isEmpty else { return round }
+        guard !batch.isEmpty else { return tally }
         var deliveries: [KafkaDelivery] = []
         deliveries.reserveCapacity(batch.count)
         for record in batch {
             do {
-                let headers = record.headers.map { KafkaHeader($0.name, $0.value) }
-                deliveries.append(try producer.send(topic: record.topic, key: record.key, value: record.value, headers: headers))
+                deliveries.append(try producer.send(record))
+                tally.enqueued()
             } catch {
                 // Could not enqueue (queue full, fatal, shutting down): stop here, keep order.
-                round.failed += 1
-                round.fatal = round.fatal || error.code == .fatal
-                round.firstError = round.firstError ?? "\(error)"
+                tally.enqueueFailed(error)
                 break
             }
         }
-        round.sent = deliveries.count
-        var mark: Int64?
-        var gap = false
-        // Published records counted per topic in runs: consecutive records mostly share one.
-        var run: (topic: String, count: Int)?
         for (record, delivery) in zip(batch, deliveries) {
             do {
                 _ = try await delivery.result()
-                round.delivered += 1
-                if !gap {
-                    mark = record.seq
-                    round.published += 1
-                    if run?.topic == record.topic {
-                        run!.count += 1
-                    } else {
-                        if let run { round.publishedByTopic[run.topic, default: 0] += run.count }
-                        run = (record.topic, 1)
-                    }
-                }
+                tally.delivered(seq: record.seq, topic: record.topic)
                 let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
             } catch {
-                gap = true
-                round.failed += 1
-                round.fatal = round.fatal || error.code == .fatal
-                round.firstError = round.firstError ?? "\(error)"
+                tally.deliveryFailed(error)
             }
         }
-        if let run { round.publishedByTopic[run.topic, default: 0] += run.count }
-        if let mark { try await store.markPublished(through: mark) }
-        published.increment(by: round.published)
-        return round
+        tally.finish()
+        if let mark = tally.mark { try await store.markPublished(through: mark) }
+        published.increment(by: tally.published)
+        return tally
     }
 }

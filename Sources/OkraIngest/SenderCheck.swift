@@ -1,11 +1,11 @@
 import Foundation
+import OkraEnvelope
 
-/// Who may send webhooks: tokens bound to environments, and optionally which addresses.
+/// How a webhook is authenticated: who may send, by token (each bound to an environment) and
+/// optionally by address. The first stage of ``Ingest``: nothing of the body is read before it.
 public struct SenderCheck: Sendable {
-    /// The environment a token is for.
-    public enum Environment: String, Sendable, CaseIterable {
-        case production, sandbox
-    }
+    /// The environment a token is for: ``OkraEnvironment/production`` or ``OkraEnvironment/sandbox``.
+    public typealias Environment = OkraEnvironment
 
     /// Why a request was refused.
     public enum Refusal: Error, Equatable, Sendable {
@@ -14,7 +14,7 @@ public struct SenderCheck: Sendable {
         /// 403: the address is not allowed.
         case addressNotAllowed(String)
         /// 403: the payload's environment differs from the token's.
-        case environmentMismatch(token: String, payload: String)
+        case environmentMismatch(token: OkraEnvironment, payload: OkraEnvironment)
     }
 
     /// Okra's documented sender addresses (`--allow-ip okra`).
@@ -33,7 +33,7 @@ public struct SenderCheck: Sendable {
     public init(tokens: [String], allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws {
         var parsed: [(Environment, [UInt8])] = []
         for pair in tokens {
-            guard let equals = pair.firstIndex(of: "="), let env = Environment(rawValue: String(pair[..<equals])) else {
+            guard let equals = pair.firstIndex(of: "="), let env = Environment(rawValue: String(pair[..<equals])), env != .unknown else {
                 throw ConfigurationError("--token takes ENV=SECRET with ENV production or sandbox (the secret is not shown)")
             }
             let secret = Array(pair[pair.index(after: equals)...].utf8)
@@ -89,12 +89,12 @@ public struct SenderCheck: Sendable {
     /// refusal. With `--allow-unauthenticated` and no tokens, nil means any environment.
     public func authenticate(okraAuth: String?, authorization: String?) -> Result<Environment?, Refusal> {
         if tokens.isEmpty && allowUnauthenticated { return .success(nil) }
-        let presented = okraAuth ?? Self.bearerToken(authorization)
+        let presented = okraAuth ?? BearerToken.parse(authorization)
         guard let presented else { return allowUnauthenticated ? .success(nil) : .failure(.unauthorized) }
         let bytes = Array(presented.utf8)
         var match: Environment?
         // Compare with every token, always, in constant time per token.
-        for (env, secret) in tokens where Self.constantTimeEqual(bytes, secret) && match == nil {
+        for (env, secret) in tokens where BearerToken.constantTimeEqual(bytes, secret) && match == nil {
             match = env
         }
         guard let match else { return .failure(.unauthorized) }
@@ -103,74 +103,8 @@ public struct SenderCheck: Sendable {
 
     /// Refuses a payload whose environment differs from its token's (a payload naming no
     /// environment is accepted with any valid token).
-    public func checkEnvironment(token: Environment?, payload: String) -> Refusal? {
-        guard let token, payload != "unknown", payload != token.rawValue else { return nil }
-        return .environmentMismatch(token: token.rawValue, payload: payload)
+    public func checkEnvironment(token: Environment?, payload: OkraEnvironment) -> Refusal? {
+        guard let token, payload != .unknown, payload != token else { return nil }
+        return .environmentMismatch(token: token, payload: payload)
     }
-
-    /// The token of an `Authorization: Bearer <token>` header, else nil.
-    static func bearerToken(_ authorization: String?) -> String? {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { return nil }
-        return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-    }
-
-    /// Equal bytes, in time that depends on the lengths only, never on where they differ.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = 0
-        for index in 0..<max(a.count, b.count) {
-            let x = index < a.count ? a[index] : 0
-            let y = index < b.count ? b[index] : 0
-            difference |= x ^ y
-        }
-        return difference == 0 && a.count == b.count
-    }
-}
-
-/// An IPv4 or IPv6 address or CIDR range.
-struct IPRange: Sendable {
-    let bytes: [UInt8]
-    let prefix: Int
-
-    init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
-        guard let address = IPRange.parse(String(parts[0])) else { return nil }
-        let bits = address.count * 8
-        if parts.count == 2 {
-            guard let prefix = Int(parts[1]), (0...bits).contains(prefix) else { return nil }
-            self.prefix = prefix
-        } else {
-            self.prefix = bits
-        }
-        self.bytes = address
-    }
-
-    func contains(_ text: String) -> Bool {
-        guard var address = IPRange.parse(text) else { return false }
-        // IPv4-mapped IPv6 (::ffff:a.b.c.d) compares as IPv4.
-        if address.count == 16 && bytes.count == 4 && address[0..<10].allSatisfy({ $0 == 0 }) && address[10] == 0xff && address[11] == 0xff {
-            address = Array(address[12...])
-        }
-        guard address.count == bytes.count else { return false }
-        var remaining = prefix
-        for index in 0..<bytes.count where remaining > 0 {
-            let mask: UInt8 = remaining >= 8 ? 0xff : ~(0xff >> UInt8(remaining))
-            if address[index] & mask != bytes[index] & mask { return false }
-            remaining -= 8
-        }
-        return true
-    }
-
-    static func parse(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
-    }
-}
-
-/// A configuration mistake, said in one line.
-public struct ConfigurationError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import GRDB
 import OkraEnvelope
+import OkraIngest
 import OkraRouting
 
 /// The durable store of `--delivery durable`: a SQLite file (WAL, `synchronous=FULL`, so a
@@ -13,26 +14,27 @@ import OkraRouting
 /// fsync acknowledges many requests. Publishing moves a high-water mark: every record at or
 /// below it was delivered, and leaves the file in the same transaction.
 public final class OutboxStore: Sendable {
-    /// What happened to an accepted request.
-    public enum Acceptance: Sendable, Equatable {
-        /// Stored; its records will be published.
-        case accepted
-        /// The id was seen within the dedupe window; nothing stored.
-        case duplicate
-    }
+    /// What happened to an accepted request: stored, or a duplicate within the window.
+    public typealias Acceptance = SinkAcceptance
 
     /// One stored record waiting to be published.
     public struct PendingRecord: Sendable, Equatable {
         /// Position in the outbox: publish order.
         public var seq: Int64
+        /// The id of the event it belongs to (nil for a dead letter without one).
         public var eventID: String?
+        /// The topic.
         public var topic: String
+        /// The key (nil for none).
         public var key: [UInt8]?
+        /// The headers, in order.
         public var headers: [(name: String, value: String)]
+        /// The value.
         public var value: [UInt8]
         /// When it was stored (milliseconds since 1970).
         public var createdAtMilliseconds: Int64
 
+        /// Equal in every field, headers compared pair by pair.
         public static func == (lhs: PendingRecord, rhs: PendingRecord) -> Bool {
             lhs.seq == rhs.seq && lhs.eventID == rhs.eventID && lhs.topic == rhs.topic && lhs.key == rhs.key
                 && lhs.value == rhs.value && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
@@ -41,7 +43,9 @@ public final class OutboxStore: Sendable {
 
     /// The store is at its bound; the request was not stored (answer 503 with Retry-After).
     public struct Full: Error, CustomStringConvertible {
+        /// The unpublished records it holds.
         public let pending: Int
+        /// One line saying so.
         public var description: String { "the outbox holds \(pending) unpublished records, its bound" }
     }
 
@@ -67,6 +71,7 @@ public final class OutboxStore: Sendable {
         /// WAL length from which the writer's pass waits for readers (`RESTART`).
         public var forceRestartFrames = 65536
 
+        /// The defaults above.
         public init() {}
     }
 

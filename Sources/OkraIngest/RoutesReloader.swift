@@ -6,6 +6,21 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+/// Where the pipeline takes the active route table from.
+public protocol RouteSource: Sendable {
+    /// The table to route the next event with.
+    var table: RouteTable { get }
+}
+
+/// A route table that never changes (for `route`, replays and tests).
+public struct FixedRoutes: RouteSource {
+    /// The table.
+    public let table: RouteTable
+
+    /// Always routes with `table`.
+    public init(_ table: RouteTable) { self.table = table }
+}
+
 /// Keeps the running bridge's route table in step with `routes.json`, all or nothing.
 ///
 /// It reads the file once a second and when the process gets SIGHUP. A change of content
@@ -13,7 +28,7 @@ import UnixSignals
 /// validated; a valid file replaces the table at once, an invalid, half-written or deleted one
 /// keeps the old table, logs every problem once per distinct content, and counts
 /// `okra_bridge_routes_reload_total{result="invalid"}`.
-public final class RoutesReloader: Service, Sendable {
+public final class RoutesReloader: Service, RouteSource, Sendable {
     /// How a reload attempt ended.
     public enum Outcome: String, Sendable {
         /// The new table is active.

@@ -1,4 +1,4 @@
-import OkraBridge
+import OkraIngest
 import Testing
 
 /// Who may send: tokens bound to environments, addresses, trusted proxies.
@@ -34,9 +34,9 @@ struct SenderCheckTests {
     @Test("a payload's environment must match its token's; a payload naming none is accepted")
     func environments() throws {
         let check = try Self.check()
-        #expect(check.checkEnvironment(token: .production, payload: "sandbox") == .environmentMismatch(token: "production", payload: "sandbox"))
-        #expect(check.checkEnvironment(token: .production, payload: "production") == nil)
-        #expect(check.checkEnvironment(token: .sandbox, payload: "unknown") == nil)
+        #expect(check.checkEnvironment(token: .production, payload: .sandbox) == .environmentMismatch(token: .production, payload: .sandbox))
+        #expect(check.checkEnvironment(token: .production, payload: .production) == nil)
+        #expect(check.checkEnvironment(token: .sandbox, payload: .unknown) == nil)
     }
 
     @Test("the allowlist: Okra's preset, CIDR ranges, and X-Forwarded-For only from trusted proxies")

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import OkraIngest
+
+/// The routes of both listeners (the contract's §3). They map HTTP to the pipeline and its
+/// answers back to HTTP; everything else is the pipeline's.
+public enum Routers {
+    /// Where `/metrics` is served, and who may read it.
+    public struct MetricsEndpoint: Sendable {
+        /// The Prometheus text.
+        public var render: @Sendable () -> String
+        /// When set, `/metrics` answers 401 unless the request has `Authorization: Bearer <token>`.
+        public var token: String?
+
+        /// `/metrics` rendering with `render`, behind `token` when given.
+        public init(render: @escaping @Sendable () -> String, token: String?) {
+            self.render = render
+            self.token = token
+        }
+    }
+
+    /// The ingest listener: `POST /webhooks/okra`, `GET /healthz`, `GET /readyz`, and
+    /// `GET /metrics` when `metrics` is given (no admin listener).
+    public static func ingest(_ ingest: Ingest, maxBody: Int, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
+        let router = Router(context: BridgeRequestContext.self)
+        router.post("/webhooks/okra") { request, context -> Response in
+            let received = Date()
+            let credentials = DeliveryRequest(
+                peer: context.remoteAddress?.ipAddress,
+                forwardedFor: request.headers[values: .init("X-Forwarded-For")!],
+                okraAuth: request.headers[.init("Okra-Auth")!],
+                authorization: request.headers[.authorization]
+            )
+            let sender: VerifiedSender
+            switch ingest.verify(credentials) {
+            case .refused(let answer): return answer.response
+            case .verified(let verified): sender = verified
+            }
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: maxBody)
+            } catch is NIOTooManyBytesError {
+                return ingest.tooLarge(limit: maxBody).response
+            }
+            let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received)
+            return await ingest.ingest(delivery).response
+        }
+        addProbes(to: router, ingest: ingest)
+        if let metrics { addMetrics(to: router, metrics) }
+        return router
+    }
+
+    /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`.
+    public static func admin(_ ingest: Ingest, metrics: MetricsEndpoint) -> Router<BridgeRequestContext> {
+        let router = Router(context: BridgeRequestContext.self)
+        addProbes(to: router, ingest: ingest)
+        addMetrics(to: router, metrics)
+        return router
+    }
+
+    static func addProbes(to router: Router<BridgeRequestContext>, ingest: Ingest) {
+        router.get("/healthz") { _, _ -> Response in
+            JSONResponse.make(.ok, #"{"status":"alive"}"#)
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let readiness = await ingest.readiness()
+            return JSONResponse.make(readiness.isReady ? .ok : .serviceUnavailable, readiness.json)
+        }
+    }
+
+    static func addMetrics(to router: Router<BridgeRequestContext>, _ metrics: MetricsEndpoint) {
+        let expected = metrics.token.map { Array($0.utf8) }
+        router.get("/metrics") { request, _ -> Response in
+            if let expected, !BearerToken.authorizes(request.headers[.authorization], expected: expected) {
+                var refused = JSONResponse.error(.unauthorized, code: "unauthorized", message: "/metrics needs Authorization: Bearer with the admin token")
+                refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#
+                return refused
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
+    }
+}
+
+extension Readiness {
+    /// The `/readyz` body.
+    var json: String {
+        let problems = sink.problems.map(JSONResponse.quoted).joined(separator: ",")
+        return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":"\#(sink.kafka.rawValue)","problems":[\#(problems)]}"#
+    }
+}

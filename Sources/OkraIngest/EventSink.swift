@@ -1,0 +1,73 @@
+import OkraEnvelope
+
+/// Where ``Ingest`` hands accepted events: the port between the pipeline and the delivery
+/// mode. The durable store (`OkraStore`) and direct delivery (`OkraPublisher`) implement it; the
+/// pipeline's tests use one in memory.
+public protocol EventSink: Sendable {
+    /// Makes the event's records durable (or delivered) and returns once they are; a 200 is
+    /// answered only after it returned.
+    /// - Throws: any error when that could not be done; the request is answered 503.
+    func accept(_ event: RoutedEvent) async throws -> SinkAcceptance
+
+    /// The sink's part of `/readyz`.
+    func readiness() async -> SinkReadiness
+}
+
+/// What a sink did with an event.
+public enum SinkAcceptance: Sendable, Equatable {
+    /// Durable (or delivered); its records will be (or were) published.
+    case accepted
+    /// Its id was seen within the dedupe window; nothing stored.
+    case duplicate
+}
+
+/// A sink's part of `/readyz`: its store, its Kafka connection, and what keeps it from being
+/// ready (nothing when ready).
+public struct SinkReadiness: Sendable, Equatable {
+    /// The store's state.
+    public enum Store: String, Sendable {
+        /// No store (direct delivery).
+        case none
+        /// Open and below its bound.
+        case accepting
+        /// At its bound: new events are answered 503.
+        case full
+        /// It could not be read.
+        case unreadable
+    }
+
+    /// What is known of Kafka.
+    public enum Kafka: String, Sendable {
+        /// Not looked at (durable delivery rides out outages).
+        case notChecked = "not checked"
+        /// A metadata request reached a broker.
+        case reachable
+        /// No broker answered.
+        case unreachable
+    }
+
+    /// The store's state.
+    public var store: Store
+    /// Kafka's state.
+    public var kafka: Kafka
+    /// One line per reason the sink is not ready.
+    public var problems: [String]
+
+    /// A sink's readiness.
+    public init(store: Store, kafka: Kafka, problems: [String] = []) {
+        self.store = store
+        self.kafka = kafka
+        self.problems = problems
+    }
+}
+
+/// The whole of `/readyz`: the active routes and the sink.
+public struct Readiness: Sendable, Equatable {
+    /// SHA-256 of the active routes file.
+    public var routesSHA256: String
+    /// The sink's part.
+    public var sink: SinkReadiness
+
+    /// Ready when nothing keeps the sink from accepting.
+    public var isReady: Bool { sink.problems.isEmpty }
+}

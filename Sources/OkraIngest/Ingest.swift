@@ -1,0 +1,127 @@
+import CoreMetrics
+import Foundation
+import Logging
+import OkraEnvelope
+import OkraRouting
+
+/// The webhook pipeline: verified delivery -> canonical event -> routed records -> sink, with an
+/// answer at the end. The event is durable (or delivered) before a 200.
+///
+/// It talks to the rest of the bridge through ports only: the ``EventSink`` it hands records
+/// to, and the ``RouteSource`` it takes the active routes from. No HTTP, no SQLite, no Kafka.
+public final class Ingest: Sendable {
+    /// Who may send.
+    public let senderCheck: SenderCheck
+    private let routes: any RouteSource
+    private let sink: any EventSink
+    private let logger: Logger
+    private let requests: [String: Counter]
+    private let ackLatency: CoreMetrics.Timer
+
+    /// A pipeline from the sender check, through the active routes, into `sink`.
+    public init(senderCheck: SenderCheck, routes: any RouteSource, sink: any EventSink, logger: Logger,
+                metrics: MetricsFactory = MetricsSystem.factory) {
+        self.senderCheck = senderCheck
+        self.routes = routes
+        self.sink = sink
+        self.logger = logger
+        self.requests = IngestAnswer.results.reduce(into: [:]) {
+            $0[$1] = Counter(label: "okra_bridge_requests_total", dimensions: [("result", $1)], factory: metrics)
+        }
+        self.ackLatency = CoreMetrics.Timer(label: "okra_bridge_ack_latency_seconds", factory: metrics)
+    }
+
+    /// The first stage: the sender's address and token. A refusal is counted and answered;
+    /// the body of a refused request is never read.
+    public func verify(_ request: DeliveryRequest) -> Verification {
+        let address = senderCheck.clientAddress(peer: request.peer, forwardedFor: request.forwardedFor)
+        if let refusal = senderCheck.checkAddress(address) {
+            return .refused(counted(.refused(refusal)))
+        }
+        switch senderCheck.authenticate(okraAuth: request.okraAuth, authorization: request.authorization) {
+        case .failure(let refusal): return .refused(counted(.refused(refusal)))
+        case .success(let environment): return .verified(VerifiedSender(environment: environment))
+        }
+    }
+
+    /// How the sender check ended.
+    public enum Verification: Sendable, Equatable {
+        /// Go on: read the body and ``ingest(_:)`` it.
+        case verified(VerifiedSender)
+        /// Answer this (401 or 403) without reading the body.
+        case refused(IngestAnswer)
+    }
+
+    /// The answer to a body over `limit` bytes, counted.
+    public func tooLarge(limit: Int) -> IngestAnswer {
+        counted(.tooLarge(limit: limit))
+    }
+
+    /// Normalizes, routes and hands one verified body to the sink.
+    public func ingest(_ delivery: VerifiedDelivery) async -> IngestAnswer {
+        let started = ContinuousClock.now
+        let answer = counted(await process(delivery))
+        if case .accepted = answer {
+            let elapsed = ContinuousClock.now - started
+            ackLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        }
+        return answer
+    }
+
+    /// Readiness: the active routes and the sink's state.
+    public func readiness() async -> Readiness {
+        Readiness(routesSHA256: routes.table.sha256, sink: await sink.readiness())
+    }
+
+    private func counted(_ answer: IngestAnswer) -> IngestAnswer {
+        requests[answer.result]?.increment()
+        return answer
+    }
+
+    private func process(_ delivery: VerifiedDelivery) async -> IngestAnswer {
+        let table = routes.table
+        let receivedAt = delivery.receivedAt
+        let event: CanonicalEvent
+        switch Normalizer.normalize(delivery.body, receivedAt: receivedAt) {
+        case .failure(let rejection):
+            // Not an event: the raw body still goes to the dead-letter topic, durably.
+            let record = Router.deadLetter(body: delivery.body, rejection: rejection, receivedAt: receivedAt, table: table)
+            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt)) { return answer }
+            logger.notice("rejected body sent to the dead-letter topic", metadata: ["reason": "\(rejection.reason)", "topic": "\(table.deadLetterTopic)"])
+            return .rejected(rejection)
+        case .success(let normalized):
+            event = normalized
+        }
+        if let refusal = senderCheck.checkEnvironment(token: delivery.sender.environment, payload: event.environment) {
+            logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
+            return .refused(refusal)
+        }
+        let decision = Router.route(event, table: table, receivedAt: receivedAt)
+        if decision.dropped {
+            logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
+            return .accepted(id: event.id, duplicate: false)
+        }
+        switch await hand(RoutedEvent(id: event.id, records: decision.records, receivedAt: receivedAt)) {
+        case .failed(let answer):
+            return answer
+        case .taken(let acceptance):
+            logger.debug("event stored", metadata: ["event.id": "\(event.id)", "event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"])
+            return .accepted(id: event.id, duplicate: acceptance == .duplicate)
+        }
+    }
+
+    private enum Handed {
+        case taken(SinkAcceptance)
+        case failed(IngestAnswer)
+    }
+
+    /// Hands records to the sink; the 503 answer when it could not take them.
+    private func hand(_ routed: RoutedEvent) async -> Handed {
+        do {
+            return .taken(try await sink.accept(routed))
+        } catch {
+            logger.error("cannot make the event durable; answering 503", metadata: ["event.id": "\(routed.id ?? "-")", "error": "\(error)"])
+            return .failed(.unavailable(retryAfterSeconds: 5))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import OkraEnvelope
+
+/// How the pipeline answered one webhook, independent of HTTP: `OkraHTTP` turns it into a
+/// status, headers and a JSON body.
+public enum IngestAnswer: Sendable, Equatable {
+    /// Durable (or delivered, or dropped by a route): 200.
+    case accepted(id: String, duplicate: Bool)
+    /// The sender check refused the request: 401 or 403.
+    case refused(SenderCheck.Refusal)
+    /// The body is larger than the limit: 413.
+    case tooLarge(limit: Int)
+    /// The body is no JSON object; its raw bytes went to the dead-letter topic: 400.
+    case rejected(Rejection)
+    /// The event could not be made durable (or delivered): 503, retry after that many seconds.
+    case unavailable(retryAfterSeconds: Int)
+
+    /// The `result` label of `okra_bridge_requests_total`.
+    public var result: String {
+        switch self {
+        case .accepted(_, let duplicate): duplicate ? "duplicate" : "accepted"
+        case .refused(.unauthorized): "unauthorized"
+        case .refused: "forbidden"
+        case .tooLarge: "too_large"
+        case .rejected: "malformed"
+        case .unavailable: "unavailable"
+        }
+    }
+
+    /// Every value of ``result``.
+    static let results = ["accepted", "duplicate", "unauthorized", "forbidden", "too_large", "malformed", "unavailable"]
+}

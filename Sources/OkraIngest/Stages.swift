@@ -1,0 +1,72 @@
+import Foundation
+import OkraEnvelope
+import OkraRouting
+
+// The types at the ingest pipeline's boundaries, in the order a webhook meets them:
+// DeliveryRequest -> (sender check) -> VerifiedDelivery -> (normalize) -> CanonicalEvent
+// -> (route) -> RoutedEvent -> (EventSink) -> SinkAcceptance -> IngestAnswer.
+
+/// What the sender check needs of a request: who sent it and the credentials it carries.
+/// Nothing of the body: a request is authenticated before its body is read.
+public struct DeliveryRequest: Sendable {
+    /// The peer's IP address, if the connection has one.
+    public var peer: String?
+    /// Every `X-Forwarded-For` header, in order (believed only from trusted proxies).
+    public var forwardedFor: [String]
+    /// The `Okra-Auth` header.
+    public var okraAuth: String?
+    /// The `Authorization` header.
+    public var authorization: String?
+
+    /// A request's sender and credentials.
+    public init(peer: String?, forwardedFor: [String] = [], okraAuth: String?, authorization: String?) {
+        self.peer = peer
+        self.forwardedFor = forwardedFor
+        self.okraAuth = okraAuth
+        self.authorization = authorization
+    }
+}
+
+/// The sender that passed the check: the environment of its token (nil with
+/// `--allow-unauthenticated` and no token).
+public struct VerifiedSender: Sendable, Equatable {
+    /// The token's environment.
+    public var environment: OkraEnvironment?
+
+    /// A sender authenticated for `environment`.
+    public init(environment: OkraEnvironment?) { self.environment = environment }
+}
+
+/// A body from a verified sender, within the size limit, not yet parsed.
+public struct VerifiedDelivery: Sendable {
+    /// Who sent it.
+    public var sender: VerifiedSender
+    /// The body's bytes as received.
+    public var body: [UInt8]
+    /// When the bridge received the request.
+    public var receivedAt: Date
+
+    /// A verified body received at `receivedAt`.
+    public init(sender: VerifiedSender, body: [UInt8], receivedAt: Date) {
+        self.sender = sender
+        self.body = body
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What an ``EventSink`` is given: the records routing made of one request, in order.
+public struct RoutedEvent: Sendable, Equatable {
+    /// The event's id, for dedupe; nil for a dead letter without one (never a duplicate).
+    public var id: String?
+    /// The records to publish, in order.
+    public var records: [RoutedRecord]
+    /// When the bridge received the request.
+    public var receivedAt: Date
+
+    /// The records of the event `id` received at `receivedAt`.
+    public init(id: String?, records: [RoutedRecord], receivedAt: Date) {
+        self.id = id
+        self.records = records
+        self.receivedAt = receivedAt
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+// The producer's event thread: delivery reports to their waiters, errors, the stall watch.
+extension KafkaProducer {
+    /// Serves the main event queue until shutdown stops it.
+    func serveEvents() {
+        var watch = StallWatch()
+        var lastStallCheck = ContinuousClock.now
+        while running.load(ordering: .acquiring) {
+            if ContinuousClock.now - lastStallCheck >= .seconds(1) {
+                lastStallCheck = .now
+                checkForStall(&watch)
+            }
+            switch rdkafka.nextEvent(timeoutMilliseconds: 1000) {
+            case .deliveryReports(let reports)?:
+                complete(reports)
+            case .warning(let text, let name)?:
+                logger.warning("Kafka producer error: \(text)", metadata: ["kafka.error": "\(name)"])
+            case .fatal(let error)?:
+                becomeFatal(error)
+            case .other?, nil:
+                break
+            }
+        }
+    }
+
+    /// Hands each report to its waiter; the waiters are taken under the lock, completed outside.
+    private func complete(_ reports: [RDKafkaDeliveryReport]) {
+        let (promises, lifecycle) = state.withLock { (state: inout State) -> ([PendingDelivery?], StateMachine) in
+            let promises = reports.map { state.deliveries.take($0.id) }
+            state.deliveries.compact()
+            return (promises, state.lifecycle)
+        }
+        for (promise, report) in zip(promises, reports) {
+            guard let promise else { continue }
+            if report.code.isSuccess {
+                promise.complete(.success(KafkaDeliveryReport(topic: promise.topic, partition: report.partition, offset: report.offset)))
+            } else {
+                promise.complete(.failure(lifecycle.deliveryFailure(report.code, topic: promise.topic)))
+            }
+        }
+    }
+
+    /// Declares the producer stuck when the same message has been the oldest in flight for
+    /// longer than `message.timeout.ms` plus the stall grace: librdkafka promised a report by then.
+    private func checkForStall(_ watch: inout StallWatch) {
+        let limit = configuration.messageTimeout + configuration.deliveryStallGrace
+        let oldest = state.withLock { (state: inout State) in state.lifecycle.watchesForStalls ? state.deliveries.oldestPendingID : nil }
+        guard watch.observe(oldestPendingID: oldest, at: .now, limit: limit) else { return }
+        becomeFatal(KafkaError(
+            .fatal,
+            "no delivery report for over \(limit) (message.timeout.ms plus the stall grace): librdkafka is retrying without progress, as when a broker lost the producer's state; the producer must be recreated",
+            isRetriable: true
+        ))
+    }
+
+    /// Records a fatal error, fails every waiting sender with it, and purges librdkafka's queues.
+    func becomeFatal(_ fatal: KafkaError) {
+        let waiters = state.withLock { (state: inout State) -> [PendingDelivery]? in
+            switch state.lifecycle.fatalErrorOccurred(fatal) {
+            case .failWaitersAndPurge: return state.deliveries.takeAll()
+            case .none: return nil
+            }
+        }
+        guard let waiters else { return }
+        logger.error("Kafka producer fatal error; it must be recreated", metadata: ["kafka.error": "\(fatal.librdkafkaName ?? "")", "kafka.reason": "\(fatal.reason)"])
+        for promise in waiters { promise.complete(.failure(fatal)) }
+        // Whatever librdkafka still holds is reported later against no waiter.
+        rdkafka.purge(blocking: false)
+    }
+}

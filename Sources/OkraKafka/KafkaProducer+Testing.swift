@@ -1,0 +1,14 @@
+// Test hooks: internal, reached only through `@testable import OkraKafka`.
+extension KafkaProducer {
+    /// Makes librdkafka raise a fatal error as if the broker had sent `UNKNOWN_PRODUCER_ID`,
+    /// so the fatal path can be tested without a broker restart.
+    func raiseFatalErrorForTesting() {
+        rdkafka.raiseFatalErrorForTesting()
+    }
+
+    /// Makes the mock cluster (`test.mock.num.brokers`) answer the next `count` Produce
+    /// requests with `UNKNOWN_PRODUCER_ID`, as a restarted broker that lost producer state does.
+    func failNextProduceRequestsForTesting(_ count: Int) -> Bool {
+        rdkafka.failNextProduceRequestsForTesting(count)
+    }
+}

@@ -1,0 +1,127 @@
+import OkraKafka
+
+/// The publisher's policy as values: what one round's deliveries mean for the publish mark
+/// (``RoundTally``), and what to do after the round (``PublisherStateMachine``). Neither does
+/// I/O, so both are tested without a broker or a store.
+
+/// What one round of the outbox publisher came to, record by record in outbox order.
+///
+/// The mark moves only over delivered records that follow the last mark without a gap: a record
+/// delivered after a failed one is sent again next round, so each key's latest copies keep
+/// their order.
+struct RoundTally {
+    /// Records handed to the producer.
+    private(set) var sent = 0
+    /// Records with a successful delivery report (gap or not).
+    private(set) var delivered = 0
+    /// Records that could not be enqueued or delivered.
+    private(set) var failed = 0
+    /// Whether a failure was the producer's fatal error.
+    private(set) var fatal = false
+    /// The first failure, for the log line.
+    private(set) var firstError: KafkaError?
+    /// The highest sequence number the mark may move to.
+    private(set) var mark: Int64?
+    /// Delivered records the mark passes.
+    private(set) var published = 0
+    /// The same, by topic (counted in runs: consecutive records mostly share a topic).
+    private(set) var publishedByTopic: [String: Int] = [:]
+    private var gap = false
+    private var run: (topic: String, count: Int)?
+
+    /// A record was handed to the producer.
+    mutating func enqueued() { sent += 1 }
+
+    /// A record could not be handed to the producer (queue full, fatal, shutting down): the
+    /// round stops there.
+    mutating func enqueueFailed(_ error: KafkaError) {
+        failure(error)
+    }
+
+    /// The next record in order was delivered.
+    mutating func delivered(seq: Int64, topic: String) {
+        delivered += 1
+        guard !gap else { return }
+        mark = seq
+        published += 1
+        if run?.topic == topic {
+            run!.count += 1
+        } else {
+            flushRun()
+            run = (topic, 1)
+        }
+    }
+
+    /// The next record in order failed; no later record of this round is marked.
+    mutating func deliveryFailed(_ error: KafkaError) {
+        failure(error)
+    }
+
+    /// The per-topic counts, once every record was reported.
+    mutating func finish() { flushRun() }
+
+    private mutating func failure(_ error: KafkaError) {
+        gap = true
+        failed += 1
+        fatal = fatal || error.code == .fatal
+        firstError = firstError ?? error
+    }
+
+    private mutating func flushRun() {
+        if let run { publishedByTopic[run.topic, default: 0] += run.count }
+        run = nil
+    }
+}
+
+/// What the publisher does between rounds: wait for records, pause to let a small round's
+/// successors gather, go on at once, or back off (doubling up to a bound) and perhaps replace
+/// the producer.
+struct PublisherStateMachine {
+    /// The publisher's next step.
+    enum Action: Equatable {
+        /// The outbox was empty: wait until a record is stored (or the idle poll ends).
+        case waitForRecords
+        /// A small round: pause this long so the next round is larger.
+        case gather(Duration)
+        /// A full round: go on at once.
+        case next
+        /// Something failed: wait this long, then retry from the oldest unpublished record,
+        /// with a new producer first when `replaceProducer`.
+        case retry(after: Duration, replaceProducer: Bool)
+    }
+
+    /// Records per round.
+    let batchSize: Int
+    /// The pause after a round of fewer than a quarter of `batchSize` records.
+    let gather: Duration
+    /// The first backoff after a failure.
+    let initialBackoff: Duration
+    /// The longest backoff.
+    let maxBackoff: Duration
+    /// The wait before the next retry.
+    private(set) var backoff: Duration
+
+    init(batchSize: Int, gather: Duration, initialBackoff: Duration = .milliseconds(100), maxBackoff: Duration) {
+        self.batchSize = batchSize
+        self.gather = gather
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.backoff = initialBackoff
+    }
+
+    /// A round ended with `tally`.
+    mutating func roundEnded(_ tally: RoundTally) -> Action {
+        guard tally.failed > 0 else {
+            backoff = initialBackoff
+            if tally.sent == 0 { return .waitForRecords }
+            // A small round: let records gather briefly, so that rounds (a read, a produce
+            // request per partition, a mark) are fewer and larger.
+            return tally.sent < batchSize / 4 ? .gather(gather) : .next
+        }
+        // A fatal producer delivers nothing more; one that delivered nothing in a failed round
+        // may be stuck against a broker that lost its state.
+        let action = Action.retry(after: backoff, replaceProducer: tally.fatal || tally.delivered == 0)
+        backoff = min(backoff * 2, maxBackoff)
+        return action
+    }
+}

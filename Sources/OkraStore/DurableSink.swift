@@ -1,0 +1,28 @@
+import OkraIngest
+
+/// `--delivery durable`: an event is accepted once its records are committed to the store;
+/// the publisher drains them to Kafka later.
+public struct DurableSink: EventSink {
+    /// The store records wait in.
+    public let store: OutboxStore
+
+    /// A sink into `store`.
+    public init(store: OutboxStore) { self.store = store }
+
+    /// Commits the records (or recognizes a duplicate id) and returns once they are on disk.
+    public func accept(_ event: RoutedEvent) async throws -> SinkAcceptance {
+        try await store.accept(eventID: event.id, records: event.records, receivedAt: event.receivedAt)
+    }
+
+    /// Accepting below the store's bound, full at it; Kafka is not looked at (outages are
+    /// ridden out from the store).
+    public func readiness() async -> SinkReadiness {
+        guard let depth = try? await store.depth() else {
+            return SinkReadiness(store: .unreadable, kafka: .notChecked, problems: ["the store cannot be read"])
+        }
+        guard depth.count < store.maxPending else {
+            return SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"])
+        }
+        return SinkReadiness(store: .accepting, kafka: .notChecked)
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import OkraIngest
+
+/// How accepted events reach Kafka (`--delivery`).
+enum DeliveryMode: String, Sendable, CaseIterable {
+    /// Committed to the local store before the 200; published by `OutboxPublisher`.
+    case durable
+    /// The 200 waits for Kafka's delivery report; 503 when it fails.
+    case direct
+}
+
+/// Parsers for flag values; each throws a ``ConfigurationError`` naming the flag.
+enum FlagValue {
+    /// `host:port`.
+    static func hostPort(_ text: String, flag: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigurationError("\(flag) takes host:port, got \(text)")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    /// A size such as `1048576`, `512KiB` or `1MiB`.
+    static func bytes(_ text: String, flag: String) throws -> Int {
+        let units: [(String, Int)] = [("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let number = Int(text.dropLast(suffix.count)), number > 0 { return number * factor }
+        }
+        throw ConfigurationError("\(flag) takes a size such as 1048576, 512KiB or 1MiB, got \(text)")
+    }
+
+    /// A duration such as `73h`, `30m` or `90s`.
+    static func duration(_ text: String, flag: String) throws -> Duration {
+        let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let number = Int64(text.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
+        }
+        throw ConfigurationError("\(flag) takes a duration such as 73h, 30m or 90s, got \(text)")
+    }
+
+    /// `--kafka KEY=VALUE` pairs as librdkafka properties (the one parser for `serve` and `tail`).
+    static func kafkaProperties(_ pairs: [String]) throws -> [String: String] {
+        var properties: [String: String] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                // The value may be a secret: only the key part is repeated.
+                throw ConfigurationError("--kafka takes KEY=VALUE, got \(pair.split(separator: "=").first.map(String.init) ?? "an empty value")")
+            }
+            properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return properties
+    }
+}
+
+/// Flag values with their `OKRA_BRIDGE_<FLAG>` fallbacks (the contract's §7).
+struct Environment {
+    private let variables: [String: String]
+
+    /// The process's environment.
+    init(_ variables: [String: String] = ProcessInfo.processInfo.environment) { self.variables = variables }
+
+    /// The flag's value, else the variable's when it is not empty.
+    func value(_ option: String?, _ name: String) -> String? {
+        option ?? variables["OKRA_BRIDGE_\(name)"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// A repeatable flag's values, else the variable's comma-separated list.
+    func list(_ option: [String], _ name: String) -> [String] {
+        guard option.isEmpty else { return option }
+        return (variables["OKRA_BRIDGE_\(name)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Whether a flag is set, or its variable is `true`.
+    func flag(_ option: Bool, _ name: String) -> Bool {
+        option || variables["OKRA_BRIDGE_\(name)"] == "true"
+    }
+}
