@@ -131,10 +131,13 @@ let package = Package(
             dependencies: ["OkraRouting", "OkraEnvelope"],
             exclude: ["seed-routes.tsv"]
         ),
+        // Test doubles shared by test targets: the in-memory EventSink.
+        .target(name: "OkraTestSupport", dependencies: ["OkraIngest"], path: "Tests/OkraTestSupport"),
         .testTarget(
             name: "OkraIngestTests",
             dependencies: [
                 "OkraIngest",
+                "OkraTestSupport",
                 "OkraEnvelope",
                 "OkraRouting",
                 .product(name: "Logging", package: "swift-log"),
@@ -155,9 +158,10 @@ let package = Package(
                 "OkraHTTP",
                 "OkraIngest",
                 "OkraRouting",
+                "OkraTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

@@ -253,14 +253,16 @@ struct OutboxStoreTests {
         #expect(walBytes < commits * 4096, "WAL of \(walBytes) bytes after \(commits) commits")
         #expect(try await store.depth().count == commits)
 
-        // Marks alone (the publisher catching up, no webhooks) are checkpointed the same way.
+        // Marks alone (the publisher catching up, no webhooks) are checkpointed the same way:
+        // without that, each adds about seven frames; with it, under every suite in parallel, up
+        // to two were seen, so the bound is three.
         let records = try await store.pending(after: 0, limit: commits)
         for record in records {
             try await store.markPublished(through: record.seq)
         }
         #expect(try await store.depth().count == 0)
         let sizeAfterMarks = try Self.fileSize(dir + "/okra-bridge.sqlite-wal")
-        #expect(sizeAfterMarks < records.count * 4096 * 2, "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
+        #expect(sizeAfterMarks < records.count * 4096 * 3, "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
     }
 
     static func fileSize(_ path: String) throws -> Int {

@@ -13,6 +13,12 @@ struct RDKafkaCode: Sendable, Equatable {
 
     /// No error.
     static let none = RDKafkaCode(raw: RD_KAFKA_RESP_ERR_NO_ERROR)
+    /// `_MSG_TIMED_OUT`: not delivered within `message.timeout.ms`.
+    static let messageTimedOut = RDKafkaCode(raw: RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+    /// `_PURGE_INFLIGHT`: purged while in flight (after a fatal error or at shutdown).
+    static let purgedInFlight = RDKafkaCode(raw: RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+    /// `_FATAL`: the producer is in a fatal state.
+    static let fatal = RDKafkaCode(raw: RD_KAFKA_RESP_ERR__FATAL)
 
     /// Whether it means success.
     var isSuccess: Bool { raw == RD_KAFKA_RESP_ERR_NO_ERROR }
@@ -98,7 +104,7 @@ final class RDKafkaProducer: Sendable {
     }
 
     /// Whether a code from ``produce(_:key:value:headers:id:)`` means the producer is fatal.
-    static func isFatal(_ code: RDKafkaCode) -> Bool { code.raw == RD_KAFKA_RESP_ERR__FATAL }
+    static func isFatal(_ code: RDKafkaCode) -> Bool { code == .fatal }
 
     /// Waits up to `timeout` for in-flight messages (blocking); returns how many are left.
     func flush(timeout: Duration) -> Int {

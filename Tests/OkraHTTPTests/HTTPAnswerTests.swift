@@ -1,0 +1,152 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import Logging
+import OkraHTTP
+import OkraIngest
+import OkraRouting
+import OkraTestSupport
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// What the HTTP layer returns, over real HTTP on loopback, with the pipeline on an in-memory sink.
+@Suite("HTTP answers (loopback, in-memory sink)")
+struct HTTPAnswerTests {
+    static let token = "http-production-token-0123456789"
+    static let adminToken = "http-admin-token-0123456789"
+    static let routes = #"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}"},"deadLetter":{"topic":"okra.deadletter"},"routes":[]}"#
+    static let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-1"}"#
+
+    /// An answer: status, headers, body parsed as JSON when it is JSON.
+    struct Answer {
+        let status: Int
+        let headers: [AnyHashable: Any]
+        let body: String
+        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] }
+        var error: [String: Any]? { json?["error"] as? [String: Any] }
+        func header(_ name: String) -> String? {
+            headers.first { ($0.key as? String)?.lowercased() == name.lowercased() }?.value as? String
+        }
+    }
+
+    /// Runs both listeners on ports of their own for the body, then stops them.
+    static func withServer(maxBody: Int = 1 << 20, _ body: @Sendable (_ ingestPort: Int, _ adminPort: Int, _ sink: InMemorySink) async throws -> Void) async throws {
+        let sink = InMemorySink()
+        let check = try SenderCheck(tokens: ["production=\(token)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
+        let table = try RouteTable.load(Array(routes.utf8))
+        var logger = Logger(label: "http-test")
+        logger.logLevel = .warning
+        let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
+        let metrics = Routers.MetricsEndpoint(render: { "okra_bridge_test 1\n" }, token: adminToken)
+        let ports = Mutex<[String: Int]>([:])
+        func app(_ name: String, _ router: Hummingbird.Router<BridgeRequestContext>) -> some Service {
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: { channel in ports.withLock { $0[name] = channel.localAddress?.port } }, logger: logger)
+        }
+        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics))],
+                                 gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        var (ingestPort, adminPort): (Int?, Int?) = (nil, nil)
+        for _ in 0..<500 where ingestPort == nil || adminPort == nil {
+            (ingestPort, adminPort) = ports.withLock { ($0["ingest"], $0["admin"]) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let (ingestOn, adminOn) = (try #require(ingestPort), try #require(adminPort))
+        try await body(ingestOn, adminOn, sink)
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+
+    static func request(_ port: Int, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> Answer {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return Answer(status: http.statusCode, headers: http.allHeaderFields, body: String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("200 carries the id and whether it was a duplicate")
+    func accepted() async throws {
+        try await Self.withServer { port, _, sink in
+            let first = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment, headers: ["Okra-Auth": Self.token])
+            #expect(first.status == 200)
+            #expect(first.json?["status"] as? String == "accepted")
+            #expect((first.json?["id"] as? String)?.hasPrefix("okra-") == true)
+            #expect(first.json?["duplicate"] as? Bool == false)
+            let again = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment, headers: ["Authorization": "Bearer \(Self.token)"])
+            #expect(again.json?["duplicate"] as? Bool == true)
+            #expect(sink.accepted.count == 1)
+        }
+    }
+
+    @Test("401, 400 and 503 are the contract's JSON errors; 503 says when to retry")
+    func errors() async throws {
+        try await Self.withServer { port, _, sink in
+            let unauthorized = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment)
+            #expect(unauthorized.status == 401)
+            #expect(unauthorized.error?["code"] as? String == "unauthorized")
+            #expect(unauthorized.header("Content-Type") == "application/json")
+
+            let malformed = try await Self.request(port, "POST", "/webhooks/okra", body: "{nope", headers: ["Okra-Auth": Self.token])
+            #expect(malformed.status == 400)
+            #expect(malformed.error?["code"] as? String == "malformed-json")
+            #expect((malformed.error?["message"] as? String)?.contains("line 1") == true)
+
+            sink.setFailing(true)
+            let unavailable = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment, headers: ["Okra-Auth": Self.token])
+            #expect(unavailable.status == 503)
+            #expect(unavailable.error?["code"] as? String == "unavailable")
+            #expect(unavailable.header("Retry-After") == "5")
+        }
+    }
+
+    @Test("a body over --max-body is 413 too-large and reaches nothing")
+    func tooLarge() async throws {
+        try await Self.withServer(maxBody: 64) { port, _, sink in
+            let answer = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment + String(repeating: " ", count: 100), headers: ["Okra-Auth": Self.token])
+            #expect(answer.status == 413)
+            #expect(answer.error?["code"] as? String == "too-large")
+            #expect(sink.accepted.isEmpty)
+        }
+    }
+
+    @Test("/readyz is 200 with the routes' SHA-256 when ready and 503 listing the problems when not")
+    func readiness() async throws {
+        try await Self.withServer { port, adminPort, sink in
+            let sha = try RouteTable.load(Array(Self.routes.utf8)).sha256
+            let ready = try await Self.request(port, "GET", "/readyz")
+            #expect(ready.status == 200)
+            #expect(ready.json?["status"] as? String == "ready")
+            #expect(ready.json?["routes_sha256"] as? String == sha)
+            #expect(ready.json?["store"] as? String == "accepting")
+            #expect(ready.json?["kafka"] as? String == "not checked")
+
+            sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is \"full\""]))
+            let full = try await Self.request(adminPort, "GET", "/readyz")
+            #expect(full.status == 503)
+            #expect(full.json?["status"] as? String == "not ready")
+            #expect(full.json?["problems"] as? [String] == ["the outbox is \"full\""])
+            #expect(try await Self.request(adminPort, "GET", "/healthz").status == 200)
+        }
+    }
+
+    @Test("/metrics on the admin listener needs the admin token; the ingest listener has none")
+    func metrics() async throws {
+        try await Self.withServer { port, adminPort, _ in
+            #expect(try await Self.request(port, "GET", "/metrics").status == 404)
+            let refused = try await Self.request(adminPort, "GET", "/metrics", headers: ["Authorization": "Bearer \(Self.adminToken)x"])
+            #expect(refused.status == 401)
+            #expect(refused.error?["code"] as? String == "unauthorized")
+            #expect(refused.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+            let served = try await Self.request(adminPort, "GET", "/metrics", headers: ["Authorization": "Bearer \(Self.adminToken)"])
+            #expect(served.status == 200)
+            #expect(served.body == "okra_bridge_test 1\n")
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import MetricsTestKit
+import OkraEnvelope
+import OkraIngest
+import OkraRouting
+import OkraTestSupport
+import Testing
+
+/// The pipeline from a verified sender to the sink, with no HTTP, no SQLite and no broker.
+@Suite("Ingest pipeline (in-memory sink)")
+struct IngestPipelineTests {
+    static let productionToken = "pipeline-production-token-0123"
+    static let sandboxToken = "pipeline-sandbox-token-0123456"
+    static let received = Date(timeIntervalSince1970: 1_767_225_600)
+
+    static let routes = #"""
+    {"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},
+     "routes":[{"name":"drop-widgets","match":{"product":"widget"},"drop":true},
+               {"name":"payment-problems","match":{"product":"payment","outcome":"failed"},"topic":"okra.payments.problems","key":"customer","continue":true}]}
+    """#
+
+    static let paymentFailed = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_FAILED","env":"production","record":"rec-1","customerId":"cus-1"}"#
+    static let userDisconnect = #"{"event":"USER_DISCONNECT","data":{"customer":"cus-2"}}"#
+
+    struct Fixture {
+        let ingest: Ingest
+        let sink: InMemorySink
+        let metrics: TestMetrics
+
+        init(allowIPs: [String] = [], allowUnauthenticated: Bool = false, tokens: [String]? = nil) throws {
+            sink = InMemorySink()
+            metrics = TestMetrics()
+            let check = try SenderCheck(tokens: tokens ?? ["production=\(IngestPipelineTests.productionToken)", "sandbox=\(IngestPipelineTests.sandboxToken)"],
+                                        allowIPs: allowIPs, trustedProxies: [], allowUnauthenticated: allowUnauthenticated)
+            let table = try RouteTable.load(Array(IngestPipelineTests.routes.utf8))
+            ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: Logger(label: "test"), metrics: metrics)
+        }
+
+        /// Verifies `token` from `peer`, then ingests `body` when the check passed.
+        func post(_ body: String, token: String?, peer: String = "127.0.0.1") async -> IngestAnswer {
+            switch ingest.verify(DeliveryRequest(peer: peer, okraAuth: token, authorization: nil)) {
+            case .refused(let answer): return answer
+            case .verified(let sender):
+                return await ingest.ingest(VerifiedDelivery(sender: sender, body: Array(body.utf8), receivedAt: IngestPipelineTests.received))
+            }
+        }
+
+        func count(_ result: String) throws -> Int64 {
+            try metrics.expectCounter("okra_bridge_requests_total", [("result", result)]).totalValue
+        }
+    }
+
+    @Test("no token or an unknown one is refused before the body is read; nothing reaches the sink")
+    func unauthorized() async throws {
+        let fixture = try Fixture()
+        #expect(await fixture.post(Self.paymentFailed, token: nil) == .refused(.unauthorized))
+        #expect(await fixture.post(Self.paymentFailed, token: "not-a-token-of-ours-at-all") == .refused(.unauthorized))
+        #expect(fixture.sink.accepted.isEmpty)
+        #expect(try fixture.count("unauthorized") == 2)
+    }
+
+    @Test("an address outside the allowlist is refused even with a good token")
+    func addressRefused() async throws {
+        let fixture = try Fixture(allowIPs: ["okra"])
+        #expect(await fixture.post(Self.paymentFailed, token: Self.productionToken, peer: "198.51.100.7") == .refused(.addressNotAllowed("198.51.100.7")))
+        #expect(await fixture.post(Self.paymentFailed, token: Self.productionToken, peer: "13.39.179.188") != .refused(.addressNotAllowed("13.39.179.188")))
+        #expect(try fixture.count("forbidden") == 1)
+    }
+
+    @Test("a payload of the other environment is refused; one naming none takes any valid token")
+    func environmentBinding() async throws {
+        let fixture = try Fixture()
+        #expect(await fixture.post(Self.paymentFailed, token: Self.sandboxToken) == .refused(.environmentMismatch(token: .sandbox, payload: .production)))
+        #expect(fixture.sink.accepted.isEmpty)
+        guard case .accepted = await fixture.post(Self.userDisconnect, token: Self.sandboxToken) else {
+            Issue.record("a user event names no environment and is accepted")
+            return
+        }
+        #expect(fixture.sink.accepted.count == 1)
+    }
+
+    @Test("an accepted event reaches the sink as its routed records, in route order, with its id")
+    func routing() async throws {
+        let fixture = try Fixture()
+        let answer = await fixture.post(Self.paymentFailed, token: Self.productionToken)
+        let event = try Normalizer.normalize(Array(Self.paymentFailed.utf8), receivedAt: Self.received).get()
+        #expect(answer == .accepted(id: event.id, duplicate: false))
+        let routed = try #require(fixture.sink.accepted.first)
+        #expect(routed.id == event.id)
+        #expect(routed.receivedAt == Self.received)
+        #expect(routed.records.map(\.topic) == ["okra.payments.problems", "okra.production.payment.failed"])
+        #expect(routed.records.map(\.key) == ["cus-1", "rec-1"])
+        #expect(try fixture.count("accepted") == 1)
+    }
+
+    @Test("a duplicate is answered 200 with duplicate true and counted apart")
+    func duplicates() async throws {
+        let fixture = try Fixture()
+        guard case .accepted(let id, false) = await fixture.post(Self.paymentFailed, token: Self.productionToken) else {
+            Issue.record("the first delivery is accepted")
+            return
+        }
+        // The same content with another key order is the same event.
+        let reordered = #"{"env":"production","code":"PAYMENT_FAILED","method":"PAYMENT","type":"CALLBACK","customerId":"cus-1","record":"rec-1"}"#
+        #expect(await fixture.post(reordered, token: Self.productionToken) == .accepted(id: id, duplicate: true))
+        #expect(fixture.sink.accepted.count == 1)
+        #expect(try fixture.count("duplicate") == 1)
+    }
+
+    @Test("a body that is not JSON is answered 400 and its raw bytes go to the dead-letter topic")
+    func malformedIsDeadLettered() async throws {
+        let fixture = try Fixture()
+        let answer = await fixture.post("{not json", token: Self.productionToken)
+        guard case .rejected(let rejection) = answer else {
+            Issue.record("expected a rejection, got \(answer)")
+            return
+        }
+        #expect(rejection.reason == .malformedJSON)
+        let routed = try #require(fixture.sink.accepted.first)
+        #expect(routed.id == nil)
+        #expect(routed.records.count == 1)
+        #expect(routed.records[0].topic == "okra.deadletter")
+        #expect(routed.records[0].value == Array("{not json".utf8))
+        #expect(routed.records[0].headers.first { $0.name == "okra-bridge-reason" }?.value == "malformed-json")
+        #expect(try fixture.count("malformed") == 1)
+    }
+
+    @Test("an object of no Okra shape is accepted and dead-lettered as unrecognized, with its id")
+    func unrecognizedIsDeadLettered() async throws {
+        let fixture = try Fixture()
+        guard case .accepted(let id, false) = await fixture.post(#"{"hello":"world"}"#, token: Self.productionToken) else {
+            Issue.record("an unrecognized object is accepted")
+            return
+        }
+        let record = try #require(fixture.sink.accepted.first?.records.first)
+        #expect(record.topic == "okra.deadletter")
+        #expect(record.headers.first { $0.name == "okra-bridge-reason" }?.value == "unrecognized")
+        #expect(record.headers.first { $0.name == "ce_id" }?.value == id)
+    }
+
+    @Test("a drop route acknowledges without handing anything to the sink")
+    func dropped() async throws {
+        let fixture = try Fixture()
+        let widget = #"{"event_name":"LOGIN_ATTEMPTED","record_id":"r"}"#
+        guard case .accepted(_, false) = await fixture.post(widget, token: Self.productionToken) else {
+            Issue.record("a dropped event is acknowledged")
+            return
+        }
+        #expect(fixture.sink.accepted.isEmpty)
+    }
+
+    @Test("when the sink cannot take an event, or a dead letter, the answer is 503 with Retry-After and nothing is counted accepted")
+    func sinkFailureIsUnavailable() async throws {
+        let fixture = try Fixture()
+        fixture.sink.setFailing(true)
+        #expect(await fixture.post(Self.paymentFailed, token: Self.productionToken) == .unavailable(retryAfterSeconds: 5))
+        #expect(await fixture.post("{not json", token: Self.productionToken) == .unavailable(retryAfterSeconds: 5))
+        #expect(try fixture.count("unavailable") == 2)
+        #expect(try fixture.count("accepted") == 0)
+        // Once the sink takes events again, the retried delivery is accepted.
+        fixture.sink.setFailing(false)
+        guard case .accepted(_, false) = await fixture.post(Self.paymentFailed, token: Self.productionToken) else {
+            Issue.record("a retry after the outage is accepted")
+            return
+        }
+    }
+
+    @Test("without tokens and with --allow-unauthenticated any sender gets in, and the payload's env is not checked")
+    func unauthenticated() async throws {
+        let fixture = try Fixture(allowUnauthenticated: true, tokens: [])
+        guard case .accepted = await fixture.post(Self.paymentFailed, token: nil) else {
+            Issue.record("an unauthenticated bridge accepts a request without a token")
+            return
+        }
+        #expect(fixture.sink.accepted.first?.records.last?.topic == "okra.production.payment.failed")
+    }
+
+    @Test("readiness is the active routes' SHA-256 and the sink's state")
+    func readiness() async throws {
+        let fixture = try Fixture()
+        let table = try RouteTable.load(Array(Self.routes.utf8))
+        var readiness = await fixture.ingest.readiness()
+        #expect(readiness.routesSHA256 == table.sha256)
+        #expect(readiness.isReady)
+        fixture.sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"]))
+        readiness = await fixture.ingest.readiness()
+        #expect(!readiness.isReady)
+        #expect(readiness.sink.store == .full)
+    }
+
+    @Test("an answer over the size limit is counted as too_large")
+    func tooLarge() throws {
+        let fixture = try Fixture()
+        #expect(fixture.ingest.tooLarge(limit: 10) == .tooLarge(limit: 10))
+        #expect(try fixture.count("too_large") == 1)
+    }
+}

@@ -1,0 +1,116 @@
+import OkraKafka
+import Testing
+
+@testable import OkraPublisher
+
+/// The publisher's round policy as values: no store, no broker.
+@Suite("Publisher policy")
+struct PublisherPolicyTests {
+    static let timeout = KafkaError(.messageTimedOut, "timed out", isRetriable: true)
+    static let fatal = KafkaError(.fatal, "fatal", isRetriable: true)
+
+    @Test("the mark moves over delivered records up to the first failure, never past it")
+    func markStopsAtTheFirstGap() {
+        var tally = RoundTally()
+        for _ in 1...5 { tally.enqueued() }
+        tally.delivered(seq: 11, topic: "a")
+        tally.delivered(seq: 12, topic: "a")
+        tally.deliveryFailed(Self.timeout)
+        tally.delivered(seq: 14, topic: "b")
+        tally.delivered(seq: 15, topic: "b")
+        tally.finish()
+        #expect(tally.mark == 12)
+        #expect(tally.published == 2)
+        #expect(tally.delivered == 4)
+        #expect(tally.failed == 1)
+        #expect(tally.publishedByTopic == ["a": 2], "records after the gap are counted when sent again")
+        #expect(tally.firstError?.code == .messageTimedOut)
+        #expect(!tally.fatal)
+    }
+
+    @Test("a first record that fails leaves the mark where it was")
+    func noMarkWhenTheFirstFails() {
+        var tally = RoundTally()
+        tally.enqueued()
+        tally.enqueued()
+        tally.deliveryFailed(Self.fatal)
+        tally.delivered(seq: 2, topic: "a")
+        tally.finish()
+        #expect(tally.mark == nil)
+        #expect(tally.published == 0)
+        #expect(tally.fatal)
+    }
+
+    @Test("published records are counted per topic across runs of the same topic")
+    func perTopicRuns() {
+        var tally = RoundTally()
+        for (seq, topic) in zip(Int64(1)...6, ["a", "a", "b", "a", "c", "c"]) {
+            tally.enqueued()
+            tally.delivered(seq: seq, topic: topic)
+        }
+        tally.finish()
+        #expect(tally.mark == 6)
+        #expect(tally.publishedByTopic == ["a": 3, "b": 1, "c": 2])
+    }
+
+    @Test("an enqueue failure ends the round's mark at the records before it")
+    func enqueueFailure() {
+        var tally = RoundTally()
+        tally.enqueued()
+        tally.enqueueFailed(KafkaError(.queueFull, "full", isRetriable: true))
+        tally.delivered(seq: 7, topic: "a")
+        tally.finish()
+        // The delivered record was enqueued before the failure: in outbox order it comes first.
+        #expect(tally.sent == 1)
+        #expect(tally.failed == 1)
+        #expect(tally.delivered == 1)
+    }
+
+    static func tally(sent: Int, delivered: Int = 0, failures: [KafkaError] = []) -> RoundTally {
+        var tally = RoundTally()
+        for _ in 0..<sent { tally.enqueued() }
+        for seq in 0..<delivered { tally.delivered(seq: Int64(seq + 1), topic: "t") }
+        for failure in failures { tally.deliveryFailed(failure) }
+        tally.finish()
+        return tally
+    }
+
+    @Test("an empty outbox waits for records; a small round gathers; a full one goes on at once")
+    func successfulRounds() {
+        var policy = PublisherStateMachine(batchSize: 100, gather: .milliseconds(20), maxBackoff: .seconds(5))
+        #expect(policy.roundEnded(Self.tally(sent: 0)) == .waitForRecords)
+        #expect(policy.roundEnded(Self.tally(sent: 24, delivered: 24)) == .gather(.milliseconds(20)))
+        #expect(policy.roundEnded(Self.tally(sent: 25, delivered: 25)) == .next)
+        #expect(policy.roundEnded(Self.tally(sent: 100, delivered: 100)) == .next)
+    }
+
+    @Test("failures back off, doubling up to the bound, and a success starts over")
+    func backoff() {
+        var policy = PublisherStateMachine(batchSize: 100, gather: .milliseconds(20), maxBackoff: .milliseconds(500))
+        let failing = Self.tally(sent: 10, delivered: 5, failures: [Self.timeout])
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(100), replaceProducer: false))
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(200), replaceProducer: false))
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(400), replaceProducer: false))
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(500), replaceProducer: false))
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(500), replaceProducer: false))
+        _ = policy.roundEnded(Self.tally(sent: 100, delivered: 100))
+        #expect(policy.roundEnded(failing) == .retry(after: .milliseconds(100), replaceProducer: false))
+    }
+
+    @Test("a fatal error, or a failed round with no delivery at all, replaces the producer")
+    func replacement() {
+        var policy = PublisherStateMachine(batchSize: 100, gather: .milliseconds(20), maxBackoff: .seconds(5))
+        guard case .retry(_, true) = policy.roundEnded(Self.tally(sent: 10, delivered: 9, failures: [Self.fatal])) else {
+            Issue.record("a fatal error replaces the producer")
+            return
+        }
+        guard case .retry(_, true) = policy.roundEnded(Self.tally(sent: 10, delivered: 0, failures: [Self.timeout])) else {
+            Issue.record("a round with no delivery replaces the producer")
+            return
+        }
+        guard case .retry(_, false) = policy.roundEnded(Self.tally(sent: 10, delivered: 3, failures: [Self.timeout])) else {
+            Issue.record("a round that delivered some keeps the producer")
+            return
+        }
+    }
+}

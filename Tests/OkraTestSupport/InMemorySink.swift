@@ -1,0 +1,44 @@
+import Foundation
+import OkraIngest
+import Synchronization
+
+/// An ``EventSink`` in memory: keeps what it is given, recognizes ids it has seen as
+/// duplicates (as the store does within its window), and can be told to fail.
+public final class InMemorySink: EventSink {
+    private struct State {
+        var accepted: [RoutedEvent] = []
+        var seenIDs: Set<String> = []
+        var failing = false
+        var readiness = SinkReadiness(store: .accepting, kafka: .notChecked)
+    }
+
+    /// What a failing sink throws.
+    public struct Unavailable: Error {}
+
+    private let state = Mutex(State())
+
+    /// An empty sink that accepts.
+    public init() {}
+
+    /// Everything accepted, in order.
+    public var accepted: [RoutedEvent] { state.withLock { $0.accepted } }
+
+    /// Makes every later `accept` throw (or succeed again).
+    public func setFailing(_ failing: Bool) { state.withLock { $0.failing = failing } }
+
+    /// What `readiness()` answers.
+    public func setReadiness(_ readiness: SinkReadiness) { state.withLock { $0.readiness = readiness } }
+
+    /// Keeps the event, or recognizes its id, or throws while failing.
+    public func accept(_ event: RoutedEvent) async throws -> SinkAcceptance {
+        try state.withLock { state in
+            if state.failing { throw Unavailable() }
+            if let id = event.id, !state.seenIDs.insert(id).inserted { return .duplicate }
+            state.accepted.append(event)
+            return .accepted
+        }
+    }
+
+    /// What ``setReadiness(_:)`` set.
+    public func readiness() async -> SinkReadiness { state.withLock { $0.readiness } }
+}
