@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, starts the dev broker, builds, tests against it,
 # and stops the broker whatever happened. Exits with the tests' status.
+#
+# The processes the tests start are tracked in a folder of this run's own ($OKRA_TEST_RUN_DIR):
+# a pid file per `okra-bridge serve` child, a state folder per private broker. Cleanup stops only
+# those, so a bridge or broker that anything else started on this machine is never touched.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 
 ensure_apt librdkafka-dev pkg-config python3-venv
 
+OKRA_TEST_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/okra-test-run.XXXXXX")"
+export OKRA_TEST_RUN_DIR
+
 cleanup() {
-  # okra-bridge serve processes a failed test left running.
-  pkill -KILL -f "okra-bridge serve --listen 127.0.0.1:" 2>/dev/null || true
+  # Children a failed test left running: only the pids this run recorded, and only while the
+  # pid still belongs to the program recorded with it (a pid can be reused).
+  local file pid program dir
+  for file in "$OKRA_TEST_RUN_DIR"/pids/*; do
+    [ -f "$file" ] || continue
+    pid="$(basename "$file")"
+    program="$(cat "$file")"
+    if [ -r "/proc/$pid/cmdline" ] && [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)" = "$program" ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   ./scripts/kafka-dev.sh stop || true
   # Private brokers of tests that crashed before stopping their own.
-  local dir
-  for dir in "${TMPDIR:-/tmp}"/okra-broker-*; do
+  for dir in "$OKRA_TEST_RUN_DIR"/brokers/*; do
     [ -d "$dir" ] || continue
     KAFKA_DEV_DIR="$dir" ./scripts/kafka-dev.sh stop || true
-    rm -rf "$dir"
   done
+  rm -rf "$OKRA_TEST_RUN_DIR"
 }
 trap cleanup EXIT
 
 say "building (swift build --build-tests)"
 swift build --build-tests || exit $?
+
+say "checking the module layout (scripts/check-layout.sh)"
+./scripts/check-layout.sh || exit $?
 
 KAFKA_BOOTSTRAP="$(./scripts/kafka-dev.sh start)" || { say "the dev broker did not start"; exit 1; }
 export KAFKA_BOOTSTRAP

@@ -4,7 +4,9 @@ import Foundation
 public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     /// The reason code, as in the dead-letter header `okra-bridge-reason`.
     public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code as written in the dead-letter header.
         public var rawValue: String
+        /// A reason with this code.
         public init(rawValue: String) { self.rawValue = rawValue }
         /// The body is not valid JSON.
         public static let malformedJSON = Reason(rawValue: "malformed-json")
@@ -13,6 +15,7 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         /// The body is an object, but of no shape Okra sends (product `unknown`); it is still an
         /// event with an id, so this reason appears on dead letters only, never on a rejection.
         public static let unrecognized = Reason(rawValue: "unrecognized")
+        /// The code.
         public var description: String { rawValue }
     }
 
@@ -23,6 +26,7 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     /// Where the JSON parser stopped, for `malformed-json`.
     public var syntaxError: JSONSyntaxError?
 
+    /// The reason code and the message, in one line.
     public var description: String { "\(reason): \(message)" }
 }
 

@@ -31,6 +31,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         /// Any other broker or client error.
         public static let other = Code(name: "other")
 
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -64,6 +65,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.line = line
     }
 
+    /// The code, the reason and librdkafka's name, in one line.
     public var description: String {
         var text = "KafkaError(\(code)): \(reason)"
         if let librdkafkaName { text += " [\(librdkafkaName)]" }

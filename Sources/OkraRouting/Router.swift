@@ -23,6 +23,7 @@ public struct RoutedRecord: Sendable, Equatable {
         self.routeName = routeName
     }
 
+    /// Equal in every field, headers compared pair by pair.
     public static func == (lhs: RoutedRecord, rhs: RoutedRecord) -> Bool {
         lhs.topic == rhs.topic && lhs.key == rhs.key && lhs.value == rhs.value && lhs.routeName == rhs.routeName
             && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)

@@ -8,6 +8,7 @@ public struct RoutesProblem: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong and, where useful, what is allowed.
     public var message: String
 
+    /// Where and what, in one line.
     public var description: String { "\(location): \(message)" }
 }
 
@@ -16,6 +17,7 @@ public struct RoutesFileError: Error, Sendable, CustomStringConvertible {
     /// Every problem, in file order.
     public var problems: [RoutesProblem]
 
+    /// Every problem on one line, separated by semicolons.
     public var description: String {
         "invalid routes file (\(problems.count) problem\(problems.count == 1 ? "" : "s")): " + problems.map(\.description).joined(separator: "; ")
     }

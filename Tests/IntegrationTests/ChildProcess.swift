@@ -29,6 +29,7 @@ final class ChildProcess: @unchecked Sendable {
         let status = posix_spawn(&child, executable, &actions, nil, argv, envp)
         guard status == 0 else { throw BrokerUnavailable("cannot start \(executable): error \(status)") }
         pid = child
+        TestRun.record(pid: child, program: executable)
     }
 
     /// Sends a signal.
@@ -41,6 +42,7 @@ final class ChildProcess: @unchecked Sendable {
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid {
+                TestRun.forget(pid: pid)
                 if status & 0x7f == 0 { return (status >> 8) & 0xff }
                 return 128 + (status & 0x7f)
             }
@@ -50,4 +52,32 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}
+
+/// The folder where `scripts/test.sh` tracks what the tests start (`$OKRA_TEST_RUN_DIR`), so its
+/// cleanup stops those processes and no others. Without it (tests run by hand) nothing is recorded.
+enum TestRun {
+    static var directory: URL? {
+        ProcessInfo.processInfo.environment["OKRA_TEST_RUN_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+    }
+
+    /// Records a started child: a file named by its pid that holds the program's path.
+    static func record(pid: pid_t, program: String) {
+        guard let pids = directory?.appendingPathComponent("pids") else { return }
+        try? FileManager.default.createDirectory(at: pids, withIntermediateDirectories: true)
+        try? Data(program.utf8).write(to: pids.appendingPathComponent("\(pid)"))
+    }
+
+    /// Forgets a child that was reaped.
+    static func forget(pid: pid_t) {
+        guard let pids = directory?.appendingPathComponent("pids") else { return }
+        try? FileManager.default.removeItem(at: pids.appendingPathComponent("\(pid)"))
+    }
+
+    /// Where a private broker keeps its state: under the run's folder when there is one.
+    static func brokerDirectory() -> URL {
+        let name = "okra-broker-\(UUID().uuidString)"
+        guard let run = directory else { return FileManager.default.temporaryDirectory.appendingPathComponent(name) }
+        return run.appendingPathComponent("brokers").appendingPathComponent(name)
+    }
 }

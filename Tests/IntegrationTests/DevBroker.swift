@@ -82,7 +82,7 @@ struct PrivateBroker: Sendable {
 
     init() {
         // scripts/test.sh stops any broker left in such a folder by a crashed run.
-        stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-broker-\(UUID().uuidString)")
+        stateDirectory = TestRun.brokerDirectory()
     }
 
     /// Runs `body` with a new private broker, and stops it afterwards whatever happened.

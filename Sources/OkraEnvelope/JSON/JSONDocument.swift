@@ -220,6 +220,7 @@ public struct JSONPath: Sendable, ExpressibleByStringLiteral, CustomStringConver
     private let ends: (UInt8, UInt8, UInt8, UInt8)
     private let count: Int
 
+    /// A path written as dotted keys, e.g. `"auth.bank_details.slug"`.
     public init(stringLiteral dotted: StaticString) {
         self.dotted = dotted
         let text = UnsafeBufferPointer(start: dotted.utf8Start, count: dotted.utf8CodeUnitCount)
@@ -250,5 +251,6 @@ public struct JSONPath: Sendable, ExpressibleByStringLiteral, CustomStringConver
         }
     }
 
+    /// The path as written.
     public var description: String { dotted.description }
 }

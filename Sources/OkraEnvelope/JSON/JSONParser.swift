@@ -9,6 +9,7 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     /// What was wrong.
     public var message: String
 
+    /// Where the parser stopped and why, in one line.
     public var description: String { "line \(line), column \(column) (byte \(offset)): \(message)" }
 }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Checks the module layout that docs/architecture.md describes; prints each breach and exits 1.
+
+- every librdkafka call (rd_kafka_*, RD_KAFKA_*) and every `import CRDKafka` is under
+  Sources/OkraKafka/RDKafka/;
+- each module imports only what its room allows (the pure core imports Foundation only, the
+  pipeline no HTTP, SQLite or Kafka, the HTTP layer neither OkraKafka nor GRDB);
+- every public declaration in Sources/ has a `///` summary.
+"""
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+C_FOLDER = ROOT / "Sources" / "OkraKafka" / "RDKafka"
+
+# Imports a module may not have.
+FORBIDDEN_IMPORTS = {
+    "OkraEnvelope": {"*"},  # Foundation (and the standard library's modules) only
+    "OkraRouting": {"*"},
+    "OkraIngest": {"Hummingbird", "NIOCore", "NIOPosix", "GRDB", "OkraKafka", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
+    "OkraStore": {"Hummingbird", "NIOCore", "OkraKafka", "OkraPublisher", "OkraHTTP", "CRDKafka"},
+    "OkraPublisher": {"Hummingbird", "NIOCore", "GRDB", "OkraHTTP", "CRDKafka"},
+    "OkraHTTP": {"OkraKafka", "GRDB", "OkraStore", "OkraPublisher", "CRDKafka"},
+    "OkraKafka": {"Hummingbird", "GRDB", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP"},
+}
+PURE_ALLOWED = {"Foundation", "Synchronization", "OkraEnvelope"}
+
+C_CALL = re.compile(r"\b(rd_kafka_\w+|RD_KAFKA_\w+)")
+IMPORT = re.compile(r"^\s*(?:@testable\s+|@preconcurrency\s+)?import\s+(\w+)", re.M)
+PUBLIC = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:public|open)\s+(?:final\s+|static\s+|override\s+|mutating\s+|nonisolated\s+)*"
+                    r"(?:func|var|let|init|struct|class|enum|protocol|typealias|subscript|case|actor|extension)\b")
+
+
+def main() -> int:
+    problems = []
+    for path in sorted((ROOT / "Sources").rglob("*.swift")) + sorted((ROOT / "Tests").rglob("*.swift")):
+        text = path.read_text(encoding="utf-8")
+        relative = path.relative_to(ROOT)
+        in_c_folder = C_FOLDER in path.parents
+        code = "\n".join(line.split("//", 1)[0] for line in text.splitlines())
+        if not in_c_folder:
+            for match in C_CALL.finditer(code):
+                problems.append(f"{relative}: {match.group(1)} outside Sources/OkraKafka/RDKafka/")
+        for name in IMPORT.findall(text):
+            if name == "CRDKafka" and not in_c_folder:
+                problems.append(f"{relative}: imports CRDKafka outside Sources/OkraKafka/RDKafka/")
+        if relative.parts[0] != "Sources":
+            continue
+        module = relative.parts[1]
+        forbidden = FORBIDDEN_IMPORTS.get(module, set())
+        for name in IMPORT.findall(text):
+            if ("*" in forbidden and name not in PURE_ALLOWED) or name in forbidden:
+                problems.append(f"{relative}: module {module} must not import {name}")
+        lines = text.splitlines()
+        for index, line in enumerate(lines):
+            if not PUBLIC.match(line) or re.match(r"^\s*(public|open)\s+extension\b", line):
+                continue
+            previous = index - 1
+            while previous >= 0 and re.match(r"^\s*@", lines[previous]):
+                previous -= 1
+            if previous < 0 or not lines[previous].strip().startswith("///"):
+                problems.append(f"{relative}:{index + 1}: public declaration without a /// summary: {line.strip()[:80]}")
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} layout problem(s); docs/architecture.md says where things go", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
