@@ -23,3 +23,18 @@ ensure_apt() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
+
+# Kills the processes recorded in folder $1: one file per process, named by its pid, holding the
+# program it runs (its argv[0]). A pid is killed only while that program still runs under it, so
+# a reused pid, or a process nobody recorded, is never touched.
+stop_recorded_processes() {
+  local file pid program
+  for file in "$1"/*; do
+    [ -f "$file" ] || continue
+    pid="$(basename "$file")"
+    program="$(cat "$file")"
+    if [ -r "/proc/$pid/cmdline" ] && [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)" = "$program" ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}

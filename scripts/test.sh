@@ -15,17 +15,9 @@ OKRA_TEST_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/okra-test-run.XXXXXX")"
 export OKRA_TEST_RUN_DIR
 
 cleanup() {
-  # Children a failed test left running: only the pids this run recorded, and only while the
-  # pid still belongs to the program recorded with it (a pid can be reused).
-  local file pid program dir
-  for file in "$OKRA_TEST_RUN_DIR"/pids/*; do
-    [ -f "$file" ] || continue
-    pid="$(basename "$file")"
-    program="$(cat "$file")"
-    if [ -r "/proc/$pid/cmdline" ] && [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)" = "$program" ]; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  # Children a failed test left running: only the pids this run recorded.
+  local dir
+  stop_recorded_processes "$OKRA_TEST_RUN_DIR/pids"
   ./scripts/kafka-dev.sh stop || true
   # Private brokers of tests that crashed before stopping their own.
   for dir in "$OKRA_TEST_RUN_DIR"/brokers/*; do
@@ -41,6 +33,8 @@ swift build --build-tests || exit $?
 
 say "checking the module layout (scripts/check-layout.sh)"
 ./scripts/check-layout.sh || exit $?
+say "checking the cleanup of test processes (scripts/test-cleanup.sh)"
+./scripts/test-cleanup.sh || exit $?
 
 KAFKA_BOOTSTRAP="$(./scripts/kafka-dev.sh start)" || { say "the dev broker did not start"; exit 1; }
 export KAFKA_BOOTSTRAP
