@@ -150,7 +150,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OkraPublisherTests",
-            dependencies: ["OkraPublisher", "OkraIngest", "OkraKafka", "OkraRouting", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "OkraPublisher", "OkraIngest", "OkraKafka", "OkraRouting", "OkraStore",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "OkraHTTPTests",

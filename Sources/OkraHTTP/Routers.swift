@@ -87,6 +87,7 @@ extension Readiness {
     /// The `/readyz` body.
     var json: String {
         let problems = sink.problems.map(JSONResponse.quoted).joined(separator: ",")
-        return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":"\#(sink.kafka.rawValue)","problems":[\#(problems)]}"#
+        let parked = sink.parked.map { #","parked":\#($0)"# } ?? ""
+        return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":"\#(sink.kafka.rawValue)"\#(parked),"problems":[\#(problems)]}"#
     }
 }

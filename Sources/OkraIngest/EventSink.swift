@@ -52,12 +52,16 @@ public struct SinkReadiness: Sendable, Equatable {
     public var kafka: Kafka
     /// One line per reason the sink is not ready.
     public var problems: [String]
+    /// Records Kafka refused for good, kept in the store (nil without a store). They do not
+    /// make the bridge unready: everything after them is delivered.
+    public var parked: Int?
 
     /// A sink's readiness.
-    public init(store: Store, kafka: Kafka, problems: [String] = []) {
+    public init(store: Store, kafka: Kafka, problems: [String] = [], parked: Int? = nil) {
         self.store = store
         self.kafka = kafka
         self.problems = problems
+        self.parked = parked
     }
 }
 

@@ -42,14 +42,15 @@ extension KafkaProducer {
     }
 
     /// Declares the producer stuck when the same message has been the oldest in flight for
-    /// longer than `message.timeout.ms` plus the stall grace: librdkafka promised a report by then.
+    /// longer than the stall limit (`message.timeout.ms` plus the stall grace: librdkafka promised
+    /// a report by then; the grace alone when the timeout is unlimited).
     private func checkForStall(_ watch: inout StallWatch) {
-        let limit = configuration.messageTimeout + configuration.deliveryStallGrace
+        let limit = configuration.stallLimit
         let oldest = state.withLock { (state: inout State) in state.lifecycle.watchesForStalls ? state.deliveries.oldestPendingID : nil }
         guard watch.observe(oldestPendingID: oldest, at: .now, limit: limit) else { return }
         becomeFatal(KafkaError(
             .fatal,
-            "no delivery report for over \(limit) (message.timeout.ms plus the stall grace): librdkafka is retrying without progress, as when a broker lost the producer's state; the producer must be recreated",
+            "no delivery report for over \(limit) (the stall limit: message.timeout.ms plus the stall grace): librdkafka is retrying without progress, as when a broker is away or lost the producer's state; the producer must be recreated",
             isRetriable: true
         ))
     }

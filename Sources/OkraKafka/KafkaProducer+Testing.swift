@@ -11,4 +11,10 @@ extension KafkaProducer {
     func failNextProduceRequestsForTesting(_ count: Int) -> Bool {
         rdkafka.failNextProduceRequestsForTesting(count)
     }
+
+    /// Makes the mock cluster answer the next `count` Produce requests with
+    /// `TOPIC_AUTHORIZATION_FAILED`, a refusal no retry can fix.
+    func refuseNextProduceRequestsForTesting(_ count: Int) -> Bool {
+        rdkafka.failNextProduceRequestsForTesting(count, refusingTopic: true)
+    }
 }

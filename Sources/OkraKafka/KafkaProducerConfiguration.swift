@@ -10,7 +10,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var enableIdempotence: Bool = true
     /// `acks`: `all` waits for every in-sync replica.
     public var acks: String = "all"
-    /// `message.timeout.ms`: how long librdkafka keeps trying before a delivery fails.
+    /// `message.timeout.ms`: how long librdkafka keeps trying before a delivery fails;
+    /// `.zero` is librdkafka's 0, no limit (librdkafka retries in order until it is delivered or
+    /// the producer is replaced).
     public var messageTimeout: Duration = .seconds(300)
     /// `linger.ms`: how long to wait to fill a batch.
     public var linger: Duration = .milliseconds(5)
@@ -30,6 +32,58 @@ public struct KafkaProducerConfiguration: Sendable {
     /// A configuration for the given brokers with the defaults above.
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
+    }
+
+    /// How long the oldest in-flight message may go without a delivery report before the
+    /// producer declares itself stuck: `message.timeout.ms` plus the stall grace, or the grace
+    /// alone when the timeout is unlimited. It reads the same `messageTimeout` librdkafka gets.
+    public var stallLimit: Duration {
+        messageTimeout == .zero ? deliveryStallGrace : messageTimeout + deliveryStallGrace
+    }
+
+    /// Applies librdkafka properties given by an operator (`--kafka KEY=VALUE`). Those the
+    /// bridge has typed fields for are read into them, so every timer of ours sees the same
+    /// value librdkafka does; those that would weaken at-least-once delivery are refused.
+    /// - Throws: ``KafkaError/Code/configuration`` naming the property and what is allowed.
+    public mutating func apply(_ overrides: [String: String]) throws(KafkaError) {
+        for name in overrides.keys.sorted() {
+            let value = overrides[name]!
+            func refuse(_ allowed: String) -> KafkaError {
+                KafkaError(.configuration, "--kafka \(name)=\(value) would weaken delivery: \(allowed)", isRetriable: false)
+            }
+            func milliseconds() throws(KafkaError) -> Duration {
+                guard let number = Int(value), number >= 0 else {
+                    throw KafkaError(.configuration, "--kafka \(name) takes milliseconds (0 or more), got \(value)", isRetriable: false)
+                }
+                return .milliseconds(number)
+            }
+            switch name {
+            case "acks", "request.required.acks":
+                guard value == "all" || value == "-1" else { throw refuse("the bridge needs acks=all (or -1), so every in-sync replica has a record before it counts as delivered") }
+                acks = "all"
+            case "enable.idempotence":
+                guard value == "true" else { throw refuse("the bridge needs enable.idempotence=true: without it retries can duplicate and reorder records") }
+                enableIdempotence = true
+            case "max.in.flight.requests.per.connection", "max.in.flight":
+                guard let number = Int(value), (1...5).contains(number) else { throw refuse("the idempotent producer keeps order with at most 5 requests in flight per connection") }
+                properties[name] = value
+            case "message.timeout.ms", "delivery.timeout.ms":
+                messageTimeout = try milliseconds()
+            case "linger.ms", "queue.buffering.max.ms":
+                linger = try milliseconds()
+            case "queue.buffering.max.messages":
+                guard let number = Int(value), number > 0 else {
+                    throw KafkaError(.configuration, "--kafka \(name) takes a positive number, got \(value)", isRetriable: false)
+                }
+                maxInFlightMessages = number
+            case "bootstrap.servers", "metadata.broker.list":
+                bootstrapServers = value
+            case "client.id":
+                clientID = value
+            default:
+                properties[name] = value
+            }
+        }
     }
 
     /// The librdkafka properties in the order they are applied.

@@ -28,6 +28,9 @@ public final class OutboxPublisher: Service, Sendable {
     private let walBytes: Gauge
     private let failures: Counter
     private let recreations: Counter
+    private let parkedGauge: Gauge
+    private let storeErrors: Counter
+    private let parkedCounters = Mutex<[String: Counter]>([:])
 
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
@@ -63,6 +66,18 @@ public final class OutboxPublisher: Service, Sendable {
         self.walBytes = Gauge(label: "okra_bridge_store_wal_bytes", factory: metrics)
         self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
+        self.parkedGauge = Gauge(label: "okra_bridge_parked_records", factory: metrics)
+        self.storeErrors = Counter(label: "okra_bridge_store_errors_total", factory: metrics)
+    }
+
+    /// `okra_bridge_records_parked_total{reason}`.
+    private func parkedTotal(_ reason: String) -> Counter {
+        parkedCounters.withLock { counters in
+            if let counter = counters[reason] { return counter }
+            let counter = Counter(label: "okra_bridge_records_parked_total", dimensions: [("reason", reason)], factory: metrics)
+            counters[reason] = counter
+            return counter
+        }
     }
 
     /// Publishes until graceful shutdown; then gives the round in flight `shutdownGrace` to
@@ -98,8 +113,19 @@ public final class OutboxPublisher: Service, Sendable {
                     oldestAge.record(age)
                 }
                 walBytes.record(store.walBytes)
+                parkedGauge.record(await store.parkedCount)
             }
-            let round = try await publishRound(producer)
+            let round: RoundTally
+            do {
+                round = try await publishRound(producer)
+            } catch {
+                // The records stay where they are; whatever was delivered is sent again.
+                guard case .retry(let backoff, _) = policy.storeFailed() else { continue }
+                storeErrors.increment()
+                logger.error("the store failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
+                try? await Task.sleep(for: backoff)
+                continue
+            }
             for (topic, count) in round.publishedByTopic {
                 let counter = byTopic[topic] ?? Counter(label: "okra_bridge_events_published_total", dimensions: [("topic", topic)], factory: metrics)
                 byTopic[topic] = counter
@@ -142,36 +168,45 @@ public final class OutboxPublisher: Service, Sendable {
     }
 
     /// Sends one batch of the oldest unpublished records and moves the publish mark over the
-    /// delivered ones that follow it without a gap (``RoundTally``).
+    /// delivered and parked ones that follow it without a gap (``RoundTally``).
     func publishRound(_ producer: KafkaProducer) async throws -> RoundTally {
         var tally = RoundTally()
         let batch = try await store.pending(after: store.publishedThrough, limit: batchSize)
         guard !batch.isEmpty else { return tally }
-        var deliveries: [KafkaDelivery] = []
-        deliveries.reserveCapacity(batch.count)
+        var sent: [Result<KafkaDelivery, KafkaError>] = []
+        sent.reserveCapacity(batch.count)
         for record in batch {
             do {
-                deliveries.append(try producer.send(record))
+                sent.append(.success(try producer.send(record)))
                 tally.enqueued()
             } catch {
-                // Could not enqueue (queue full, fatal, shutting down): stop here, keep order.
-                tally.enqueueFailed(error)
-                break
+                sent.append(.failure(error))
+                // Queue full, fatal, shutting down: stop here, keep order. Refused for good
+                // (too large, a bad topic): it will be parked, the rest go on.
+                if error.isRetriable { break }
             }
         }
-        for (record, delivery) in zip(batch, deliveries) {
+        for (record, outcome) in zip(batch, sent) {
             do {
-                _ = try await delivery.result()
+                _ = try await outcome.get().result()
                 tally.delivered(seq: record.seq, topic: record.topic)
                 let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
             } catch {
-                tally.deliveryFailed(error)
+                tally.failed(seq: record.seq, error: error)
             }
         }
         tally.finish()
-        if let mark = tally.mark { try await store.markPublished(through: mark) }
+        if let mark = tally.mark { try await store.markPublished(through: mark, parking: tally.parking) }
         published.increment(by: tally.published)
+        for parking in tally.parking {
+            let record = batch.first { $0.seq == parking.seq }
+            parkedTotal(parking.reason).increment()
+            logger.error("record parked: Kafka refused it for good; the records after it go on", metadata: [
+                "event.id": "\(record?.eventID ?? "-")", "topic": "\(record?.topic ?? "-")", "outbox.seq": "\(parking.seq)",
+                "reason": "\(parking.reason)", "error": "\(parking.error)",
+            ])
+        }
         return tally
     }
 }

@@ -1,4 +1,5 @@
 import OkraKafka
+import OkraStore
 
 /// The publisher's policy as values: what one round's deliveries mean for the publish mark
 /// (``RoundTally``), and what to do after the round (``PublisherStateMachine``). Neither does
@@ -6,19 +7,19 @@ import OkraKafka
 
 /// What one round of the outbox publisher came to, record by record in outbox order.
 ///
-/// The mark moves only over delivered records that follow the last mark without a gap: a record
-/// delivered after a failed one is sent again next round, so each key's latest copies keep
-/// their order.
+/// The mark moves over delivered records, and over records Kafka refused for good (those are
+/// parked in the same transaction), as long as no retriable failure came before them: a record
+/// after a retriable failure is sent again next round, so each key's records keep their order.
 struct RoundTally {
     /// Records handed to the producer.
     private(set) var sent = 0
     /// Records with a successful delivery report (gap or not).
     private(set) var delivered = 0
-    /// Records that could not be enqueued or delivered.
+    /// Records that failed for a reason a retry can fix (they and all after them are sent again).
     private(set) var failed = 0
     /// Whether a failure was the producer's fatal error.
     private(set) var fatal = false
-    /// The first failure, for the log line.
+    /// The first retriable failure, for the log line.
     private(set) var firstError: KafkaError?
     /// The highest sequence number the mark may move to.
     private(set) var mark: Int64?
@@ -26,17 +27,13 @@ struct RoundTally {
     private(set) var published = 0
     /// The same, by topic (counted in runs: consecutive records mostly share a topic).
     private(set) var publishedByTopic: [String: Int] = [:]
+    /// Records refused for good that the mark passes: they leave the outbox for the parked table.
+    private(set) var parking: [OutboxStore.Parking] = []
     private var gap = false
     private var run: (topic: String, count: Int)?
 
     /// A record was handed to the producer.
     mutating func enqueued() { sent += 1 }
-
-    /// A record could not be handed to the producer (queue full, fatal, shutting down): the
-    /// round stops there.
-    mutating func enqueueFailed(_ error: KafkaError) {
-        failure(error)
-    }
 
     /// The next record in order was delivered.
     mutating func delivered(seq: Int64, topic: String) {
@@ -52,19 +49,34 @@ struct RoundTally {
         }
     }
 
-    /// The next record in order failed; no later record of this round is marked.
-    mutating func deliveryFailed(_ error: KafkaError) {
-        failure(error)
+    /// The next record in order could not be enqueued or delivered. Refused for good, it is
+    /// parked (once no retriable failure came before it); otherwise no later record of this
+    /// round is marked.
+    mutating func failed(seq: Int64, error: KafkaError) {
+        if !error.isRetriable {
+            guard !gap else { return } // parked when it comes first again
+            mark = seq
+            parking.append(OutboxStore.Parking(seq: seq, reason: Self.reason(error), error: error.description))
+            return
+        }
+        gap = true
+        failed += 1
+        fatal = fatal || error.code == .fatal
+        firstError = firstError ?? error
     }
 
     /// The per-topic counts, once every record was reported.
     mutating func finish() { flushRun() }
 
-    private mutating func failure(_ error: KafkaError) {
-        gap = true
-        failed += 1
-        fatal = fatal || error.code == .fatal
-        firstError = firstError ?? error
+    /// The `reason` label and column of a record Kafka refused for good.
+    static func reason(_ error: KafkaError) -> String {
+        switch error.code {
+        case .messageTooLarge: "message_too_large"
+        case .topic: "topic"
+        case .authorization: "authorization"
+        case .configuration: "configuration"
+        default: "other"
+        }
     }
 
     private mutating func flushRun() {
@@ -107,6 +119,14 @@ struct PublisherStateMachine {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.backoff = initialBackoff
+    }
+
+    /// The store could not be read or written (busy, an I/O error): back off and try again,
+    /// never give up, since what it holds was acknowledged.
+    mutating func storeFailed() -> Action {
+        let action = Action.retry(after: backoff, replaceProducer: false)
+        backoff = min(backoff * 2, maxBackoff)
+        return action
     }
 
     /// A round ended with `tally`.

@@ -14,15 +14,16 @@ public struct DurableSink: EventSink {
         try await store.accept(eventID: event.id, records: event.records, receivedAt: event.receivedAt)
     }
 
-    /// Accepting below the store's bound, full at it; Kafka is not looked at (outages are
-    /// ridden out from the store).
+    /// Accepting below the store's bound, full at it, and how many records are parked; Kafka is
+    /// not looked at (outages are ridden out from the store).
     public func readiness() async -> SinkReadiness {
+        let parked = await store.parkedCount
         guard let depth = try? await store.depth() else {
-            return SinkReadiness(store: .unreadable, kafka: .notChecked, problems: ["the store cannot be read"])
+            return SinkReadiness(store: .unreadable, kafka: .notChecked, problems: ["the store cannot be read"], parked: parked)
         }
         guard depth.count < store.maxPending else {
-            return SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"])
+            return SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"], parked: parked)
         }
-        return SinkReadiness(store: .accepting, kafka: .notChecked)
+        return SinkReadiness(store: .accepting, kafka: .notChecked, parked: parked)
     }
 }

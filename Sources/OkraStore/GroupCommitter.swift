@@ -24,8 +24,10 @@ actor GroupCommitter {
     private var writing = false
     /// The highest sequence number committed.
     private var lastSeq: Int64
-    /// Every record at or below it was delivered.
+    /// Every record at or below it was delivered (or parked).
     private(set) var publishedThrough: Int64
+    /// Records in the `parked` table.
+    private(set) var parked: Int
     private(set) var commits = 0
     /// The background checkpoints' own connection.
     private let checkpointer: DatabaseQueue
@@ -42,6 +44,7 @@ actor GroupCommitter {
         self.checkpointer = checkpointer
         self.lastSeq = state.lastSeq
         self.publishedThrough = state.publishedThrough
+        self.parked = state.parked
         self.maxPending = maxPending
         self.windowMilliseconds = windowMilliseconds
     }
@@ -63,14 +66,27 @@ actor GroupCommitter {
         }
     }
 
-    func markPublished(through seq: Int64) async throws {
+    func markPublished(through seq: Int64, parking: [OutboxStore.Parking], now: Int64) async throws {
         let target = min(seq, lastSeq)
         guard target > publishedThrough else { return }
-        try await maintenanceWrite { db in
+        let parking = parking.filter { $0.seq > publishedThrough && $0.seq <= target }
+        let added = try await maintenanceWrite { db -> Int in
+            // The parked records leave the outbox in the same transaction as the mark passes them.
+            let park = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error)
+                SELECT seq, event_id, topic, key, headers, value, created_at, ?, ?, ? FROM records WHERE seq = ?
+                """)
+            var added = 0
+            for record in parking {
+                try park.execute(arguments: [now, record.reason, record.error, record.seq])
+                added += db.changesCount
+            }
             try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
             try db.execute(sql: "DELETE FROM records WHERE seq <= ?", arguments: [target])
+            return added
         }
         publishedThrough = max(publishedThrough, target)
+        parked += added
     }
 
     /// A write other than a batch of submissions (marks, pruning), with the same checkpoint

@@ -41,6 +41,47 @@ public final class OutboxStore: Sendable {
         }
     }
 
+    /// A record the publisher parks as the mark passes it: Kafka refused it for good.
+    public struct Parking: Sendable, Equatable {
+        /// Its position in the outbox.
+        public var seq: Int64
+        /// A short, stable reason (`message_too_large`, `topic`, `authorization`, ...).
+        public var reason: String
+        /// The error, in one line.
+        public var error: String
+
+        /// The record at `seq`, refused for `reason` with `error`.
+        public init(seq: Int64, reason: String, error: String) {
+            self.seq = seq
+            self.reason = reason
+            self.error = error
+        }
+    }
+
+    /// A parked record, as kept in the store.
+    public struct ParkedRecord: Sendable {
+        /// Its position in the outbox when it was parked.
+        public var seq: Int64
+        /// The id of the event it belongs to (nil for a dead letter without one).
+        public var eventID: String?
+        /// The topic.
+        public var topic: String
+        /// The key.
+        public var key: [UInt8]?
+        /// The headers, in order.
+        public var headers: [(name: String, value: String)]
+        /// The value.
+        public var value: [UInt8]
+        /// When it was stored (milliseconds since 1970).
+        public var createdAtMilliseconds: Int64
+        /// When it was parked (milliseconds since 1970).
+        public var parkedAtMilliseconds: Int64
+        /// Why, in short (see ``Parking/reason``).
+        public var reason: String
+        /// The error, in one line.
+        public var error: String
+    }
+
     /// The store is at its bound; the request was not stored (answer 503 with Retry-After).
     public struct Full: Error, CustomStringConvertible {
         /// The unpublished records it holds.
@@ -76,8 +117,10 @@ public final class OutboxStore: Sendable {
     }
 
     /// Opens (or creates) `directory/okra-bridge.sqlite`, upgrading a file of an earlier layout.
+    /// - Parameter busyTimeout: how long a statement waits for another connection's lock before
+    ///   failing with `SQLITE_BUSY`.
     public init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
-                checkpoints: CheckpointPolicy = CheckpointPolicy()) throws {
+                checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         var configuration = Configuration()
@@ -87,7 +130,7 @@ public final class OutboxStore: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             try db.execute(sql: "PRAGMA journal_size_limit = \(128 << 20)")
         }
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(busyTimeout)
         pool = try DatabasePool(path: path, configuration: configuration)
         let state = try pool.write { db in try StoreSchema.prepare(db) }
         let checkpointer = try DatabaseQueue(path: path, configuration: configuration)
@@ -138,10 +181,27 @@ public final class OutboxStore: Sendable {
         }
     }
 
-    /// Moves the publish mark to `seq` (every record up to it was delivered) and deletes the
-    /// records it passes. A mark at or below the current one changes nothing.
-    public func markPublished(through seq: Int64) async throws {
-        try await committer.markPublished(through: seq)
+    /// Moves the publish mark to `seq` (every record up to it was delivered or is in
+    /// `parking`), moves the `parking` records to the parked table and deletes the records the
+    /// mark passes, in one transaction. A mark at or below the current one changes nothing.
+    public func markPublished(through seq: Int64, parking: [Parking] = [], now: Date = Date()) async throws {
+        try await committer.markPublished(through: seq, parking: parking, now: Int64(now.timeIntervalSince1970 * 1000))
+    }
+
+    /// How many records are parked.
+    public var parkedCount: Int { get async { await committer.parked } }
+
+    /// Parked records, oldest first.
+    public func parked(limit: Int = 1000) async throws -> [ParkedRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error FROM parked ORDER BY seq LIMIT ?
+                """, arguments: [limit]).map { row in
+                ParkedRecord(seq: row[0], eventID: row[1], topic: row[2], key: (row[3] as Data?).map { Array($0) },
+                             headers: Self.decodeHeaders(row[4]), value: Array(row[5] as Data), createdAtMilliseconds: row[6],
+                             parkedAtMilliseconds: row[7], reason: row[8], error: row[9])
+            }
+        }
     }
 
     /// Unpublished records, and the age of the oldest in seconds (0 when none).

@@ -9,16 +9,19 @@ import GRDB
 ///   was delivered (the publisher's high-water mark).
 /// - `event_ids`: the dedupe index, an id and when it was received. Ids of the envelope's form
 ///   (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
+/// - `parked`: records Kafka refused for good, taken out of the outbox in the transaction that
+///   moved the mark past them, with their error (version 3).
 ///
 /// docs/decisions/0005-store-layout.md explains the choices.
 enum StoreSchema {
     /// `PRAGMA user_version` of this layout.
-    static let version = 2
+    static let version = 3
 
     /// What the store needs to know about the file at start.
     struct State {
         var publishedThrough: Int64
         var lastSeq: Int64
+        var parked: Int
     }
 
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
@@ -43,12 +46,25 @@ enum StoreSchema {
                 published_through INTEGER NOT NULL
             );
             INSERT OR IGNORE INTO publish_progress(one, published_through) VALUES (1, 0);
+            CREATE TABLE IF NOT EXISTS parked (
+                seq INTEGER PRIMARY KEY,
+                event_id TEXT,
+                topic TEXT NOT NULL,
+                key BLOB,
+                headers TEXT NOT NULL,
+                value BLOB NOT NULL,
+                created_at INTEGER NOT NULL,
+                parked_at INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                error TEXT NOT NULL
+            );
             """)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         let publishedThrough = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
         let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? publishedThrough
-        return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough))
+        let parked = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked") ?? 0
+        return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough), parked: parked)
     }
 
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids

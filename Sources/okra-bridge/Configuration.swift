@@ -37,13 +37,14 @@ enum FlagValue {
         throw ConfigurationError("\(flag) takes a duration such as 73h, 30m or 90s, got \(text)")
     }
 
-    /// `--kafka KEY=VALUE` pairs as librdkafka properties (the one parser for `serve` and `tail`).
+    /// `--kafka KEY=VALUE` pairs as librdkafka properties (the one parser for `serve` and `tail`);
+    /// a pair without `=` is a ``UsageError``.
     static func kafkaProperties(_ pairs: [String]) throws -> [String: String] {
         var properties: [String: String] = [:]
         for pair in pairs {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
                 // The value may be a secret: only the key part is repeated.
-                throw ConfigurationError("--kafka takes KEY=VALUE, got \(pair.split(separator: "=").first.map(String.init) ?? "an empty value")")
+                throw UsageError("--kafka takes KEY=VALUE, got \(pair.split(separator: "=").first.map(String.init) ?? "an empty value")")
             }
             properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
         }

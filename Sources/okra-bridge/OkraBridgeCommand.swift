@@ -33,6 +33,19 @@ struct OkraBridgeCommand: AsyncParsableCommand {
     }
 }
 
+/// A usage error found after parsing (a flag's value that the bridge refuses): one line on
+/// stderr, exit status 2 (the contract's §7).
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+
+    /// Prints the line and exits 2.
+    func exit() -> Never {
+        FileHandle.standardError.write(Data("okra-bridge: \(description)\n".utf8))
+        Foundation.exit(2)
+    }
+}
+
 /// A user error: one line on stderr, exit status 1.
 struct UserError: Error, CustomStringConvertible {
     let description: String

@@ -45,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
             let group = try makeServiceGroup(env: env, registry: registry, logger: logger)
             try await group.run()
             logger.info("okra-bridge stopped")
+        } catch let error as UsageError {
+            error.exit()
         } catch let error as ConfigurationError {
             fail(UserError(error.description))
         } catch {
@@ -80,13 +82,30 @@ struct ServeCommand: AsyncParsableCommand {
             throw ConfigurationError("\(routesPath): \(error)")
         }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
-        // Durable: records are safe on disk, so a delivery that hangs is better failed soon
-        // and retried with a fresh producer. Direct: the webhook is waiting.
-        producerConfiguration.messageTimeout = mode == .durable ? .seconds(30) : .seconds(10)
-        producerConfiguration.deliveryStallGrace = .seconds(10)
-        // At shutdown, records not yet on Kafka stay on disk (durable), so the flush is short.
-        producerConfiguration.flushTimeout = mode == .durable ? .seconds(2) : .seconds(10)
-        producerConfiguration.properties.merge(try FlagValue.kafkaProperties(env.list(kafka, "KAFKA"))) { $1 }
+        switch mode {
+        case .durable:
+            // The record is safe on disk: librdkafka never gives up on it (message.timeout.ms=0)
+            // and keeps each partition in order; a producer that reports nothing for 30 s is
+            // replaced, and the outbox sends again from the mark (decision 0007).
+            producerConfiguration.messageTimeout = .zero
+            producerConfiguration.deliveryStallGrace = .seconds(30)
+            // At shutdown, records not yet on Kafka stay on disk, so the flush is short.
+            producerConfiguration.flushTimeout = .seconds(2)
+        case .direct:
+            // The webhook is waiting for the report.
+            producerConfiguration.messageTimeout = .seconds(10)
+            producerConfiguration.deliveryStallGrace = .seconds(10)
+            producerConfiguration.flushTimeout = .seconds(10)
+        }
+        do {
+            try producerConfiguration.apply(FlagValue.kafkaProperties(env.list(kafka, "KAFKA")))
+        } catch let error as KafkaError {
+            throw UsageError(error.reason)
+        }
+        if mode == .durable && producerConfiguration.messageTimeout != .zero {
+            logger.warning("message.timeout.ms is set in durable mode: during a Kafka outage longer than it, records of one key can reach Kafka out of order (decision 0007)",
+                           metadata: ["kafka.message_timeout": "\(producerConfiguration.messageTimeout)"])
+        }
         let configured = producerConfiguration
         let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: configured, logger: logger) }
 

@@ -127,11 +127,13 @@ struct HTTPAnswerTests {
             #expect(ready.json?["store"] as? String == "accepting")
             #expect(ready.json?["kafka"] as? String == "not checked")
 
-            sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is \"full\""]))
+            #expect(ready.json?["parked"] == nil, "no store, no parked count")
+            sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is \"full\""], parked: 2))
             let full = try await Self.request(adminPort, "GET", "/readyz")
             #expect(full.status == 503)
             #expect(full.json?["status"] as? String == "not ready")
             #expect(full.json?["problems"] as? [String] == ["the outbox is \"full\""])
+            #expect(full.json?["parked"] as? Int == 2)
             #expect(try await Self.request(adminPort, "GET", "/healthz").status == 200)
         }
     }

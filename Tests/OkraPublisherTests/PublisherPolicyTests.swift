@@ -15,7 +15,7 @@ struct PublisherPolicyTests {
         for _ in 1...5 { tally.enqueued() }
         tally.delivered(seq: 11, topic: "a")
         tally.delivered(seq: 12, topic: "a")
-        tally.deliveryFailed(Self.timeout)
+        tally.failed(seq: 13, error: Self.timeout)
         tally.delivered(seq: 14, topic: "b")
         tally.delivered(seq: 15, topic: "b")
         tally.finish()
@@ -33,7 +33,7 @@ struct PublisherPolicyTests {
         var tally = RoundTally()
         tally.enqueued()
         tally.enqueued()
-        tally.deliveryFailed(Self.fatal)
+        tally.failed(seq: 1, error: Self.fatal)
         tally.delivered(seq: 2, topic: "a")
         tally.finish()
         #expect(tally.mark == nil)
@@ -53,24 +53,48 @@ struct PublisherPolicyTests {
         #expect(tally.publishedByTopic == ["a": 3, "b": 1, "c": 2])
     }
 
-    @Test("an enqueue failure ends the round's mark at the records before it")
-    func enqueueFailure() {
+    static let tooLarge = KafkaError(.messageTooLarge, "too large", isRetriable: false)
+
+    @Test("a record refused for good is parked as the mark passes it, and the records after it go on")
+    func permanentFailureIsParked() {
         var tally = RoundTally()
-        tally.enqueued()
-        tally.enqueueFailed(KafkaError(.queueFull, "full", isRetriable: true))
-        tally.delivered(seq: 7, topic: "a")
+        for _ in 1...3 { tally.enqueued() }
+        tally.delivered(seq: 1, topic: "a")
+        tally.failed(seq: 2, error: Self.tooLarge)
+        tally.delivered(seq: 3, topic: "a")
         tally.finish()
-        // The delivered record was enqueued before the failure: in outbox order it comes first.
-        #expect(tally.sent == 1)
+        #expect(tally.mark == 3)
+        #expect(tally.parking.map(\.seq) == [2])
+        #expect(tally.parking.first?.reason == "message_too_large")
+        #expect(tally.failed == 0, "a parked record is no failure of the round")
+        #expect(tally.published == 2)
+    }
+
+    @Test("a record refused for good after a retriable failure waits, and is parked when it comes first")
+    func permanentAfterGapWaits() {
+        var tally = RoundTally()
+        tally.delivered(seq: 1, topic: "a")
+        tally.failed(seq: 2, error: Self.timeout)
+        tally.failed(seq: 3, error: Self.tooLarge)
+        tally.finish()
+        #expect(tally.mark == 1)
+        #expect(tally.parking.isEmpty)
         #expect(tally.failed == 1)
-        #expect(tally.delivered == 1)
+    }
+
+    @Test("each kind of permanent refusal has its reason label")
+    func reasons() {
+        #expect(RoundTally.reason(Self.tooLarge) == "message_too_large")
+        #expect(RoundTally.reason(KafkaError(.topic, "unknown topic", isRetriable: false)) == "topic")
+        #expect(RoundTally.reason(KafkaError(.authorization, "denied", isRetriable: false)) == "authorization")
+        #expect(RoundTally.reason(KafkaError(.other, "?", isRetriable: false)) == "other")
     }
 
     static func tally(sent: Int, delivered: Int = 0, failures: [KafkaError] = []) -> RoundTally {
         var tally = RoundTally()
         for _ in 0..<sent { tally.enqueued() }
         for seq in 0..<delivered { tally.delivered(seq: Int64(seq + 1), topic: "t") }
-        for failure in failures { tally.deliveryFailed(failure) }
+        for (index, failure) in failures.enumerated() { tally.failed(seq: Int64(delivered + index + 1), error: failure) }
         tally.finish()
         return tally
     }

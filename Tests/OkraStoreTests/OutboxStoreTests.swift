@@ -265,6 +265,59 @@ struct OutboxStoreTests {
         #expect(sizeAfterMarks < records.count * 4096 * 3, "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
     }
 
+    @Test("a parked record leaves the outbox with the mark, keeps its fields and error, and survives reopening")
+    func parking() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let store = try OutboxStore(directory: dir)
+            _ = try await store.accept(eventID: "okra-p1", records: [Self.record("a", "1")], receivedAt: Date())
+            _ = try await store.accept(eventID: "okra-p2", records: [Self.record("big", "2", key: "kk")], receivedAt: Date())
+            _ = try await store.accept(eventID: "okra-p3", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date())
+            let pending = try await store.pending(after: 0, limit: 10)
+            // Parking above the mark is ignored: that record is sent again and parked later.
+            try await store.markPublished(through: pending[2].seq, parking: [
+                .init(seq: pending[1].seq, reason: "message_too_large", error: "KafkaError(messageTooLarge): too large"),
+                .init(seq: pending[3].seq, reason: "topic", error: "not yet"),
+            ])
+            #expect(await store.parkedCount == 1)
+            #expect(try await store.pending(after: await store.publishedThrough, limit: 10).map(\.seq) == [pending[3].seq])
+        }
+        let reopened = try OutboxStore(directory: dir)
+        #expect(await reopened.parkedCount == 1)
+        let parked = try #require(try await reopened.parked().first)
+        #expect(parked.eventID == "okra-p2")
+        #expect(parked.topic == "big")
+        #expect(parked.key == Array("kk".utf8))
+        #expect(parked.value == Array("2".utf8))
+        #expect(parked.headers.map(\.name) == ["content-type", "idempotency-key"])
+        #expect(parked.reason == "message_too_large")
+        #expect(parked.error.contains("too large"))
+        #expect(parked.parkedAtMilliseconds >= parked.createdAtMilliseconds)
+        #expect(try await reopened.depth().count == 1)
+    }
+
+    @Test("a file of the previous layout (no parked table) is upgraded in place")
+    func upgradeAddsParked() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let store = try OutboxStore(directory: dir)
+            _ = try await store.accept(eventID: "okra-v2", records: [Self.record("a", "1"), Self.record("a", "2")], receivedAt: Date())
+        }
+        do {
+            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+            try plain.inDatabase { db in try db.execute(sql: "DROP TABLE parked; PRAGMA user_version = 2") }
+            try plain.close()
+        }
+        let store = try OutboxStore(directory: dir)
+        let pending = try await store.pending(after: 0, limit: 10)
+        try #require(pending.count == 2)
+        try await store.markPublished(through: pending[1].seq, parking: [.init(seq: pending[0].seq, reason: "topic", error: "e")])
+        #expect(await store.parkedCount == 1)
+        #expect(try await store.accept(eventID: "okra-v2", records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate)
+    }
+
     static func fileSize(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
     }

@@ -11,7 +11,8 @@ enum RDKafkaError {
         return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: name, file: file, line: line)
     }
 
-    /// The category of a librdkafka code and whether sending again can help.
+    /// The category of a librdkafka code and whether sending again can help. A code that is not
+    /// retriable means Kafka refused the message for good: the outbox parks it.
     static func classify(_ err: rd_kafka_resp_err_t) -> (KafkaError.Code, Bool) {
         switch err {
         case RD_KAFKA_RESP_ERR__QUEUE_FULL:
@@ -36,8 +37,10 @@ enum RDKafkaError {
             return (.topic, false)
         case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
              RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-            // Topics may be auto-created or created by an operator in the meantime.
-            return (.topic, true)
+            // Reported only once librdkafka gave up on the topic (after
+            // topic.metadata.propagation.max.ms): the topic does not exist and will not be
+            // created automatically. A retry cannot fix that; an operator who creates the topic can.
+            return (.topic, false)
         case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
              RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, RD_KAFKA_RESP_ERR__AUTHENTICATION,
              RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:

@@ -186,10 +186,12 @@ extension RDKafkaProducer {
     }
 
     /// Makes the mock cluster (`test.mock.num.brokers`) answer the next `count` Produce
-    /// requests with `UNKNOWN_PRODUCER_ID`; false without a mock cluster.
-    func failNextProduceRequestsForTesting(_ count: Int) -> Bool {
+    /// requests with `UNKNOWN_PRODUCER_ID`, or with `TOPIC_AUTHORIZATION_FAILED` (a refusal for
+    /// good) when `refusingTopic`; false without a mock cluster.
+    func failNextProduceRequestsForTesting(_ count: Int, refusingTopic: Bool = false) -> Bool {
         guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
-        let errors = [rd_kafka_resp_err_t](repeating: RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, count: count)
+        let code = refusingTopic ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED : RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID
+        let errors = [rd_kafka_resp_err_t](repeating: code, count: count)
         rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, count, errors)
         return true
     }

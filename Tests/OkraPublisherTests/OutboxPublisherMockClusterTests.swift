@@ -1,0 +1,137 @@
+import Foundation
+import GRDB
+import Logging
+import OkraRouting
+import OkraStore
+import Synchronization
+import Testing
+
+@testable import OkraKafka
+@testable import OkraPublisher
+
+/// The outbox publisher with a real SQLite file and librdkafka's in-process mock cluster:
+/// refusals for good are parked and the rest goes on; store errors are retried, never fatal.
+@Suite("Outbox publisher (mock cluster)")
+struct OutboxPublisherMockClusterTests {
+    /// A store in a folder of its own, removed when the test ends.
+    final class Folder: Sendable {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("okra-publisher-\(UUID().uuidString)").path
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Producers on the mock cluster; the latest one is kept for fault injection.
+    final class Producers: Sendable {
+        let latest = Mutex<KafkaProducer?>(nil)
+        let configuration: KafkaProducerConfiguration
+
+        init(_ configure: (inout KafkaProducerConfiguration) -> Void = { _ in }) {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+            configuration.properties["test.mock.num.brokers"] = "1"
+            configuration.linger = .milliseconds(1)
+            configuration.flushTimeout = .milliseconds(200)
+            configure(&configuration)
+            self.configuration = configuration
+        }
+
+        func make() throws -> KafkaProducer {
+            let producer = try KafkaProducer(configuration: configuration, logger: Self.quiet)
+            latest.withLock { $0 = producer }
+            return producer
+        }
+
+        static var quiet: Logger {
+            var logger = Logger(label: "publisher-test")
+            logger.logLevel = .critical
+            return logger
+        }
+    }
+
+    static func record(_ topic: String, _ value: String) -> RoutedRecord {
+        RoutedRecord(topic: topic, key: "k", headers: [("idempotency-key", value)], value: Array(value.utf8), routeName: nil)
+    }
+
+    static func eventually(_ timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
+
+    static func publisher(_ store: OutboxStore, _ producers: Producers) -> OutboxPublisher {
+        OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: Producers.quiet,
+                        batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200))
+    }
+
+    @Test("a record too large to enqueue is parked in its round; the records around it are delivered")
+    func tooLargeIsParked() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let producers = Producers { $0.properties["message.max.bytes"] = "10000" }
+        _ = try await store.accept(eventID: "okra-small-1", records: [Self.record("t", "small-1")], receivedAt: Date())
+        _ = try await store.accept(eventID: "okra-big", records: [Self.record("t", String(repeating: "x", count: 20_000))], receivedAt: Date())
+        _ = try await store.accept(eventID: "okra-small-2", records: [Self.record("t", "small-2")], receivedAt: Date())
+        let task = Task { try await Self.publisher(store, producers).run() }
+        defer { task.cancel() }
+        #expect(try await Self.eventually { try await store.depth().count == 0 }, "nothing stays stuck behind the big record")
+        let parked = try await store.parked()
+        #expect(parked.map(\.eventID) == ["okra-big"])
+        #expect(parked.first?.reason == "message_too_large")
+        #expect(await store.parkedCount == 1)
+    }
+
+    @Test("a record whose delivery Kafka refuses for good is parked, and the records after it are delivered")
+    func refusedDeliveryIsParked() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let producers = Producers()
+        let task = Task { try await Self.publisher(store, producers).run() }
+        defer { task.cancel() }
+        _ = try await store.accept(eventID: "okra-first", records: [Self.record("t", "first")], receivedAt: Date())
+        #expect(try await Self.eventually { try await store.depth().count == 0 })
+
+        let producer = try #require(producers.latest.withLock { $0 })
+        #expect(producer.refuseNextProduceRequestsForTesting(1))
+        _ = try await store.accept(eventID: "okra-refused", records: [Self.record("t", "refused")], receivedAt: Date())
+        #expect(await Self.eventually { await store.parkedCount == 1 }, "the refused record is parked")
+        // librdkafka remembers a topic's refusal until its metadata changes, so what follows goes to
+        // another topic, as the records of other products would.
+        _ = try await store.accept(eventID: "okra-after", records: [Self.record("other", "after")], receivedAt: Date())
+        #expect(try await Self.eventually { try await store.depth().count == 0 }, "the record after it is delivered")
+        let parked = try await store.parked()
+        #expect(parked.map(\.eventID) == ["okra-refused"], "\(parked.map(\.error))")
+        #expect(parked.first?.reason == "authorization")
+    }
+
+    @Test("a store that is locked past its busy timeout is retried with backoff; the publisher keeps running and drains")
+    func storeErrorsAreRetried() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path, busyTimeout: 0.1)
+        for index in 0..<20 {
+            _ = try await store.accept(eventID: "okra-busy-\(index)", records: [Self.record("t", "busy-\(index)")], receivedAt: Date())
+        }
+        // Another connection holds the write lock for a while, so the publisher's marks fail.
+        let locker = try DatabaseQueue(path: folder.path + "/okra-bridge.sqlite")
+        let locked = Mutex(false)
+        let lock = Task.detached {
+            try locker.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN EXCLUSIVE")
+                locked.withLock { $0 = true }
+                Thread.sleep(forTimeInterval: 1.5)
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        #expect(await Self.eventually { locked.withLock { $0 } })
+        let task = Task { try await Self.publisher(store, producers: Producers()).run() }
+        defer { task.cancel() }
+        try await lock.value
+        #expect(try await Self.eventually { try await store.depth().count == 0 }, "drained once the lock is gone")
+        task.cancel()
+        await #expect(throws: Never.self) { try await task.value }
+    }
+}
+
+extension OutboxPublisherMockClusterTests {
+    static func publisher(_ store: OutboxStore, producers: Producers) -> OutboxPublisher { publisher(store, producers) }
+}
