@@ -1,38 +1,44 @@
 import Synchronization
 
-/// A wake-up call for one waiter: ``signal()`` wakes the waiter, or the next ``wait(timeout:)``
-/// if nobody waits yet.
+/// A wake-up call: ``signal()`` wakes every waiter, or, when nobody waits, the next
+/// ``wait(timeout:)``.
 final class WakeUp: Sendable {
     private struct State {
         var signalled = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let state = Mutex(State())
 
+    /// Wakes every waiter; with none, leaves the signal for the next wait.
     func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.waiter else {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.waiters.isEmpty else {
                 state.signalled = true
-                return nil
+                return []
             }
-            state.waiter = nil
-            return waiter
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns when signalled since the previous wait returned, or after `timeout`.
     func wait(timeout: Duration) async {
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForSignal() }
+            group.addTask { await self.waitForSignal(id) }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
     }
 
-    private func waitForSignal() async {
+    private func waitForSignal(_ id: UInt64) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
@@ -43,17 +49,13 @@ final class WakeUp: Sendable {
                         state.signalled = false
                         return true
                     }
-                    state.waiter = continuation
+                    state.waiters[id] = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OkraKafka
 import Testing
 
 /// The `okra-bridge` executable as a user runs it: output, one-line errors, exit codes (§7).
@@ -88,5 +89,31 @@ struct CommandLineTests {
         #expect(adminInUse.output.split(separator: "\n").contains { $0.hasPrefix("okra-bridge: --admin-listen 127.0.0.1:\(port): the address is already in use") }, "\(adminInUse.output)")
         let shortAdminToken = try await Self.run(["serve", "--admin-token", "short", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
         #expect(shortAdminToken.status == 1 && shortAdminToken.output.contains("--admin-token must be at least 16 characters"))
+    }
+
+    @Test("serve refuses --kafka settings that weaken delivery: exit 2 and one line naming the property", arguments: [
+        ["acks=0"], ["acks=1"], ["request.required.acks=0"], ["enable.idempotence=false"], ["max.in.flight.requests.per.connection=6"],
+    ])
+    func weakeningKafkaSettings(_ settings: [String]) async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let property = String(settings[0].split(separator: "=")[0])
+        let (status, output) = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data]
+            + settings.flatMap { ["--kafka", $0] })
+        #expect(status == 2, "\(output)")
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1, "\(output)")
+        #expect(lines.first?.hasPrefix("okra-bridge: --kafka \(property)=") == true, "\(output)")
+        #expect(output.contains("would weaken delivery"))
+    }
+
+    @Test("the settings that keep the guarantees are accepted: acks=all, acks=-1, idempotence on, 5 in flight")
+    func keepingKafkaSettings() async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+        try configuration.apply(["acks": "-1", "enable.idempotence": "true", "max.in.flight.requests.per.connection": "5"])
+        try configuration.apply(["acks": "all"])
+        #expect(configuration.acks == "all")
+        #expect(configuration.enableIdempotence)
     }
 }

@@ -68,3 +68,38 @@ struct ProducerStateMachineTests {
         #expect(machine.enqueueFailure(.fatal, topic: "t").librdkafkaName == "UNKNOWN_PRODUCER_ID")
     }
 }
+
+/// `--kafka` settings as the producer configuration reads them.
+@Suite("KafkaProducerConfiguration overrides")
+struct ProducerConfigurationTests {
+    @Test("message.timeout.ms from --kafka is the one the stall watch uses; 0 means no limit and the grace alone")
+    func messageTimeoutIsShared() throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+        configuration.deliveryStallGrace = .seconds(10)
+        try configuration.apply(["message.timeout.ms": "120000"])
+        #expect(configuration.messageTimeout == .seconds(120))
+        #expect(configuration.stallLimit == .seconds(130))
+        #expect(configuration.librdkafkaProperties.contains { $0 == ("message.timeout.ms", "120000") })
+        #expect(!configuration.librdkafkaProperties.contains { $0.0 == "message.timeout.ms" && $0.1 != "120000" })
+        try configuration.apply(["message.timeout.ms": "0"])
+        #expect(configuration.stallLimit == .seconds(10))
+    }
+
+    @Test("settings that weaken delivery are configuration errors naming the property")
+    func weakeningIsRefused() {
+        for (name, value) in [("acks", "0"), ("acks", "1"), ("enable.idempotence", "false"), ("max.in.flight", "10"), ("message.timeout.ms", "soon")] {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+            let error = #expect(throws: KafkaError.self) { try configuration.apply([name: value]) }
+            #expect(error?.code == .configuration)
+            #expect(error?.reason.contains(name) == true)
+        }
+    }
+
+    @Test("other properties pass through to librdkafka unchanged")
+    func passThrough() throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "")
+        try configuration.apply(["compression.type": "lz4", "queue.buffering.max.messages": "5000"])
+        #expect(configuration.properties["compression.type"] == "lz4")
+        #expect(configuration.maxInFlightMessages == 5000)
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import OkraStore
 import OkraRouting
+import Synchronization
 import Testing
 
 /// The durable store against a real SQLite file.
@@ -58,6 +59,29 @@ struct OutboxStoreTests {
         try await Task.sleep(for: .milliseconds(100))
         _ = try await store.accept(eventID: "okra-late", records: [Self.record("a", "2")], receivedAt: Date())
         #expect(await waited < .seconds(30))
+    }
+
+    @Test("a stored record wakes every waiter, not only the last one to wait")
+    func newRecordsWakeEveryWaiter() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        // Unstructured, so a waiter that is never woken fails the test instead of hanging it.
+        final class Woken: Sendable { let count = Mutex(0) }
+        let woken = Woken()
+        for _ in 0..<2 {
+            Task {
+                await store.waitForNewRecords(timeout: .seconds(600))
+                woken.count.withLock { $0 += 1 }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try await store.accept(eventID: "okra-both", records: [Self.record("a", "1")], receivedAt: Date())
+        let deadline = ContinuousClock.now + .seconds(10)
+        while woken.count.withLock({ $0 }) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(woken.count.withLock { $0 } == 2)
     }
 
     @Test("accepted records survive closing and reopening the file, in order, until marked published")
