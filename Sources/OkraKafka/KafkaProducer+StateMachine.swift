@@ -37,15 +37,24 @@ extension KafkaProducer {
         enum ShutdownAction: Equatable {
             /// The first call: flush, purge what is left, stop the event thread, close.
             case flushAndClose
-            /// Another call is already shutting down: wait until it has.
+            /// Another call is shutting down: wait until it has closed the producer (without
+            /// holding any queue the first call needs).
             case waitForClose
+            /// Closed already: nothing to do.
+            case none
         }
 
         /// Shutdown was asked for.
         mutating func shutdown() -> ShutdownAction {
-            guard phase == .running else { return .waitForClose }
-            phase = .shuttingDown
-            return .flushAndClose
+            switch phase {
+            case .running:
+                phase = .shuttingDown
+                return .flushAndClose
+            case .shuttingDown:
+                return .waitForClose
+            case .closed:
+                return .none
+            }
         }
 
         /// What a fatal error does.

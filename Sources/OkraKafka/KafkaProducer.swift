@@ -31,6 +31,8 @@ public final class KafkaProducer: Service, Sendable {
         /// The topic of the previous send: most senders stay on one topic for a while, and
         /// comparing with it is cheaper than hashing the name.
         var lastTopic: (name: String, handle: RDKafkaTopic)?
+        /// Later shutdown callers, resumed once the first one closed the producer.
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// Creates a producer and starts its delivery-report thread.
@@ -124,8 +126,21 @@ public final class KafkaProducer: Service, Sendable {
     /// waiters of the rest with ``KafkaError/Code/shutdown`` and releases librdkafka. Idempotent.
     public func shutdown() async {
         let action = state.withLock { $0.lifecycle.shutdown() }
-        guard action == .flushAndClose else {
-            await waitForEventThread()
+        switch action {
+        case .flushAndClose:
+            break
+        case .none:
+            return
+        case .waitForClose:
+            // Not on the client's serial queue: the first caller's flushes run there.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let closed = state.withLock { state -> Bool in
+                    guard state.lifecycle.phase != .closed else { return true }
+                    state.closeWaiters.append(continuation)
+                    return false
+                }
+                if closed { continuation.resume() }
+            }
             return
         }
         let rdkafka = self.rdkafka
@@ -143,22 +158,28 @@ public final class KafkaProducer: Service, Sendable {
         running.store(false, ordering: .releasing)
         rdkafka.wakeEventThread()
         await waitForEventThread()
-        let (leftovers, error) = state.withLock { (state: inout State) -> ([PendingDelivery], KafkaError) in
+        rdkafka.destroyEventQueue()
+        let (leftovers, error, closeWaiters) = state.withLock { (state: inout State) -> ([PendingDelivery], KafkaError, [CheckedContinuation<Void, Never>]) in
             let waiters = state.deliveries.takeAll()
             for handle in state.topics.values { rdkafka.destroy(handle) }
             state.topics.removeAll()
             state.lastTopic = nil
-            return (waiters, state.lifecycle.closed())
+            defer { state.closeWaiters.removeAll() }
+            return (waiters, state.lifecycle.closed(), state.closeWaiters)
         }
         for promise in leftovers { promise.complete(.failure(error)) }
-        rdkafka.destroyEventQueue()
+        for waiter in closeWaiters { waiter.resume() }
     }
 
-    /// Returns once the event thread has ended (at once when it already had).
+    /// Returns once the event thread has ended, waiting on a thread of Dispatch's global pool
+    /// (never the client's serial queue, which other callers may need meanwhile).
     private func waitForEventThread() async {
-        await rdkafka.client.blocking { [threadExited] in
-            threadExited.wait()
-            threadExited.signal()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [threadExited] in
+                threadExited.wait()
+                threadExited.signal()
+                continuation.resume()
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import OkraKafka
@@ -169,6 +170,28 @@ struct KafkaProducerMockClusterTests {
         #expect(late?.code == .shutdown)
         // A second shutdown returns at once.
         await producer.shutdown()
+    }
+
+    @Test("two shutdowns at once with messages in flight both return; neither waits on the queue the other flushes on")
+    func concurrentShutdowns() async throws {
+        var configuration = Self.unreachableConfiguration(messageTimeout: .seconds(300))
+        configuration.flushTimeout = .milliseconds(300)
+        let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"))
+        for index in 0..<20 { _ = try producer.send(topic: "nowhere", key: nil, value: Array("\(index)".utf8)) }
+        // Unstructured, so a deadlock fails the test instead of hanging it.
+        final class Done: Sendable { let count = Mutex(0) }
+        let done = Done()
+        for _ in 0..<3 {
+            Task {
+                await producer.shutdown()
+                done.count.withLock { $0 += 1 }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while done.count.withLock({ $0 }) < 3 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(done.count.withLock { $0 } == 3, "every shutdown call returned")
     }
 
     @Test("a full local queue is a typed, retriable error at enqueue time")
