@@ -16,6 +16,11 @@ struct OkraBridgeCommand: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            if command is ServeCommand {
+                // SIGHUP reloads the routes once the reloader traps it; until then (opening the
+                // store, building the services) its default action would end the process.
+                signal(SIGHUP, SIG_IGN)
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import OkraKafka
 import Testing
 
@@ -115,5 +118,47 @@ struct CommandLineTests {
         try configuration.apply(["acks": "all"])
         #expect(configuration.acks == "all")
         #expect(configuration.enableIdempotence)
+    }
+
+    @Test("a SIGHUP while serve is still starting does not end it")
+    func hangupDuringStartup() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
+        let log = data + ".log"
+        defer {
+            try? FileManager.default.removeItem(atPath: data)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        let port = try Self.freePort()
+        let process = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1",
+                                                     "--allow-unauthenticated", "--routes", routes, "--data-dir", data], logPath: log)
+        // From the first log line on (configuration read, services not yet running), hang up often.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !process.log.contains("okra-bridge starting") && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        for _ in 0..<50 {
+            process.signal(SIGHUP)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        var healthy = false
+        for _ in 0..<200 where !healthy {
+            healthy = (try? await Self.get(port: port, "/healthz")) == 200
+            if !healthy { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(healthy, "\(process.log.suffix(2000))")
+        process.signal(SIGTERM)
+        #expect(await process.wait(timeout: .seconds(30)) == 0, "\(process.log.suffix(2000))")
+    }
+
+    static func freePort() throws -> Int {
+        let (descriptor, port) = DevBroker.listeningLoopbackSocket()
+        close(descriptor)
+        return port
+    }
+
+    static func get(port: Int, _ path: String) async throws -> Int {
+        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        return (response as! HTTPURLResponse).statusCode
     }
 }
