@@ -2,6 +2,19 @@
 /// word, so what is written out never changes; code that holds one of these cannot hold a word
 /// outside the vocabulary.
 
+/// Size bounds of the envelope, so a body of a known size always makes a record of a known size.
+public enum EnvelopeLimits {
+    /// The longest value (UTF-8 bytes) an attribute taken from the payload may have (`okrarecord`,
+    /// `okracustomer`, `okraaccount`, `okrabank`, `okracode`, `time`): a longer one is left out of
+    /// the attributes, as if absent (the payload in `data` still carries it). Okra's ids are 24
+    /// characters; the bound keeps a hostile payload from tripling its size in the envelope.
+    public static let maxAttributeBytes = 256
+
+    /// The most bytes a routed record adds to its body, in either format: the attributes (each
+    /// at most ``maxAttributeBytes``, escaped at most 6 to 1), the key and the headers.
+    public static let maxRecordOverhead = 16 * 1024
+}
+
 /// What an event is about (`okraproduct`).
 public enum OkraProduct: String, Sendable, CaseIterable, CustomStringConvertible {
     case auth, identity, accounts, balance, transactions, income, payment, record, user, widget, unknown

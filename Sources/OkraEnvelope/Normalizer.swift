@@ -60,7 +60,7 @@ public enum Normalizer {
         let environment = environment(of: payload)
         return CanonicalEvent(
             id: IdempotencyKey.make(document),
-            time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: RFC3339.isValid),
+            time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: { fitsAttribute($0) && RFC3339.isValid($0) }),
             recordedTime: RFC3339.milliseconds(receivedAt),
             product: product,
             outcome: outcome,
@@ -111,12 +111,17 @@ public enum Normalizer {
         return .unknown
     }
 
-    /// The first non-empty string at any of `paths`.
+    /// The first non-empty string at any of `paths` that is short enough to be an attribute.
     static func first(_ paths: [JSONPath], in payload: JSONElement) -> String? {
         for path in paths {
-            if let value = payload.value(at: path)?.nonEmptyString { return value }
+            if let value = payload.value(at: path)?.nonEmptyString, fitsAttribute(value) { return value }
         }
         return nil
+    }
+
+    /// Whether `value` is at most ``EnvelopeLimits/maxAttributeBytes`` long.
+    static func fitsAttribute(_ value: String) -> Bool {
+        value.utf8.count <= EnvelopeLimits.maxAttributeBytes
     }
 }
 

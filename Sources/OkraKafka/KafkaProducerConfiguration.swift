@@ -16,6 +16,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var messageTimeout: Duration = .seconds(300)
     /// `linger.ms`: how long to wait to fill a batch.
     public var linger: Duration = .milliseconds(5)
+    /// `message.max.bytes`: the largest message librdkafka sends (value, key and headers); a
+    /// larger one is refused at enqueue (``KafkaError/Code/messageTooLarge``).
+    public var maxMessageBytes: Int = 1_000_000
     /// `queue.buffering.max.messages`: the bound on messages enqueued but not yet reported.
     /// Past it, ``KafkaProducer/send(topic:key:value:headers:)`` throws ``KafkaError/Code/queueFull``.
     public var maxInFlightMessages: Int = 100_000
@@ -71,6 +74,11 @@ public struct KafkaProducerConfiguration: Sendable {
                 messageTimeout = try milliseconds()
             case "linger.ms", "queue.buffering.max.ms":
                 linger = try milliseconds()
+            case "message.max.bytes":
+                guard let number = Int(value), number >= 1000 else {
+                    throw KafkaError(.configuration, "--kafka \(name) takes a number of bytes (1000 or more), got \(value)", isRetriable: false)
+                }
+                maxMessageBytes = number
             case "queue.buffering.max.messages":
                 guard let number = Int(value), number > 0 else {
                     throw KafkaError(.configuration, "--kafka \(name) takes a positive number, got \(value)", isRetriable: false)
@@ -96,6 +104,7 @@ public struct KafkaProducerConfiguration: Sendable {
         list.append(("message.timeout.ms", String(messageTimeout.milliseconds)))
         list.append(("linger.ms", String(linger.milliseconds)))
         list.append(("queue.buffering.max.messages", String(maxInFlightMessages)))
+        list.append(("message.max.bytes", String(maxMessageBytes)))
         for key in properties.keys.sorted() { list.append((key, properties[key]!)) }
         return list
     }

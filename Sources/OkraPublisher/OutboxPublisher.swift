@@ -16,6 +16,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let makeProducer: @Sendable () throws -> KafkaProducer
     private let logger: Logger
     private let batchSize: Int
+    private let batchBytes: Int
     private let idlePoll: Duration
     private let gather: Duration
     private let maxBackoff: Duration
@@ -35,6 +36,7 @@ public final class OutboxPublisher: Service, Sendable {
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
     ///   - batchSize: records sent per round.
+    ///   - batchBytes: bytes (values, keys, headers) read per round, past its first record.
     ///   - idlePoll: when the outbox is empty, the longest wait for new records before looking
     ///     again (a stored record wakes the publisher at once).
     ///   - gather: after a round of fewer than a quarter of `batchSize` records, the pause
@@ -44,6 +46,7 @@ public final class OutboxPublisher: Service, Sendable {
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
         logger: Logger,
         batchSize: Int = 2000,
+        batchBytes: Int = 16 << 20,
         idlePoll: Duration = .milliseconds(500),
         gather: Duration = .milliseconds(20),
         maxBackoff: Duration = .seconds(5),
@@ -55,6 +58,7 @@ public final class OutboxPublisher: Service, Sendable {
         self.makeProducer = makeProducer
         self.logger = logger
         self.batchSize = batchSize
+        self.batchBytes = batchBytes
         self.idlePoll = idlePoll
         self.gather = gather
         self.maxBackoff = maxBackoff
@@ -171,7 +175,7 @@ public final class OutboxPublisher: Service, Sendable {
     /// delivered and parked ones that follow it without a gap (``RoundTally``).
     func publishRound(_ producer: KafkaProducer) async throws -> RoundTally {
         var tally = RoundTally()
-        let batch = try await store.pending(after: store.publishedThrough, limit: batchSize)
+        let batch = try await store.pending(after: store.publishedThrough, limit: batchSize, maxBytes: batchBytes)
         guard !batch.isEmpty else { return tally }
         var sent: [Result<KafkaDelivery, KafkaError>] = []
         sent.reserveCapacity(batch.count)

@@ -158,8 +158,10 @@ public final class OutboxStore: Sendable {
     /// The publish mark: every record with `seq` at or below it was delivered.
     public var publishedThrough: Int64 { get async { await committer.publishedThrough } }
 
-    /// Unpublished records after `seq`, oldest first.
-    public func pending(after seq: Int64, limit: Int) async throws -> [PendingRecord] {
+    /// Unpublished records after `seq`, oldest first: at most `limit` of them and, past the
+    /// first, at most `maxBytes` of values, keys and headers together (a round's memory is
+    /// bounded by bytes, not only by count).
+    public func pending(after seq: Int64, limit: Int, maxBytes: Int = .max) async throws -> [PendingRecord] {
         try await pool.read { db in
             // Columns by position, blobs without an intermediate copy: by name, GRDB compares
             // lowercased copies of every column name, which cost more than the rest of the read.
@@ -169,7 +171,11 @@ public final class OutboxStore: Sendable {
                 """), arguments: [seq, limit])
             var records: [PendingRecord] = []
             records.reserveCapacity(min(limit, 4096))
+            var bytes = 0
             while let row = try rows.next() {
+                let size = (row.dataNoCopy(atIndex: 3)?.count ?? 0) + (row.dataNoCopy(atIndex: 5)?.count ?? 0) + ((row[4] as String?)?.utf8.count ?? 0)
+                if !records.isEmpty && bytes + size > maxBytes { break }
+                bytes += size
                 records.append(PendingRecord(
                     seq: row[0], eventID: row[1], topic: row[2],
                     key: row.dataNoCopy(atIndex: 3).map { Array($0) },

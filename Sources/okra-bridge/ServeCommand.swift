@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metrics
 import OkraHTTP
+import OkraEnvelope
 import OkraIngest
 import OkraKafka
 import OkraPublisher
@@ -25,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Folder of the durable store. Default ./data.") var dataDir: String?
     @Option(help: "ENV=SECRET with ENV production or sandbox; repeat for rotation.") var token: [String] = []
     @Option(help: "durable (default) or direct.") var delivery: String?
-    @Option(help: "Largest body accepted, in bytes (or with KiB/MiB). Default 1MiB.") var maxBody: String?
+    @Option(help: "Largest body accepted, in bytes (or with KiB/MiB). Default 900KiB, so every record fits Kafka's default 1 MB limit.") var maxBody: String?
     @Option(help: "How long a duplicate id is suppressed (e.g. 73h, 30m, 90s). Default 73h.") var dedupeWindow: String?
     @Option(help: "Allowed sender address or CIDR, or 'okra' for Okra's three; repeatable. Default: any.") var allowIp: [String] = []
     @Option(help: "Proxy address or CIDR whose X-Forwarded-For is believed; repeatable.") var trustedProxy: [String] = []
@@ -68,7 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard let mode = DeliveryMode(rawValue: env.value(delivery, "DELIVERY") ?? "durable") else {
             throw ConfigurationError("--delivery takes durable or direct")
         }
-        let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "1MiB", flag: "--max-body")
+        let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "900KiB", flag: "--max-body")
         let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
         let tokens = env.list(token, "TOKEN")
         let senderCheck = try SenderCheck(tokens: tokens, allowIPs: env.list(allowIp, "ALLOW_IP"),
@@ -101,6 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
             try producerConfiguration.apply(FlagValue.kafkaProperties(env.list(kafka, "KAFKA")))
         } catch let error as KafkaError {
             throw UsageError(error.reason)
+        }
+        // A body of --max-body must always become a record librdkafka sends (decision 0007).
+        if maxBody + EnvelopeLimits.maxRecordOverhead > producerConfiguration.maxMessageBytes {
+            throw UsageError("--max-body \(maxBody) plus the envelope (up to \(EnvelopeLimits.maxRecordOverhead) bytes) does not fit in message.max.bytes \(producerConfiguration.maxMessageBytes): lower --max-body, or raise --kafka message.max.bytes (and the topics' max.message.bytes)")
         }
         if mode == .durable && producerConfiguration.messageTimeout != .zero {
             logger.warning("message.timeout.ms is set in durable mode: during a Kafka outage longer than it, records of one key can reach Kafka out of order (decision 0007)",

@@ -111,6 +111,21 @@ struct CommandLineTests {
         #expect(output.contains("would weaken delivery"))
     }
 
+    @Test("serve refuses a --max-body whose records cannot fit librdkafka's message.max.bytes: exit 2, one line")
+    func maxBodyMustFit() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (status, output) = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes,
+                                                  "--data-dir", data, "--max-body", "1MiB"])
+        #expect(status == 2, "\(output)")
+        #expect(output.split(separator: "\n").count == 1, "\(output)")
+        #expect(output.contains("--max-body 1048576 plus the envelope") && output.contains("message.max.bytes 1000000"), "\(output)")
+        let raised = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes,
+                                         "--data-dir", data, "--max-body", "1MiB", "--kafka", "message.max.bytes=900"])
+        #expect(raised.status == 2 && raised.output.contains("message.max.bytes takes a number of bytes"), "\(raised.output)")
+    }
+
     @Test("the settings that keep the guarantees are accepted: acks=all, acks=-1, idempotence on, 5 in flight")
     func keepingKafkaSettings() async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: "")

@@ -185,4 +185,29 @@ struct ServeEndToEndTests {
         #expect(await bridge.stop() == 0, "serve log: \(bridge.process.log.suffix(2000))")
         #expect(!bridge.process.log.contains(Self.productionToken) && !bridge.process.log.contains(Self.sandboxToken))
     }
+
+    @Test("a body of the default --max-body reaches Kafka, and one a byte larger is 413; small events after it are not held up")
+    func largestBodyFits() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let bridge = try await Bridge.start(bootstrap: bootstrap)
+        let maxBody = 900 * 1024
+        func body(size: Int, record: String) -> Data {
+            let head = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"\#(record)","pad":""#
+            return Data((head + String(repeating: "x", count: size - head.utf8.count - 2) + "\"}").utf8)
+        }
+        let large = body(size: maxBody, record: "large-\(bridge.prefix)")
+        #expect(large.count == maxBody)
+        #expect(try await bridge.post(large, headers: ["Okra-Auth": Self.productionToken]).0 == 200)
+        #expect(try await bridge.post(body(size: maxBody + 1, record: "over"), headers: ["Okra-Auth": Self.productionToken]).0 == 413)
+        let small = body(size: 200, record: "small-\(bridge.prefix)")
+        #expect(try await bridge.post(small, headers: ["Okra-Auth": Self.productionToken]).0 == 200)
+
+        let topic = "\(bridge.prefix).production.payment.success"
+        let records = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: 2, idle: .seconds(20))
+        #expect(records.count == 2)
+        let large1 = try #require(records.first { $0.key == Array("large-\(bridge.prefix)".utf8) })
+        #expect(large1.value.count > maxBody && large1.value.count < 1_000_000)
+        #expect(records.contains { $0.key == Array("small-\(bridge.prefix)".utf8) })
+        #expect(await bridge.stop() == 0, "serve log: \(bridge.process.log.suffix(2000))")
+    }
 }

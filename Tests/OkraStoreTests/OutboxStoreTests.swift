@@ -342,6 +342,21 @@ struct OutboxStoreTests {
         #expect(try await store.accept(eventID: "okra-v2", records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate)
     }
 
+    @Test("a read of pending records is bounded by bytes as well as by count, and always returns the first")
+    func pendingBoundedByBytes() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        let big = String(repeating: "v", count: 100_000)
+        for index in 0..<10 {
+            _ = try await store.accept(eventID: "okra-bytes-\(index)", records: [Self.record("t", big)], receivedAt: Date())
+        }
+        #expect(try await store.pending(after: 0, limit: 100, maxBytes: 250_000).count == 2)
+        #expect(try await store.pending(after: 0, limit: 100, maxBytes: 1).count == 1, "one record larger than the bound still comes")
+        #expect(try await store.pending(after: 0, limit: 3).count == 3)
+        #expect(try await store.pending(after: 0, limit: 100).count == 10)
+    }
+
     static func fileSize(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
     }
