@@ -32,6 +32,8 @@ public struct SinkReadiness: Sendable, Equatable {
         case accepting
         /// At its bound: new events are answered 503.
         case full
+        /// The data volume is full: new events are answered 503 until the publisher freed space.
+        case volumeFull = "volume full"
         /// It could not be read.
         case unreadable
     }

@@ -31,6 +31,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let recreations: Counter
     private let parkedGauge: Gauge
     private let storeErrors: Counter
+    private let volumeFull: Gauge
     private let parkedCounters = Mutex<[String: Counter]>([:])
 
     /// - Parameters:
@@ -72,6 +73,7 @@ public final class OutboxPublisher: Service, Sendable {
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
         self.parkedGauge = Gauge(label: "okra_bridge_parked_records", factory: metrics)
         self.storeErrors = Counter(label: "okra_bridge_store_errors_total", factory: metrics)
+        self.volumeFull = Gauge(label: "okra_bridge_store_volume_full", factory: metrics)
     }
 
     /// `okra_bridge_records_parked_total{reason}`.
@@ -118,6 +120,8 @@ public final class OutboxPublisher: Service, Sendable {
                 }
                 walBytes.record(store.walBytes)
                 parkedGauge.record(await store.parkedCount)
+                volumeFull.record(store.volumeIsFull ? 1 : 0)
+                store.maintainReserve()
             }
             let round: RoundTally
             do {
@@ -175,7 +179,10 @@ public final class OutboxPublisher: Service, Sendable {
     /// delivered and parked ones that follow it without a gap (``RoundTally``).
     func publishRound(_ producer: KafkaProducer) async throws -> RoundTally {
         var tally = RoundTally()
-        let batch = try await store.pending(after: store.publishedThrough, limit: batchSize, maxBytes: batchBytes)
+        // On a full volume every mark must fit the little space there is: small rounds.
+        let full = store.volumeIsFull
+        let batch = try await store.pending(after: store.publishedThrough, limit: full ? min(batchSize, 50) : batchSize,
+                                            maxBytes: full ? min(batchBytes, 64 << 10) : batchBytes)
         guard !batch.isEmpty else { return tally }
         var sent: [Result<KafkaDelivery, KafkaError>] = []
         sent.reserveCapacity(batch.count)

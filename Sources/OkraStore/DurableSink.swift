@@ -21,6 +21,9 @@ public struct DurableSink: EventSink {
         guard let depth = try? await store.depth() else {
             return SinkReadiness(store: .unreadable, kafka: .notChecked, problems: ["the store cannot be read"], parked: parked)
         }
+        guard !store.volumeIsFull else {
+            return SinkReadiness(store: .volumeFull, kafka: .notChecked, problems: ["the data volume is full"], parked: parked)
+        }
         guard depth.count < store.maxPending else {
             return SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"], parked: parked)
         }

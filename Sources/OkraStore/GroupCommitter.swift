@@ -37,8 +37,11 @@ actor GroupCommitter {
     /// Set when the WAL is long enough for the writer to finish a checkpoint.
     private var finishCheckpoint: Database.CheckpointMode?
 
+    private let volume: VolumeGuard
+
     init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
-         maxPending: Int, windowMilliseconds: Int64) {
+         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64) {
+        self.volume = volume
         self.pool = pool
         self.policy = policy
         self.checkpointer = checkpointer
@@ -57,6 +60,7 @@ actor GroupCommitter {
         if pending + submission.records.count > maxPending {
             throw OutboxStore.Full(pending: pending)
         }
+        guard volume.admit(pending: pending) else { throw OutboxStore.VolumeFull() }
         return try await withCheckedThrowingContinuation { continuation in
             queued.append((submission, continuation))
             if !writing {
@@ -94,7 +98,13 @@ actor GroupCommitter {
     /// cannot grow the WAL either.
     func maintenanceWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         await finishCheckpointIfWanted()
-        let result = try await pool.write(updates)
+        let result: T
+        do {
+            result = try await pool.write(updates)
+        } catch {
+            volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
+            throw error
+        }
         scheduleCheckpoint()
         return result
     }
@@ -172,11 +182,13 @@ actor GroupCommitter {
                 }
                 lastSeq = last
                 commits += 1
+                volume.written()
                 scheduleCheckpoint()
                 for (index, (_, continuation)) in batch.enumerated() {
                     continuation.resume(returning: outcomes[index])
                 }
             } catch {
+                volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
                 for (_, continuation) in batch { continuation.resume(throwing: error) }
             }
         }

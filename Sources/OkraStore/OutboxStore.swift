@@ -82,6 +82,12 @@ public final class OutboxStore: Sendable {
         public var error: String
     }
 
+    /// The data volume is full; the request was not stored (answer 503 with Retry-After).
+    public struct VolumeFull: Error, CustomStringConvertible {
+        /// One line saying so.
+        public var description: String { "the data volume is full; the store takes new events again once the publisher has freed space" }
+    }
+
     /// The store is at its bound; the request was not stored (answer 503 with Retry-After).
     public struct Full: Error, CustomStringConvertible {
         /// The unpublished records it holds.
@@ -91,6 +97,7 @@ public final class OutboxStore: Sendable {
     }
 
     let pool: DatabasePool
+    private let volume: VolumeGuard
     private let newRecords = WakeUp()
     private let committer: GroupCommitter
     /// The file's path.
@@ -117,12 +124,17 @@ public final class OutboxStore: Sendable {
     }
 
     /// Opens (or creates) `directory/okra-bridge.sqlite`, upgrading a file of an earlier layout.
-    /// - Parameter busyTimeout: how long a statement waits for another connection's lock before
-    ///   failing with `SQLITE_BUSY`.
+    /// - Parameters:
+    ///   - busyTimeout: how long a statement waits for another connection's lock before failing
+    ///     with `SQLITE_BUSY`.
+    ///   - reserveBytes: space kept in a reserve file beside the store, released when the volume
+    ///     fills so the store can still drain (``VolumeGuard``); 0 keeps none.
     public init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
-                checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10) throws {
+                checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
+                reserveBytes: Int = 8 << 20) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
+        let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -131,18 +143,43 @@ public final class OutboxStore: Sendable {
             try db.execute(sql: "PRAGMA journal_size_limit = \(128 << 20)")
         }
         configuration.busyMode = .timeout(busyTimeout)
-        pool = try DatabasePool(path: path, configuration: configuration)
-        let state = try pool.write { db in try StoreSchema.prepare(db) }
-        let checkpointer = try DatabaseQueue(path: path, configuration: configuration)
+        let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)
+        do {
+            opened = try Self.open(path: path, configuration: configuration)
+        } catch where VolumeGuard.isVolumeFull(error) {
+            // A full volume: give the reserve back so the store opens and can drain.
+            volume.releaseReserve()
+            opened = try Self.open(path: path, configuration: configuration)
+            volume.openedFull(pending: Int(opened.1.lastSeq - opened.1.publishedThrough))
+        }
+        let (pool, state, checkpointer) = opened
+        self.pool = pool
+        self.volume = volume
+        if !volume.isFull { volume.ensureReserve() }
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
-        committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, maxPending: maxPending,
-                                   windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+        committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
+                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+    }
+
+    private static func open(path: String, configuration: Configuration) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        let state = try pool.write { db in try StoreSchema.prepare(db) }
+        return (pool, state, try DatabaseQueue(path: path, configuration: configuration))
+    }
+
+    /// Whether the data volume is full: new events are refused until a write succeeds again.
+    public var volumeIsFull: Bool { volume.isFull }
+
+    /// Makes the reserve file again once the volume has room (the publisher calls it now and then).
+    public func maintainReserve() {
+        if !volume.isFull { volume.ensureReserve() }
     }
 
     /// Stores an event's records durably (or recognizes a duplicate id) and returns once the
     /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate.
-    /// - Throws: ``Full`` at the bound; a database error if the disk fails.
+    /// - Throws: ``Full`` at the bound, ``VolumeFull`` while the data volume is full; a database
+    ///   error if the disk fails.
     public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date) async throws -> Acceptance {
         let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: Int64(receivedAt.timeIntervalSince1970 * 1000)))
         if outcome == .accepted && !records.isEmpty { newRecords.signal() }

@@ -33,6 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Run without tokens, accepting any sender.") var allowUnauthenticated = false
     @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
     @Option(help: "Most unpublished records the store holds before answering 503. Default 1000000.") var maxPending: Int?
+    @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none). Default 8MiB.") var storeReserve: String?
     @Option(help: "A second listener (host:port) for /metrics, /readyz and /healthz; /metrics then leaves --listen.") var adminListen: String?
     @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters).") var adminToken: String?
 
@@ -120,10 +121,12 @@ struct ServeCommand: AsyncParsableCommand {
         case .durable:
             _ = try makeProducer() // fail fast on a bad --kafka property; the publisher makes its own
             let dataDirectory = env.value(dataDir, "DATA_DIR") ?? "./data"
+            let reserveText = env.value(storeReserve, "STORE_RESERVE") ?? "8MiB"
+            let reserve = reserveText == "0" ? 0 : try FlagValue.bytes(reserveText, flag: "--store-reserve")
             let store: OutboxStore
             do {
                 store = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env.value(nil, "MAX_PENDING") ?? "") ?? 1_000_000,
-                                        dedupeWindow: window)
+                                        dedupeWindow: window, reserveBytes: reserve)
             } catch {
                 throw ConfigurationError("--data-dir \(dataDirectory): cannot open the store: \(error)")
             }

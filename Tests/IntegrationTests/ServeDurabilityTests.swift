@@ -5,6 +5,7 @@ import FoundationNetworking
 import Logging
 import OkraEnvelope
 import OkraKafka
+import OkraRouting
 import Synchronization
 import Testing
 
@@ -169,6 +170,104 @@ struct ServeDurabilityTests {
         #expect(acked.subtracting(found).isEmpty, "\(acked.subtracting(found).count) acknowledged events missing after SIGTERM")
         #expect(await again.stop() == 0)
     }
+    /// A small tmpfs of this test's own (needs root, which CI has), removed afterwards.
+    static func withSmallVolume<T>(megabytes: Int, _ body: (URL) async throws -> T) async throws -> T {
+        guard getuid() == 0 else {
+            // Mounting needs root. CI runs as root, so there this is a failure, never a skip.
+            Issue.record("the full-volume test mounts a tmpfs and needs root; run the tests as root (CI does)")
+            throw BrokerUnavailable("not root: cannot mount a tmpfs")
+        }
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("okra-volume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
+        guard system("mount -t tmpfs -o size=\(megabytes)m tmpfs '\(mountPoint.path)'") == 0 else {
+            throw BrokerUnavailable("cannot mount a \(megabytes) MiB tmpfs at \(mountPoint.path)")
+        }
+        defer {
+            _ = system("umount -l '\(mountPoint.path)'")
+            try? FileManager.default.removeItem(at: mountPoint)
+        }
+        return try await body(mountPoint)
+    }
+
+    @Test("a full data volume: 503 with Retry-After and not ready; a restart on the full volume drains it; accepting again once there is room",
+          .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true"))
+    func fullVolume() async throws {
+        _ = try await DevBroker.bootstrap()
+        try await Self.withSmallVolume(megabytes: 4) { volume in
+            try await PrivateBroker.withBroker { broker, bootstrap in
+                try await broker.stop()
+                let prefix = "full\(UUID().uuidString.prefix(6).lowercased())"
+                let original = try String(contentsOf: DevBroker.repositoryRoot.appendingPathComponent("routes.json"), encoding: .utf8)
+                let routesText = original.replacingOccurrences(of: "\"okra.", with: "\"\(prefix).")
+                // Routes and logs outside the small volume; only the store is on it.
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-full-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                try routesText.write(to: directory.appendingPathComponent("routes.json"), atomically: true, encoding: .utf8)
+                let routes = try RouteTable.load(Array(routesText.utf8))
+                let arguments = ["--store-reserve", "1MiB"]
+                var bridge = try await Bridge.launch(port: try Bridge.freePort(), prefix: prefix, routes: routes, directory: directory,
+                                                     bootstrap: bootstrap, extraArguments: arguments, log: "serve-full.log", dataDirectory: volume)
+
+                // Kafka is away: accept until the volume is full.
+                let run = String(UUID().uuidString.prefix(8).lowercased())
+                var acknowledged: [String] = []
+                var refusals = 0
+                var retryAfter: String?
+                for n in 0..<20_000 where refusals < 5 {
+                    let body = Self.payload(n, run: run)
+                    var request = URLRequest(url: URL(string: "http://127.0.0.1:\(bridge.port)/webhooks/okra")!)
+                    request.httpMethod = "POST"
+                    request.httpBody = body
+                    request.setValue(ServeEndToEndTests.productionToken, forHTTPHeaderField: "Okra-Auth")
+                    guard let (_, response) = try? await URLSession.shared.data(for: request) else {
+                        Issue.record("serve stopped answering: \(bridge.process.log.suffix(3000))")
+                        return
+                    }
+                    let http = response as! HTTPURLResponse
+                    if http.statusCode == 200 {
+                        acknowledged.append(try Self.id(of: body))
+                    } else {
+                        #expect(http.statusCode == 503)
+                        retryAfter = http.value(forHTTPHeaderField: "Retry-After")
+                        refusals += 1
+                    }
+                }
+                #expect(refusals == 5, "the volume never filled")
+                #expect(acknowledged.count > 10)
+                #expect(retryAfter != nil)
+                let (readyStatus, readyBody) = try await bridge.get("/readyz")
+                #expect(readyStatus == 503 && readyBody.contains("volume full"), "\(readyBody)")
+                #expect(await bridge.stop() == 0, "\(bridge.process.log.suffix(2000))")
+
+                // Kafka is back; the bridge starts on the full volume and drains it.
+                try await broker.start()
+                bridge = try await Bridge.launch(port: bridge.port, prefix: prefix, routes: routes, directory: directory,
+                                                 bootstrap: bootstrap, extraArguments: arguments, log: "serve-full-restart.log", dataDirectory: volume)
+                let topic = "\(prefix).production.payment.success"
+                var found: Set<String> = []
+                let deadline = ContinuousClock.now + .seconds(120)
+                while found.count < Set(acknowledged).count && ContinuousClock.now < deadline {
+                    found = Set(try await Self.ids(on: topic, bootstrap: bootstrap, atLeast: acknowledged.count))
+                    if found.count < Set(acknowledged).count { try await Task.sleep(for: .seconds(2)) }
+                }
+                #expect(Set(acknowledged).subtracting(found).isEmpty, "missing \(Set(acknowledged).subtracting(found).count) of \(acknowledged.count)")
+
+                // Drained: new events are accepted again.
+                var accepted = false
+                let acceptBy = ContinuousClock.now + .seconds(60)
+                var n = 100_000
+                while !accepted && ContinuousClock.now < acceptBy {
+                    accepted = await Self.post(bridge, Self.payload(n, run: run)) == 200
+                    n += 1
+                    if !accepted { try await Task.sleep(for: .milliseconds(500)) }
+                }
+                #expect(accepted, "\(bridge.process.log.suffix(2000))")
+                #expect(try await bridge.get("/readyz").0 == 200)
+                #expect(await bridge.stop() == 0)
+            }
+        }
+    }
 }
 
 extension ServeEndToEndTests.Bridge {
@@ -184,4 +283,5 @@ final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+
 }

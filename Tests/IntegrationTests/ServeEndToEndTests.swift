@@ -37,11 +37,11 @@ struct ServeEndToEndTests {
 
         /// Starts `serve` with this directory's routes and data, and waits until it is healthy.
         static func launch(port: Int, prefix: String, routes: RouteTable, directory: URL, bootstrap: String,
-                           extraArguments: [String], log: String) async throws -> Bridge {
+                           extraArguments: [String], log: String, dataDirectory: URL? = nil) async throws -> Bridge {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
             let process = try ChildProcess(binary, [
                 "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", directory.appendingPathComponent("routes.json").path,
-                "--data-dir", directory.appendingPathComponent("data").path,
+                "--data-dir", (dataDirectory ?? directory.appendingPathComponent("data")).path,
                 "--token", "production=\(productionToken)", "--token", "sandbox=\(sandboxToken)",
             ] + extraArguments, logPath: directory.appendingPathComponent(log).path)
             let bridge = Bridge(process: process, port: port, prefix: prefix, routes: routes, directory: directory)

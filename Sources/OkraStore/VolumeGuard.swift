@@ -1,0 +1,116 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// Keeps a full data volume from stopping the bridge for good.
+///
+/// A reserve file of `reserveBytes` sits beside the store. When a write fails because the volume
+/// is full, the store stops taking new events (503, not ready), and the reserve is deleted so that
+/// the publisher's marks and the checkpoints (which are what free space) can still be written. A
+/// store that cannot be opened on a full volume deletes the reserve and opens. While full, one new
+/// event a second is tried as a probe; the first that is written makes the store accept again, and
+/// the reserve is made again once the volume has room for it.
+final class VolumeGuard: Sendable {
+    private struct State {
+        var full = false
+        /// Unpublished records when the volume was found full: a probe is tried only once the
+        /// publisher has taken some out (their pages are free inside the file again).
+        var pendingWhenFull = Int.max
+        var lastProbe = ContinuousClock.now - .seconds(3600)
+    }
+
+    /// The reserve file's path.
+    let reservePath: String
+    /// Its size; 0 keeps no reserve.
+    let reserveBytes: Int
+    private let state = Mutex(State())
+
+    init(directory: String, reserveBytes: Int) {
+        reservePath = (directory as NSString).appendingPathComponent("okra-bridge.reserve")
+        self.reserveBytes = reserveBytes
+    }
+
+    /// Whether the volume was found full and no write has succeeded since.
+    var isFull: Bool { state.withLock { $0.full } }
+
+    /// Whether a new event may be written now: always while not full; while full, one a second
+    /// (a probe), once `pending` is below what it was when the volume filled.
+    func admit(pending: Int, now: ContinuousClock.Instant = .now) -> Bool {
+        state.withLock { state in
+            guard state.full else { return true }
+            guard pending < state.pendingWhenFull, now - state.lastProbe >= .seconds(1) else { return false }
+            state.lastProbe = now
+            return true
+        }
+    }
+
+    /// A write failed; when because the volume is full, the store stops taking events and the
+    /// reserve is released for the writes that free space.
+    func writeFailed(_ error: any Error, pending: Int) {
+        guard Self.isVolumeFull(error) else { return }
+        state.withLock { state in
+            if !state.full { state.pendingWhenFull = pending }
+            state.full = true
+        }
+        releaseReserve()
+    }
+
+    /// A write of new events succeeded: the volume has room again.
+    func written() {
+        let wasFull = state.withLock { state -> Bool in
+            defer { state.full = false }
+            return state.full
+        }
+        if wasFull { ensureReserve() }
+    }
+
+    /// Marks the volume full (the store could only be opened by releasing the reserve).
+    func openedFull(pending: Int) {
+        state.withLock { state in
+            state.full = true
+            state.pendingWhenFull = pending
+        }
+    }
+
+    /// Makes the reserve file when it is missing and the volume has room for it and a margin.
+    func ensureReserve() {
+        guard reserveBytes > 0 else { return }
+        let existing = (try? FileManager.default.attributesOfItem(atPath: reservePath)[.size] as? Int) ?? nil
+        guard existing != reserveBytes else { return }
+        guard let free = Self.availableBytes(at: (reservePath as NSString).deletingLastPathComponent), free >= reserveBytes * 2 else { return }
+        let fd = open(reservePath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        // Real blocks, not a sparse file: zeros written, then synced.
+        let chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var written = 0
+        while written < reserveBytes {
+            let count = min(chunk.count, reserveBytes - written)
+            let result = chunk.withUnsafeBytes { write(fd, $0.baseAddress, count) }
+            guard result > 0 else {
+                unlink(reservePath)
+                return
+            }
+            written += result
+        }
+        _ = fsync(fd)
+    }
+
+    /// Deletes the reserve file, giving its space back to the volume.
+    func releaseReserve() {
+        unlink(reservePath)
+    }
+
+    /// Whether `error` says the volume (or the database) is full.
+    static func isVolumeFull(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_FULL
+    }
+
+    /// Bytes available to this process on the volume holding `path`.
+    static func availableBytes(at path: String) -> Int? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
+}
