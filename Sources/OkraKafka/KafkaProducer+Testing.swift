@@ -17,4 +17,14 @@ extension KafkaProducer {
     func refuseNextProduceRequestsForTesting(_ count: Int) -> Bool {
         rdkafka.failNextProduceRequestsForTesting(count, refusingTopic: true)
     }
+
+    /// The bootstrap address of this producer's mock cluster, for other clients.
+    func mockClusterBootstrapsForTesting() -> String? {
+        rdkafka.mockClusterBootstrapsForTesting()
+    }
+
+    /// Takes the mock cluster's broker down or up again.
+    func setMockBrokerForTesting(up: Bool) -> Bool {
+        rdkafka.setMockBrokerForTesting(up: up)
+    }
 }

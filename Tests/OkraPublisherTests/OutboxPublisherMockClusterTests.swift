@@ -22,6 +22,7 @@ struct OutboxPublisherMockClusterTests {
     /// Producers on the mock cluster; the latest one is kept for fault injection.
     final class Producers: Sendable {
         let latest = Mutex<KafkaProducer?>(nil)
+        let made = Mutex(0)
         let configuration: KafkaProducerConfiguration
 
         init(_ configure: (inout KafkaProducerConfiguration) -> Void = { _ in }) {
@@ -36,6 +37,7 @@ struct OutboxPublisherMockClusterTests {
         func make() throws -> KafkaProducer {
             let producer = try KafkaProducer(configuration: configuration, logger: Self.quiet)
             latest.withLock { $0 = producer }
+            made.withLock { $0 += 1 }
             return producer
         }
 
@@ -134,4 +136,62 @@ struct OutboxPublisherMockClusterTests {
 
 extension OutboxPublisherMockClusterTests {
     static func publisher(_ store: OutboxStore, producers: Producers) -> OutboxPublisher { publisher(store, producers) }
+}
+
+/// Order per key through failures: a broker that goes away mid-stream and a producer that turns
+/// fatal, with the durable configuration (no delivery timeout, a short stall limit).
+@Suite("Outbox publisher order per key (mock cluster)")
+struct PublisherOrderTests {
+    @Test("one key, failures injected mid-stream, then recovery: the first copy of each record comes in the order the records were stored")
+    func firstCopiesInOrder() async throws {
+        let folder = OutboxPublisherMockClusterTests.Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let owner = try KafkaProducer(configuration: OutboxPublisherMockClusterTests.Producers().configuration,
+                                      logger: OutboxPublisherMockClusterTests.Producers.quiet)
+        let bootstrap = try #require(owner.mockClusterBootstrapsForTesting())
+        let producers = OutboxPublisherMockClusterTests.Producers {
+            $0.bootstrapServers = bootstrap
+            $0.properties.removeValue(forKey: "test.mock.num.brokers")
+            $0.messageTimeout = .zero
+            $0.deliveryStallGrace = .seconds(1)
+            $0.properties["reconnect.backoff.ms"] = "20"
+            $0.properties["reconnect.backoff.max.ms"] = "100"
+        }
+        let total = 600
+        for index in 0..<total {
+            _ = try await store.accept(eventID: "okra-order-\(index)", records: [
+                RoutedRecord(topic: "order", key: "one-key", headers: [], value: Array("\(index)".utf8), routeName: nil),
+            ], receivedAt: Date())
+        }
+        let publisher = OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: OutboxPublisherMockClusterTests.Producers.quiet,
+                                        batchSize: 50, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200))
+        // The broker is away when the publisher starts: its first rounds stall, the producer is
+        // replaced (the stall limit is 1 s) and the outbox sends again from the mark.
+        #expect(owner.setMockBrokerForTesting(up: false))
+        let task = Task { try await publisher.run() }
+        defer { task.cancel() }
+        #expect(await OutboxPublisherMockClusterTests.eventually { producers.made.withLock { $0 } >= 2 }, "the stalled producer was replaced")
+        #expect(owner.setMockBrokerForTesting(up: true))
+        // Then, mid-stream, Produce requests are refused with UNKNOWN_PRODUCER_ID.
+        #expect(await OutboxPublisherMockClusterTests.eventually { (try? await store.depth().count).map { $0 < total } ?? false })
+        #expect(owner.failNextProduceRequestsForTesting(3))
+        #expect(try await OutboxPublisherMockClusterTests.eventually(.seconds(60)) { try await store.depth().count == 0 }, "drained")
+
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap), logger: OutboxPublisherMockClusterTests.Producers.quiet)
+        try await consumer.assignAllPartitions(of: "order")
+        var firstCopies: [Int] = []
+        var seen: Set<Int> = []
+        var copies = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while seen.count < total && ContinuousClock.now < deadline {
+            for record in try await consumer.poll(maxRecords: 1000, timeout: .milliseconds(200)) {
+                copies += 1
+                let value = Int(String(decoding: record.value, as: UTF8.self))!
+                if seen.insert(value).inserted { firstCopies.append(value) }
+            }
+        }
+        await consumer.close()
+        await owner.shutdown()
+        #expect(firstCopies == Array(0..<total), "first copies out of order or missing (\(copies) copies read)")
+    }
 }

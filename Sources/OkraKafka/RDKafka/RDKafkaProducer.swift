@@ -179,6 +179,20 @@ final class RDKafkaProducer: Sendable {
 // MARK: - Test hooks (reached from tests through @testable import only)
 
 extension RDKafkaProducer {
+    /// The bootstrap address of this handle's mock cluster (`test.mock.num.brokers`), for other
+    /// clients to connect to; nil without one.
+    func mockClusterBootstrapsForTesting() -> String? {
+        guard let cluster = rd_kafka_handle_mock_cluster(client.handle), let text = rd_kafka_mock_cluster_bootstraps(cluster) else { return nil }
+        return String(cString: text)
+    }
+
+    /// Takes the mock cluster's broker 1 down (connections refused and closed) or up again.
+    func setMockBrokerForTesting(up: Bool) -> Bool {
+        guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
+        let err = up ? rd_kafka_mock_broker_set_up(cluster, 1) : rd_kafka_mock_broker_set_down(cluster, 1)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
     /// Makes librdkafka raise a fatal error as if the broker had sent `UNKNOWN_PRODUCER_ID`
     /// (librdkafka's own test hook).
     func raiseFatalErrorForTesting() {
