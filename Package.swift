@@ -153,6 +153,7 @@ let package = Package(
             dependencies: [
                 "OkraPublisher", "OkraIngest", "OkraKafka", "OkraRouting", "OkraStore",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

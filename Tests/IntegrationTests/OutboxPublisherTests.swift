@@ -98,4 +98,32 @@ struct OutboxPublisherTests {
             #expect(values == Set((0..<200).map { #"{"n":\#($0)}"# }), "every stored record arrived (duplicates allowed)")
         }
     }
+
+    @Test("a record over the size limit between small ones: the small ones are on Kafka within seconds, the big one is parked")
+    func oversizedIsParked() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let topic = DevBroker.freshTopic("parking")
+        let directory = Self.storeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try OutboxStore(directory: directory)
+        func record(_ value: String) -> RoutedRecord {
+            RoutedRecord(topic: topic, key: "k", headers: [("idempotency-key", "okra-\(value.prefix(8))")], value: Array(value.utf8), routeName: nil)
+        }
+        _ = try await store.accept(eventID: "okra-before", records: [record("before")], receivedAt: Date())
+        _ = try await store.accept(eventID: "okra-big", records: [record(String(repeating: "b", count: 30_000))], receivedAt: Date())
+        _ = try await store.accept(eventID: "okra-after", records: [record("after")], receivedAt: Date())
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
+        configuration.maxMessageBytes = 20_000
+        let configured = configuration
+        let publisher = OutboxPublisher(store: store, makeProducer: { try KafkaProducer(configuration: configured, logger: DevBroker.quietLogger) },
+                                        logger: DevBroker.quietLogger)
+        let task = Task { try await publisher.run() }
+        #expect(try await Self.waitUntilDrained(store, timeout: .seconds(10)), "nothing is stuck behind the big record")
+        task.cancel()
+        _ = try? await task.value
+        let values = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: 2, idle: .seconds(5)).map { String(decoding: $0.value, as: UTF8.self) }
+        #expect(values == ["before", "after"])
+        #expect(try await store.parked().map(\.eventID) == ["okra-big"])
+        #expect(await DurableSink(store: store).readiness().parked == 1)
+    }
 }

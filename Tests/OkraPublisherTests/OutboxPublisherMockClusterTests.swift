@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import MetricsTestKit
 import OkraRouting
 import OkraStore
 import Synchronization
@@ -61,9 +62,10 @@ struct OutboxPublisherMockClusterTests {
         return try await condition()
     }
 
-    static func publisher(_ store: OutboxStore, _ producers: Producers) -> OutboxPublisher {
+    static func publisher(_ store: OutboxStore, _ producers: Producers, metrics: TestMetrics = TestMetrics()) -> OutboxPublisher {
         OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: Producers.quiet,
-                        batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200))
+                        batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200),
+                        metrics: metrics)
     }
 
     @Test("a record too large to enqueue is parked in its round; the records around it are delivered")
@@ -74,13 +76,17 @@ struct OutboxPublisherMockClusterTests {
         _ = try await store.accept(eventID: "okra-small-1", records: [Self.record("t", "small-1")], receivedAt: Date())
         _ = try await store.accept(eventID: "okra-big", records: [Self.record("t", String(repeating: "x", count: 20_000))], receivedAt: Date())
         _ = try await store.accept(eventID: "okra-small-2", records: [Self.record("t", "small-2")], receivedAt: Date())
-        let task = Task { try await Self.publisher(store, producers).run() }
+        let metrics = TestMetrics()
+        let task = Task { try await Self.publisher(store, producers, metrics: metrics).run() }
         defer { task.cancel() }
         #expect(try await Self.eventually { try await store.depth().count == 0 }, "nothing stays stuck behind the big record")
         let parked = try await store.parked()
         #expect(parked.map(\.eventID) == ["okra-big"])
         #expect(parked.first?.reason == "message_too_large")
         #expect(await store.parkedCount == 1)
+        #expect(try metrics.expectCounter("okra_bridge_records_parked_total", [("reason", "message_too_large")]).totalValue == 1)
+        #expect(await Self.eventually { (try? metrics.expectGauge("okra_bridge_parked_records").lastValue) == 1 }, "the gauge shows the parked record")
+        #expect(await DurableSink(store: store).readiness().parked == 1)
     }
 
     @Test("a record whose delivery Kafka refuses for good is parked, and the records after it are delivered")
