@@ -58,22 +58,11 @@ public final class OutboxStore: Sendable {
         }
     }
 
-    /// A parked record, as kept in the store.
+    /// A parked record, as kept in the store: the record as it waited in the outbox, and why
+    /// Kafka refused it.
     public struct ParkedRecord: Sendable {
-        /// Its position in the outbox when it was parked.
-        public var seq: Int64
-        /// The id of the event it belongs to (nil for a dead letter without one).
-        public var eventID: String?
-        /// The topic.
-        public var topic: String
-        /// The key.
-        public var key: [UInt8]?
-        /// The headers, in order.
-        public var headers: [(name: String, value: String)]
-        /// The value.
-        public var value: [UInt8]
-        /// When it was stored (milliseconds since 1970).
-        public var createdAtMilliseconds: Int64
+        /// The record (its `seq` is its outbox position when it was parked).
+        public var record: PendingRecord
         /// When it was parked (milliseconds since 1970).
         public var parkedAtMilliseconds: Int64
         /// Why, in short (see ``Parking/reason``).
@@ -213,12 +202,7 @@ public final class OutboxStore: Sendable {
                 let size = (row.dataNoCopy(atIndex: 3)?.count ?? 0) + (row.dataNoCopy(atIndex: 5)?.count ?? 0) + ((row[4] as String?)?.utf8.count ?? 0)
                 if !records.isEmpty && bytes + size > maxBytes { break }
                 bytes += size
-                records.append(PendingRecord(
-                    seq: row[0], eventID: row[1], topic: row[2],
-                    key: row.dataNoCopy(atIndex: 3).map { Array($0) },
-                    headers: Self.decodeHeaders(row[4]),
-                    value: row.dataNoCopy(atIndex: 5).map { Array($0) } ?? [], createdAtMilliseconds: row[6]
-                ))
+                records.append(Self.pendingRecord(row))
             }
             return records
         }
@@ -240,9 +224,7 @@ public final class OutboxStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error FROM parked ORDER BY seq LIMIT ?
                 """, arguments: [limit]).map { row in
-                ParkedRecord(seq: row[0], eventID: row[1], topic: row[2], key: (row[3] as Data?).map { Array($0) },
-                             headers: Self.decodeHeaders(row[4]), value: Array(row[5] as Data), createdAtMilliseconds: row[6],
-                             parkedAtMilliseconds: row[7], reason: row[8], error: row[9])
+                ParkedRecord(record: Self.pendingRecord(row), parkedAtMilliseconds: row[7], reason: row[8], error: row[9])
             }
         }
     }
@@ -284,6 +266,17 @@ public final class OutboxStore: Sendable {
 
     /// How many transactions group commit has written (for tests and benchmarks).
     public var commitCount: Int { get async { await committer.commits } }
+
+    /// A record from the columns `seq, event_id, topic, key, headers, value, created_at`, read
+    /// by position, blobs without an intermediate copy.
+    static func pendingRecord(_ row: Row) -> PendingRecord {
+        PendingRecord(
+            seq: row[0], eventID: row[1], topic: row[2],
+            key: row.dataNoCopy(atIndex: 3).map { Array($0) },
+            headers: decodeHeaders(row[4]),
+            value: row.dataNoCopy(atIndex: 5).map { Array($0) } ?? [], createdAtMilliseconds: row[6]
+        )
+    }
 
     /// Headers as a JSON array of `[name, value]` pairs.
     static func encodeHeaders(_ headers: [(name: String, value: String)]) -> String {

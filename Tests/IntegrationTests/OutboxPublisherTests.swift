@@ -123,7 +123,7 @@ struct OutboxPublisherTests {
         _ = try? await task.value
         let values = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: 2, idle: .seconds(5)).map { String(decoding: $0.value, as: UTF8.self) }
         #expect(values == ["before", "after"])
-        #expect(try await store.parked().map(\.eventID) == ["okra-big"])
+        #expect(try await store.parked().map(\.record.eventID) == ["okra-big"])
         #expect(await DurableSink(store: store).readiness().parked == 1)
     }
 }

@@ -81,7 +81,7 @@ struct OutboxPublisherMockClusterTests {
         defer { task.cancel() }
         #expect(try await Self.eventually { try await store.depth().count == 0 }, "nothing stays stuck behind the big record")
         let parked = try await store.parked()
-        #expect(parked.map(\.eventID) == ["okra-big"])
+        #expect(parked.map(\.record.eventID) == ["okra-big"])
         #expect(parked.first?.reason == "message_too_large")
         #expect(await store.parkedCount == 1)
         #expect(try metrics.expectCounter("okra_bridge_records_parked_total", [("reason", "message_too_large")]).totalValue == 1)
@@ -108,7 +108,7 @@ struct OutboxPublisherMockClusterTests {
         _ = try await store.accept(eventID: "okra-after", records: [Self.record("other", "after")], receivedAt: Date())
         #expect(try await Self.eventually { try await store.depth().count == 0 }, "the record after it is delivered")
         let parked = try await store.parked()
-        #expect(parked.map(\.eventID) == ["okra-refused"], "\(parked.map(\.error))")
+        #expect(parked.map(\.record.eventID) == ["okra-refused"], "\(parked.map(\.error))")
         #expect(parked.first?.reason == "authorization")
     }
 
