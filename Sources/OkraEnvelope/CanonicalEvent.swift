@@ -108,6 +108,16 @@ public struct CanonicalEvent: Sendable, Equatable {
         return output
     }
 
+    /// The event as it arrived with a token of `environment` (§1): `okraenv` and `source` become
+    /// the token's. Nil when the payload names the other environment (the bridge refuses it); a
+    /// payload that names none, or no word Okra uses, takes the token's. The id does not change.
+    public func bound(to environment: OkraEnvironment) -> CanonicalEvent? {
+        guard self.environment == .unknown || self.environment == environment else { return nil }
+        var event = self
+        event.environment = environment
+        return event
+    }
+
     /// The same JSON, indented for people (the payload re-indented too).
     public func prettyJSONBytes() -> [UInt8] {
         var members = attributes.map { JSONMember(key: $0.name, value: .string($0.value)) }

@@ -81,7 +81,7 @@ public final class Ingest: Sendable {
     private func process(_ delivery: VerifiedDelivery) async -> IngestAnswer {
         let table = routes.table
         let receivedAt = delivery.receivedAt
-        let event: CanonicalEvent
+        var event: CanonicalEvent
         switch Normalizer.normalize(delivery.body, receivedAt: receivedAt) {
         case .failure(let rejection):
             // Not an event: the raw body still goes to the dead-letter topic, durably.
@@ -92,9 +92,13 @@ public final class Ingest: Sendable {
         case .success(let normalized):
             event = normalized
         }
-        if let refusal = senderCheck.checkEnvironment(token: delivery.sender.environment, payload: event.environment) {
-            logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
-            return .refused(refusal)
+        if let token = delivery.sender.environment {
+            // The token decides the environment: a sandbox token never reaches a production topic.
+            guard let bound = event.bound(to: token) else {
+                logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
+                return .refused(.environmentMismatch(token: token, payload: event.environment))
+            }
+            event = bound
         }
         let decision = Router.route(event, table: table, receivedAt: receivedAt)
         if decision.dropped {

@@ -45,6 +45,9 @@ public struct SenderCheck: Sendable {
         if parsed.isEmpty && !allowUnauthenticated {
             throw ConfigurationError("no --token given: pass --token production=SECRET (and/or sandbox=...), or --allow-unauthenticated to accept any sender")
         }
+        if !parsed.isEmpty && allowUnauthenticated {
+            throw ConfigurationError("--allow-unauthenticated cannot be combined with tokens: with tokens every request must carry one")
+        }
         self.tokens = parsed
         self.allowUnauthenticated = allowUnauthenticated
         var ranges: [IPRange] = []
@@ -90,7 +93,7 @@ public struct SenderCheck: Sendable {
     public func authenticate(okraAuth: String?, authorization: String?) -> Result<Environment?, Refusal> {
         if tokens.isEmpty && allowUnauthenticated { return .success(nil) }
         let presented = okraAuth ?? BearerToken.parse(authorization)
-        guard let presented else { return allowUnauthenticated ? .success(nil) : .failure(.unauthorized) }
+        guard let presented else { return .failure(.unauthorized) }
         let bytes = Array(presented.utf8)
         var match: Environment?
         // Compare with every token, always, in constant time per token.
@@ -101,10 +104,4 @@ public struct SenderCheck: Sendable {
         return .success(match)
     }
 
-    /// Refuses a payload whose environment differs from its token's (a payload naming no
-    /// environment is accepted with any valid token).
-    public func checkEnvironment(token: Environment?, payload: OkraEnvironment) -> Refusal? {
-        guard let token, payload != .unknown, payload != token else { return nil }
-        return .environmentMismatch(token: token, payload: payload)
-    }
 }

@@ -19,11 +19,16 @@ struct NormalizeCommand: ParsableCommand {
     @Option(help: "The receive time to record (RFC 3339), for reproducible output. Default: now.")
     var receivedAt: String?
 
+    @Option(help: "The environment of the token it would arrive with (production or sandbox): okraenv and source become it.")
+    var env: String?
+
     func run() throws {
         let received = try receiveTime(receivedAt)
+        let token = try tokenEnvironment(env)
         let body = readInput(file)
         switch Normalizer.normalize(body, receivedAt: received) {
-        case .success(let event):
+        case .success(let normalized):
+            let event = bind(normalized, to: token)
             var output = pretty ? event.prettyJSONBytes() : event.oneLineJSONBytes()
             output.append(UInt8(ascii: "\n"))
             FileHandle.standardOutput.write(Data(output))
@@ -34,6 +39,25 @@ struct NormalizeCommand: ParsableCommand {
 }
 
 extension ParsableCommand {
+    /// The `--env` environment, or nil.
+    func tokenEnvironment(_ option: String?) throws -> OkraEnvironment? {
+        guard let option else { return nil }
+        guard let environment = OkraEnvironment(rawValue: option), environment != .unknown else {
+            throw ValidationError("--env takes production or sandbox")
+        }
+        return environment
+    }
+
+    /// `event` as it would arrive with a token of `token` (§1); exits 1 when the bridge would
+    /// refuse it (the payload names the other environment).
+    func bind(_ event: CanonicalEvent, to token: OkraEnvironment?) -> CanonicalEvent {
+        guard let token else { return event }
+        guard let bound = event.bound(to: token) else {
+            fail(UserError("a \(event.environment) payload with a \(token) token is refused (403 environment-mismatch)"))
+        }
+        return bound
+    }
+
     /// The `--received-at` time, or now.
     func receiveTime(_ option: String?) throws -> Date {
         guard let option else { return Date() }

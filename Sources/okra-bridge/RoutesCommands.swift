@@ -52,6 +52,9 @@ struct RouteCommand: ParsableCommand {
     @Option(help: "The receive time to record (RFC 3339), for reproducible output. Default: now.")
     var receivedAt: String?
 
+    @Option(help: "The environment of the token it would arrive with (production or sandbox).")
+    var env: String?
+
     func run() throws {
         let table: RouteTable
         do {
@@ -60,6 +63,7 @@ struct RouteCommand: ParsableCommand {
             fail(UserError("\(routes): \(error)"))
         }
         let received = try receiveTime(receivedAt)
+        let token = try tokenEnvironment(env)
         let body = readInput(file)
         var out = ""
         switch Normalizer.normalize(body, receivedAt: received) {
@@ -67,7 +71,8 @@ struct RouteCommand: ParsableCommand {
             let record = Router.deadLetter(body: body, rejection: rejection, receivedAt: received, table: table)
             out += "rejected: \(rejection)\n"
             out += "record: topic=\(record.topic) key=(none) reason=\(rejection.reason)\n"
-        case .success(let event):
+        case .success(let normalized):
+            let event = bind(normalized, to: token)
             out += String(decoding: event.oneLineJSONBytes(), as: UTF8.self) + "\n"
             let decision = Router.route(event, table: table, receivedAt: received)
             out += "matched: \(decision.matchedRoutes.isEmpty ? "(no route)" : decision.matchedRoutes.joined(separator: ", "))\n"

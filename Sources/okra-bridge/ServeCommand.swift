@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a duplicate id is suppressed (e.g. 73h, 30m, 90s). Default 73h.") var dedupeWindow: String?
     @Option(help: "Allowed sender address or CIDR, or 'okra' for Okra's three; repeatable. Default: any.") var allowIp: [String] = []
     @Option(help: "Proxy address or CIDR whose X-Forwarded-For is believed; repeatable.") var trustedProxy: [String] = []
-    @Flag(help: "Run without tokens, accepting any sender.") var allowUnauthenticated = false
+    @Flag(help: "Run without tokens, accepting any sender (a usage error together with tokens).") var allowUnauthenticated = false
     @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
     @Option(help: "Most unpublished records the store holds before answering 503. Default 1000000.") var maxPending: Int?
     @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none). Default 8MiB.") var storeReserve: String?
@@ -73,9 +73,12 @@ struct ServeCommand: AsyncParsableCommand {
         let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "900KiB", flag: "--max-body")
         let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
         let tokens = env.list(token, "TOKEN")
+        let unauthenticated = env.flag(allowUnauthenticated, "ALLOW_UNAUTHENTICATED")
+        if unauthenticated && !tokens.isEmpty {
+            throw UsageError("--allow-unauthenticated cannot be combined with --token: with tokens every request must carry one")
+        }
         let senderCheck = try SenderCheck(tokens: tokens, allowIPs: env.list(allowIp, "ALLOW_IP"),
-                                          trustedProxies: env.list(trustedProxy, "TRUSTED_PROXY"),
-                                          allowUnauthenticated: env.flag(allowUnauthenticated, "ALLOW_UNAUTHENTICATED"))
+                                          trustedProxies: env.list(trustedProxy, "TRUSTED_PROXY"), allowUnauthenticated: unauthenticated)
         let routesPath = env.value(routes, "ROUTES") ?? "./routes.json"
         let reloader: RoutesReloader
         do {

@@ -111,6 +111,26 @@ struct CommandLineTests {
         #expect(output.contains("would weaken delivery"))
     }
 
+    @Test("normalize --env: the token's environment; a payload of the other one exits 1; serve refuses --allow-unauthenticated with tokens (exit 2)")
+    func environmentFlags() async throws {
+        let disconnect = try await Self.run(["normalize", "--env", "sandbox", Self.payloads.appendingPathComponent("user-disconnect.json").path])
+        #expect(disconnect.status == 0)
+        #expect(disconnect.output.contains(#""source":"okra/sandbox""#) && disconnect.output.contains(#""okraenv":"sandbox""#))
+        let mismatch = try await Self.run(["normalize", "--env", "sandbox", Self.payloads.appendingPathComponent("v2-payment-success.json").path])
+        #expect(mismatch.status == 1 && mismatch.output.contains("environment-mismatch"), "\(mismatch.output)")
+        #expect(try await Self.run(["normalize", "--env", "staging", Self.payloads.appendingPathComponent("user-disconnect.json").path]).status == 2)
+        let routed = try await Self.run(["route", "--routes", DevBroker.repositoryRoot.appendingPathComponent("routes.json").path, "--env", "sandbox",
+                                         Self.payloads.appendingPathComponent("v1-balance-ready.json").path])
+        #expect(routed.status == 0 && routed.output.contains("record: topic=okra.sandbox.balance.success"), "\(routed.output)")
+
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let both = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--token", "production=cli-production-token-0123",
+                                       "--routes", routes, "--data-dir", FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-\(UUID())").path])
+        #expect(both.status == 2 && both.output.split(separator: "\n").count == 1, "\(both.output)")
+        #expect(both.output.contains("--allow-unauthenticated cannot be combined with --token"))
+        #expect(!both.output.contains("cli-production-token-0123"))
+    }
+
     @Test("serve refuses a --max-body whose records cannot fit librdkafka's message.max.bytes: exit 2, one line")
     func maxBodyMustFit() async throws {
         let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path

@@ -39,6 +39,25 @@ struct GoldenFixtureTests {
         #expect(parsed["data"] == (try JSONParser.parse(raw).value))
     }
 
+    /// `envelopes-env/NAME.ENV.json`: the envelope of `payloads/NAME.json` arriving with a token of ENV.
+    static let withEnvironment: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.appendingPathComponent("envelopes-env").path)) ?? [])
+        .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+
+    @Test("with a token's environment (normalize --env), the envelope matches its golden file", arguments: withEnvironment)
+    func envelopeWithEnvironment(_ file: String) throws {
+        let name = String(file[..<file.lastIndex(of: ".")!])
+        let environment = try #require(OkraEnvironment(rawValue: String(file[file.index(after: file.lastIndex(of: ".")!)...])))
+        let event = try #require(try Fixtures.event(name).bound(to: environment))
+        #expect(event.id == (try Fixtures.event(name)).id, "the id is the content's alone")
+        let expected = try Fixtures.bytes("envelopes-env/\(file).json")
+        #expect(String(decoding: event.prettyJSONBytes() + [UInt8(ascii: "\n")], as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+    }
+
+    @Test("there are golden envelopes with a token's environment, for each shape that names none")
+    func environmentFixturesExist() {
+        #expect(Self.withEnvironment.count >= 4)
+    }
+
     @Test("an invalid sample is rejected as malformed-json with the position", arguments: invalid)
     func invalidSampleIsRejected(_ name: String) throws {
         let body = try Fixtures.bytes("payloads/\(name).invalid.json")

@@ -80,6 +80,25 @@ struct IngestPipelineTests {
         #expect(fixture.sink.accepted.count == 1)
     }
 
+    @Test("the token decides the environment: a sandbox token's user event, v1 callback and odd env land on sandbox topics",
+          arguments: [
+              #"{"event":"USER_DISCONNECT","data":{"customer":"cus-9"}}"#,
+              #"{"callback_type":"BALANCE","callback_code":"BALANCE_SUCCESS","record":"rec-9"}"#,
+              #"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":"Production ","record":"rec-8"}"#,
+              #"{"type":"CALLBACK","method":"AUTH","code":"AUTH_SUCCESS","env":["production"],"record":"rec-7"}"#,
+          ])
+    func environmentFromToken(_ payload: String) async throws {
+        let fixture = try Fixture()
+        let unbound = try Normalizer.normalize(Array(payload.utf8), receivedAt: Self.received).get()
+        #expect(unbound.environment == .unknown)
+        #expect(await fixture.post(payload, token: Self.sandboxToken) == .accepted(id: unbound.id, duplicate: false), "the id is the content's")
+        let record = try #require(fixture.sink.accepted.first?.records.last)
+        #expect(record.topic.hasPrefix("okra.sandbox."), "\(record.topic)")
+        let envelope = try JSONParser.parse(record.value).value
+        #expect(envelope["okraenv"] == .string("sandbox"))
+        #expect(envelope["source"] == .string("okra/sandbox"))
+    }
+
     @Test("an accepted event reaches the sink as its routed records, in route order, with its id")
     func routing() async throws {
         let fixture = try Fixture()

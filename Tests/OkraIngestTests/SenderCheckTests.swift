@@ -31,12 +31,12 @@ struct SenderCheckTests {
         #expect(check.authenticate(okraAuth: padded, authorization: nil) == .failure(.unauthorized))
     }
 
-    @Test("a payload's environment must match its token's; a payload naming none is accepted")
-    func environments() throws {
-        let check = try Self.check()
-        #expect(check.checkEnvironment(token: .production, payload: .sandbox) == .environmentMismatch(token: .production, payload: .sandbox))
-        #expect(check.checkEnvironment(token: .production, payload: .production) == nil)
-        #expect(check.checkEnvironment(token: .sandbox, payload: .unknown) == nil)
+    @Test("with tokens a request without one is refused, and tokens together with --allow-unauthenticated are a configuration error")
+    func tokensAreRequired() throws {
+        #expect(try Self.check().authenticate(okraAuth: nil, authorization: nil) == .failure(.unauthorized))
+        #expect(throws: ConfigurationError.self) {
+            _ = try SenderCheck(tokens: ["production=\(Self.production)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: true)
+        }
     }
 
     @Test("the allowlist: Okra's preset, CIDR ranges, and X-Forwarded-For only from trusted proxies")
