@@ -20,9 +20,12 @@ public struct SenderCheck: Sendable {
     /// Okra's documented sender addresses (`--allow-ip okra`).
     public static let okraSenderAddresses = ["13.39.179.188", "13.38.152.18", "35.180.165.18"]
 
-    private let tokens: [(Environment, [UInt8])]
+    private let tokens: any TokenSource
     private let allowed: [IPRange]?
     private let trustedProxies: [IPRange]
+    /// How many tokens are configured now (for the start-up line; never a secret).
+    public var tokenCount: Int { tokens.tokens.entries.count }
+
     /// Whether requests without a token are accepted (`--allow-unauthenticated`).
     public let allowUnauthenticated: Bool
 
@@ -31,24 +34,19 @@ public struct SenderCheck: Sendable {
     ///   - allowIPs: addresses or CIDR ranges, or `okra` for Okra's three; empty allows all.
     ///   - trustedProxies: proxies whose `X-Forwarded-For` is believed.
     public init(tokens: [String], allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws {
-        var parsed: [(Environment, [UInt8])] = []
-        for pair in tokens {
-            guard let equals = pair.firstIndex(of: "="), let env = Environment(rawValue: String(pair[..<equals])), env != .unknown else {
-                throw ConfigurationError("--token takes ENV=SECRET with ENV production or sandbox (the secret is not shown)")
-            }
-            let secret = Array(pair[pair.index(after: equals)...].utf8)
-            guard secret.count >= 16 else {
-                throw ConfigurationError("--token \(env.rawValue)=...: the secret must be at least 16 characters")
-            }
-            parsed.append((env, secret))
+        try self.init(tokenSource: try TokenSet(pairs: tokens), allowIPs: allowIPs, trustedProxies: trustedProxies, allowUnauthenticated: allowUnauthenticated)
+    }
+
+    /// A sender check whose tokens come from `tokenSource` (a token file that is re-read, say).
+    public init(tokenSource: any TokenSource, allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws {
+        let present = !tokenSource.tokens.isEmpty
+        if !present && !allowUnauthenticated {
+            throw ConfigurationError("no --token given: pass --token production=SECRET (and/or sandbox=...) or --token-file, or --allow-unauthenticated to accept any sender")
         }
-        if parsed.isEmpty && !allowUnauthenticated {
-            throw ConfigurationError("no --token given: pass --token production=SECRET (and/or sandbox=...), or --allow-unauthenticated to accept any sender")
-        }
-        if !parsed.isEmpty && allowUnauthenticated {
+        if present && allowUnauthenticated {
             throw ConfigurationError("--allow-unauthenticated cannot be combined with tokens: with tokens every request must carry one")
         }
-        self.tokens = parsed
+        self.tokens = tokenSource
         self.allowUnauthenticated = allowUnauthenticated
         var ranges: [IPRange] = []
         for entry in allowIPs {
@@ -91,16 +89,11 @@ public struct SenderCheck: Sendable {
     /// The environment of the presented token (`Okra-Auth`, or `Authorization: Bearer`), or a
     /// refusal. With `--allow-unauthenticated` and no tokens, nil means any environment.
     public func authenticate(okraAuth: String?, authorization: String?) -> Result<Environment?, Refusal> {
-        if tokens.isEmpty && allowUnauthenticated { return .success(nil) }
+        let current = tokens.tokens
+        if current.isEmpty && allowUnauthenticated { return .success(nil) }
         let presented = okraAuth ?? BearerToken.parse(authorization)
         guard let presented else { return .failure(.unauthorized) }
-        let bytes = Array(presented.utf8)
-        var match: Environment?
-        // Compare with every token, always, in constant time per token.
-        for (env, secret) in tokens where BearerToken.constantTimeEqual(bytes, secret) && match == nil {
-            match = env
-        }
-        guard let match else { return .failure(.unauthorized) }
+        guard let match = current.environment(of: Array(presented.utf8)) else { return .failure(.unauthorized) }
         return .success(match)
     }
 

@@ -75,3 +75,35 @@ struct Environment {
         option || variables["OKRA_BRIDGE_\(name)"] == "true"
     }
 }
+
+/// Secrets and settings read from files, so they never have to be in argv or a comma list.
+enum SecretFile {
+    /// The first line of the file (an admin token), without its line end.
+    static func firstLine(_ path: String, flag: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("\(flag) \(path): cannot read the file (missing or not readable)")
+        }
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let value = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw ConfigurationError("\(flag) \(path): the file is empty") }
+        return value
+    }
+
+    /// `KEY=VALUE` lines (blank lines and `#` comments ignored; the value is everything after
+    /// the first `=`). A bad line is named by file and number, never by its value.
+    static func properties(_ path: String, flag: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("\(flag) \(path): cannot read the file (missing or not readable)")
+        }
+        var properties: [String: String] = [:]
+        for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "="), equals != line.startIndex else {
+                throw ConfigurationError("\(flag) \(path):\(index + 1): expected KEY=VALUE (the value is not shown)")
+            }
+            properties[line[..<equals].trimmingCharacters(in: .whitespaces)] = String(line[line.index(after: equals)...])
+        }
+        return properties
+    }
+}

@@ -24,7 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Kafka bootstrap servers (host:port,...).") var brokers: String?
     @Option(help: "The routes file. Default ./routes.json.") var routes: String?
     @Option(help: "Folder of the durable store. Default ./data.") var dataDir: String?
-    @Option(help: "ENV=SECRET with ENV production or sandbox; repeat for rotation.") var token: [String] = []
+    @Option(help: "ENV=SECRET with ENV production or sandbox; repeat for rotation. Visible in the process list: prefer --token-file.") var token: [String] = []
+    @Option(help: "A file of ENV=SECRET lines (# comments), re-read on change and on SIGHUP: rotate tokens without a restart.") var tokenFile: String?
     @Option(help: "durable (default) or direct.") var delivery: String?
     @Option(help: "Largest body accepted, in bytes (or with KiB/MiB). Default 900KiB, so every record fits Kafka's default 1 MB limit.") var maxBody: String?
     @Option(help: "How long a duplicate id is suppressed (e.g. 73h, 30m, 90s). Default 73h.") var dedupeWindow: String?
@@ -35,7 +36,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most unpublished records the store holds before answering 503. Default 1000000.") var maxPending: Int?
     @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none). Default 8MiB.") var storeReserve: String?
     @Option(help: "A second listener (host:port) for /metrics, /readyz and /healthz; /metrics then leaves --listen.") var adminListen: String?
-    @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters).") var adminToken: String?
+    @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters). Prefer --admin-token-file.") var adminToken: String?
+    @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
+    @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
 
     func run() async throws {
         let env = Environment()
@@ -62,7 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
     private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) throws -> ServiceGroup {
         let listen = try FlagValue.hostPort(env.value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
         let admin = try env.value(adminListen, "ADMIN_LISTEN").map { try FlagValue.hostPort($0, flag: "--admin-listen") }
-        let adminToken = env.value(adminToken, "ADMIN_TOKEN")
+        var adminToken = env.value(adminToken, "ADMIN_TOKEN")
+        if let path = env.value(adminTokenFile, "ADMIN_TOKEN_FILE") {
+            adminToken = try SecretFile.firstLine(path, flag: "--admin-token-file")
+        }
         if let adminToken, adminToken.utf8.count < 16 {
             throw ConfigurationError("--admin-token must be at least 16 characters")
         }
@@ -73,11 +79,14 @@ struct ServeCommand: AsyncParsableCommand {
         let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "900KiB", flag: "--max-body")
         let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
         let tokens = env.list(token, "TOKEN")
+        let tokenFilePath = env.value(tokenFile, "TOKEN_FILE")
         let unauthenticated = env.flag(allowUnauthenticated, "ALLOW_UNAUTHENTICATED")
-        if unauthenticated && !tokens.isEmpty {
-            throw UsageError("--allow-unauthenticated cannot be combined with --token: with tokens every request must carry one")
+        if unauthenticated && (!tokens.isEmpty || tokenFilePath != nil) {
+            throw UsageError("--allow-unauthenticated cannot be combined with --token or --token-file: with tokens every request must carry one")
         }
-        let senderCheck = try SenderCheck(tokens: tokens, allowIPs: env.list(allowIp, "ALLOW_IP"),
+        let fixedTokens = try TokenSet(pairs: tokens)
+        let tokenFileReloader = try tokenFilePath.map { try TokenFileReloader(path: $0, fixed: fixedTokens, logger: logger) }
+        let senderCheck = try SenderCheck(tokenSource: tokenFileReloader ?? fixedTokens, allowIPs: env.list(allowIp, "ALLOW_IP"),
                                           trustedProxies: env.list(trustedProxy, "TRUSTED_PROXY"), allowUnauthenticated: unauthenticated)
         let routesPath = env.value(routes, "ROUTES") ?? "./routes.json"
         let reloader: RoutesReloader
@@ -103,6 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
             producerConfiguration.flushTimeout = .seconds(10)
         }
         do {
+            if let path = env.value(kafkaConfig, "KAFKA_CONFIG") {
+                try producerConfiguration.apply(SecretFile.properties(path, flag: "--kafka-config"))
+            }
             try producerConfiguration.apply(FlagValue.kafkaProperties(env.list(kafka, "KAFKA")))
         } catch let error as KafkaError {
             throw UsageError(error.reason)
@@ -119,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: configured, logger: logger) }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
+        if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
         let sink: any EventSink
         switch mode {
         case .durable:
@@ -160,7 +173,7 @@ struct ServeCommand: AsyncParsableCommand {
             "listen": "\(listen.host):\(listen.port)", "admin_listen": "\(admin.map { "\($0.host):\($0.port)" } ?? "none")",
             "metrics_token": "\(adminToken == nil ? "none" : "set")",
             "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
-            "tokens": "\(tokens.count)", "max_body": "\(maxBody)",
+            "tokens": "\(senderCheck.tokenCount)", "token_file": "\(tokenFilePath ?? "none")", "max_body": "\(maxBody)",
         ])
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A shutdown that takes longer is cancelled rather than left hanging.

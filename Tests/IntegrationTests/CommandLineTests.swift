@@ -186,6 +186,81 @@ struct CommandLineTests {
         #expect(await process.wait(timeout: .seconds(30)) == 0, "\(process.log.suffix(2000))")
     }
 
+    @Test("secrets from files: a token rotated in --token-file without a restart, --admin-token-file, --kafka-config; no secret in the log")
+    func secretsFromFiles() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let old = "old-file-token-0123456789abc"
+        let new = "new,file=token-0123456789abc"
+        let admin = "admin,token=from-a-file-0123"
+        let password = "kafka,pass=word-from-a-file"
+        let tokenFile = folder.appendingPathComponent("tokens")
+        try Data("production=\(old)\nproduction=\(new)\n".utf8).write(to: tokenFile)
+        try Data("\(admin)\n".utf8).write(to: folder.appendingPathComponent("admin-token"))
+        try Data("# SASL credentials\nsasl.username=bridge\nsasl.password=\(password)\n".utf8).write(to: folder.appendingPathComponent("kafka.properties"))
+        let port = try Self.freePort()
+        let adminPort = try Self.freePort()
+        let log = folder.appendingPathComponent("serve.log").path
+        let process = try ChildProcess(Self.binary, [
+            "serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(adminPort)", "--brokers", "127.0.0.1:1", "--routes", routes,
+            "--data-dir", folder.appendingPathComponent("data").path, "--token-file", tokenFile.path,
+            "--admin-token-file", folder.appendingPathComponent("admin-token").path, "--kafka-config", folder.appendingPathComponent("kafka.properties").path,
+        ], logPath: log)
+        var healthy = false
+        for _ in 0..<200 where !healthy {
+            healthy = (try? await Self.get(port: port, "/healthz")) == 200
+            if !healthy { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(healthy, "\(process.log.suffix(2000))")
+        let payload = try Data(contentsOf: Self.payloads.appendingPathComponent("v1-balance-ready.json"))
+        #expect(try await Self.post(port: port, payload, token: old) == 200)
+        #expect(try await Self.post(port: port, payload, token: new) == 200)
+        #expect(try await Self.status(port: adminPort, "/metrics", bearer: admin) == 200)
+        #expect(try await Self.status(port: adminPort, "/metrics", bearer: "not-the-admin-token") == 401)
+
+        // Rotation: the old line goes; within a second or two the old token is refused, no restart.
+        try Data("production=\(new)\n".utf8).write(to: tokenFile)
+        var refused = false
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !refused && ContinuousClock.now < deadline {
+            refused = try await Self.post(port: port, payload, token: old) == 401
+            if !refused { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(refused, "the removed token was still accepted")
+        #expect(try await Self.post(port: port, payload, token: new) == 200)
+        process.signal(SIGTERM)
+        #expect(await process.wait(timeout: .seconds(30)) == 0)
+        for secret in [old, new, admin, password] {
+            #expect(!process.log.contains(secret), "a secret is in the log")
+        }
+
+        // A bad line names the file and the line, never the value.
+        let stray = "a-password-pasted-without-its-key"
+        try Data("sasl.username=bridge\n\(stray)\n".utf8).write(to: folder.appendingPathComponent("kafka.properties"))
+        let bad = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--routes", routes, "--data-dir", folder.appendingPathComponent("data").path,
+                                      "--token-file", tokenFile.path, "--kafka-config", folder.appendingPathComponent("kafka.properties").path])
+        #expect(bad.status == 1 && bad.output.contains("kafka.properties:2:"), "\(bad.output)")
+        #expect(!bad.output.contains(stray))
+    }
+
+    static func post(port: Int, _ body: Data, token: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/webhooks/okra")!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue(token, forHTTPHeaderField: "Okra-Auth")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as! HTTPURLResponse).statusCode
+    }
+
+    static func status(port: Int, _ path: String, bearer: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as! HTTPURLResponse).statusCode
+    }
+
     static func freePort() throws -> Int {
         let (descriptor, port) = DevBroker.listeningLoopbackSocket()
         close(descriptor)
