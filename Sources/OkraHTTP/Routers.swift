@@ -24,6 +24,10 @@ public enum Routers {
     /// `GET /metrics` when `metrics` is given (no admin listener).
     public static func ingest(_ ingest: Ingest, maxBody: Int, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
+        var allowed = probePaths
+        allowed["/webhooks/okra"] = "POST"
+        if metrics != nil { allowed["/metrics"] = "GET, HEAD" }
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.countNotFound() }))
         router.post("/webhooks/okra") { request, context -> Response in
             let received = Date()
             let credentials = DeliveryRequest(
@@ -55,19 +59,29 @@ public enum Routers {
     /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`.
     public static func admin(_ ingest: Ingest, metrics: MetricsEndpoint) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
+        var allowed = probePaths
+        allowed["/metrics"] = "GET, HEAD"
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.countNotFound() }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
         return router
     }
 
+    static let probePaths = ["/healthz": "GET, HEAD", "/readyz": "GET, HEAD"]
+
     static func addProbes(to router: Router<BridgeRequestContext>, ingest: Ingest) {
-        router.get("/healthz") { _, _ -> Response in
+        let alive: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
             JSONResponse.make(.ok, #"{"status":"alive"}"#)
         }
-        router.get("/readyz") { _, _ -> Response in
+        let ready: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
             let readiness = await ingest.readiness()
             return JSONResponse.make(readiness.isReady ? .ok : .serviceUnavailable, readiness.json)
         }
+        // HEAD too, for load balancers that probe with it (Hummingbird sends no body for HEAD).
+        router.get("/healthz", use: alive)
+        router.head("/healthz", use: alive)
+        router.get("/readyz", use: ready)
+        router.head("/readyz", use: ready)
     }
 
     static func addMetrics(to router: Router<BridgeRequestContext>, _ metrics: MetricsEndpoint) {

@@ -68,6 +68,11 @@ public final class Ingest: Sendable {
         return answer
     }
 
+    /// Counts a request for a path or method neither listener serves (404 or 405).
+    public func countNotFound() {
+        requests["not_found"]?.increment()
+    }
+
     /// Readiness: the active routes and the sink's state.
     public func readiness() async -> Readiness {
         Readiness(routesSHA256: routes.table.sha256, sink: await sink.readiness())

@@ -27,5 +27,5 @@ public enum IngestAnswer: Sendable, Equatable {
     }
 
     /// Every value of ``result``.
-    static let results = ["accepted", "duplicate", "unauthorized", "forbidden", "too_large", "malformed", "unavailable"]
+    static let results = ["accepted", "duplicate", "unauthorized", "forbidden", "too_large", "malformed", "unavailable", "not_found"]
 }

@@ -151,4 +151,24 @@ struct HTTPAnswerTests {
             #expect(served.body == "okra_bridge_test 1\n")
         }
     }
+
+    @Test("404 and 405 are the contract's JSON errors (405 with Allow), and the probes answer HEAD")
+    func notFoundAndHead() async throws {
+        try await Self.withServer { port, adminPort, _ in
+            let wrongMethod = try await Self.request(port, "GET", "/webhooks/okra")
+            #expect(wrongMethod.status == 405)
+            #expect(wrongMethod.error?["code"] as? String == "method-not-allowed")
+            #expect(wrongMethod.header("Allow") == "POST")
+            let nowhere = try await Self.request(port, "GET", "/nowhere")
+            #expect(nowhere.status == 404)
+            #expect(nowhere.error?["code"] as? String == "not-found")
+            #expect(nowhere.header("Content-Type") == "application/json")
+            #expect(try await Self.request(adminPort, "POST", "/metrics").status == 405)
+            #expect(try await Self.request(adminPort, "GET", "/webhooks/okra").status == 404, "the webhook endpoint is not on the admin listener")
+            for path in ["/healthz", "/readyz"] {
+                #expect(try await Self.request(port, "HEAD", path).status == 200, "HEAD \(path)")
+                #expect(try await Self.request(adminPort, "HEAD", path).status == 200, "HEAD \(path) on the admin listener")
+            }
+        }
+    }
 }

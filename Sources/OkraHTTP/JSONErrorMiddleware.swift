@@ -1,0 +1,30 @@
+import Hummingbird
+import OkraIngest
+
+/// Every error either listener returns is the contract's JSON (§3), 404 and 405 included: a path
+/// the bridge serves with another method is 405 with `Allow`, any other path 404. Counted in
+/// `okra_bridge_requests_total{result="not_found"}` through the pipeline's counters.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BridgeRequestContext
+
+    /// The methods of each path the listeners serve.
+    let allowed: [String: String]
+    let count: @Sendable () -> Void
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            count()
+            if let methods = allowed[request.uri.path] {
+                var response = JSONResponse.error(.methodNotAllowed, code: "method-not-allowed",
+                                                  message: "\(request.method) is not served at \(request.uri.path); use \(methods)")
+                response.headers[.allow] = methods
+                return response
+            }
+            return JSONResponse.error(.notFound, code: "not-found", message: "nothing is served at \(request.uri.path)")
+        } catch let error as HTTPError {
+            return JSONResponse.error(error.status, code: "http-\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
+        }
+    }
+}
