@@ -38,10 +38,12 @@ actor GroupCommitter {
     private var finishCheckpoint: Database.CheckpointMode?
 
     private let volume: VolumeGuard
+    private let directory: String
 
     init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
-         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64) {
+         volume: VolumeGuard, directory: String, maxPending: Int, windowMilliseconds: Int64) {
         self.volume = volume
+        self.directory = directory
         self.pool = pool
         self.policy = policy
         self.checkpointer = checkpointer
@@ -60,7 +62,15 @@ actor GroupCommitter {
         if pending + submission.records.count > maxPending {
             throw OutboxStore.Full(pending: pending)
         }
-        guard volume.admit(pending: pending) else { throw OutboxStore.VolumeFull() }
+        if volume.reserveBytes > 0 {
+            guard await hasRoom() else {
+                volume.noRoom(pending: pending)
+                throw OutboxStore.VolumeFull()
+            }
+            volume.room()
+        } else {
+            guard volume.admit(pending: pending) else { throw OutboxStore.VolumeFull() }
+        }
         return try await withCheckedThrowingContinuation { continuation in
             queued.append((submission, continuation))
             if !writing {
@@ -103,10 +113,32 @@ actor GroupCommitter {
             result = try await pool.write(updates)
         } catch {
             volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
+            await truncateWALIfFull()
             throw error
         }
         scheduleCheckpoint()
+        await truncateWALIfFull()
         return result
+    }
+
+    /// Whether the volume has room for more than the reserve: its free space, and when that is
+    /// short, the pages free inside the database file (records the publisher deleted), which new
+    /// records reuse.
+    private func hasRoom() async -> Bool {
+        guard let free = VolumeGuard.availableBytes(at: directory) else { return true }
+        if free >= volume.reserveBytes { return true }
+        let inside = (try? await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT freelist_count * page_size FROM pragma_freelist_count(), pragma_page_size()")
+        }) ?? nil
+        return free + (inside ?? 0) >= volume.reserveBytes
+    }
+
+    /// On a full volume, copies the whole WAL into the database file and truncates it, so what
+    /// a mark freed becomes free space on the volume and the next mark has room (the reserve
+    /// covers the file's growth meanwhile).
+    private func truncateWALIfFull() async {
+        guard volume.isFull else { return }
+        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 
     /// After a commit: starts a background checkpoint unless one ended within the interval.
@@ -189,6 +221,7 @@ actor GroupCommitter {
                 }
             } catch {
                 volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
+                await truncateWALIfFull()
                 for (_, continuation) in batch { continuation.resume(throwing: error) }
             }
         }

@@ -148,7 +148,7 @@ public final class OutboxStore: Sendable {
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
-                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+                                   directory: directory, maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
     }
 
     private static func open(path: String, configuration: Configuration) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {

@@ -4,12 +4,14 @@ import Synchronization
 
 /// Keeps a full data volume from stopping the bridge for good.
 ///
-/// A reserve file of `reserveBytes` sits beside the store. When a write fails because the volume
-/// is full, the store stops taking new events (503, not ready), and the reserve is deleted so that
-/// the publisher's marks and the checkpoints (which are what free space) can still be written. A
-/// store that cannot be opened on a full volume deletes the reserve and opens. While full, one new
-/// event a second is tried as a probe; the first that is written makes the store accept again, and
-/// the reserve is made again once the volume has room for it.
+/// New events are taken only while the volume has room for more than `reserveBytes` (free space,
+/// plus pages free inside the database file): the last `reserveBytes` are the publisher's, whose
+/// marks and checkpoints are what free space. Below that the store answers 503 and is not ready,
+/// and takes events again once draining made room. A reserve file of the same size sits beside
+/// the store for a volume that something else fills: when a write fails because the volume is
+/// full, the file is deleted, and a store that cannot be opened on a full volume deletes it and
+/// opens. With `reserveBytes` 0 there is no threshold: a write failing full stops new events, and
+/// one a second is tried as a probe once the outbox has shrunk.
 final class VolumeGuard: Sendable {
     private struct State {
         var full = false
@@ -62,6 +64,19 @@ final class VolumeGuard: Sendable {
             return state.full
         }
         if wasFull { ensureReserve() }
+    }
+
+    /// The volume has less room than the reserve: new events wait (the room is the publisher's).
+    func noRoom(pending: Int) {
+        state.withLock { state in
+            if !state.full { state.pendingWhenFull = pending }
+            state.full = true
+        }
+    }
+
+    /// The volume has room again (at least the reserve, counting pages free inside the file).
+    func room() {
+        state.withLock { $0.full = false }
     }
 
     /// Marks the volume full (the store could only be opened by releasing the reserve).
