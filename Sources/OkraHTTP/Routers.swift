@@ -22,7 +22,7 @@ public enum Routers {
 
     /// The ingest listener: `POST /webhooks/okra`, `GET /healthz`, `GET /readyz`, and
     /// `GET /metrics` when `metrics` is given (no admin listener).
-    public static func ingest(_ ingest: Ingest, maxBody: Int, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
+    public static func ingest(_ ingest: Ingest, maxBody: Int, bodyBudget: BodyBudget? = nil, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
         allowed["/webhooks/okra"] = "POST"
@@ -41,6 +41,13 @@ public enum Routers {
             case .refused(let answer): return answer.response
             case .verified(let verified): sender = verified
             }
+            // A declared body over the limit is refused before a byte of it is read.
+            let declared = request.headers[.contentLength].flatMap { Int($0) }
+            if let declared, declared > maxBody { return ingest.tooLarge(limit: maxBody).response }
+            // The body's bytes count against the budget until the answer is made.
+            let share = bodyBudget.map { $0.take(declared ?? maxBody) }
+            if case .some(.none) = share { return ingest.overloaded().response }
+            defer { share??.release() }
             var request = request
             let body: ByteBuffer
             do {

@@ -52,6 +52,11 @@ public final class Ingest: Sendable {
         case refused(IngestAnswer)
     }
 
+    /// The answer when the bodies in flight already use the whole budget: 503, retry in a second.
+    public func overloaded() -> IngestAnswer {
+        counted(.unavailable(retryAfterSeconds: 1))
+    }
+
     /// The answer to a body over `limit` bytes, counted.
     public func tooLarge(limit: Int) -> IngestAnswer {
         counted(.tooLarge(limit: limit))

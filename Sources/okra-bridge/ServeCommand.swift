@@ -34,6 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Run without tokens, accepting any sender (a usage error together with tokens).") var allowUnauthenticated = false
     @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
     @Option(help: "Most unpublished records the store holds before answering 503. Default 1000000.") var maxPending: Int?
+    @Option(help: "Most bytes of request bodies read or processed at once (bytes, KiB or MiB); more concurrent bodies get 503. Default 256MiB.") var maxInflightBody: String?
     @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none). Default 8MiB.") var storeReserve: String?
     @Option(help: "A second listener (host:port) for /metrics, /readyz and /healthz; /metrics then leaves --listen.") var adminListen: String?
     @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters). Prefer --admin-token-file.") var adminToken: String?
@@ -166,7 +167,9 @@ struct ServeCommand: AsyncParsableCommand {
                                        configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
             services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(admin.host):\(admin.port)")))
         }
-        let app = Application(router: Routers.ingest(ingest, maxBody: maxBody, metrics: admin == nil ? metrics : nil),
+        let budget = BodyBudget(limit: try FlagValue.bytes(env.value(maxInflightBody, "MAX_INFLIGHT_BODY") ?? "256MiB", flag: "--max-inflight-body"))
+        if budget.limit < maxBody { throw UsageError("--max-inflight-body \(budget.limit) is smaller than --max-body \(maxBody): no body of the largest size could be read") }
+        let app = Application(router: Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: admin == nil ? metrics : nil),
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(listen.host):\(listen.port)")))
         logger.info("okra-bridge starting", metadata: [

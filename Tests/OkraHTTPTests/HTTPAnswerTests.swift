@@ -33,7 +33,8 @@ struct HTTPAnswerTests {
     }
 
     /// Runs both listeners on ports of their own for the body, then stops them.
-    static func withServer(maxBody: Int = 1 << 20, _ body: @Sendable (_ ingestPort: Int, _ adminPort: Int, _ sink: InMemorySink) async throws -> Void) async throws {
+    static func withServer(maxBody: Int = 1 << 20, budget: BodyBudget? = nil,
+                           _ body: @Sendable (_ ingestPort: Int, _ adminPort: Int, _ sink: InMemorySink) async throws -> Void) async throws {
         let sink = InMemorySink()
         let check = try SenderCheck(tokens: ["production=\(token)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
         let table = try RouteTable.load(Array(routes.utf8))
@@ -46,7 +47,7 @@ struct HTTPAnswerTests {
             Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                         onServerRunning: { channel in ports.withLock { $0[name] = channel.localAddress?.port } }, logger: logger)
         }
-        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics))],
+        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics))],
                                  gracefulShutdownSignals: [], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
@@ -169,6 +170,21 @@ struct HTTPAnswerTests {
                 #expect(try await Self.request(port, "HEAD", path).status == 200, "HEAD \(path)")
                 #expect(try await Self.request(adminPort, "HEAD", path).status == 200, "HEAD \(path) on the admin listener")
             }
+        }
+    }
+
+    @Test("bodies beyond the in-flight budget get 503 with Retry-After; a body that fits is taken; the budget is given back")
+    func bodyBudget() async throws {
+        let budget = BodyBudget(limit: 150)
+        try await Self.withServer(maxBody: 1000, budget: budget) { port, _, sink in
+            let large = Self.payment + String(repeating: " ", count: 100)
+            let refused = try await Self.request(port, "POST", "/webhooks/okra", body: large, headers: ["Okra-Auth": Self.token])
+            #expect(refused.status == 503)
+            #expect(refused.header("Retry-After") == "1")
+            #expect(sink.accepted.isEmpty)
+            let fits = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment, headers: ["Okra-Auth": Self.token])
+            #expect(fits.status == 200)
+            #expect(budget.inUse == 0)
         }
     }
 }
