@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "okra-bridge")
         do {
-            let group = try makeServiceGroup(env: env, registry: registry, logger: logger)
+            let group = try await makeServiceGroup(env: env, registry: registry, logger: logger)
             try await group.run()
             logger.info("okra-bridge stopped")
         } catch let error as UsageError {
@@ -63,7 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// Reads the configuration and wires the services, in start order: the routes reloader,
     /// the sink's services (publisher and pruner, or the direct producer), the admin listener,
     /// and the ingest listener last, so on SIGTERM it stops first and the publisher drains last.
-    private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) throws -> ServiceGroup {
+    private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) async throws -> ServiceGroup {
         let listen = try FlagValue.hostPort(env.value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
         let admin = try env.value(adminListen, "ADMIN_LISTEN").map { try FlagValue.hostPort($0, flag: "--admin-listen") }
         var adminToken = env.value(adminToken, "ADMIN_TOKEN")
@@ -136,7 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
         let sink: any EventSink
         switch mode {
         case .durable:
-            _ = try makeProducer() // fail fast on a bad --kafka property; the publisher makes its own
+            // Fail fast on a bad --kafka property; the publisher makes its own producer.
+            try await makeProducer().shutdown()
             let dataDirectory = env.value(dataDir, "DATA_DIR") ?? "./data"
             let reserveText = env.value(storeReserve, "STORE_RESERVE") ?? "8MiB"
             let reserve = reserveText == "0" ? 0 : try FlagValue.bytes(reserveText, flag: "--store-reserve")
