@@ -27,7 +27,7 @@ public enum Routers {
         var allowed = probePaths
         allowed["/webhooks/okra"] = "POST"
         if metrics != nil { allowed["/metrics"] = "GET, HEAD" }
-        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.countNotFound() }))
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count(.notFound) }))
         router.post("/webhooks/okra") { request, context -> Response in
             let received = Date()
             let credentials = DeliveryRequest(
@@ -68,7 +68,7 @@ public enum Routers {
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
         allowed["/metrics"] = "GET, HEAD"
-        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.countNotFound() }))
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count(.notFound) }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
         return router

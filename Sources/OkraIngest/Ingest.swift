@@ -73,9 +73,9 @@ public final class Ingest: Sendable {
         return answer
     }
 
-    /// Counts a request for a path or method neither listener serves (404 or 405).
-    public func countNotFound() {
-        requests["not_found"]?.increment()
+    /// Counts an answer a listener made by itself (404 or 405, 408, 400, 503 over capacity).
+    public func count(_ refusal: ListenerRefusal) {
+        requests[refusal.rawValue]?.increment()
     }
 
     /// Readiness: the active routes and the sink's state.

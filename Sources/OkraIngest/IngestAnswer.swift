@@ -26,6 +26,20 @@ public enum IngestAnswer: Sendable, Equatable {
         }
     }
 
-    /// Every value of ``result``.
-    static let results = ["accepted", "duplicate", "unauthorized", "forbidden", "too_large", "malformed", "unavailable", "not_found"]
+    /// Every value of ``result``, with the listeners' own refusals.
+    static let results = ["accepted", "duplicate", "unauthorized", "forbidden", "too_large", "malformed", "unavailable"]
+        + ListenerRefusal.allCases.map(\.rawValue)
+}
+
+/// What a listener answers by itself, before or around the pipeline; counted in
+/// `okra_bridge_requests_total` under its raw value as the `result` label.
+public enum ListenerRefusal: String, Sendable, CaseIterable {
+    /// A path or method neither listener serves: 404 or 405.
+    case notFound = "not_found"
+    /// The headers or the body did not arrive within their deadline: 408, then the connection closes.
+    case timeout
+    /// Bytes that are not HTTP/1.1: 400, then the connection closes.
+    case badRequest = "bad_request"
+    /// A connection over `--max-connections`: 503, then it closes.
+    case overCapacity = "over_capacity"
 }

@@ -28,8 +28,9 @@ enum FlagValue {
         throw ConfigurationError("\(flag) takes a size such as 1048576, 512KiB or 1MiB, got \(text)")
     }
 
-    /// A duration such as `73h`, `30m` or `90s`.
+    /// A duration such as `73h`, `30m`, `90s` or `500ms`.
     static func duration(_ text: String, flag: String) throws -> Duration {
+        if text.hasSuffix("ms"), let number = Int64(text.dropLast(2)), number > 0 { return .milliseconds(number) }
         let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             if let number = Int64(text.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }

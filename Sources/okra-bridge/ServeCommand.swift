@@ -40,6 +40,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters). Prefer --admin-token-file.") var adminToken: String?
     @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
     @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
+    @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close. Default 10s.") var headerTimeout: String?
+    @Option(help: "Time for a request's body to arrive after its headers; else 408 and close. Default 30s.") var bodyTimeout: String?
+    @Option(help: "Time a keep-alive connection may wait for its next request. Default 60s.") var idleTimeout: String?
+    @Option(help: "Open connections per listener at most; one more is answered 503 and closed. Default 2048.") var maxConnections: Int?
 
     func run() async throws {
         let env = Environment()
@@ -157,6 +161,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(.init(service: direct))
         }
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink, logger: logger)
+        let limits = try connectionLimits(env: env)
         let metrics = Routers.MetricsEndpoint(
             render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
             token: adminToken
@@ -165,23 +170,40 @@ struct ServeCommand: AsyncParsableCommand {
             // Before the ingest listener, so on SIGTERM it stops after it: metrics and
             // readiness stay visible while the webhook endpoint drains.
             let adminApp = Application(router: Routers.admin(ingest, metrics: metrics),
+                                       server: .http1(gate: ConnectionGate(limits: limits, listener: "admin", count: { ingest.count($0) })),
                                        configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
             services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(admin.host):\(admin.port)")))
         }
         let budget = BodyBudget(limit: try FlagValue.bytes(env.value(maxInflightBody, "MAX_INFLIGHT_BODY") ?? "256MiB", flag: "--max-inflight-body"))
         if budget.limit < maxBody { throw UsageError("--max-inflight-body \(budget.limit) is smaller than --max-body \(maxBody): no body of the largest size could be read") }
         let app = Application(router: Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: admin == nil ? metrics : nil),
+                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", count: { ingest.count($0) })),
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(listen.host):\(listen.port)")))
         logger.info("okra-bridge starting", metadata: [
             "listen": "\(listen.host):\(listen.port)", "admin_listen": "\(admin.map { "\($0.host):\($0.port)" } ?? "none")",
             "metrics_token": "\(adminToken == nil ? "none" : "set")",
             "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
+            "header_timeout": "\(limits.headerTimeout)", "body_timeout": "\(limits.bodyTimeout)",
+            "idle_timeout": "\(limits.idleTimeout)", "max_connections": "\(limits.maxConnections)",
             "tokens": "\(senderCheck.tokenCount)", "token_file": "\(tokenFilePath ?? "none")", "max_body": "\(maxBody)",
         ])
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A shutdown that takes longer is cancelled rather than left hanging.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         return ServiceGroup(configuration: groupConfiguration)
+    }
+
+    /// The connection limits of §3 from their flags.
+    func connectionLimits(env: Environment) throws -> ConnectionLimits {
+        var limits = ConnectionLimits()
+        if let text = env.value(headerTimeout, "HEADER_TIMEOUT") { limits.headerTimeout = try FlagValue.duration(text, flag: "--header-timeout") }
+        if let text = env.value(bodyTimeout, "BODY_TIMEOUT") { limits.bodyTimeout = try FlagValue.duration(text, flag: "--body-timeout") }
+        if let text = env.value(idleTimeout, "IDLE_TIMEOUT") { limits.idleTimeout = try FlagValue.duration(text, flag: "--idle-timeout") }
+        if let count = maxConnections ?? env.value(nil, "MAX_CONNECTIONS").flatMap({ Int($0) }) {
+            guard count > 0 else { throw UsageError("--max-connections takes a count of at least 1, got \(count)") }
+            limits.maxConnections = count
+        }
+        return limits
     }
 }

@@ -1,0 +1,251 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import OkraIngest
+
+/// HTTP/1.1 as Hummingbird serves it, with each connection held to its listener's
+/// ``ConnectionLimits``: a ``ConnectionGuard`` in front of HTTP's decoder (it sees every byte
+/// and writes the guard's own refusals) and a ``RequestPartsWatcher`` behind it (it sees
+/// requests and answers begin and end).
+struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = HTTP1Channel.Value
+
+    let responder: HTTPChannelHandler.Responder
+    let gate: ConnectionGate
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let watcher: NIOLoopBound<RequestPartsWatcher>
+        do {
+            let connection = ConnectionGuard(gate: gate)
+            try channel.pipeline.syncOperations.addHandler(connection, position: .first)
+            watcher = NIOLoopBound(RequestPartsWatcher(connection: connection), eventLoop: channel.eventLoop)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        // Hummingbird's own idle timeout stays off: the guard's deadlines replace it.
+        let http = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [watcher.value]))
+        return http.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with the connection limits of `gate` (§3).
+    public static func http1(gate: ConnectionGate) -> HTTPServerBuilder {
+        .init { responder in GuardedHTTP1Channel(responder: responder, gate: gate) }
+    }
+}
+
+/// The first handler of a connection: counts it against the listener's limit, runs its
+/// deadlines, discards what arrives after a refusal, and writes the refusals that come from
+/// below HTTP (408, 400, 503 over capacity) as whole HTTP/1.1 answers.
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let gate: ConnectionGate
+    private var machine: ConnectionStateMachine
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    /// Tells a timer that fired from one that was replaced before it could be cancelled.
+    private var timerGeneration = 0
+    private var started = false
+    private var holdsPlace = false
+
+    init(gate: ConnectionGate) {
+        self.gate = gate
+        self.machine = ConnectionStateMachine(limits: gate.limits)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let (pass, action) = machine.bytesArrived()
+        perform(action)
+        if pass { context.fireChannelRead(data) }
+    }
+
+    private func start() {
+        guard !started else { return }
+        started = true
+        holdsPlace = gate.enter()
+        perform(machine.opened(withRoom: holdsPlace))
+    }
+
+    private func finish() {
+        machine.channelClosed()
+        cancelTimer()
+        if holdsPlace {
+            holdsPlace = false
+            gate.leave()
+        }
+    }
+
+    // Events from the watcher behind HTTP's decoder.
+
+    func headArrived() { perform(machine.headArrived()) }
+    func endArrived() { perform(machine.endArrived()) }
+    func answerStarted(status: Int) -> Bool { machine.answerStarted(status: status) }
+    /// What to do once the answer's end is written; `.linger` asks for it to be flushed first.
+    func answerEnded() -> ConnectionStateMachine.Action { machine.answerEnded() }
+    func malformed() { perform(machine.malformed()) }
+
+    func perform(_ action: ConnectionStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .none:
+            break
+        case .arm(let kind, let after):
+            arm(kind, after: after, context: context)
+        case .disarm:
+            cancelTimer()
+        case .refuseAndLinger(let refusal, let failRequest):
+            gate.counted(refusal.counted)
+            context.writeAndFlush(wrapOutboundOut(refusal.answer(allocator: context.channel.allocator)), promise: nil)
+            linger(context: context)
+            // The handler reading the body sees it fail rather than end.
+            if failRequest { context.fireErrorCaught(RequestCutShort(refusal: refusal)) }
+        case .linger:
+            linger(context: context)
+        case .close:
+            cancelTimer()
+            context.close(promise: nil)
+        }
+    }
+
+    /// Fails the request whose body was being read when the connection was refused.
+    struct RequestCutShort: Error, CustomStringConvertible {
+        let refusal: ConnectionStateMachine.Refusal
+        var description: String { "the request's body was cut short: \(refusal)" }
+    }
+
+    /// Half closes once what was written is sent, and closes for good after the linger.
+    private func linger(context: ChannelHandlerContext) {
+        context.close(mode: .output, promise: nil)
+        arm(.linger, after: gate.limits.lingerAfterRefusal, context: context)
+    }
+
+    private func arm(_ kind: ConnectionStateMachine.Timer, after: Duration, context: ChannelHandlerContext) {
+        cancelTimer()
+        timerGeneration += 1
+        let generation = timerGeneration
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(after)) { [self] in
+            guard generation == self.timerGeneration else { return }
+            self.timer = nil
+            self.perform(self.machine.fired(kind))
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+}
+
+/// Behind HTTP's decoder: tells the guard when requests and answers begin and end, marks the
+/// answers that end the connection with `Connection: close`, and turns a decoder failure into
+/// the guard's 400.
+final class RequestPartsWatcher: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let connection: ConnectionGuard
+
+    init(connection: ConnectionGuard) {
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: connection.headArrived()
+        case .body: break
+        case .end: connection.endArrived()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            // Answered by the guard (Hummingbird's own 400 has no JSON body); a body being read
+            // fails through the guard's own error.
+            connection.malformed()
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            if connection.answerStarted(status: head.status.code) {
+                head.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+            } else {
+                context.write(data, promise: promise)
+            }
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            let action = connection.answerEnded()
+            if case .linger = action {
+                context.writeAndFlush(data, promise: promise)
+            } else {
+                context.write(data, promise: promise)
+            }
+            connection.perform(action)
+        }
+    }
+}
+
+extension ConnectionStateMachine.Refusal {
+    var counted: ListenerRefusal {
+        switch self {
+        case .timeout: .timeout
+        case .badRequest: .badRequest
+        case .overCapacity: .overCapacity
+        }
+    }
+
+    /// The whole answer, status line to JSON body, closing the connection.
+    func answer(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let (status, extra, body): (String, String, String) = switch self {
+        case .timeout:
+            ("408 Request Timeout", "",
+             #"{"error":{"code":"request-timeout","message":"the request did not arrive within the listener's header or body deadline"}}"#)
+        case .badRequest:
+            ("400 Bad Request", "", #"{"error":{"code":"bad-request","message":"the request is not valid HTTP/1.1"}}"#)
+        case .overCapacity:
+            ("503 Service Unavailable", "Retry-After: 1\r\n",
+             #"{"error":{"code":"too-many-connections","message":"the listener has as many connections open as it takes; retry"}}"#)
+        }
+        return allocator.buffer(string: "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extra)Connection: close\r\n\r\n\(body)")
+    }
+}
