@@ -25,6 +25,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
             return JSONResponse.error(.notFound, code: "not-found", message: "nothing is served at \(request.uri.path)")
         } catch let error as HTTPError {
             return JSONResponse.error(error.status, code: "http-\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
+        } catch {
+            // Not Hummingbird's empty 500: the contract's shape, and nothing of the error itself.
+            return JSONResponse.error(.internalServerError, code: "internal", message: "the bridge could not answer this request")
         }
     }
 }

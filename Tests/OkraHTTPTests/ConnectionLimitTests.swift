@@ -196,12 +196,11 @@ struct ConnectionLimitTests {
                 try await Task.sleep(for: .seconds(1))
             }
             #expect(sink.accepted.count == 2)
-            let idleSince = ContinuousClock.now - .seconds(1)
-            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(3))
+            // 1 s idle after each answer, longer than the header deadline: still open.
+            #expect(!connection.peerClosed)
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(10))
             #expect(closed)
             #expect(text.isEmpty)
-            let waited = ContinuousClock.now - idleSince
-            #expect(waited >= .milliseconds(1900) && waited < .seconds(3))
             #expect(refusals.all.isEmpty)
         }
     }

@@ -44,18 +44,37 @@ final class RawConnection: @unchecked Sendable {
         return false
     }
 
-    /// What arrived before the peer closed, and whether it closed within `timeout`.
+    /// What arrived before the peer closed, and whether it closed within `timeout`. What the
+    /// peer did by the deadline counts even when this task ran late (the test process's threads
+    /// are shared by many tests): the socket is read once more, without waiting, at the end.
     func readUntilClosed(timeout: Duration) async -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 65536)
+        func readWaiting() -> Bool? {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) > 0 else { return nil }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return true }
+            received += buffer[0..<count]
+            return false
+        }
         while ContinuousClock.now < deadline {
             guard await readable() else { continue }
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
-            received += buffer[0..<count]
+            if readWaiting() == true { return (String(decoding: received, as: UTF8.self), true) }
+        }
+        while let closed = readWaiting() {
+            if closed { return (String(decoding: received, as: UTF8.self), true) }
         }
         return (String(decoding: received, as: UTF8.self), false)
+    }
+
+    /// Whether the peer has closed, looking without waiting.
+    var peerClosed: Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK)) == 0
     }
 
     /// Reads one whole answer (headers and a Content-Length body) within `timeout`.
