@@ -39,6 +39,26 @@ public struct CanonicalEvent: Sendable, Equatable {
     /// The payload's bytes as received (without a byte-order mark or surrounding whitespace).
     public var data: [UInt8]
 
+    /// An event from its attributes (as the event log keeps them) and its payload.
+    public init(id: String, time: String?, recordedTime: String, product: OkraProduct, outcome: OkraOutcome, code: String?,
+                environment: OkraEnvironment, record: String?, customer: String?, account: String?, bank: String?,
+                shape: OkraShape, partitionKey: String?, data: [UInt8]) {
+        self.id = id
+        self.time = time
+        self.recordedTime = recordedTime
+        self.product = product
+        self.outcome = outcome
+        self.code = code
+        self.environment = environment
+        self.record = record
+        self.customer = customer
+        self.account = account
+        self.bank = bank
+        self.shape = shape
+        self.partitionKey = partitionKey
+        self.data = data
+    }
+
     /// The context attributes in a fixed order, the absent ones left out. Names are the
     /// CloudEvents ones (`ce_` + name in Kafka binary mode).
     public var attributes: [(name: String, value: String)] {

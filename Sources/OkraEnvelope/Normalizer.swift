@@ -162,7 +162,11 @@ public enum IdempotencyKey {
 public enum RFC3339 {
     /// `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public static func milliseconds(_ date: Date) -> String {
-        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        milliseconds(sinceEpoch: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    /// `totalMilliseconds` since 1970 as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    public static func milliseconds(sinceEpoch totalMilliseconds: Int64) -> String {
         let millis = Int(((totalMilliseconds % 1000) + 1000) % 1000)
         let seconds = (totalMilliseconds - Int64(millis)) / 1000
         let days = Int(floorDiv(seconds, 86_400))

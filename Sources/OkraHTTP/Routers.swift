@@ -63,14 +63,31 @@ public enum Routers {
         return router
     }
 
-    /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`.
-    public static func admin(_ ingest: Ingest, metrics: MetricsEndpoint) -> Router<BridgeRequestContext> {
+    /// The operations API's place on the admin listener (§9).
+    public enum OperationsAPI: Sendable {
+        /// Served, behind the admin token.
+        case served(any Operations, adminToken: String)
+        /// Off: no admin token was given.
+        case noAdminToken
+        /// Off: direct delivery keeps no event log.
+        case directMode
+    }
+
+    /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`,
+    /// and the operations API under `/admin/`.
+    public static func admin(_ ingest: Ingest, metrics: MetricsEndpoint, operations: OperationsAPI = .noAdminToken) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
         allowed["/metrics"] = "GET, HEAD"
+        allowed.merge(OperationsRoutes.paths) { $1 }
         router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count(.notFound) }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
+        switch operations {
+        case .served(let api, let token): OperationsRoutes.add(to: router, .served(api, token: token))
+        case .noAdminToken: OperationsRoutes.add(to: router, .noToken)
+        case .directMode: OperationsRoutes.add(to: router, .directMode)
+        }
         return router
     }
 

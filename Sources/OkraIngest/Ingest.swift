@@ -96,7 +96,9 @@ public final class Ingest: Sendable {
         case .failure(let rejection):
             // Not an event: the raw body still goes to the dead-letter topic, durably.
             let record = Router.deadLetter(body: delivery.body, rejection: rejection, receivedAt: receivedAt, table: table)
-            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt)) { return answer }
+            let provenance = Provenance(envelope: nil, body: delivery.body, tokenEnvironment: delivery.sender.environment,
+                                        deadLetterReason: rejection.reason.rawValue)
+            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance)) { return answer }
             logger.notice("rejected body sent to the dead-letter topic", metadata: ["reason": "\(rejection.reason)", "topic": "\(table.deadLetterTopic)"])
             return .rejected(rejection)
         case .success(let normalized):
@@ -111,11 +113,14 @@ public final class Ingest: Sendable {
             event = bound
         }
         let decision = Router.route(event, table: table, receivedAt: receivedAt)
+        let provenance = Provenance(envelope: event, body: delivery.body, tokenEnvironment: delivery.sender.environment,
+                                    deadLetterReason: decision.deadLettered ? Rejection.Reason.unrecognized.rawValue : nil,
+                                    droppedBy: decision.dropped ? decision.matchedRoutes.last : nil)
         if decision.dropped {
+            // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
             logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
-            return .accepted(id: event.id, duplicate: false)
         }
-        switch await hand(RoutedEvent(id: event.id, records: decision.records, receivedAt: receivedAt)) {
+        switch await hand(RoutedEvent(id: event.id, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
         case .failed(let answer):
             return answer
         case .taken(let acceptance):

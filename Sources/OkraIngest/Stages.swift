@@ -58,15 +58,43 @@ public struct VerifiedDelivery: Sendable {
 public struct RoutedEvent: Sendable, Equatable {
     /// The event's id, for dedupe; nil for a dead letter without one (never a duplicate).
     public var id: String?
-    /// The records to publish, in order.
+    /// The records to publish, in order (none when a route dropped the event).
     public var records: [RoutedRecord]
     /// When the bridge received the request.
     public var receivedAt: Date
+    /// Where the records came from, for the event log (§9); nil for records that are no new
+    /// request's (a replay).
+    public var provenance: Provenance?
 
     /// The records of the event `id` received at `receivedAt`.
-    public init(id: String?, records: [RoutedRecord], receivedAt: Date) {
+    public init(id: String?, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) {
         self.id = id
         self.records = records
         self.receivedAt = receivedAt
+        self.provenance = provenance
+    }
+}
+
+/// What the event log keeps of a request besides its records: the envelope, the body as
+/// received, the token's environment, and why it was dead-lettered or dropped.
+public struct Provenance: Sendable, Equatable {
+    /// The envelope as made (bound to the token's environment); nil for a body that is no event.
+    public var envelope: CanonicalEvent?
+    /// The body as received.
+    public var body: [UInt8]
+    /// The environment of the token it came with.
+    public var tokenEnvironment: OkraEnvironment?
+    /// Why it went to the dead-letter topic, if it did.
+    public var deadLetterReason: String?
+    /// The route that dropped it, if one did.
+    public var droppedBy: String?
+
+    /// The provenance of one request.
+    public init(envelope: CanonicalEvent?, body: [UInt8], tokenEnvironment: OkraEnvironment?, deadLetterReason: String? = nil, droppedBy: String? = nil) {
+        self.envelope = envelope
+        self.body = body
+        self.tokenEnvironment = tokenEnvironment
+        self.deadLetterReason = deadLetterReason
+        self.droppedBy = droppedBy
     }
 }

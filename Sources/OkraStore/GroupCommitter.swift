@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import OkraIngest
 import OkraRouting
 
 /// The store's one writer. Batches concurrent submissions into one transaction each (group
@@ -15,6 +16,12 @@ actor GroupCommitter {
         var eventID: String?
         var records: [RoutedRecord]
         var receivedAtMilliseconds: Int64
+        /// A new request's: its id is checked against the dedupe index (a replay's is not).
+        var checkDuplicate = true
+        /// Its event log entry, written in the same transaction (nil: the log is off, or a replay).
+        var log: EventLogRow?
+        /// A redrive of this parked record: stored only if it is still parked, and marked redriven.
+        var redriveOf: Int64?
     }
 
     private let pool: DatabasePool
@@ -26,8 +33,12 @@ actor GroupCommitter {
     private var lastSeq: Int64
     /// Every record at or below it was delivered (or parked).
     private(set) var publishedThrough: Int64
-    /// Records in the `parked` table.
+    /// Records in the `parked` table, neither redriven nor discarded.
     private(set) var parked: Int
+    /// The last event log entry number handed out.
+    private var lastEntry: Int64
+    /// The event log's size, as its rows count it (``EventLogRow/bytes``).
+    private(set) var logBytes: Int64
     private(set) var commits = 0
     /// The background checkpoints' own connection.
     private let checkpointer: DatabaseQueue
@@ -50,6 +61,8 @@ actor GroupCommitter {
         self.lastSeq = state.lastSeq
         self.publishedThrough = state.publishedThrough
         self.parked = state.parked
+        self.lastEntry = state.lastEntry
+        self.logBytes = state.logBytes
         self.maxPending = maxPending
         self.windowMilliseconds = windowMilliseconds
     }
@@ -101,6 +114,44 @@ actor GroupCommitter {
         }
         publishedThrough = max(publishedThrough, target)
         parked += added
+    }
+
+    /// Deletes log entries recorded before `horizon`, then the oldest while the log is over
+    /// `maxBytes`, a thousand per transaction. Returns how many.
+    func pruneLog(olderThan horizon: Int64, maxBytes: Int64) async throws -> Int {
+        var removed = 0
+        while true {
+            let over = logBytes > maxBytes
+            let (count, bytes) = try await maintenanceWrite { db -> (Int, Int64) in
+                let condition = over ? "1" : "recorded_at < ?"
+                let arguments: StatementArguments = over ? [] : [horizon]
+                let slice = "SELECT entry FROM event_log WHERE \(condition) ORDER BY entry LIMIT 1000"
+                let bytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log WHERE entry IN (\(slice))", arguments: arguments) ?? 0
+                try db.execute(sql: "DELETE FROM event_log WHERE entry IN (\(slice))", arguments: arguments)
+                return (db.changesCount, bytes)
+            }
+            logBytes -= bytes
+            removed += count
+            if count == 0 || (count < 1000 && !over) { return removed }
+            if over && logBytes <= maxBytes && count < 1000 { return removed }
+        }
+    }
+
+    /// Marks parked records discarded; returns how many were still parked.
+    func discard(_ selection: ParkedSelection, now: Int64) async throws -> Int {
+        let changed = try await maintenanceWrite { db -> Int in
+            let base = "UPDATE parked SET discarded_at = ? WHERE redriven_to IS NULL AND discarded_at IS NULL"
+            switch selection {
+            case .all:
+                try db.execute(sql: base, arguments: [now])
+            case .ids(let ids):
+                try db.execute(sql: base + " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                               arguments: StatementArguments([now] + ids))
+            }
+            return db.changesCount
+        }
+        parked -= changed
+        return changed
     }
 
     /// A write other than a batch of submissions (marks, pruning), with the same checkpoint
@@ -182,26 +233,49 @@ actor GroupCommitter {
             let submissions = batch.map(\.0)
             let window = windowMilliseconds
             let firstSeq = lastSeq + 1
+            let firstEntry = lastEntry + 1
             do {
-                let (outcomes, last) = try await pool.write { db -> ([OutboxStore.Acceptance], Int64) in
+                let (outcomes, last, lastEntryWritten, addedBytes, redriven) = try await pool.write { db -> ([OutboxStore.Acceptance], Int64, Int64, Int64, Int) in
                     var seq = firstSeq - 1
+                    var entry = firstEntry - 1
+                    var addedBytes: Int64 = 0
+                    var redriven = 0
                     // A new id (the usual case) costs one insert; only a known one is looked up.
-                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(id, received_at) VALUES (?, ?)")
-                    let lookup = try db.cachedStatement(sql: "SELECT received_at FROM event_ids WHERE id = ?")
-                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ? WHERE id = ?")
+                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(id, received_at, entry) VALUES (?, ?, ?)")
+                    let lookup = try db.cachedStatement(sql: "SELECT received_at, entry FROM event_ids WHERE id = ?")
+                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ?, entry = ? WHERE id = ?")
                     let insert = try db.cachedStatement(sql: """
                         INSERT INTO records(seq, event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                         """)
                     let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
-                        if let id = submission.eventID {
+                        let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
+                        if let id = submission.eventID, submission.checkDuplicate {
                             let stored = StoreSchema.storedID(id)
-                            try remember.execute(arguments: [stored, submission.receivedAtMilliseconds])
+                            try remember.execute(arguments: [stored, submission.receivedAtMilliseconds, entryNumber])
                             if db.changesCount == 0 {
                                 // Known: a duplicate within the window, else remembered anew.
-                                let seen = try Int64.fetchOne(lookup, arguments: [stored]) ?? .min
-                                if seen >= submission.receivedAtMilliseconds - window { return .duplicate }
-                                try renew.execute(arguments: [submission.receivedAtMilliseconds, stored])
+                                let row = try Row.fetchOne(lookup, arguments: [stored])
+                                let seen: Int64 = row?[0] ?? .min
+                                if seen >= submission.receivedAtMilliseconds - window {
+                                    if let known: Int64 = row?[1] {
+                                        try db.execute(sql: "UPDATE event_log SET duplicates = duplicates + 1 WHERE entry = ?", arguments: [known])
+                                    }
+                                    return .duplicate
+                                }
+                                try renew.execute(arguments: [submission.receivedAtMilliseconds, entryNumber, stored])
                             }
+                        }
+                        if let parkedSeq = submission.redriveOf {
+                            let still = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE seq = ? AND redriven_to IS NULL AND discarded_at IS NULL",
+                                                         arguments: [parkedSeq]) ?? 0
+                            guard still == 1 else { return .duplicate }
+                            try db.execute(sql: "UPDATE parked SET redriven_to = ? WHERE seq = ?", arguments: [seq + 1, parkedSeq])
+                            redriven += 1
+                        }
+                        if let log = submission.log, let entryNumber {
+                            try log.insert(db, entry: entryNumber, firstSeq: seq + 1)
+                            entry = entryNumber
+                            addedBytes += log.bytes
                         }
                         for record in submission.records {
                             seq += 1
@@ -210,8 +284,11 @@ actor GroupCommitter {
                         }
                         return .accepted
                     }
-                    return (outcomes, seq)
+                    return (outcomes, seq, entry, addedBytes, redriven)
                 }
+                lastEntry = lastEntryWritten
+                logBytes += addedBytes
+                parked -= redriven
                 lastSeq = last
                 commits += 1
                 volume.written()

@@ -87,14 +87,16 @@ public final class OutboxStore: Sendable {
 
     let pool: DatabasePool
     private let volume: VolumeGuard
-    private let newRecords = WakeUp()
-    private let committer: GroupCommitter
+    let newRecords = WakeUp()
+    let committer: GroupCommitter
     /// The file's path.
     public let path: String
     /// The most unpublished records it holds before refusing new ones.
     public let maxPending: Int
     /// How long an id is remembered for dedupe.
     public let dedupeWindow: Duration
+    /// The event log's retention; nil when it is off (`--retain 0`).
+    public let eventLog: EventLogPolicy?
 
     /// When WAL checkpoints run. Commits never run one: a connection of its own copies the WAL
     /// into the database file in the background, and once the WAL is `restartFrames` long the
@@ -120,7 +122,7 @@ public final class OutboxStore: Sendable {
     ///     fills so the store can still drain (``VolumeGuard``); 0 keeps none.
     public init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
                 checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-                reserveBytes: Int = 8 << 20) throws {
+                reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy()) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes)
@@ -147,6 +149,7 @@ public final class OutboxStore: Sendable {
         if !volume.isFull { volume.ensureReserve() }
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
+        self.eventLog = eventLog
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
                                    directory: directory, maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
     }
@@ -169,8 +172,11 @@ public final class OutboxStore: Sendable {
     /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate.
     /// - Throws: ``Full`` at the bound, ``VolumeFull`` while the data volume is full; a database
     ///   error if the disk fails.
-    public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date) async throws -> Acceptance {
-        let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: Int64(receivedAt.timeIntervalSince1970 * 1000)))
+    /// With the event log on, `provenance` becomes its entry, in the same transaction.
+    public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) async throws -> Acceptance {
+        let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
+        let log = eventLog == nil ? nil : provenance.map { EventLogRow(provenance: $0, records: records, receivedAtMilliseconds: milliseconds, id: eventID) }
+        let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, log: log))
         if outcome == .accepted && !records.isEmpty { newRecords.signal() }
         return outcome
     }
@@ -245,18 +251,34 @@ public final class OutboxStore: Sendable {
         (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
     }
 
-    /// Deletes ids older than the dedupe window, a thousand per transaction so webhooks are
-    /// not held up behind one long delete. Returns how many it removed.
+    /// Deletes ids older than the dedupe window (or the log's retention, when longer: the log
+    /// finds entries by id through them), log entries past `--retain` or beyond `--retain-size`
+    /// (oldest first), and redriven or discarded parked rows past `--retain`; a thousand rows
+    /// per transaction, so webhooks are not held up behind one long delete. Returns how many
+    /// rows it removed.
     @discardableResult
     public func prune(now: Date = Date()) async throws -> Int {
-        let horizon = Int64(now.timeIntervalSince1970 * 1000) - Int64(dedupeWindow.components.seconds) * 1000
+        let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
+        let window = Int64(dedupeWindow.components.seconds) * 1000
+        let idHorizon = nowMilliseconds - max(window, eventLog?.retainMilliseconds ?? 0)
+        var removed = try await deleteInSlices("""
+            DELETE FROM event_ids WHERE id IN
+            (SELECT id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
+            """, idHorizon)
+        let logHorizon = nowMilliseconds - (eventLog?.retainMilliseconds ?? 0)
+        removed += try await committer.pruneLog(olderThan: logHorizon, maxBytes: eventLog?.retainBytes ?? 0)
+        removed += try await deleteInSlices("""
+            DELETE FROM parked WHERE seq IN (SELECT seq FROM parked
+            WHERE (redriven_to IS NOT NULL OR discarded_at IS NOT NULL) AND parked_at < ? ORDER BY seq LIMIT 1000)
+            """, logHorizon)
+        return removed
+    }
+
+    private func deleteInSlices(_ sql: String, _ horizon: Int64) async throws -> Int {
         var removed = 0
         while true {
             let deleted = try await committer.maintenanceWrite { db in
-                try db.execute(sql: """
-                    DELETE FROM event_ids WHERE id IN
-                    (SELECT id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
-                    """, arguments: [horizon])
+                try db.execute(sql: sql, arguments: [horizon])
                 return db.changesCount
             }
             removed += deleted

@@ -10,18 +10,25 @@ import GRDB
 /// - `event_ids`: the dedupe index, an id and when it was received. Ids of the envelope's form
 ///   (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
 /// - `parked`: records Kafka refused for good, taken out of the outbox in the transaction that
-///   moved the mark past them, with their error (version 3).
+///   moved the mark past them, with their error (version 3); a redriven one keeps its row with
+///   `redriven_to` (its new outbox position), a discarded one with `discarded_at` (version 4).
+/// - `event_log`: the event log (§9, version 4), one row per accepted request, written in the
+///   transaction that stores its records. Its records are `first_seq` and the ones after it
+///   (a request's records are numbered together); their states are derived from the publish
+///   mark and `parked`, never written per record. `event_ids.entry` finds an id's entry.
 ///
 /// docs/decisions/0005-store-layout.md explains the choices.
 enum StoreSchema {
     /// `PRAGMA user_version` of this layout.
-    static let version = 3
+    static let version = 4
 
     /// What the store needs to know about the file at start.
     struct State {
         var publishedThrough: Int64
         var lastSeq: Int64
         var parked: Int
+        var lastEntry: Int64
+        var logBytes: Int64
     }
 
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
@@ -29,7 +36,8 @@ enum StoreSchema {
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS event_ids (
                 id BLOB PRIMARY KEY NOT NULL,
-                received_at INTEGER NOT NULL
+                received_at INTEGER NOT NULL,
+                entry INTEGER
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
             CREATE TABLE IF NOT EXISTS records (
@@ -56,15 +64,62 @@ enum StoreSchema {
                 created_at INTEGER NOT NULL,
                 parked_at INTEGER NOT NULL,
                 reason TEXT NOT NULL,
-                error TEXT NOT NULL
+                error TEXT NOT NULL,
+                redriven_to INTEGER,
+                discarded_at INTEGER
             );
+            CREATE TABLE IF NOT EXISTS event_log (
+                entry INTEGER PRIMARY KEY,
+                id TEXT,
+                recorded_at INTEGER NOT NULL,
+                time TEXT,
+                product TEXT,
+                outcome TEXT,
+                code TEXT,
+                env TEXT,
+                token_env TEXT,
+                record TEXT,
+                customer TEXT,
+                account TEXT,
+                bank TEXT,
+                shape TEXT,
+                deadletter INTEGER NOT NULL,
+                reason TEXT,
+                body BLOB NOT NULL,
+                first_seq INTEGER NOT NULL,
+                records TEXT NOT NULL,
+                duplicates INTEGER NOT NULL DEFAULT 0,
+                bytes INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS event_log_recorded_at ON event_log(recorded_at);
+            CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
             """)
+        try upgradeFromVersion3(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         let publishedThrough = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
         let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? publishedThrough
-        let parked = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked") ?? 0
-        return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough), parked: parked)
+        let parked = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL") ?? 0
+        let lastEntry = try Int64.fetchOne(db, sql: "SELECT MAX(entry) FROM event_log") ?? 0
+        let logBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log") ?? 0
+        return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough), parked: parked,
+                     lastEntry: lastEntry, logBytes: logBytes)
+    }
+
+    /// Version 3 had no event log: `event_ids` gains `entry`, `parked` its redrive and discard
+    /// columns (the `event_log` table is new, made above). Entries start with this version.
+    static func upgradeFromVersion3(_ db: Database) throws {
+        func columns(_ table: String) throws -> Set<String> {
+            Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0[0] as String })
+        }
+        if try !columns("event_ids").contains("entry") {
+            try db.execute(sql: "ALTER TABLE event_ids ADD COLUMN entry INTEGER")
+        }
+        let parked = try columns("parked")
+        if !parked.contains("redriven_to") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN redriven_to INTEGER") }
+        if !parked.contains("discarded_at") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN discarded_at INTEGER") }
     }
 
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids

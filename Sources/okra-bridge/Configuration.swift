@@ -21,7 +21,7 @@ enum FlagValue {
 
     /// A size such as `1048576`, `512KiB` or `1MiB`.
     static func bytes(_ text: String, flag: String) throws -> Int {
-        let units: [(String, Int)] = [("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             if let number = Int(text.dropLast(suffix.count)), number > 0 { return number * factor }
         }

@@ -40,6 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "When set, /metrics needs Authorization: Bearer with this token (at least 16 characters). Prefer --admin-token-file.") var adminToken: String?
     @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
     @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
+    @Option(help: "How long the event log keeps an entry (e.g. 168h; 0 turns the log off). Default 168h.") var retain: String?
+    @Option(help: "The event log's size at most, oldest dropped first (bytes, KiB, MiB or GiB). Default 1GiB.") var retainSize: String?
+    @Option(help: "Most events one replay call routes again. Default 100000.") var maxReplay: Int?
     @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close. Default 10s.") var headerTimeout: String?
     @Option(help: "Time for a request's body to arrive after its headers; else 408 and close. Default 30s.") var bodyTimeout: String?
     @Option(help: "Time a keep-alive connection may wait for its next request. Default 60s.") var idleTimeout: String?
@@ -137,6 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
+        var operations = Routers.OperationsAPI.noAdminToken
         let sink: any EventSink
         switch mode {
         case .durable:
@@ -148,14 +152,19 @@ struct ServeCommand: AsyncParsableCommand {
             let store: OutboxStore
             do {
                 store = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env.value(nil, "MAX_PENDING") ?? "") ?? 1_000_000,
-                                        dedupeWindow: window, reserveBytes: reserve)
+                                        dedupeWindow: window, reserveBytes: reserve, eventLog: try eventLogPolicy(env: env))
             } catch {
                 throw ConfigurationError("--data-dir \(dataDirectory): cannot open the store: \(error)")
             }
             sink = DurableSink(store: store)
+            if store.eventLog != nil, let adminToken {
+                operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: maxReplay ?? env.value(nil, "MAX_REPLAY").flatMap { Int($0) } ?? 100_000,
+                                                     logger: logger), adminToken: adminToken)
+            }
             services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger)))
             services.append(.init(service: StorePruner(store: store, logger: logger)))
         case .direct:
+            operations = .directMode
             let direct = try DirectDelivery(makeProducer: makeProducer)
             sink = direct
             services.append(.init(service: direct))
@@ -169,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let admin {
             // Before the ingest listener, so on SIGTERM it stops after it: metrics and
             // readiness stay visible while the webhook endpoint drains.
-            let adminApp = Application(router: Routers.admin(ingest, metrics: metrics),
+            let adminApp = Application(router: Routers.admin(ingest, metrics: metrics, operations: operations),
                                        server: .http1(gate: ConnectionGate(limits: limits, listener: "admin", count: { ingest.count($0) })),
                                        configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
             services.append(.init(service: Listener(app: adminApp, flag: "--admin-listen", address: "\(admin.host):\(admin.port)")))
@@ -205,5 +214,14 @@ struct ServeCommand: AsyncParsableCommand {
             limits.maxConnections = count
         }
         return limits
+    }
+
+    /// The event log's retention (nil: `--retain 0`, off).
+    func eventLogPolicy(env: Environment) throws -> EventLogPolicy? {
+        let retainText = env.value(retain, "RETAIN") ?? "168h"
+        if retainText == "0" { return nil }
+        let sizeText = env.value(retainSize, "RETAIN_SIZE") ?? "1GiB"
+        return EventLogPolicy(retain: try FlagValue.duration(retainText, flag: "--retain"),
+                              retainBytes: Int64(try FlagValue.bytes(sizeText, flag: "--retain-size")))
     }
 }

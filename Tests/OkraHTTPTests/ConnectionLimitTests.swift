@@ -187,7 +187,7 @@ struct ConnectionLimitTests {
 
     @Test("a keep-alive connection serves one request after another and closes after the idle timeout, not before")
     func idleTimeout() async throws {
-        try await Self.withServer(.init(headerTimeout: .milliseconds(500), idleTimeout: .seconds(2))) { port, sink, _, refusals in
+        try await Self.withServer(.init(headerTimeout: .milliseconds(500), idleTimeout: .seconds(2))) { port, sink, gate, refusals in
             let connection = try RawConnection(port: port)
             for record in ["idle-1", "idle-2"] {
                 connection.send(Self.post(Self.payment.replacingOccurrences(of: "rec-1", with: record)))
@@ -198,8 +198,10 @@ struct ConnectionLimitTests {
             #expect(sink.accepted.count == 2)
             // 1 s idle after each answer, longer than the header deadline: still open.
             #expect(!connection.peerClosed)
-            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(10))
-            #expect(closed)
+            let waitStarted = ContinuousClock.now
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(30))
+            #expect(closed, "open connections: \(gate.openConnections)")
+            #expect(ContinuousClock.now - waitStarted < .seconds(10), "closed after \(ContinuousClock.now - waitStarted)")
             #expect(text.isEmpty)
             #expect(refusals.all.isEmpty)
         }

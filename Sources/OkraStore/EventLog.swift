@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+import OkraEnvelope
+import OkraIngest
+import OkraRouting
+
+/// One row of `event_log` as written: the indexed attributes, the body, and the routed records
+/// (topic, key, route) in order. The records' states are not here: they follow from the publish
+/// mark and `parked` when the entry is read (decision 0009).
+struct EventLogRow: Sendable {
+    var id: String?
+    var recordedAt: Int64
+    var envelope: CanonicalEvent?
+    var tokenEnvironment: OkraEnvironment?
+    var deadLetterReason: String?
+    var droppedBy: String?
+    var body: [UInt8]
+    /// `[[topic, key, route], ...]`.
+    var records: String
+    /// What retention by size counts: the body, the records' description, and a fixed 160
+    /// bytes for the row's other columns and its index entries.
+    var bytes: Int64
+
+    init(provenance: Provenance, records: [RoutedRecord], receivedAtMilliseconds: Int64, id: String?) {
+        self.id = id
+        recordedAt = receivedAtMilliseconds
+        envelope = provenance.envelope
+        tokenEnvironment = provenance.tokenEnvironment
+        deadLetterReason = provenance.deadLetterReason
+        droppedBy = provenance.droppedBy
+        body = provenance.envelope?.data ?? provenance.body
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (index, record) in records.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "["))
+            JSONWriter.writeString(record.topic, into: &out)
+            out.append(UInt8(ascii: ","))
+            if let key = record.key { JSONWriter.writeString(key, into: &out) } else { out += Array("null".utf8) }
+            out.append(UInt8(ascii: ","))
+            if let route = record.routeName { JSONWriter.writeString(route, into: &out) } else { out += Array("null".utf8) }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        self.records = String(decoding: out, as: UTF8.self)
+        bytes = Int64(body.count + out.count + 160)
+    }
+
+    func insert(_ db: Database, entry: Int64, firstSeq: Int64) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO event_log(entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank,
+                                  shape, deadletter, reason, body, first_seq, records, bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let event = envelope
+        let values: [(any DatabaseValueConvertible)?] = [
+            entry, id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
+            event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
+            event?.bank, event?.shape.rawValue, deadLetterReason != nil ? 1 : 0, deadLetterReason ?? droppedBy.map { "dropped:" + $0 },
+            Data(body), firstSeq, records, bytes,
+        ]
+        try statement.execute(arguments: StatementArguments(values))
+    }
+}
+
+/// Reading the event log: filters to SQL, rows to ``LogEntry`` with their records' states.
+enum EventLogQuery {
+    /// The columns every read selects, in this order.
+    static let columns = """
+        entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape,
+        deadletter, reason, body, first_seq, records, duplicates
+        """
+
+    /// The WHERE clause (without `WHERE`) and its arguments for `filter`; the entry number
+    /// bound by `before`/`after` when given.
+    static func condition(_ filter: EventFilter, before: Int64? = nil, after: Int64? = nil) -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        func add(_ clause: String, _ values: (any DatabaseValueConvertible)?...) {
+            clauses.append(clause)
+            arguments += values
+        }
+        if let before { add("entry < ?", before) }
+        if let after { add("entry > ?", after) }
+        if let since = filter.since { add("recorded_at >= ?", Int64((since.timeIntervalSince1970 * 1000).rounded(.down))) }
+        if let until = filter.until { add("recorded_at < ?", Int64((until.timeIntervalSince1970 * 1000).rounded(.down))) }
+        if let id = filter.id {
+            // Through the dedupe index, which remembers each id's entry.
+            add("entry = (SELECT entry FROM event_ids WHERE id = ?)", StoreSchema.storedID(id))
+        }
+        if let record = filter.record { add("record = ?", record) }
+        if let customer = filter.customer { add("customer = ?", customer) }
+        if let account = filter.account { add("account = ?", account) }
+        if let type = filter.type { add("('okra.' || product || '.' || outcome) GLOB ?", globPattern(type)) }
+        if let product = filter.product { add("product = ?", product) }
+        if let outcome = filter.outcome { add("outcome = ?", outcome) }
+        if let env = filter.env { add("env = ?", env) }
+        if let code = filter.code { add("code GLOB ?", globPattern(code)) }
+        if let deadletter = filter.deadletter { add("deadletter = ?", deadletter ? 1 : 0) }
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+    }
+
+    /// The contract's globs take `*` only: every other GLOB character is matched as itself.
+    static func globPattern(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "?": out += "[?]"
+            case "[": out += "[[]"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// The states of the records `firstSeq...` of one entry, from the publish mark and the
+    /// parked table (following redrives to the record's new position).
+    static func records(_ db: Database, description: String, firstSeq: Int64, mark: Int64, deadLetterOrDrop reason: String?) throws -> [LoggedRecord] {
+        guard case .array(let items)? = try? JSONParser.parse(Array(description.utf8)).value else { return [] }
+        if items.isEmpty, let reason, reason.hasPrefix("dropped:") {
+            return [LoggedRecord(topic: nil, key: nil, route: String(reason.dropFirst("dropped:".count)), state: .dropped)]
+        }
+        var out: [LoggedRecord] = []
+        for (index, item) in items.enumerated() {
+            guard case .array(let parts) = item, parts.count == 3, case .string(let topic) = parts[0] else { continue }
+            let key: String? = if case .string(let value) = parts[1] { value } else { nil }
+            let route: String? = if case .string(let value) = parts[2] { value } else { nil }
+            let (state, error) = try self.state(db, seq: firstSeq + Int64(index), mark: mark)
+            out.append(LoggedRecord(topic: topic, key: key, route: route, state: state, error: error))
+        }
+        return out
+    }
+
+    static func state(_ db: Database, seq: Int64, mark: Int64) throws -> (LoggedRecord.State, String?) {
+        var seq = seq
+        // A redriven record's state is its new copy's; a few hops at most (a redrive parked again).
+        for _ in 0..<8 {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT error, redriven_to, discarded_at FROM parked WHERE seq = ?"), arguments: [seq]) else {
+                return (seq > mark ? .pending : .published, nil)
+            }
+            if let next: Int64 = row[1] { seq = next; continue }
+            if (row[2] as Int64?) != nil { return (.dropped, row[0]) }
+            return (.parked, row[0])
+        }
+        return (seq > mark ? .pending : .published, nil)
+    }
+
+    /// A row of ``columns`` as an entry.
+    static func entry(_ db: Database, row: Row, mark: Int64) throws -> LogEntry {
+        let body = row.dataNoCopy(atIndex: 16).map { Array($0) } ?? []
+        let deadletter = (row[14] as Int) != 0
+        let reason: String? = row[15]
+        let recordedAt: Int64 = row[2]
+        var envelope: CanonicalEvent?
+        if let id: String = row[1], let product = (row[4] as String?).flatMap(OkraProduct.init(rawValue:)),
+           let outcome = (row[5] as String?).flatMap(OkraOutcome.init(rawValue:)) {
+            envelope = CanonicalEvent(
+                id: id, time: row[3], recordedTime: RFC3339.milliseconds(sinceEpoch: recordedAt), product: product, outcome: outcome,
+                code: row[6], environment: (row[7] as String?).flatMap(OkraEnvironment.init(rawValue:)) ?? .unknown,
+                record: row[9], customer: row[10], account: row[11], bank: row[12],
+                shape: (row[13] as String?).flatMap(OkraShape.init(rawValue:)) ?? .unknown, partitionKey: nil, data: body)
+        }
+        return LogEntry(
+            entry: row[0], id: row[1], recordedAtMilliseconds: recordedAt, envelope: envelope,
+            tokenEnvironment: (row[8] as String?).flatMap(OkraEnvironment.init(rawValue:)),
+            deadletter: deadletter, reason: deadletter ? reason : nil, body: body, duplicates: row[19],
+            records: try records(db, description: row[18], firstSeq: row[17], mark: mark, deadLetterOrDrop: reason))
+    }
+}

@@ -1,0 +1,135 @@
+import CoreMetrics
+import Foundation
+import Logging
+import OkraEnvelope
+import OkraIngest
+import OkraRouting
+
+/// The operations of §9 over the durable store: the event log's reads, replay through the
+/// current routes, and the parked records' redrive and discard.
+public final class StoreOperations: Operations {
+    private let store: OutboxStore
+    private let routes: any RouteSource
+    private let logger: Logger
+    /// The most entries one replay call routes again (`--max-replay`).
+    public let maxReplay: Int
+    private let redriven: Counter
+    private let discarded: Counter
+    private let replayed: Counter
+
+    /// Operations on `store`, replaying through the routes `routes` holds at the time.
+    public init(store: OutboxStore, routes: any RouteSource, maxReplay: Int = 100_000, logger: Logger,
+                metrics: MetricsFactory = MetricsSystem.factory) {
+        self.store = store
+        self.routes = routes
+        self.maxReplay = maxReplay
+        self.logger = logger
+        redriven = Counter(label: "okra_bridge_parked_redriven_total", factory: metrics)
+        discarded = Counter(label: "okra_bridge_parked_discarded_total", factory: metrics)
+        replayed = Counter(label: "okra_bridge_replayed_records_total", factory: metrics)
+    }
+
+    public func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) {
+        try await store.logEntries(filter, limit: limit, before: cursor)
+    }
+
+    public func event(_ key: String) async throws -> LogEntry? {
+        try await store.logEntry(key)
+    }
+
+    public func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {
+        try await store.exportLog(filter, body)
+    }
+
+    /// Stops an export early once a replay has its fill.
+    private struct Enough: Error {}
+
+    public func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan {
+        guard filter != nil || !ids.isEmpty else { throw OperationsError("a replay names a filter or ids") }
+        let table = routes.table
+        var plan = ReplayPlan(executed: execute)
+        var pending: [(eventID: String?, records: [RoutedRecord])] = []
+        var seen = Set<Int64>()
+        func consider(_ entry: LogEntry) async throws {
+            guard seen.insert(entry.entry).inserted else { return }
+            guard plan.events < maxReplay else {
+                plan.truncated = true
+                throw Enough()
+            }
+            let (records, recovered) = Self.reroute(entry, table: table)
+            plan.events += 1
+            plan.records += records.count
+            if recovered { plan.recovered += 1 }
+            for record in records { plan.topics[record.topic, default: 0] += 1 }
+            guard execute else { return }
+            pending.append((entry.id ?? entry.envelope?.id, records))
+            if pending.count >= 500 {
+                try await store.append(pending)
+                pending = []
+            }
+        }
+        do {
+            for id in ids {
+                guard let entry = try await store.logEntry(id) else { throw OperationsError("no entry for \(id) (unknown, or past retention)") }
+                try await consider(entry)
+            }
+            if let filter { try await store.exportLog(filter) { try await consider($0) } }
+        } catch is Enough {}
+        if !pending.isEmpty { try await store.append(pending) }
+        if execute {
+            replayed.increment(by: plan.records)
+            logger.notice("replayed events through the current routes", metadata: [
+                "events": "\(plan.events)", "records": "\(plan.records)", "recovered": "\(plan.recovered)", "routes.sha256": "\(table.sha256)",
+            ])
+        }
+        return plan
+    }
+
+    /// One entry routed again under `table`, each record marked as a replay; and whether a dead
+    /// letter became an event under the current code.
+    static func reroute(_ entry: LogEntry, table: RouteTable) -> (records: [RoutedRecord], recovered: Bool) {
+        let receivedAt = Date(timeIntervalSince1970: Double(entry.recordedAtMilliseconds) / 1000)
+        var records: [RoutedRecord]
+        var recovered = false
+        if !entry.deadletter, let envelope = entry.envelope {
+            records = Router.route(envelope, table: table, receivedAt: receivedAt).records
+        } else {
+            // Normalized again by the code running now: an older bridge's dead letter may be an event today.
+            switch Normalizer.normalize(entry.body, receivedAt: receivedAt) {
+            case .failure(let rejection):
+                records = [Router.deadLetter(body: entry.body, rejection: rejection, receivedAt: receivedAt, table: table)]
+            case .success(var event):
+                if let token = entry.tokenEnvironment {
+                    guard let bound = event.bound(to: token) else {
+                        records = [Router.deadLetter(body: entry.body, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic)]
+                        break
+                    }
+                    event = bound
+                }
+                let decision = Router.route(event, table: table, receivedAt: receivedAt)
+                records = decision.records
+                recovered = !decision.deadLettered
+            }
+        }
+        for index in records.indices { records[index].headers.append(("okra-bridge-replay", "true")) }
+        return (records, recovered)
+    }
+
+    public func parked(limit: Int) async throws -> [ParkedEntry] {
+        try await store.parkedEntries(limit: limit)
+    }
+
+    public func redrive(_ selection: ParkedSelection) async throws -> Int {
+        let count = try await store.redrive(selection)
+        redriven.increment(by: count)
+        logger.notice("parked records redriven to the end of the outbox", metadata: ["records": "\(count)"])
+        return count
+    }
+
+    public func discard(_ selection: ParkedSelection) async throws -> Int {
+        let count = try await store.discard(selection)
+        discarded.increment(by: count)
+        logger.notice("parked records discarded", metadata: ["records": "\(count)"])
+        return count
+    }
+}
