@@ -155,7 +155,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OkraStoreTests",
-            dependencies: ["OkraStore", "OkraIngest", "OkraRouting", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["OkraStore", "OkraIngest", "OkraRouting", "OkraEnvelope", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "OkraPublisherTests",

@@ -158,7 +158,7 @@ struct IngestPipelineTests {
         #expect(record.headers.first { $0.name == "ce_id" }?.value == id)
     }
 
-    @Test("a drop route acknowledges without handing anything to the sink")
+    @Test("a drop route acknowledges with no record to publish; the sink still gets the event, for the log and dedupe, with the route that dropped it")
     func dropped() async throws {
         let fixture = try Fixture()
         let widget = #"{"event_name":"LOGIN_ATTEMPTED","record_id":"r"}"#
@@ -166,7 +166,13 @@ struct IngestPipelineTests {
             Issue.record("a dropped event is acknowledged")
             return
         }
-        #expect(fixture.sink.accepted.isEmpty)
+        let handed = try #require(fixture.sink.accepted.first)
+        #expect(handed.records.isEmpty)
+        #expect(handed.provenance?.droppedBy != nil)
+        guard case .accepted(_, true) = await fixture.post(widget, token: Self.productionToken) else {
+            Issue.record("a dropped event's repeat is a duplicate")
+            return
+        }
     }
 
     @Test("when the sink cannot take an event, or a dead letter, the answer is 503 with Retry-After and nothing is counted accepted")

@@ -63,7 +63,8 @@ enum OperationsJSON {
         }
         if whole {
             if let event = entry.envelope {
-                member("envelope") { $0 += event.jsonBytes() }
+                // On one line (the whitespace between the payload's tokens removed), so an export is JSON lines.
+                member("envelope") { $0 += event.oneLineJSONBytes() }
             } else {
                 member("body") { JSONWriter.writeString(String(decoding: entry.body, as: UTF8.self), into: &$0) }
             }

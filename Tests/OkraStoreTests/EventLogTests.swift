@@ -1,0 +1,341 @@
+import Foundation
+import GRDB
+import Logging
+import OkraEnvelope
+import OkraIngest
+import OkraRouting
+@testable import OkraStore
+import Synchronization
+import Testing
+
+/// The event log (§9) against a real SQLite file, fed through the real pipeline.
+@Suite("Event log")
+struct EventLogTests {
+    static let routes = #"""
+        {"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},
+         "routes":[{"name":"drop-widgets","match":{"product":"widget"},"drop":true}]}
+        """#
+    static let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-PAY","customerId":"cus-1","accountId":"acc-1"}"#
+    static let identity = #"{"type":"CALLBACK","method":"IDENTITY","code":"IDENTITY_SUCCESS","env":"production","record":"rec-ID","customerId":"cus-2"}"#
+    static let widget = #"{"event":true,"event_name":"USER_LOGIN_ATTEMPTED","event_type":"DATA_EVENT","event_data":{"tracking_id":"t-1"}}"#
+
+    /// Routes that can be changed while the pipeline runs (a reload, for the replay tests).
+    final class SwitchableRoutes: RouteSource {
+        private let current: Mutex<RouteTable>
+        init(_ text: String) throws { current = Mutex(try RouteTable.load(Array(text.utf8))) }
+        var table: RouteTable { current.withLock { $0 } }
+        func set(_ text: String) throws {
+            let table = try RouteTable.load(Array(text.utf8))
+            current.withLock { $0 = table }
+        }
+    }
+
+    struct Harness {
+        let directory: String
+        let store: OutboxStore
+        let ingest: Ingest
+        let routes: SwitchableRoutes
+        let operations: StoreOperations
+
+        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil) throws {
+            self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
+            store = try OutboxStore(directory: self.directory, reserveBytes: 0, eventLog: eventLog)
+            routes = try SwitchableRoutes(EventLogTests.routes)
+            var logger = Logger(label: "event-log-test")
+            logger.logLevel = .critical
+            let check = try SenderCheck(tokens: ["production=event-log-token-0123456789"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
+            ingest = Ingest(senderCheck: check, routes: routes, sink: DurableSink(store: store), logger: logger)
+            operations = StoreOperations(store: store, routes: routes, maxReplay: 1000, logger: logger)
+        }
+
+        @discardableResult
+        func post(_ body: String, at date: Date = Date()) async -> IngestAnswer {
+            await ingest.ingest(VerifiedDelivery(sender: VerifiedSender(environment: .production), body: Array(body.utf8), receivedAt: date))
+        }
+
+        func id(_ answer: IngestAnswer) throws -> String {
+            guard case .accepted(let id, _) = answer else { throw Failure("not accepted: \(answer)") }
+            return id
+        }
+
+        func publishAll() async throws {
+            let pending = try await store.pending(after: await store.publishedThrough, limit: 100_000)
+            if let last = pending.last { try await store.markPublished(through: last.seq) }
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test("an accepted request is an entry in the same transaction: its attributes, envelope and records, pending, then published from the mark")
+    func entryAndStates() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let id = try harness.id(await harness.post(Self.payment))
+        #expect(await harness.store.commitCount == 1, "one transaction for the records, the id and the entry")
+        let entry = try #require(try await harness.store.logEntry(id))
+        #expect(entry.envelope?.record == "rec-PAY")
+        #expect(entry.envelope?.customer == "cus-1")
+        #expect(entry.envelope?.type == "okra.payment.success")
+        #expect(entry.envelope.map { String(decoding: $0.data, as: UTF8.self) } == Self.payment)
+        #expect(entry.tokenEnvironment == .production)
+        #expect(entry.records == [LoggedRecord(topic: "okra.production.payment.success", key: "rec-PAY", route: nil, state: .pending)])
+        // The envelope as the log keeps it is the one published, byte for byte.
+        let published = try await harness.store.pending(after: 0, limit: 1)[0]
+        var expected = try #require(entry.envelope)
+        expected.partitionKey = "rec-PAY"
+        #expect(published.value == expected.jsonBytes())
+        try await harness.publishAll()
+        #expect(try await harness.store.logEntry(id)?.records.map(\.state) == [.published])
+        #expect(try await harness.store.logEntry(String(entry.entry))?.id == id, "an entry number finds it too")
+    }
+
+    @Test("a duplicate delivery is counted on the first entry, not logged again; a dead letter and a dropped event are entries")
+    func duplicatesDeadLettersDrops() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let id = try harness.id(await harness.post(Self.payment))
+        await harness.post(Self.payment)
+        await harness.post(Self.payment)
+        #expect(try await harness.store.logEntry(id)?.duplicates == 2)
+        await harness.post("{not json")
+        let widget = try harness.id(await harness.post(Self.widget))
+        let all = try await harness.store.logEntries(EventFilter(), limit: 10, before: nil).entries
+        #expect(all.count == 3)
+        let deadLetter = try #require(all.first { $0.deadletter })
+        #expect(deadLetter.reason == "malformed-json")
+        #expect(deadLetter.id == nil)
+        #expect(deadLetter.body == Array("{not json".utf8))
+        #expect(deadLetter.records.map(\.topic) == ["okra.deadletter"])
+        #expect(try await harness.store.logEntry(widget)?.records == [LoggedRecord(topic: nil, key: nil, route: "drop-widgets", state: .dropped)])
+    }
+
+    @Test("filters: record, customer, account, type and code globs, time range, state, dead letters; pages newest first without repeats")
+    func filtersAndCursors() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let hourAgo = Date().addingTimeInterval(-3600)
+        try harness.id(await harness.post(Self.identity, at: hourAgo))
+        let payment = try harness.id(await harness.post(Self.payment))
+        await harness.post("[1]")
+        for index in 0..<25 {
+            await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-\(index)"))
+        }
+        func ids(_ filter: EventFilter) async throws -> [String?] {
+            try await harness.store.logEntries(filter, limit: 1000, before: nil).entries.map(\.id)
+        }
+        var filter = EventFilter()
+        filter.record = "rec-PAY"
+        #expect(try await ids(filter) == [payment])
+        filter = EventFilter()
+        filter.customer = "cus-2"
+        #expect(try await ids(filter).count == 1)
+        filter = EventFilter()
+        filter.account = "acc-1"
+        #expect(try await ids(filter).count == 26)
+        filter = EventFilter()
+        filter.type = "okra.identity.*"
+        #expect(try await ids(filter).count == 1)
+        filter.type = "okra.*.success"
+        #expect(try await ids(filter).count == 27)
+        filter = EventFilter()
+        filter.code = "PAYMENT_*"
+        #expect(try await ids(filter).count == 26)
+        filter = EventFilter()
+        filter.until = Date().addingTimeInterval(-60)
+        #expect(try await ids(filter).count == 1, "only the identity callback is older than a minute")
+        filter = EventFilter()
+        filter.since = Date().addingTimeInterval(-60)
+        #expect(try await ids(filter).count == 27)
+        filter = EventFilter()
+        filter.deadletter = true
+        #expect(try await ids(filter) == [nil])
+        filter = EventFilter()
+        filter.state = .pending
+        #expect(try await ids(filter).count == 28)
+        try await harness.publishAll()
+        #expect(try await ids(filter).isEmpty)
+        // Pages of 10, newest first, each entry once.
+        var seen: [Int64] = []
+        var cursor: Int64?
+        repeat {
+            let page = try await harness.store.logEntries(EventFilter(), limit: 10, before: cursor)
+            seen += page.entries.map(\.entry)
+            cursor = page.next
+        } while cursor != nil
+        #expect(seen.count == 28)
+        #expect(seen == seen.sorted(by: >))
+        #expect(Set(seen).count == 28)
+        // Export: oldest first, every entry once.
+        var exported: [Int64] = []
+        try await harness.store.exportLog(EventFilter()) { exported.append($0.entry) }
+        #expect(exported == seen.reversed())
+    }
+
+    @Test("a parked record shows parked with its error; redrive makes it pending at the end of the outbox, then published; discard makes it dropped")
+    func parkedRecords() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let first = try harness.id(await harness.post(Self.payment))
+        let second = try harness.id(await harness.post(Self.identity))
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending[1].seq, parking: [
+            .init(seq: pending[0].seq, reason: "message_too_large", error: "Broker: Message size too large"),
+            .init(seq: pending[1].seq, reason: "topic", error: "Broker: Unknown topic or partition"),
+        ])
+        #expect(try await harness.store.logEntry(first)?.records.first?.state == .parked)
+        #expect(try await harness.store.logEntry(first)?.records.first?.error == "Broker: Message size too large")
+        let parked = try await harness.operations.parked(limit: 10)
+        #expect(parked.map(\.eventID) == [first, second])
+        #expect(try await harness.operations.redrive(.ids([parked[0].seq])) == 1)
+        #expect(try await harness.operations.redrive(.ids([parked[0].seq])) == 0, "a record is redriven once")
+        #expect(await harness.store.parkedCount == 1)
+        #expect(try await harness.store.logEntry(first)?.records.first?.state == .pending)
+        let again = try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)
+        #expect(again.map(\.eventID) == [first])
+        #expect(again[0].seq > pending[1].seq, "at the end of the outbox")
+        try await harness.publishAll()
+        #expect(try await harness.store.logEntry(first)?.records.first?.state == .published)
+        #expect(try await harness.operations.discard(.all) == 1)
+        #expect(await harness.store.parkedCount == 0)
+        #expect(try await harness.operations.parked(limit: 10).isEmpty)
+        #expect(try await harness.store.logEntry(second)?.records.first?.state == .dropped)
+    }
+
+    @Test("replay: a dry run counts per topic under the current routes; execute appends the same ids with the replay header, to the new topics")
+    func replay() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let payment = try harness.id(await harness.post(Self.payment))
+        try harness.id(await harness.post(Self.identity))
+        try await harness.publishAll()
+        try harness.routes.set(#"""
+            {"version":1,"defaults":{"topic":"v2.{product}","key":"record"},"deadLetter":{"topic":"v2.deadletter"},"routes":[]}
+            """#)
+        var filter = EventFilter()
+        filter.type = "okra.payment.*"
+        let plan = try await harness.operations.replay(filter, ids: [], execute: false)
+        #expect(plan == ReplayPlan(events: 1, records: 1, topics: ["v2.payment": 1], executed: false))
+        #expect(try await harness.store.depth().count == 0, "a dry run publishes nothing")
+        let executed = try await harness.operations.replay(nil, ids: [payment], execute: true)
+        #expect(executed.executed && executed.records == 1)
+        let appended = try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)
+        #expect(appended.map(\.topic) == ["v2.payment"])
+        #expect(appended.map(\.eventID) == [payment])
+        #expect(appended[0].headers.contains { $0.name == "okra-bridge-replay" && $0.value == "true" })
+        #expect(appended[0].headers.contains { $0.name == "idempotency-key" && $0.value == payment })
+        let all = try await harness.operations.replay(EventFilter(), ids: [], execute: false)
+        #expect(all.events == 2)
+        await #expect(throws: OperationsError.self) { try await harness.operations.replay(nil, ids: [], execute: false) }
+    }
+
+    @Test("a dead letter that the current code recognizes (written into the store as an older bridge would have) is an event when replayed")
+    func replayRecoversDeadLetter() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        // An older bridge knew no USER_REAUTH: it kept the body as an unrecognized dead letter.
+        let body = #"{"event":"USER_REAUTH","message":"reconnect","data":{"customer":"cus-9"}}"#
+        try await harness.store.pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO event_log(entry, id, recorded_at, token_env, deadletter, reason, body, first_seq, records, bytes)
+                VALUES (1, NULL, ?, 'production', 1, 'unrecognized', ?, 1, '[["okra.deadletter",null,null]]', 100)
+                """, arguments: [Int64(Date().timeIntervalSince1970 * 1000), Data(body.utf8)])
+        }
+        let plan = try await harness.operations.replay(EventFilter(), ids: [], execute: true)
+        #expect(plan.recovered == 1)
+        #expect(plan.topics == ["okra.production.user.reauth_required": 1])
+        let record = try #require(try await harness.store.pending(after: 0, limit: 10).first)
+        #expect(record.topic == "okra.production.user.reauth_required")
+        #expect(String(decoding: record.value, as: UTF8.self).contains(#""okracustomer":"cus-9""#))
+    }
+
+    @Test("retention: entries past --retain or beyond --retain-size are pruned, oldest first, and the file stops growing")
+    func retention() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 200_000))
+        defer { harness.remove() }
+        let old = Date().addingTimeInterval(-7200)
+        let expired = try harness.id(await harness.post(Self.identity, at: old))
+        let kept = try harness.id(await harness.post(Self.identity.replacingOccurrences(of: "rec-ID", with: "rec-KEPT")))
+        try await harness.publishAll()
+        try await harness.store.prune()
+        #expect(try await harness.store.logEntry(expired) == nil)
+        #expect(try await harness.store.logEntry(kept) != nil)
+        // By size: 5 rounds of 1,000 entries of about 400 bytes into a 200 kB log.
+        var sizes: [Int] = []
+        for round in 0..<5 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<1000 {
+                    group.addTask { _ = await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-\(round)-\(index)")) }
+                }
+                try await group.waitForAll()
+            }
+            try await harness.publishAll()
+            try await harness.store.prune()
+            #expect(await harness.store.eventLogBytes <= 200_000)
+            // The log's own pages (its table and indexes); the dedupe ids grow apart from it, for their window.
+            sizes.append(try await harness.store.pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dbstat WHERE name LIKE 'event_log%'") ?? 0
+            })
+        }
+        var newest = EventFilter()
+        newest.record = "rec-4-999"
+        #expect(try await harness.store.logEntries(newest, limit: 1, before: nil).entries.count == 1)
+        var oldest = EventFilter()
+        oldest.record = "rec-0-0"
+        #expect(try await harness.store.logEntries(oldest, limit: 1, before: nil).entries.isEmpty)
+        #expect(sizes[4] <= sizes[1] + sizes[1] / 10, "pages: \(sizes)")
+    }
+
+    @Test("--retain 0: no entries are kept")
+    func logOff() async throws {
+        let harness = try Harness(eventLog: nil)
+        defer { harness.remove() }
+        let id = try harness.id(await harness.post(Self.payment))
+        #expect(try await harness.store.logEntry(id) == nil)
+        #expect(try await harness.store.logEntries(EventFilter(), limit: 10, before: nil).entries.isEmpty)
+    }
+
+    @Test("a store file of the previous layout (version 3) is upgraded in place: its records, ids and parked records stay, and new requests are logged")
+    func upgradeFromVersion3() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v3-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            // The version 3 layout, as that bridge wrote it.
+            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            try await queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE event_ids (id BLOB PRIMARY KEY NOT NULL, received_at INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX event_ids_received_at ON event_ids(received_at);
+                    CREATE TABLE records (seq INTEGER PRIMARY KEY, event_id TEXT, topic TEXT NOT NULL, key BLOB, headers TEXT NOT NULL,
+                                          value BLOB NOT NULL, created_at INTEGER NOT NULL);
+                    CREATE TABLE publish_progress (one INTEGER PRIMARY KEY CHECK (one = 1), published_through INTEGER NOT NULL);
+                    INSERT INTO publish_progress(one, published_through) VALUES (1, 1);
+                    CREATE TABLE parked (seq INTEGER PRIMARY KEY, event_id TEXT, topic TEXT NOT NULL, key BLOB, headers TEXT NOT NULL,
+                                         value BLOB NOT NULL, created_at INTEGER NOT NULL, parked_at INTEGER NOT NULL, reason TEXT NOT NULL,
+                                         error TEXT NOT NULL);
+                    PRAGMA user_version = 3;
+                    """)
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                try db.execute(sql: "INSERT INTO event_ids(id, received_at) VALUES ('old-id', ?)", arguments: [now])
+                try db.execute(sql: "INSERT INTO parked VALUES (1, 'old-parked', 't', NULL, '[]', X'7B7D', ?, ?, 'topic', 'Broker: Unknown topic')",
+                               arguments: [now, now])
+                try db.execute(sql: "INSERT INTO records VALUES (2, 'old-id', 't', NULL, '[]', X'7B7D', ?)", arguments: [now])
+            }
+            try queue.close()
+        }
+        let harness = try Harness(directory: directory)
+        #expect(try await harness.store.pending(after: 1, limit: 10).map(\.eventID) == ["old-id"])
+        #expect(await harness.store.parkedCount == 1)
+        #expect(try await harness.operations.parked(limit: 10).map(\.eventID) == ["old-parked"])
+        #expect(try await harness.store.accept(eventID: "old-id", records: [], receivedAt: Date()) == .duplicate)
+        let id = try harness.id(await harness.post(Self.payment))
+        #expect(try await harness.store.logEntry(id)?.records.map(\.state) == [.pending])
+        #expect(try await harness.operations.redrive(.all) == 1)
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == 4)
+    }
+}
