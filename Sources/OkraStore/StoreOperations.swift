@@ -29,14 +29,17 @@ public final class StoreOperations: Operations {
         replayed = Counter(label: "okra_bridge_replayed_records_total", factory: metrics)
     }
 
+    /// Entries matching `filter`, newest first (``OutboxStore/logEntries(_:limit:before:)``).
     public func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) {
         try await store.logEntries(filter, limit: limit, before: cursor)
     }
 
+    /// The entry of an id or entry number.
     public func event(_ key: String) async throws -> LogEntry? {
         try await store.logEntry(key)
     }
 
+    /// Every matching entry, oldest first, in pages.
     public func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {
         try await store.exportLog(filter, body)
     }
@@ -44,6 +47,7 @@ public final class StoreOperations: Operations {
     /// Stops an export early once a replay has its fill.
     private struct Enough: Error {}
 
+    /// Routes entries again through the current routes: a plan, or with `execute` the records appended.
     public func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan {
         guard filter != nil || !ids.isEmpty else { throw OperationsError("a replay names a filter or ids") }
         let table = routes.table
@@ -115,10 +119,12 @@ public final class StoreOperations: Operations {
         return (records, recovered)
     }
 
+    /// Parked records, oldest first.
     public func parked(limit: Int) async throws -> [ParkedEntry] {
         try await store.parkedEntries(limit: limit)
     }
 
+    /// Puts parked records back at the end of the outbox; logged and counted.
     public func redrive(_ selection: ParkedSelection) async throws -> Int {
         let count = try await store.redrive(selection)
         redriven.increment(by: count)
@@ -126,6 +132,7 @@ public final class StoreOperations: Operations {
         return count
     }
 
+    /// Gives parked records up; logged and counted.
     public func discard(_ selection: ParkedSelection) async throws -> Int {
         let count = try await store.discard(selection)
         discarded.increment(by: count)
