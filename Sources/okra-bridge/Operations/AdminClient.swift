@@ -18,10 +18,14 @@ struct AdminOptions: ParsableArguments {
         guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw UserError("--admin takes a URL such as http://127.0.0.1:9090, got \(base)")
         }
-        var token = env.value(adminToken, "ADMIN_TOKEN")
-        if let path = env.value(adminTokenFile, "ADMIN_TOKEN_FILE") {
-            do { token = try SecretFile.firstLine(path, flag: "--admin-token-file") } catch { throw UserError("\(error)") }
+        // A flag beats the environment; a file beats a token given the same way.
+        func read(_ path: String) throws -> String {
+            do { return try SecretFile.firstLine(path, flag: "--admin-token-file") } catch { throw UserError("\(error)") }
         }
+        let token: String? = if let adminTokenFile { try read(adminTokenFile) }
+            else if let adminToken { adminToken }
+            else if let path = env.value(nil, "ADMIN_TOKEN_FILE") { try read(path) }
+            else { env.value(nil, "ADMIN_TOKEN") }
         guard let token else { throw UserError("the operations API needs the admin token: --admin-token-file FILE or OKRA_BRIDGE_ADMIN_TOKEN") }
         return AdminClient(base: url, token: token)
     }
