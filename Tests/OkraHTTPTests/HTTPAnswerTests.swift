@@ -33,7 +33,7 @@ struct HTTPAnswerTests {
     }
 
     /// Runs both listeners on ports of their own for the body, then stops them.
-    static func withServer(maxBody: Int = 1 << 20, budget: BodyBudget? = nil,
+    static func withServer(maxBody: Int = 1 << 20, budget: BodyBudget? = nil, operations: Routers.OperationsAPI = .noAdminToken,
                            _ body: @Sendable (_ ingestPort: Int, _ adminPort: Int, _ sink: InMemorySink) async throws -> Void) async throws {
         let sink = InMemorySink()
         let check = try SenderCheck(tokens: ["production=\(token)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
@@ -47,7 +47,7 @@ struct HTTPAnswerTests {
             Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                         onServerRunning: { channel in ports.withLock { $0[name] = channel.localAddress?.port } }, logger: logger)
         }
-        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics))],
+        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics, operations: operations))],
                                  gracefulShutdownSignals: [], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
@@ -185,6 +185,19 @@ struct HTTPAnswerTests {
             let fits = try await Self.request(port, "POST", "/webhooks/okra", body: Self.payment, headers: ["Okra-Auth": Self.token])
             #expect(fits.status == 200)
             #expect(budget.inUse == 0)
+        }
+    }
+
+    @Test("the operations API answers 404 saying why when it is off: no admin token, or direct mode; never on the ingest listener")
+    func operationsOff() async throws {
+        for (operations, words) in [(Routers.OperationsAPI.noAdminToken, "--admin-token-file"), (.directMode, "direct delivery keeps no event log")] {
+            try await Self.withServer(operations: operations) { ingestPort, adminPort, _ in
+                let answer = try await Self.request(adminPort, "GET", "/admin/events", headers: ["Authorization": "Bearer \(Self.adminToken)"])
+                #expect(answer.status == 404)
+                #expect((answer.error?["message"] as? String)?.contains(words) == true, "\(answer.body)")
+                #expect(try await Self.request(ingestPort, "GET", "/admin/events").status == 404)
+                #expect(try await Self.request(adminPort, "POST", "/admin/replay", body: "{}").status == 404)
+            }
         }
     }
 }
