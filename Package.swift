@@ -109,6 +109,8 @@ let package = Package(
             name: "okra-kafka-bench",
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
         ),
+        // `swift run -c release okra-store-bench`: the event log's searches and export (docs/benchmarks.md).
+        .executableTarget(name: "okra-store-bench", dependencies: ["OkraStore", "OkraIngest", "OkraEnvelope", "OkraRouting"]),
         // `swift run -c release okra-envelope-bench`: normalizer throughput (docs/benchmarks.md).
         .executableTarget(name: "okra-envelope-bench", dependencies: ["OkraEnvelope"]),
         // Flags, configuration, wiring, the ServiceGroup; nothing else.
