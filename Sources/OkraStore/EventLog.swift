@@ -43,22 +43,30 @@ struct EventLogRow: Sendable {
         out.append(UInt8(ascii: "]"))
         self.records = String(decoding: out, as: UTF8.self)
         bytes = Int64(body.count + out.count + 160)
+        bindColumns()
+    }
+
+    /// The values of every column but `entry` and `first_seq`, bound before the writer runs.
+    private(set) var columnValues = StatementArguments()
+
+    mutating func bindColumns() {
+        let event = envelope
+        let values: [(any DatabaseValueConvertible)?] = [
+            id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
+            event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
+            event?.bank, event?.shape.rawValue, deadLetterReason != nil ? 1 : 0, deadLetterReason ?? droppedBy.map { "dropped:" + $0 },
+            Data(body), records, bytes,
+        ]
+        columnValues = StatementArguments(values)
     }
 
     func insert(_ db: Database, entry: Int64, firstSeq: Int64) throws {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO event_log(entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank,
-                                  shape, deadletter, reason, body, first_seq, records, bytes)
+            INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account,
+                                  bank, shape, deadletter, reason, body, records, bytes)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        let event = envelope
-        let values: [(any DatabaseValueConvertible)?] = [
-            entry, id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
-            event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
-            event?.bank, event?.shape.rawValue, deadLetterReason != nil ? 1 : 0, deadLetterReason ?? droppedBy.map { "dropped:" + $0 },
-            Data(body), firstSeq, records, bytes,
-        ]
-        try statement.execute(arguments: StatementArguments(values))
+        try statement.execute(arguments: [entry, firstSeq] + columnValues)
     }
 }
 
@@ -72,7 +80,7 @@ enum EventLogQuery {
 
     /// The WHERE clause (without `WHERE`) and its arguments for `filter`; the entry number
     /// bound by `before`/`after` when given.
-    static func condition(_ filter: EventFilter, before: Int64? = nil, after: Int64? = nil) -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
+    static func condition(_ db: Database, _ filter: EventFilter, before: Int64? = nil, after: Int64? = nil) throws -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         func add(_ clause: String, _ values: (any DatabaseValueConvertible)?...) {
@@ -81,8 +89,19 @@ enum EventLogQuery {
         }
         if let before { add("entry < ?", before) }
         if let after { add("entry > ?", after) }
-        if let since = filter.since { add("recorded_at >= ?", Int64((since.timeIntervalSince1970 * 1000).rounded(.down))) }
-        if let until = filter.until { add("recorded_at < ?", Int64((until.timeIntervalSince1970 * 1000).rounded(.down))) }
+        // No index on the time: entries are numbered in the order they were stored, which is the
+        // order they were received give or take the time a request takes, so a time maps to an
+        // entry number found by bisection, widened by a margin, and the exact test runs within.
+        if let since = filter.since {
+            let milliseconds = Int64((since.timeIntervalSince1970 * 1000).rounded(.down))
+            add("entry >= ?", try firstEntry(db, recordedAtOrAfter: milliseconds - timeMargin))
+            add("recorded_at >= ?", milliseconds)
+        }
+        if let until = filter.until {
+            let milliseconds = Int64((until.timeIntervalSince1970 * 1000).rounded(.down))
+            add("entry < ?", try firstEntry(db, recordedAtOrAfter: milliseconds + timeMargin))
+            add("recorded_at < ?", milliseconds)
+        }
         if let id = filter.id {
             // Through the dedupe index, which remembers each id's entry.
             add("entry = (SELECT entry FROM event_ids WHERE id = ?)", StoreSchema.storedID(id))
@@ -97,6 +116,25 @@ enum EventLogQuery {
         if let code = filter.code { add("code GLOB ?", globPattern(code)) }
         if let deadletter = filter.deadletter { add("deadletter = ?", deadletter ? 1 : 0) }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+    }
+
+    /// How far out of order entries can be stored (milliseconds): longer than any request's
+    /// body deadline and store wait.
+    static let timeMargin: Int64 = 10 * 60 * 1000
+
+    /// The first entry recorded at or after `milliseconds` (one past the last when none), by
+    /// bisection over the entry numbers, assuming they are stored in time order.
+    static func firstEntry(_ db: Database, recordedAtOrAfter milliseconds: Int64) throws -> Int64 {
+        guard let bounds = try Row.fetchOne(db, sql: "SELECT MIN(entry), MAX(entry) FROM event_log"),
+              var low: Int64 = bounds[0], var high: Int64 = bounds[1] else { return 0 }
+        high += 1
+        let probe = try db.cachedStatement(sql: "SELECT recorded_at FROM event_log WHERE entry >= ? ORDER BY entry LIMIT 1")
+        while low < high {
+            let middle = low + (high - low) / 2
+            let recorded = try Int64.fetchOne(probe, arguments: [middle]) ?? .max
+            if recorded >= milliseconds { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 
     /// The contract's globs take `*` only: every other GLOB character is matched as itself.
@@ -146,7 +184,7 @@ enum EventLogQuery {
 
     /// A row of ``columns`` as an entry.
     static func entry(_ db: Database, row: Row, mark: Int64) throws -> LogEntry {
-        let body = row.dataNoCopy(atIndex: 16).map { Array($0) } ?? []
+        let body = (row[16] as Data?).map { Array($0) } ?? []
         let deadletter = (row[14] as Int) != 0
         let reason: String? = row[15]
         let recordedAt: Int64 = row[2]

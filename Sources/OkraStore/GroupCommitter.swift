@@ -99,13 +99,19 @@ actor GroupCommitter {
         let parking = parking.filter { $0.seq > publishedThrough && $0.seq <= target }
         let added = try await maintenanceWrite { db -> Int in
             // The parked records leave the outbox in the same transaction as the mark passes them.
+            // A parked record keeps its whole value: its entry may be pruned long before it is redriven.
             let park = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error)
-                SELECT seq, event_id, topic, key, headers, value, created_at, ?, ?, ? FROM records WHERE seq = ?
+                SELECT seq, event_id, topic, key, headers, ?, created_at, ?, ?, ? FROM records WHERE seq = ?
                 """)
             var added = 0
             for record in parking {
-                try park.execute(arguments: [now, record.reason, record.error, record.seq])
+                guard let row = try Row.fetchOne(db, sql: """
+                    SELECT r.value, r.value_form, l.body FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
+                    """, arguments: [record.seq]) else { continue }
+                let value = StoreSchema.ValueForm.join((row[0] as Data?).map { Array($0) } ?? [], form: row[1],
+                                                       body: (row[2] as Data?).map { Array($0) })
+                try park.execute(arguments: [Data(value), now, record.reason, record.error, record.seq])
                 added += db.changesCount
             }
             try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
@@ -123,8 +129,11 @@ actor GroupCommitter {
         while true {
             let over = logBytes > maxBytes
             let (count, bytes) = try await maintenanceWrite { db -> (Int, Int64) in
-                let condition = over ? "1" : "recorded_at < ?"
-                let arguments: StatementArguments = over ? [] : [horizon]
+                // Never an entry whose body an unpublished record still reads (the oldest such
+                // record has the lowest entry: entries and records are numbered in one order).
+                let kept = try Int64.fetchOne(db, sql: "SELECT body_entry FROM records WHERE body_entry IS NOT NULL ORDER BY seq LIMIT 1") ?? .max
+                let condition = over ? "entry < ?" : "entry < ? AND recorded_at < ?"
+                let arguments: StatementArguments = over ? [kept] : [kept, horizon]
                 let slice = "SELECT entry FROM event_log WHERE \(condition) ORDER BY entry LIMIT 1000"
                 let bytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log WHERE entry IN (\(slice))", arguments: arguments) ?? 0
                 try db.execute(sql: "DELETE FROM event_log WHERE entry IN (\(slice))", arguments: arguments)
@@ -245,7 +254,7 @@ actor GroupCommitter {
                     let lookup = try db.cachedStatement(sql: "SELECT received_at, entry FROM event_ids WHERE id = ?")
                     let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ?, entry = ? WHERE id = ?")
                     let insert = try db.cachedStatement(sql: """
-                        INSERT INTO records(seq, event_id, topic, key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
                     let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
                         let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
@@ -272,15 +281,20 @@ actor GroupCommitter {
                             try db.execute(sql: "UPDATE parked SET redriven_to = ? WHERE seq = ?", arguments: [seq + 1, parkedSeq])
                             redriven += 1
                         }
+                        var logged: (entry: Int64, body: [UInt8])?
                         if let log = submission.log, let entryNumber {
                             try log.insert(db, entry: entryNumber, firstSeq: seq + 1)
                             entry = entryNumber
                             addedBytes += log.bytes
+                            logged = (entryNumber, log.body)
                         }
                         for record in submission.records {
                             seq += 1
+                            // The body is in the entry: the record keeps the rest of its value.
+                            let (form, stored) = logged.map { StoreSchema.ValueForm.split(record.value, body: $0.body) } ?? (.whole, record.value[...])
                             try insert.execute(arguments: [seq, submission.eventID, record.topic, record.key.map { Data($0.utf8) },
-                                                           OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds])
+                                                           OutboxStore.encodeHeaders(record.headers), Data(stored), submission.receivedAtMilliseconds,
+                                                           form == .whole ? nil : logged?.entry, form.rawValue])
                         }
                         return .accepted
                     }

@@ -34,7 +34,7 @@ extension OutboxStore {
             var scanned = 0
             let page = filter.state == nil ? limit + 1 : 500
             while entries.count <= limit && scanned < 100_000 {
-                let (condition, arguments) = EventLogQuery.condition(filter, before: position)
+                let (condition, arguments) = try EventLogQuery.condition(db, filter, before: position)
                 let rows = try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry DESC LIMIT ?",
                                             arguments: StatementArguments(arguments + [page]))
                 for row in rows {
@@ -79,7 +79,7 @@ extension OutboxStore {
             let mark = await publishedThrough
             let start = after
             let page = try await pool.read { db -> [LogEntry] in
-                let (condition, arguments) = EventLogQuery.condition(filter, after: start)
+                let (condition, arguments) = try EventLogQuery.condition(db, filter, after: start)
                 return try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry LIMIT 500",
                                         arguments: StatementArguments(arguments)).map { try EventLogQuery.entry(db, row: $0, mark: mark) }
             }
@@ -113,7 +113,7 @@ extension OutboxStore {
                 SELECT seq, event_id, topic, key, length(value) + COALESCE(length(key), 0) + length(headers), created_at, parked_at, reason, error
                 FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL ORDER BY seq LIMIT ?
                 """, arguments: [limit]).map { row in
-                ParkedEntry(seq: row[0], eventID: row[1], topic: row[2], key: row.dataNoCopy(atIndex: 3).map { String(decoding: $0, as: UTF8.self) },
+                ParkedEntry(seq: row[0], eventID: row[1], topic: row[2], key: (row[3] as Data?).map { String(decoding: $0, as: UTF8.self) },
                             bytes: row[4], createdAtMilliseconds: row[5], parkedAtMilliseconds: row[6], reason: row[7], error: row[8])
             }
         }

@@ -197,18 +197,25 @@ public final class OutboxStore: Sendable {
         try await pool.read { db in
             // Columns by position, blobs without an intermediate copy: by name, GRDB compares
             // lowercased copies of every column name, which cost more than the rest of the read.
+            // A record whose body is in its log entry gets it back here (StoreSchema.ValueForm).
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT seq, event_id, topic, key, headers, value, created_at FROM records
-                WHERE seq > ? ORDER BY seq LIMIT ?
+                SELECT r.seq, r.event_id, r.topic, r.key, r.headers, r.value, r.created_at, r.value_form, l.body
+                FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry
+                WHERE r.seq > ? ORDER BY r.seq LIMIT ?
                 """), arguments: [seq, limit])
             var records: [PendingRecord] = []
             records.reserveCapacity(min(limit, 4096))
             var bytes = 0
             while let row = try rows.next() {
-                let size = (row.dataNoCopy(atIndex: 3)?.count ?? 0) + (row.dataNoCopy(atIndex: 5)?.count ?? 0) + ((row[4] as String?)?.utf8.count ?? 0)
+                var record = Self.pendingRecord(row)
+                let form: Int = row[7]
+                if form != StoreSchema.ValueForm.whole.rawValue {
+                    record.value = StoreSchema.ValueForm.join(record.value, form: form, body: row.dataNoCopy(atIndex: 8).map { Array($0) })
+                }
+                let size = (record.key?.count ?? 0) + record.value.count + ((row[4] as String?)?.utf8.count ?? 0)
                 if !records.isEmpty && bytes + size > maxBytes { break }
                 bytes += size
-                records.append(Self.pendingRecord(row))
+                records.append(record)
             }
             return records
         }

@@ -4,7 +4,9 @@ import GRDB
 /// The store's tables, and the upgrade of a file written by an earlier layout.
 ///
 /// - `records`: the outbox, one row per routed Kafka record, `seq` in publish order. A record
-///   leaves the table in the transaction that moves the publish mark past it.
+///   leaves the table in the transaction that moves the publish mark past it. With the event log
+///   on, a record whose value contains the request's body keeps only the rest (``ValueForm``):
+///   the body is read from its entry (`body_entry`), so it is written once (version 4).
 /// - `publish_progress`: one row, `published_through`: every record with `seq` at or below it
 ///   was delivered (the publisher's high-water mark).
 /// - `event_ids`: the dedupe index, an id and when it was received. Ids of the envelope's form
@@ -19,6 +21,35 @@ import GRDB
 ///
 /// docs/decisions/0005-store-layout.md explains the choices.
 enum StoreSchema {
+    /// How `records.value` holds a record's value.
+    enum ValueForm: Int {
+        /// The whole value.
+        case whole = 0
+        /// The envelope up to its `data`: the value is this, the entry's body, and `}`.
+        case envelopePrefix = 1
+        /// Nothing: the value is the entry's body (binary format, dead letters).
+        case body = 2
+
+        /// The form in which `value` can be kept beside `body`, and what `records.value` keeps.
+        static func split(_ value: [UInt8], body: [UInt8]) -> (ValueForm, ArraySlice<UInt8>) {
+            if value == body { return (.body, []) }
+            let prefixCount = value.count - body.count - 1
+            if prefixCount > 0, value.last == UInt8(ascii: "}"), value[prefixCount..<(value.count - 1)].elementsEqual(body) {
+                return (.envelopePrefix, value[0..<prefixCount])
+            }
+            return (.whole, value[...])
+        }
+
+        /// The value from what `records.value` keeps and the entry's body.
+        static func join(_ stored: [UInt8], form: Int, body: [UInt8]?) -> [UInt8] {
+            switch ValueForm(rawValue: form) {
+            case .envelopePrefix?: return stored + (body ?? []) + [UInt8(ascii: "}")]
+            case .body?: return body ?? []
+            default: return stored
+            }
+        }
+    }
+
     /// `PRAGMA user_version` of this layout.
     static let version = 4
 
@@ -47,7 +78,9 @@ enum StoreSchema {
                 key BLOB,
                 headers TEXT NOT NULL,
                 value BLOB NOT NULL,
-                created_at INTEGER NOT NULL
+                created_at INTEGER NOT NULL,
+                body_entry INTEGER,
+                value_form INTEGER NOT NULL DEFAULT 0
             );
             CREATE TABLE IF NOT EXISTS publish_progress (
                 one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -91,7 +124,6 @@ enum StoreSchema {
                 duplicates INTEGER NOT NULL DEFAULT 0,
                 bytes INTEGER NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS event_log_recorded_at ON event_log(recorded_at);
             CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
             CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
             CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
@@ -117,6 +149,9 @@ enum StoreSchema {
         if try !columns("event_ids").contains("entry") {
             try db.execute(sql: "ALTER TABLE event_ids ADD COLUMN entry INTEGER")
         }
+        let records = try columns("records")
+        if !records.contains("body_entry") { try db.execute(sql: "ALTER TABLE records ADD COLUMN body_entry INTEGER") }
+        if !records.contains("value_form") { try db.execute(sql: "ALTER TABLE records ADD COLUMN value_form INTEGER NOT NULL DEFAULT 0") }
         let parked = try columns("parked")
         if !parked.contains("redriven_to") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN redriven_to INTEGER") }
         if !parked.contains("discarded_at") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN discarded_at INTEGER") }

@@ -10,6 +10,10 @@ import OkraStore
 @main
 struct OkraStoreBench {
     static func main() async throws {
+        try await run()
+    }
+
+    nonisolated static func run() async throws {
         let arguments = CommandLine.arguments
         let count = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
         let directory = arguments.count > 2 ? arguments[2] : FileManager.default.temporaryDirectory.appendingPathComponent("okra-store-bench").path

@@ -290,6 +290,47 @@ struct EventLogTests {
         #expect(sizes[4] <= sizes[1] + sizes[1] / 10, "pages: \(sizes)")
     }
 
+    @Test("a record's body is written once, in its entry: every record comes back from the outbox byte for byte (structured, binary, dead letter)")
+    func recordValuesRoundTrip() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        try harness.routes.set(#"""
+            {"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},
+             "routes":[{"name":"both","match":{"product":"payment"},"topic":"binary.{product}","format":"binary","continue":true}]}
+            """#)
+        let table = harness.routes.table
+        let event = try Normalizer.normalize(Array(Self.payment.utf8), receivedAt: Date()).get().bound(to: .production)!
+        let expected = Router.route(event, table: table, receivedAt: Date()).records.map(\.value)
+        await harness.post(Self.payment)
+        await harness.post("{not json")
+        let stored = try await harness.store.pending(after: 0, limit: 10)
+        #expect(stored.count == 3)
+        #expect(stored[0].value == expected[0], "binary: the body")
+        #expect(stored[1].value == expected[1], "structured: the envelope")
+        #expect(stored[2].value == Array("{not json".utf8), "dead letter: the raw body")
+        // The outbox row itself holds less than the value: the body is in the entry.
+        let kept = try await harness.store.pool.read { db in try Int.fetchAll(db, sql: "SELECT length(value) FROM records ORDER BY seq") }
+        #expect(kept[0] == 0 && kept[1] < expected[1].count - Self.payment.utf8.count + 2 && kept[2] == 0, "\(kept)")
+    }
+
+    @Test("retention never removes an entry whose records wait for Kafka; a parked record keeps its whole value after its entry is gone")
+    func retentionKeepsWhatIsUnpublished() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1))
+        defer { harness.remove() }
+        let waiting = try harness.id(await harness.post(Self.payment, at: Date().addingTimeInterval(-7200)))
+        let before = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.prune()
+        #expect(try await harness.store.logEntry(waiting) != nil, "its record is still pending")
+        #expect(try await harness.store.pending(after: 0, limit: 10) == before)
+        // Parked, then the entry pruned: the parked record still has its value, and a redrive sends it whole.
+        try await harness.store.markPublished(through: before[0].seq, parking: [.init(seq: before[0].seq, reason: "topic", error: "e")])
+        try await harness.store.prune()
+        #expect(try await harness.store.logEntry(waiting) == nil)
+        #expect(try await harness.operations.redrive(.all) == 1)
+        let redriven = try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)
+        #expect(redriven.map(\.value) == before.map(\.value))
+    }
+
     @Test("--retain 0: no entries are kept")
     func logOff() async throws {
         let harness = try Harness(eventLog: nil)
