@@ -34,8 +34,11 @@ enum StoreSchema {
         static func split(_ value: [UInt8], body: [UInt8]) -> (ValueForm, ArraySlice<UInt8>) {
             if value == body { return (.body, []) }
             let prefixCount = value.count - body.count - 1
-            if prefixCount > 0, value.last == UInt8(ascii: "}"), value[prefixCount..<(value.count - 1)].elementsEqual(body) {
-                return (.envelopePrefix, value[0..<prefixCount])
+            if prefixCount > 0, value.last == UInt8(ascii: "}") {
+                let same = body.isEmpty || value.withUnsafeBufferPointer { whole in
+                    body.withUnsafeBufferPointer { memcmp(whole.baseAddress! + prefixCount, $0.baseAddress!, body.count) == 0 }
+                }
+                if same { return (.envelopePrefix, value[0..<prefixCount]) }
             }
             return (.whole, value[...])
         }
