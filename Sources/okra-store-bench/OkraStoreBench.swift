@@ -79,13 +79,14 @@ struct OkraStoreBench {
         }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("export: \(exported) entries in \(elapsed), \(Int(Double(exported) / seconds)) entries/s; resident \(rssBefore >> 20) MiB before, \(peak >> 20) MiB at most during")
+        print("export: \(exported) entries in \(elapsed), \(Int(Double(exported) / seconds)) entries/s; anonymous memory \(rssBefore >> 20) MiB before, \(peak >> 20) MiB at most during")
     }
 
-    /// The process's resident set, from /proc.
+    /// The process's anonymous resident memory (heap and stacks; not the pages of the store file
+    /// SQLite maps, which the kernel can drop at will), from /proc.
     static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 }

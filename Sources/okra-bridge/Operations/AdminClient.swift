@@ -66,14 +66,15 @@ struct AdminClient {
         return data
     }
 
-    /// Streams the answer's lines to `line` as they arrive (the export): memory stays flat.
-    func lines(_ path: String, query: [(String, String)], _ line: @escaping @Sendable (Data) -> Void) async throws {
+    /// Hands the answer's bytes to `chunk` as they arrive (the export), so the whole answer is
+    /// never held.
+    func stream(_ path: String, query: [(String, String)], _ chunk: @escaping @Sendable (Data) -> Void) async throws {
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
         var request = URLRequest(url: components.url!)
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.timeoutInterval = 3600
-        let streamer = LineStreamer(line: line)
+        let streamer = ChunkStreamer(chunk: chunk)
         let session = URLSession(configuration: .default, delegate: streamer, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
         let status: Int
@@ -89,16 +90,16 @@ struct AdminClient {
     }
 }
 
-/// Splits a streamed answer into lines as its bytes arrive.
-final class LineStreamer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let line: @Sendable (Data) -> Void
-    private var current = Data()
+/// Passes a streamed answer's bytes on as they arrive; an error answer's first bytes are kept
+/// for the message.
+final class ChunkStreamer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let chunk: @Sendable (Data) -> Void
     private var status = 0
     /// The first bytes of an error answer.
     private(set) var errorBody = ""
     var done: ((Result<Int, any Error>) -> Void)?
 
-    init(line: @escaping @Sendable (Data) -> Void) { self.line = line }
+    init(chunk: @escaping @Sendable (Data) -> Void) { self.chunk = chunk }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
@@ -111,23 +112,11 @@ final class LineStreamer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
             if errorBody.count < 300 { errorBody += String(decoding: data.prefix(300), as: UTF8.self) }
             return
         }
-        for byte in data {
-            if byte == UInt8(ascii: "\n") {
-                line(current)
-                current.removeAll(keepingCapacity: true)
-            } else {
-                current.append(byte)
-            }
-        }
+        chunk(data)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        if let error {
-            done?(.failure(error))
-        } else {
-            if !current.isEmpty && (200..<300).contains(status) { line(current) }
-            done?(.success(status))
-        }
+        if let error { done?(.failure(error)) } else { done?(.success(status)) }
         done = nil
     }
 }

@@ -99,16 +99,15 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every matching entry as JSON lines, oldest first, streamed.")
+        static let configuration = CommandConfiguration(abstract: "Every matching entry as JSON lines (always), oldest first, streamed.")
         @OptionGroup var filters: Filters
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
             await runReporting {
+                // JSON lines on a terminal too: an export is for files and tools.
                 let output = FileHandle.standardOutput
-                try await options.client().lines("admin/events/export", query: try filters.query()) { line in
-                    output.write(line + Data([UInt8(ascii: "\n")]))
-                }
+                try await options.client().stream("admin/events/export", query: try filters.query()) { output.write($0) }
             }
         }
     }
