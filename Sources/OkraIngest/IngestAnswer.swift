@@ -42,4 +42,6 @@ public enum ListenerRefusal: String, Sendable, CaseIterable {
     case badRequest = "bad_request"
     /// A connection over `--max-connections`: 503, then it closes.
     case overCapacity = "over_capacity"
+    /// A route failed in a way it did not expect: 500.
+    case internalError = "internal"
 }

@@ -17,6 +17,9 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Nothing else of this process: sockets that SwiftNIO accepts are not close-on-exec, and a
+        // child holding one keeps a connection open that the test's own server has closed.
+        Self.closeFrom(&actions, 3)
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -30,6 +33,18 @@ final class ChildProcess: @unchecked Sendable {
         guard status == 0 else { throw BrokerUnavailable("cannot start \(executable): error \(status)") }
         pid = child
         TestRun.record(pid: child, program: executable)
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
+    /// module does not declare: looked up once by name.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
+    private static func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ first: Int32) {
+        guard let addCloseFrom else { return }
+        _ = withUnsafeMutablePointer(to: &actions) { addCloseFrom($0, first) }
     }
 
     /// Sends a signal.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 @testable import OkraHTTP
+import OkraIngest
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -15,7 +16,8 @@ struct JSONErrorMiddlewareTests {
     @Test("an error no route expected is the contract's JSON 500, without the error's text")
     func unexpectedError() async throws {
         let router = Router(context: BridgeRequestContext.self)
-        router.middlewares.add(JSONErrorMiddleware(allowed: [:], count: {}))
+        let counted = Mutex<[ListenerRefusal]>([])
+        router.middlewares.add(JSONErrorMiddleware(allowed: [:], count: { refusal in counted.withLock { $0.append(refusal) } }))
         router.get("/fails") { _, _ -> Response in throw Unexpected() }
         var logger = Logger(label: "json-error-test")
         logger.logLevel = .critical
@@ -34,6 +36,7 @@ struct JSONErrorMiddlewareTests {
         #expect(answer.status == 500)
         #expect(answer.error?["code"] as? String == "internal")
         #expect(!answer.body.contains("secret-detail"))
+        #expect(counted.withLock { $0 } == [.internalError])
         await group.triggerGracefulShutdown()
         _ = try? await running.value
     }

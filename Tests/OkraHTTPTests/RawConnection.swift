@@ -10,7 +10,14 @@ final class RawConnection: @unchecked Sendable {
 
     /// Connects to 127.0.0.1:`port`.
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // The descriptor is this object's only once connected: a class whose initializer throws
+        // after its properties are set still runs deinit, which would close the number twice
+        // (by then perhaps another test's socket).
+        fd = try Self.connected(port: port)
+    }
+
+    private static func connected(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -24,6 +31,7 @@ final class RawConnection: @unchecked Sendable {
             close(fd)
             throw POSIXError(.init(rawValue: code) ?? .ECONNREFUSED)
         }
+        return fd
     }
 
     deinit { close(fd) }

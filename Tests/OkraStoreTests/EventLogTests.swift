@@ -299,9 +299,10 @@ struct EventLogTests {
              "routes":[{"name":"both","match":{"product":"payment"},"topic":"binary.{product}","format":"binary","continue":true}]}
             """#)
         let table = harness.routes.table
-        let event = try Normalizer.normalize(Array(Self.payment.utf8), receivedAt: Date()).get().bound(to: .production)!
-        let expected = Router.route(event, table: table, receivedAt: Date()).records.map(\.value)
-        await harness.post(Self.payment)
+        let received = Date()
+        let event = try Normalizer.normalize(Array(Self.payment.utf8), receivedAt: received).get().bound(to: .production)!
+        let expected = Router.route(event, table: table, receivedAt: received).records.map(\.value)
+        await harness.post(Self.payment, at: received)
         await harness.post("{not json")
         let stored = try await harness.store.pending(after: 0, limit: 10)
         #expect(stored.count == 3)
