@@ -27,6 +27,7 @@ let package = Package(
         // Already under Hummingbird; named here for the HTTP parts the connection guard watches.
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.21.0"),
     ],
     targets: [
         // librdkafka, found through pkg-config. Only OkraKafka imports it, in Sources/OkraKafka/RDKafka/.
@@ -93,6 +94,15 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Okra's own API (callback/trigger, callback): a typed client, no command line.
+        .target(
+            name: "OkraClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Kafka through librdkafka: every rd_kafka_* call lives in Sources/OkraKafka/RDKafka/.
@@ -175,6 +185,16 @@ let package = Package(
                 "OkraIngest",
                 "OkraRouting",
                 "OkraTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "OkraClientTests",
+            dependencies: [
+                "OkraClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

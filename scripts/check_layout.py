@@ -23,6 +23,8 @@ FORBIDDEN_IMPORTS = {
     "OkraPublisher": {"Hummingbird", "NIOCore", "GRDB", "OkraHTTP", "CRDKafka"},
     "OkraHTTP": {"OkraKafka", "GRDB", "OkraStore", "OkraPublisher", "CRDKafka"},
     "OkraKafka": {"Hummingbird", "GRDB", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP"},
+    # Okra's API client knows nothing of the bridge: usable on its own.
+    "OkraClient": {"Hummingbird", "GRDB", "OkraKafka", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
 }
 PURE_ALLOWED = {"Foundation", "Synchronization", "OkraEnvelope"}
 
