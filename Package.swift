@@ -134,6 +134,7 @@ let package = Package(
                 "OkraPublisher",
                 "OkraHTTP",
                 "OkraKafka",
+                "OkraClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -8,7 +8,7 @@ struct OkraBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "okra-bridge",
         abstract: "Turns Okra's webhooks into CloudEvents on Kafka.",
-        subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self, EventsCommand.self, ParkedCommand.self]
+        subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self, EventsCommand.self, ParkedCommand.self, OkraCommand.self]
     )
 
     /// Runs the chosen subcommand. Usage errors exit 2 (the contract's §7), not
