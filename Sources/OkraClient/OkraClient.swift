@@ -109,6 +109,14 @@ public struct OkraClient: Sendable {
         self.sleep = sleep
     }
 
+    /// The `method` of `GET callback` for an event's `okraproduct` (docs/recovery.md): balance is
+    /// BALANCE (a `PERIODIC_BALANCE` callback's product is balance), and so on; nil for products
+    /// without callback data (user, widget, record).
+    public static func callbackMethod(forProduct product: String) -> String? {
+        ["auth": "AUTH", "identity": "IDENTITY", "accounts": "ACCOUNTS", "balance": "BALANCE",
+         "transactions": "TRANSACTIONS", "income": "INCOME", "payment": "PAYMENT"][product]
+    }
+
     /// `records` in batches of at most 100, in order.
     public static func batches(_ records: [String]) -> [[String]] {
         stride(from: 0, to: records.count, by: maxRecordsPerTrigger).map { Array(records[$0..<min($0 + maxRecordsPerTrigger, records.count)]) }

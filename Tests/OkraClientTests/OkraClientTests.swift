@@ -174,4 +174,13 @@ struct OkraClientTests {
         let client = OkraClient(endpoint: .okra("sandbox")!, secret: Self.secret)
         await #expect(throws: OkraClient.Failure.self) { try await client.trigger(records: Array(repeating: "r", count: 101)) }
     }
+
+    @Test("an event's product names its callback method; products without callback data name none")
+    func callbackMethods() {
+        #expect(OkraClient.callbackMethod(forProduct: "balance") == "BALANCE")
+        #expect(OkraClient.callbackMethod(forProduct: "transactions") == "TRANSACTIONS")
+        #expect(OkraClient.callbackMethod(forProduct: "payment") == "PAYMENT")
+        #expect(OkraClient.callbackMethod(forProduct: "user") == nil)
+        #expect(OkraClient.callbackMethod(forProduct: "widget") == nil)
+    }
 }

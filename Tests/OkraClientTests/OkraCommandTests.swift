@@ -1,4 +1,10 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// `okra-bridge okra trigger|fetch` as a process against the loopback stand-in for Okra's API.
@@ -69,6 +75,65 @@ struct OkraCommandTests {
             let object = try JSONSerialization.jsonObject(with: Data(fetched.output.utf8)) as? [String: Any]
             #expect((object?["data"] as? [String: Any])?["record"] as? String == "rec-9")
             #expect(!fetched.output.contains(OkraClientTests.secret))
+        }
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 ? getsockname(fd, pointer, &length) : -1
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("fetch --event takes the record and the method from the bridge's event log")
+    func fetchEvent() async throws {
+        try await OkraClientTests.withStandIn { base, standIn in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-fetch-event-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let adminToken = "fetch-event-admin-token-0123"
+            let tokenFile = directory.appendingPathComponent("admin-token")
+            try adminToken.write(to: tokenFile, atomically: true, encoding: .utf8)
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let (port, adminPort) = (Self.freePort(), Self.freePort())
+            let serve = Process()
+            serve.executableURL = URL(fileURLWithPath: Self.binary)
+            serve.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(adminPort)", "--brokers", "127.0.0.1:1",
+                               "--allow-unauthenticated", "--admin-token-file", tokenFile.path, "--data-dir", directory.appendingPathComponent("data").path,
+                               "--routes", root.appendingPathComponent("routes.json").path]
+            serve.standardOutput = FileHandle.nullDevice
+            serve.standardError = FileHandle.nullDevice
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
+            let body = #"{"type":"CALLBACK","method":"PERIODIC_BALANCE","code":"BALANCE_SUCCESS","env":"production","record":"rec-bal-7"}"#
+            var id: String?
+            for _ in 0..<100 where id == nil {
+                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/webhooks/okra")!)
+                request.httpMethod = "POST"
+                request.httpBody = Data(body.utf8)
+                if let (data, _) = try? await URLSession.shared.data(for: request),
+                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                    id = object["id"] as? String
+                } else {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let eventID = try #require(id)
+            let fetched = try await Self.run(["okra", "fetch", "--env", "production", "--okra-base-url", base, "--event", eventID,
+                                              "--admin", "http://127.0.0.1:\(adminPort)", "--admin-token-file", tokenFile.path])
+            #expect(fetched.status == 0, "\(fetched.output)")
+            let request = try #require(standIn.received.withLock { $0.first })
+            #expect(request.path == "/v2/callback" && request.query == "record=rec-bal-7&method=BALANCE")
+            serve.terminate()
+            serve.waitUntilExit()
         }
     }
 }

@@ -107,7 +107,7 @@ struct OkraCommand: AsyncParsableCommand {
                     let entry = (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
                     record = entry["okrarecord"] as? String
                     guard record != nil else { throw UserError("event \(event) names no record") }
-                    guard let product = entry["okraproduct"] as? String, let mapped = Self.method(forProduct: product) else {
+                    guard let product = entry["okraproduct"] as? String, let mapped = OkraClient.callbackMethod(forProduct: product) else {
                         throw UserError("event \(event) is of no product Okra's callback endpoint serves (\(entry["okraproduct"] ?? "none"))")
                     }
                     method = mapped
@@ -122,10 +122,5 @@ struct OkraCommand: AsyncParsableCommand {
             }
         }
 
-        /// The callback method of an event's product (docs/recovery.md).
-        static func method(forProduct product: String) -> String? {
-            ["auth": "AUTH", "identity": "IDENTITY", "accounts": "ACCOUNTS", "balance": "BALANCE",
-             "transactions": "TRANSACTIONS", "income": "INCOME", "payment": "PAYMENT"][product]
-        }
     }
 }
