@@ -153,8 +153,17 @@ let package = Package(
             dependencies: ["OkraRouting", "OkraEnvelope"],
             exclude: ["seed-routes.tsv"]
         ),
-        // Test doubles shared by test targets: the in-memory EventSink.
-        .target(name: "OkraTestSupport", dependencies: ["OkraIngest"], path: "Tests/OkraTestSupport"),
+        // Test doubles shared by test targets: the in-memory EventSink, loopback servers.
+        .target(
+            name: "OkraTestSupport",
+            dependencies: [
+                "OkraIngest",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/OkraTestSupport"
+        ),
         .testTarget(
             name: "OkraIngestTests",
             dependencies: [
@@ -195,6 +204,7 @@ let package = Package(
             name: "OkraClientTests",
             dependencies: [
                 "OkraClient",
+                "OkraTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -21,7 +21,9 @@ actor GroupCommitter {
         /// Its event log entry, written in the same transaction (nil: the log is off, or a replay).
         var log: EventLogRow?
         /// A redrive of this parked record: stored only if it is still parked, and marked redriven.
-        var redriveOf: Int64?
+        var redriveOf: Int64? = nil
+        /// With `log`: how each record's value is kept (its `value` already cut to match).
+        var valueForms: [StoreSchema.ValueForm]? = nil
     }
 
     private let pool: DatabasePool
@@ -281,20 +283,20 @@ actor GroupCommitter {
                             try db.execute(sql: "UPDATE parked SET redriven_to = ? WHERE seq = ?", arguments: [seq + 1, parkedSeq])
                             redriven += 1
                         }
-                        var logged: (entry: Int64, body: [UInt8])?
+                        var loggedEntry: Int64?
                         if let log = submission.log, let entryNumber {
                             try log.insert(db, entry: entryNumber, firstSeq: seq + 1)
                             entry = entryNumber
                             addedBytes += log.bytes
-                            logged = (entryNumber, log.body)
+                            loggedEntry = entryNumber
                         }
-                        for record in submission.records {
+                        for (index, record) in submission.records.enumerated() {
                             seq += 1
                             // The body is in the entry: the record keeps the rest of its value.
-                            let (form, stored) = logged.map { StoreSchema.ValueForm.split(record.value, body: $0.body) } ?? (.whole, record.value[...])
+                            let form = loggedEntry == nil ? .whole : submission.valueForms?[index] ?? .whole
                             try insert.execute(arguments: [seq, submission.eventID, record.topic, record.key.map { Data($0.utf8) },
-                                                           OutboxStore.encodeHeaders(record.headers), Data(stored), submission.receivedAtMilliseconds,
-                                                           form == .whole ? nil : logged?.entry, form.rawValue])
+                                                           OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds,
+                                                           form == .whole ? nil : loggedEntry, form.rawValue])
                         }
                         return .accepted
                     }

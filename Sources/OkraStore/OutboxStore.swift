@@ -180,7 +180,18 @@ public final class OutboxStore: Sendable {
     public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) async throws -> Acceptance {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
         let log = eventLog == nil ? nil : provenance.map { EventLogRow(provenance: $0, records: records, receivedAtMilliseconds: milliseconds, id: eventID) }
-        let outcome = try await committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, log: log))
+        var stored = records
+        var forms: [StoreSchema.ValueForm]?
+        if let log {
+            // Split here, on the request's task, not in the store's one writer: each record keeps
+            // only what its value has beside the body the entry holds (StoreSchema.ValueForm).
+            forms = stored.indices.map { index in
+                let (form, kept) = StoreSchema.ValueForm.split(stored[index].value, body: log.body)
+                if form != .whole { stored[index].value = Array(kept) }
+                return form
+            }
+        }
+        let outcome = try await committer.submit(.init(eventID: eventID, records: stored, receivedAtMilliseconds: milliseconds, log: log, valueForms: forms))
         if outcome == .accepted && !records.isEmpty { newRecords.signal() }
         return outcome
     }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OkraClient
+import OkraTestSupport
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -66,20 +67,11 @@ struct OkraClientTests {
         let standIn = StandIn()
         var logger = Logger(label: "okra-stand-in")
         logger.logLevel = .critical
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: standIn.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var bound: Int?
-        for _ in 0..<500 where bound == nil {
-            bound = port.withLock { $0 }
-            try await Task.sleep(for: .milliseconds(10))
+        try await Loopback.serve([{ running in
+            Application(router: standIn.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)
+        }], logger: logger) { ports in
+            try await body("http://127.0.0.1:\(ports[0])/v2/", standIn)
         }
-        try await body("http://127.0.0.1:\(try #require(bound))/v2/", standIn)
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
     }
 
     static func client(_ base: String, retries: Int = 5) -> OkraClient {

@@ -36,21 +36,12 @@ struct ConnectionLimitTests {
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
         let refusals = Refusals()
         let gate = ConnectionGate(limits: limits, listener: "ingest", count: { ingest.count($0); refusals.add($0) })
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil), server: .http1(gate: gate),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var bound: Int?
-        for _ in 0..<500 where bound == nil {
-            bound = port.withLock { $0 }
-            try await Task.sleep(for: .milliseconds(10))
+        try await Loopback.serve([{ running in
+            Application(router: Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil), server: .http1(gate: gate),
+                        configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)
+        }], logger: logger) { ports in
+            try await body(ports[0], sink, gate, refusals)
         }
-        try await body(try #require(bound), sink, gate, refusals)
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
     }
 
     static func post(_ body: String, token: String? = token, contentLength: Int? = nil) -> String {

@@ -42,24 +42,14 @@ struct HTTPAnswerTests {
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
         let metrics = Routers.MetricsEndpoint(render: { "okra_bridge_test 1\n" }, token: adminToken)
-        let ports = Mutex<[String: Int]>([:])
-        func app(_ name: String, _ router: Hummingbird.Router<BridgeRequestContext>) -> some Service {
-            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                        onServerRunning: { channel in ports.withLock { $0[name] = channel.localAddress?.port } }, logger: logger)
+        let ingestRouter = Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)
+        let adminRouter = Routers.admin(ingest, metrics: metrics, operations: operations)
+        try await Loopback.serve([
+            { running in Application(router: ingestRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
+            { running in Application(router: adminRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
+        ], logger: logger) { ports in
+            try await body(ports[0], ports[1], sink)
         }
-        let group = ServiceGroup(services: [app("ingest", Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)), app("admin", Routers.admin(ingest, metrics: metrics, operations: operations))],
-                                 gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var (ingestPort, adminPort): (Int?, Int?) = (nil, nil)
-        for _ in 0..<500 where ingestPort == nil || adminPort == nil {
-            (ingestPort, adminPort) = ports.withLock { ($0["ingest"], $0["admin"]) }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let (ingestOn, adminOn) = (try #require(ingestPort), try #require(adminPort))
-        try await body(ingestOn, adminOn, sink)
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
     }
 
     static func request(_ port: Int, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> Answer {

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 @testable import OkraHTTP
 import OkraIngest
+import OkraTestSupport
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -21,23 +22,29 @@ struct JSONErrorMiddlewareTests {
         router.get("/fails") { _, _ -> Response in throw Unexpected() }
         var logger = Logger(label: "json-error-test")
         logger.logLevel = .critical
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var bound: Int?
-        for _ in 0..<500 where bound == nil {
-            bound = port.withLock { $0 }
-            try await Task.sleep(for: .milliseconds(10))
+        try await Loopback.serve([{ running in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)
+        }], logger: logger) { ports in
+            let answer = try await HTTPAnswerTests.request(ports[0], "GET", "/fails")
+            #expect(answer.status == 500)
+            #expect(answer.error?["code"] as? String == "internal")
+            #expect(!answer.body.contains("secret-detail"))
+            #expect(counted.withLock { $0 } == [.internalError])
         }
-        let answer = try await HTTPAnswerTests.request(try #require(bound), "GET", "/fails")
-        #expect(answer.status == 500)
-        #expect(answer.error?["code"] as? String == "internal")
-        #expect(!answer.body.contains("secret-detail"))
-        #expect(counted.withLock { $0 } == [.internalError])
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
+    }
+}
+
+@Suite("Operations JSON")
+struct OperationsJSONTests {
+    @Test("a replay's JSON filter takes true and false as JSON booleans, strings as they are")
+    func replayFilter() throws {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(#"{"deadletter":true,"type":"okra.payment.*","since":"2026-12-01T00:00:00Z"}"#.utf8)) as? [String: Any])
+        let filter = try OperationsJSON.filter(json: object)
+        #expect(filter.deadletter == true)
+        #expect(filter.type == "okra.payment.*")
+        #expect(filter.since != nil)
+        let off = try OperationsJSON.filter(json: ["deadletter": false])
+        #expect(off.deadletter == false)
+        #expect(throws: OperationsError.self) { try OperationsJSON.filter(json: ["deadletter": 1]) }
     }
 }

@@ -132,6 +132,16 @@ enum OperationsJSON {
         return filter
     }
 
+    /// The filter of a replay's JSON `filter` object: strings as they are, `true`/`false` and
+    /// numbers as their JSON text (a JSON `true` is not the text "1").
+    static func filter(json values: [String: Any]) throws(OperationsError) -> EventFilter {
+        try filter(values.mapValues { value in
+            if let text = value as? String { return text }
+            if let flag = value as? Bool, "\(type(of: value))".contains("Bool") { return flag ? "true" : "false" }
+            return "\(value)"
+        })
+    }
+
     static func time(_ text: String, _ key: String) throws(OperationsError) -> Date {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -98,7 +98,7 @@ enum OperationsRoutes {
             let object = try OperationsJSON.object(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
             var filter: EventFilter?
             if let values = object["filter"] as? [String: Any] {
-                filter = try OperationsJSON.filter(values.mapValues { "\($0)" })
+                filter = try OperationsJSON.filter(json: values)
             }
             let ids = (object["ids"] as? [Any] ?? []).map { "\($0)" }
             let execute = object["execute"] as? Bool ?? false
