@@ -5,7 +5,8 @@
   Sources/OkraKafka/RDKafka/;
 - each module imports only what its room allows (the pure core imports Foundation only, the
   pipeline no HTTP, SQLite or Kafka, the HTTP layer neither OkraKafka nor GRDB);
-- every public declaration in Sources/ has a `///` summary.
+- every public declaration in Sources/ has a `///` summary;
+- nothing in Sources/ imports FoundationNetworking (it links libcurl, which the image lacks).
 """
 import pathlib
 import re
@@ -50,6 +51,10 @@ def main() -> int:
         if relative.parts[0] != "Sources":
             continue
         module = relative.parts[1]
+        # FoundationNetworking links libcurl, which the container image does not carry
+        # (docs/deploy.md): HTTP clients use AsyncHTTPClient.
+        if "FoundationNetworking" in IMPORT.findall(text):
+            problems.append(f"{relative}: imports FoundationNetworking (libcurl); use AsyncHTTPClient")
         forbidden = FORBIDDEN_IMPORTS.get(module, set())
         for name in IMPORT.findall(text):
             if ("*" in forbidden and name not in PURE_ALLOWED) or name in forbidden:

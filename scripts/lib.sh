@@ -59,3 +59,26 @@ ensure_kubectl() {
   say "kubectl (1.27 or later, for kustomize 5) is needed to render deploy/kubernetes; install it from Kubernetes' packages"
   return 1
 }
+
+# podman with the flags these machines need (../shared/notes/containers.md): cgroupfs and runc.
+podman_here() {
+  as_root podman --cgroup-manager cgroupfs --runtime runc "$@"
+}
+
+# `podman run` as podman_here, with the limits runc may set here (the defaults are refused).
+podman_run() {
+  podman_here run --ulimit nofile=4096:4096 --ulimit nproc=1024:1024 "$@"
+}
+
+# The Debian mirror apt already uses (deb822 sources first, then the one-line format).
+debian_mirror() {
+  local mirror=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+  fi
+  if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
+    mirror="$(awk '$1 == "deb" && $0 ~ /bookworm[ ]/ {print $2; exit}' /etc/apt/sources.list)"
+  fi
+  [ -n "$mirror" ] || { say "no Debian mirror found in apt's sources"; return 1; }
+  echo "$mirror"
+}

@@ -77,6 +77,20 @@ public final class OutboxStore: Sendable {
         public var description: String { "the data volume is full; the store takes new events again once the publisher has freed space" }
     }
 
+    /// The file was written by a newer bridge: its layout is not known here, and reading it as
+    /// this one would publish records it does not understand (an outbox row of layout 4 may hold
+    /// only an envelope's prefix), so the store refuses to open it and leaves it untouched.
+    public struct NewerLayout: Error, CustomStringConvertible {
+        /// The file's layout version.
+        public let found: Int
+        /// This bridge's layout version.
+        public let supported: Int
+        /// One line saying so and what to do.
+        public var description: String {
+            "the store file has layout version \(found), newer than this bridge's \(supported): run the newer version, or drain the store and start this one on a fresh --data-dir (docs/deploy.md, Upgrades)"
+        }
+    }
+
     /// The store is at its bound; the request was not stored (answer 503 with Retry-After).
     public struct Full: Error, CustomStringConvertible {
         /// The unpublished records it holds.

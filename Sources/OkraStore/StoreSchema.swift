@@ -67,6 +67,8 @@ enum StoreSchema {
 
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
     static func prepare(_ db: Database) throws -> State {
+        let found = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if found > version { throw OutboxStore.NewerLayout(found: found, supported: version) }
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS event_ids (
                 id BLOB PRIMARY KEY NOT NULL,

@@ -343,6 +343,27 @@ struct OutboxStoreTests {
         #expect(try await store.accept(eventID: "okra-v2", records: [Self.record("a", "1")], receivedAt: Date()) == .duplicate)
     }
 
+    @Test("a file of a newer layout is refused, untouched: an older bridge never publishes records it cannot read")
+    func newerLayoutRefused() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let store = try OutboxStore(directory: dir)
+            _ = try await store.accept(eventID: "okra-newer", records: [Self.record("a", "1")], receivedAt: Date())
+        }
+        let newer = 99
+        do {
+            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+            try plain.inDatabase { db in try db.execute(sql: "PRAGMA user_version = \(newer)") }
+            try plain.close()
+        }
+        let error = #expect(throws: OutboxStore.NewerLayout.self) { _ = try OutboxStore(directory: dir) }
+        #expect(error?.found == newer)
+        let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+        let version = try plain.inDatabase { db in try Int.fetchOne(db, sql: "PRAGMA user_version") }
+        #expect(version == newer, "the file keeps its version")
+    }
+
     @Test("a read of pending records is bounded by bytes as well as by count, and always returns the first")
     func pendingBoundedByBytes() async throws {
         let dir = Self.directory()

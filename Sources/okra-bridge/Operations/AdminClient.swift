@@ -1,8 +1,9 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 
 /// Where the operators' commands find the bridge's operations API (§9), and with what token.
 struct AdminOptions: ParsableArguments {
@@ -34,89 +35,64 @@ struct AdminOptions: ParsableArguments {
     var table: Bool { !json && isatty(STDOUT_FILENO) == 1 }
 }
 
-/// HTTP to the operations API: JSON in, JSON out, errors as one line.
+/// HTTP to the operations API: JSON in, JSON out, errors as one line. AsyncHTTPClient, the
+/// client `okra trigger` uses too, so the binary needs no libcurl (Foundation's URLSession would).
 struct AdminClient {
     let base: URL
     let token: String
 
     /// The answer's body, or a one-line error from the API's JSON error or the connection.
     func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [String: Any]? = nil) async throws -> Data {
-        var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
-        if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
-        var request = URLRequest(url: components.url!)
-        request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.timeoutInterval = 300
+        var request = HTTPClientRequest(url: url(path, query))
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+            request.headers.add(name: "Content-Type", value: "application/json")
         }
-        let data: Data
-        let response: URLResponse
+        let response = try await send(request, timeout: .minutes(5))
+        var collected = Data()
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            for try await buffer in response.body { collected.append(contentsOf: buffer.readableBytesView) }
         } catch {
-            throw UserError("cannot reach the operations API at \(base.absoluteString): \(error.localizedDescription)")
+            throw UserError("the operations API at \(base.absoluteString) broke off its answer: \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else {
-            let message = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]).flatMap { ($0["error"] as? [String: Any])?["message"] as? String }
-            throw UserError("\(method) \(path): \(status) \(message ?? String(decoding: data.prefix(200), as: UTF8.self))")
+        guard (200..<300).contains(response.status.code) else {
+            let message = ((try? JSONSerialization.jsonObject(with: collected)) as? [String: Any]).flatMap { ($0["error"] as? [String: Any])?["message"] as? String }
+            throw UserError("\(method) \(path): \(response.status.code) \(message ?? String(decoding: collected.prefix(200), as: UTF8.self))")
         }
-        return data
+        return collected
     }
 
     /// Hands the answer's bytes to `chunk` as they arrive (the export), so the whole answer is
     /// never held.
     func stream(_ path: String, query: [(String, String)], _ chunk: @escaping @Sendable (Data) -> Void) async throws {
+        var request = HTTPClientRequest(url: url(path, query))
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await send(request, timeout: .hours(1))
+        if !(200..<300).contains(response.status.code) {
+            var first = Data()
+            for try await buffer in response.body where first.count < 300 { first.append(contentsOf: buffer.readableBytesView.prefix(300)) }
+            throw UserError("GET \(path): \(response.status.code) \(String(decoding: first.prefix(300), as: UTF8.self))")
+        }
+        do {
+            for try await buffer in response.body { chunk(Data(buffer.readableBytesView)) }
+        } catch {
+            throw UserError("the operations API at \(base.absoluteString) broke off its answer: \(error)")
+        }
+    }
+
+    private func url(_ path: String, _ query: [(String, String)]) -> String {
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
-        var request = URLRequest(url: components.url!)
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.timeoutInterval = 3600
-        let streamer = ChunkStreamer(chunk: chunk)
-        let session = URLSession(configuration: .default, delegate: streamer, delegateQueue: nil)
-        defer { session.finishTasksAndInvalidate() }
-        let status: Int
+        return components.url!.absoluteString
+    }
+
+    private func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
         do {
-            status = try await withCheckedThrowingContinuation { continuation in
-                streamer.done = { continuation.resume(with: $0) }
-                session.dataTask(with: request).resume()
-            }
+            return try await HTTPClient.shared.execute(request, timeout: timeout)
         } catch {
-            throw UserError("cannot reach the operations API at \(base.absoluteString): \(error.localizedDescription)")
+            throw UserError("cannot reach the operations API at \(base.absoluteString): \(error)")
         }
-        guard (200..<300).contains(status) else { throw UserError("GET \(path): \(status) \(streamer.errorBody)") }
-    }
-}
-
-/// Passes a streamed answer's bytes on as they arrive; an error answer's first bytes are kept
-/// for the message.
-final class ChunkStreamer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let chunk: @Sendable (Data) -> Void
-    private var status = 0
-    /// The first bytes of an error answer.
-    private(set) var errorBody = ""
-    var done: ((Result<Int, any Error>) -> Void)?
-
-    init(chunk: @escaping @Sendable (Data) -> Void) { self.chunk = chunk }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard (200..<300).contains(status) else {
-            if errorBody.count < 300 { errorBody += String(decoding: data.prefix(300), as: UTF8.self) }
-            return
-        }
-        chunk(data)
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        if let error { done?(.failure(error)) } else { done?(.success(status)) }
-        done = nil
     }
 }
