@@ -127,18 +127,23 @@ say "test-container: stopped with exit 0 after $acked acknowledged webhooks"
 # A second start on the same volume publishes whatever the drain left in the store.
 start_container "$NAME-again"
 say "test-container: every acknowledged webhook is on okra.sandbox.balance.success"
-python3 - "$BINARY" "$BROKERS" "$WORK/acknowledged" "$ADMIN_PORT" "$ADMIN_TOKEN" <<'PY' || fail "acknowledged webhooks are missing from Kafka"
-import json, subprocess, sys, time, urllib.request
-binary, brokers, path, admin_port, admin_token = sys.argv[1:6]
+# Tansu serves a partition only up to its last batch's first record (dev-broker notes: its end
+# offset is that batch's base offset + 1), so the last records of a batch become readable once
+# another batch follows. While any acknowledged id is unseen, a single webhook (a batch of one)
+# is posted every second through the running bridge, until every partition has a later batch.
+python3 - "$BINARY" "$BROKERS" "$WORK/acknowledged" "$ADMIN_PORT" "$ADMIN_TOKEN" "$PORT" "$TOKEN" <<'PY' || fail "acknowledged webhooks are missing from Kafka"
+import http.client, json, selectors, subprocess, sys, time, urllib.request
+binary, brokers, path, admin_port, admin_token, port, token = sys.argv[1:8]
 wanted = set(open(path).read().split())
+template = json.load(open("Tests/OkraEnvelopeTests/Fixtures/payloads/v2-balance-success.json"))
 tail = subprocess.Popen([binary, "tail", "--brokers", brokers, "--topic", "okra.sandbox.balance.success", "--from-beginning"],
                         stdout=subprocess.PIPE, text=True)
-seen, deadline, offsets = set(), time.time() + 90, {}
-import selectors
+seen, offsets, sentinels = set(), {}, 0
+deadline, next_sentinel = time.time() + 90, time.time() + 5
 selector = selectors.DefaultSelector()
 selector.register(tail.stdout, selectors.EVENT_READ)
 while wanted - seen and time.time() < deadline:
-    if selector.select(timeout=1):
+    if selector.select(timeout=0.5):
         line = tail.stdout.readline()
         if not line: break
         message = json.loads(line)
@@ -146,6 +151,14 @@ while wanted - seen and time.time() < deadline:
         record = value.get("okrarecord") if isinstance(value, dict) else None
         if record: seen.add(record)
         offsets.setdefault(message.get("partition"), []).append(message.get("offset"))
+    elif time.time() >= next_sentinel:
+        sentinels += 1
+        record = f"ffff{sentinels:020x}"
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+        connection.request("POST", "/webhooks/okra", json.dumps(dict(template, record=record, recordId=record)).encode(), {"Okra-Auth": token})
+        connection.getresponse().read()
+        connection.close()
+        next_sentinel = time.time() + 1
 tail.kill()
 missing = wanted - seen
 for record in sorted(missing)[:10]:
@@ -162,7 +175,7 @@ if missing:
         numbers.sort()
         gaps = [(a, b) for a, b in zip(numbers, numbers[1:]) if b != a + 1]
         print(f"partition {partition}: offsets {numbers[0]}..{numbers[-1]}, {len(numbers)} read, gaps {gaps[:5]}", file=sys.stderr)
-print(f"{len(wanted)} acknowledged, {len(wanted & seen)} found on Kafka, {len(seen - wanted)} more (stored but not answered, or not yet)", file=sys.stderr)
+print(f"{len(wanted)} acknowledged, {len(wanted & seen)} found on Kafka ({sentinels} single webhooks posted after them)", file=sys.stderr)
 sys.exit(1 if missing else 0)
 PY
 podman_here stop -t 45 "$NAME-again" >/dev/null
