@@ -1,30 +1,47 @@
 #!/usr/bin/env bash
-# End-to-end throughput of `okra-bridge serve`: the dev broker, a release build of serve, and wrk
-# posting a mix of Okra's sample payloads (each made unique) over CONNECTIONS keep-alive
-# connections for DURATION; then every topic record is consumed to check that every accepted
-# request was published. Prints the wrk figures, then one JSON line with "lost".
+# End-to-end throughput of a webhook receiver: a fresh dev broker, the receiver, and wrk posting
+# a mix of Okra's sample payloads (each made unique) over CONNECTIONS keep-alive connections for
+# DURATION; then every record the run's topics hold is consumed to check that every accepted
+# request was published. Prints the wrk figures, then one JSON line per receiver with "lost".
 #
-#   ./scripts/bench.sh [durable|direct] [DURATION] [CONNECTIONS]     (defaults: durable 30s 32)
+#   ./scripts/bench.sh [RECEIVER] [DURATION] [CONNECTIONS]     (defaults: durable 30s 32)
+#
+# RECEIVER: durable, direct (okra-bridge serve in that delivery mode), go, python (the peers of
+# bench/peers/: what a team would write instead), or compare: all four in that order, each on a
+# fresh broker, then a table of accepted/s and p99 with each one's ratio to the Go receiver; the
+# JSON lines are appended to bench/results.jsonl with the date and the machine.
+# OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
-MODE="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"
+RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"
+case "$RECEIVER" in durable|direct|go|python|compare) ;; *) say "usage: $0 [durable|direct|go|python|compare] [DURATION] [CONNECTIONS]"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
+
+BENCH_VENV="$OKRA_ROOT/.tools/bench-venv"
+ensure_bench_venv() {
+  local want="aiohttp==3.14.5 confluent-kafka==2.16.1"
+  if [ -f "$BENCH_VENV/.installed" ] && [ "$(cat "$BENCH_VENV/.installed")" = "$want" ]; then return 0; fi
+  say "installing into $BENCH_VENV: $want"
+  python3 -m venv "$BENCH_VENV" >&2
+  # shellcheck disable=SC2086
+  "$BENCH_VENV/bin/pip" install -q $want >&2
+  printf '%s' "$want" >"$BENCH_VENV/.installed"
+}
+ensure_bench_venv   # the counter reads every topic with confluent-kafka
 
 swift build -c release --product okra-bridge >&2
 BIN="$(swift build -c release --show-bin-path)/okra-bridge"
-BROKER="$(./scripts/kafka-dev.sh start)"
 WORK="$(mktemp -d)"
-RUN="bench$(date +%s)"
 TOKEN="bench-production-token-$RANDOM$RANDOM"
-SERVE_PID=""
-cleanup() { [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"; }
+RECEIVER_PID=""
+stop_receiver() {
+  if [ -n "$RECEIVER_PID" ]; then kill -TERM "$RECEIVER_PID" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true; fi
+  RECEIVER_PID=""
+}
+cleanup() { stop_receiver; ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# One record per accepted request, on one topic of this run's own.
-cat >"$WORK/routes.json" <<JSON
-{"version":1,"defaults":{"topic":"$RUN","key":"record","format":"structured"},"deadLetter":{"topic":"$RUN.deadletter"},"routes":[]}
-JSON
 # Production and environment-less payloads of Okra's docs (sandbox ones need the other token;
 # API responses are dead letters, not events).
 for f in Tests/OkraEnvelopeTests/Fixtures/payloads/*.json; do
@@ -32,35 +49,76 @@ for f in Tests/OkraEnvelopeTests/Fixtures/payloads/*.json; do
   "$BIN" normalize "$f" | grep -q '"okraenv":"sandbox"' || echo "$PWD/$f"
 done >"$WORK/payloads.txt"
 
-PORT="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
-"$BIN" serve --listen "127.0.0.1:$PORT" --brokers "$BROKER" --routes "$WORK/routes.json" \
-  --data-dir "$WORK/data" --delivery "$MODE" --token "production=$TOKEN" 2>"$WORK/serve.log" &
-SERVE_PID=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+build_go_peer() {
+  ensure_apt golang-go golang-github-shopify-sarama-dev
+  mkdir -p "$OKRA_ROOT/.build/peers"
+  say "building bench/peers/go (GOPATH mode, Debian's Sarama)"
+  GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="$OKRA_ROOT/.build/peers/go-cache" \
+    go build -o "$OKRA_ROOT/.build/peers/okra-peer-go" bench/peers/go/main.go 2>"$WORK/go-build.log" \
+    || { cat "$WORK/go-build.log" >&2; exit 1; }
+}
 
-say "wrk: $MODE delivery, $CONNECTIONS connections, $DURATION, $(wc -l <"$WORK/payloads.txt") payload kinds"
-BENCH_PAYLOADS="$WORK/payloads.txt" BENCH_TOKEN="$TOKEN" \
-  wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/post.lua "http://127.0.0.1:$PORT" | tee "$WORK/wrk.out" >&2
-RESULT="$(grep '^{"requests"' "$WORK/wrk.out")"
-ACCEPTED="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["accepted"])' "$RESULT")"
+# Runs one receiver on a fresh broker; prints its JSON line.
+bench_one() {
+  local receiver="$1" run port broker
+  run="bench$(date +%s)$receiver"
+  ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
+  broker="$(./scripts/kafka-dev.sh start)"
+  port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+  case "$receiver" in
+    durable|direct)
+      # Topics per product and outcome, as the peers pick them.
+      cat >"$WORK/routes.json" <<JSON
+{"version":1,"defaults":{"topic":"$run.{product}.{outcome}","key":"record","format":"structured"},"deadLetter":{"topic":"$run.deadletter"},"routes":[]}
+JSON
+      rm -rf "$WORK/data"
+      "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
+        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" 2>"$WORK/$receiver.log" &
+      ;;
+    go)
+      PEER_TOKEN="$TOKEN" "$OKRA_ROOT/.build/peers/okra-peer-go" -listen "127.0.0.1:$port" -brokers "$broker" -topic-prefix "$run" 2>"$WORK/go.log" &
+      ;;
+    python)
+      PEER_TOKEN="$TOKEN" "$BENCH_VENV/bin/python" bench/peers/python/peer.py --listen "127.0.0.1:$port" --brokers "$broker" --topic-prefix "$run" 2>"$WORK/python.log" &
+      ;;
+  esac
+  RECEIVER_PID=$!
+  # Ready when a webhook is answered 200 (the peers have no health endpoint); that one is
+  # not counted, nor published by wrk's counter.
+  local ready=""
+  for _ in $(seq 1 100); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Okra-Auth: $TOKEN" --data-binary '{"type":"WARMUP","bench_seq":"warmup"}' "http://127.0.0.1:$port/webhooks/okra")" = 200 ]; then ready=1; break; fi
+    sleep 0.2
+  done
+  [ -n "$ready" ] || { say "$receiver did not answer a webhook within 20 s"; tail -5 "$WORK/$receiver.log" >&2; exit 1; }
 
-say "waiting for the outbox to drain, then consuming $RUN"
-for _ in $(seq 1 600); do
-  published="$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^okra_bridge_outbox_published_total/ {print $2}')"
-  [ "$MODE" = direct ] || [ "${published:-0}" -ge "$ACCEPTED" ] && break
-  sleep 0.5
+  say "wrk: $receiver, $CONNECTIONS connections, $DURATION, $(wc -l <"$WORK/payloads.txt") payload kinds"
+  BENCH_PAYLOADS="$WORK/payloads.txt" BENCH_TOKEN="$TOKEN" \
+    wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/post.lua "http://127.0.0.1:$port" | tee "$WORK/wrk.out" >&2
+  local result accepted
+  result="$(grep '^{"requests"' "$WORK/wrk.out")"
+  accepted="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["accepted"])' "$result")"
+  if [ "$receiver" = durable ]; then
+    say "waiting for the outbox to drain"
+    for _ in $(seq 1 600); do
+      published="$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^okra_bridge_outbox_published_total/ {print $2}')"
+      [ "${published:-0}" -ge "$((accepted + 1))" ] && break
+      sleep 0.5
+    done
+  fi
+  stop_receiver
+  say "consuming every $run.* topic"
+  "$BENCH_VENV/bin/python" scripts/bench/count.py "$broker" "$run" "$result" "$receiver"
+}
+
+case "$RECEIVER" in
+  compare) RECEIVERS=(durable direct go python) ;;
+  *) RECEIVERS=("$RECEIVER") ;;
+esac
+for receiver in "${RECEIVERS[@]}"; do [ "$receiver" = go ] && build_go_peer; done
+for receiver in "${RECEIVERS[@]}"; do
+  bench_one "$receiver" | tee -a "$WORK/results.jsonl"
 done
-timeout 300 "$BIN" tail --brokers "$BROKER" --topic "$RUN" --from-beginning --count "$ACCEPTED" >"$WORK/consumed.jsonl" || true
-python3 - "$RESULT" "$WORK/consumed.jsonl" "$MODE" <<'PY'
-import json, sys
-result = json.loads(sys.argv[1])
-ids = set()
-for line in open(sys.argv[2]):
-    headers = dict(json.loads(line)["headers"])
-    ids.add(headers.get("idempotency-key"))
-result["mode"] = sys.argv[3]
-result["published_unique"] = len(ids)
-result["lost"] = max(0, result["accepted"] - len(ids))
-result["accepted_per_second"] = round(result["accepted"] / result["seconds"])
-print(json.dumps(result))
-PY
+if [ "$RECEIVER" = compare ]; then
+  python3 scripts/bench/compare.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
+fi
