@@ -10,7 +10,8 @@
 # bench/peers/: what a team would write instead), or compare: all four in that order, each on a
 # fresh broker, then a table of accepted/s and p99 with each one's ratio to the Go receiver; the
 # JSON lines are appended to bench/results.jsonl with the date and the machine.
-# OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off).
+# OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off);
+# OKRA_BENCH_BINARY=path runs that okra-bridge instead of building the current one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
@@ -30,8 +31,13 @@ ensure_bench_venv() {
 }
 ensure_bench_venv   # the counter reads every topic with confluent-kafka
 
-swift build -c release --product okra-bridge >&2
-BIN="$(swift build -c release --show-bin-path)/okra-bridge"
+# OKRA_BENCH_BINARY runs a given build instead (to alternate a change with the build before it).
+if [ -n "${OKRA_BENCH_BINARY:-}" ]; then
+  BIN="$OKRA_BENCH_BINARY"
+else
+  swift build -c release --product okra-bridge >&2
+  BIN="$(swift build -c release --show-bin-path)/okra-bridge"
+fi
 WORK="$(mktemp -d)"
 TOKEN="bench-production-token-$RANDOM$RANDOM"
 RECEIVER_PID=""
