@@ -202,7 +202,15 @@ public protocol Operations: Sendable {
     func discard(_ selection: ParkedSelection) async throws -> Int
 }
 
-/// A request to the operations API that cannot be carried out as asked (answered 400).
+/// The store refused to take more while an operation ran (answered 503 with Retry-After).
+public struct OperationsUnavailable: Error, CustomStringConvertible {
+    /// One line: what was done before the store refused, and what to do.
+    public var description: String
+    /// An error saying `description`.
+    public init(_ description: String) { self.description = description }
+}
+
+/// A request of the operations API that cannot be served as asked (answered 400).
 public struct OperationsError: Error, CustomStringConvertible {
     /// One line.
     public var description: String

@@ -91,19 +91,44 @@ extension OutboxStore {
         }
     }
 
-    /// Appends records to the outbox (a replay), each group under its event's id, without the
-    /// dedupe check and without new log entries; durable when it returns.
+    /// Appends records to the outbox without the dedupe check and without log entries (a
+    /// replay), one submission per group so they share group commits. Returns when every group
+    /// is stored; when some could not be (the outbox or the volume full, a disk error), throws
+    /// ``PartialAppend`` once the others finished, saying how many did go in.
     public func append(_ groups: [(eventID: String?, records: [RoutedRecord])], receivedAt: Date = Date()) async throws {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let outcomes = await withTaskGroup(of: Result<Int, any Error>.self) { group in
             for (eventID, records) in groups {
                 group.addTask {
-                    _ = try await self.committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, checkDuplicate: false))
+                    do {
+                        _ = try await self.committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, checkDuplicate: false))
+                        return .success(records.count)
+                    } catch {
+                        return .failure(error)
+                    }
                 }
             }
-            try await group.waitForAll()
+            var all: [Result<Int, any Error>] = []
+            for await outcome in group { all.append(outcome) }
+            return all
         }
-        if groups.contains(where: { !$0.records.isEmpty }) { newRecords.signal() }
+        let stored = outcomes.compactMap { try? $0.get() }
+        if stored.contains(where: { $0 > 0 }) { newRecords.signal() }
+        for case .failure(let error) in outcomes {
+            throw PartialAppend(groups: stored.count, records: stored.reduce(0, +), cause: error)
+        }
+    }
+
+    /// Some groups of an ``append(_:receivedAt:)`` went in, the others did not.
+    public struct PartialAppend: Error, CustomStringConvertible {
+        /// Groups stored.
+        public let groups: Int
+        /// Their records.
+        public let records: Int
+        /// Why the others were not (``Full``, ``VolumeFull``, a database error).
+        public let cause: any Error
+        /// One line.
+        public var description: String { "\(groups) groups (\(records) records) were appended before the store refused: \(cause)" }
     }
 
     /// Parked records that are still parked (neither redriven nor discarded), oldest first.

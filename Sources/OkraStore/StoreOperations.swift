@@ -54,6 +54,27 @@ public final class StoreOperations: Operations {
         var plan = ReplayPlan(executed: execute)
         var pending: [(eventID: String?, records: [RoutedRecord])] = []
         var seen = Set<Int64>()
+        var appendedEvents = 0
+        var appendedRecords = 0
+        func flush() async throws {
+            guard !pending.isEmpty else { return }
+            let batch = pending
+            pending = []
+            do {
+                try await store.append(batch)
+                appendedEvents += batch.count
+                appendedRecords += batch.reduce(0) { $0 + $1.records.count }
+            } catch let partial as OutboxStore.PartialAppend {
+                appendedEvents += partial.groups
+                appendedRecords += partial.records
+                replayed.increment(by: appendedRecords)
+                logger.error("replay stopped: the store refused more records", metadata: [
+                    "events.appended": "\(appendedEvents)", "records.appended": "\(appendedRecords)", "error": "\(partial.cause)",
+                ])
+                throw OperationsUnavailable("the replay stopped after \(appendedEvents) events (\(appendedRecords) records) were appended: \(partial.cause). "
+                    + "The rest were not: wait until the outbox drains (okra_bridge_outbox_depth) and replay again; the events already appended go out twice, consumers dedupe by id")
+            }
+        }
         func consider(_ entry: LogEntry) async throws {
             guard seen.insert(entry.entry).inserted else { return }
             guard plan.events < maxReplay else {
@@ -67,10 +88,7 @@ public final class StoreOperations: Operations {
             for record in records { plan.topics[record.topic, default: 0] += 1 }
             guard execute else { return }
             pending.append((entry.id ?? entry.envelope?.id, records))
-            if pending.count >= 500 {
-                try await store.append(pending)
-                pending = []
-            }
+            if pending.count >= 500 { try await flush() }
         }
         do {
             for id in ids {
@@ -79,7 +97,7 @@ public final class StoreOperations: Operations {
             }
             if let filter { try await store.exportLog(filter) { try await consider($0) } }
         } catch is Enough {}
-        if !pending.isEmpty { try await store.append(pending) }
+        try await flush()
         if execute {
             replayed.increment(by: plan.records)
             logger.notice("replayed events through the current routes", metadata: [

@@ -190,4 +190,29 @@ struct HTTPAnswerTests {
             }
         }
     }
+
+    /// Operations whose store is full: a replay stops with ``OperationsUnavailable``.
+    struct FullStoreOperations: Operations {
+        func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) { ([], nil) }
+        func event(_ key: String) async throws -> LogEntry? { nil }
+        func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {}
+        func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan {
+            throw OperationsUnavailable("the replay stopped after 3 events (3 records) were appended")
+        }
+        func parked(limit: Int) async throws -> [ParkedEntry] { [] }
+        func redrive(_ selection: ParkedSelection) async throws -> Int { 0 }
+        func discard(_ selection: ParkedSelection) async throws -> Int { 0 }
+    }
+
+    @Test("a replay the store cannot take is 503 with Retry-After and says how far it got")
+    func replayUnavailable() async throws {
+        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+            let answer = try await Self.request(adminPort, "POST", "/admin/replay", body: #"{"filter":{},"execute":true}"#,
+                                                headers: ["Authorization": "Bearer \(Self.adminToken)"])
+            #expect(answer.status == 503)
+            #expect(answer.header("Retry-After") == "5")
+            #expect(answer.error?["code"] as? String == "unavailable")
+            #expect((answer.error?["message"] as? String)?.contains("after 3 events") == true, "\(answer.body)")
+        }
+    }
 }

@@ -37,9 +37,9 @@ struct EventLogTests {
         let routes: SwitchableRoutes
         let operations: StoreOperations
 
-        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil) throws {
+        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000) throws {
             self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
-            store = try OutboxStore(directory: self.directory, reserveBytes: 0, eventLog: eventLog)
+            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog)
             routes = try SwitchableRoutes(EventLogTests.routes)
             var logger = Logger(label: "event-log-test")
             logger.logLevel = .critical
@@ -231,6 +231,32 @@ struct EventLogTests {
         let all = try await harness.operations.replay(EventFilter(), ids: [], execute: false)
         #expect(all.events == 2)
         await #expect(throws: OperationsError.self) { try await harness.operations.replay(nil, ids: [], execute: false) }
+    }
+
+    @Test("a replay into a full outbox stops with OperationsUnavailable saying how many events went in, and appends nothing more")
+    func replayIntoFullOutbox() async throws {
+        let harness = try Harness(maxPending: 3)
+        defer { harness.remove() }
+        var published: [String] = []
+        for index in 0..<5 {
+            published.append(try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-PAY-\(index)"))))
+            try await harness.publishAll()
+        }
+        // Three events wait for Kafka: the outbox is at its bound.
+        for index in 0..<3 {
+            try harness.id(await harness.post(Self.identity.replacingOccurrences(of: "rec-ID", with: "rec-ID-\(index)")))
+        }
+        let before = try await harness.store.depth().count
+        let error = await #expect(throws: OperationsUnavailable.self) {
+            try await harness.operations.replay(nil, ids: published, execute: true)
+        }
+        #expect(error?.description.contains("after 0 events (0 records) were appended") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("the outbox holds 3 unpublished records") == true, "the cause is named")
+        #expect(try await harness.store.depth().count == before, "nothing was appended")
+        // Once it drained, the same replay goes through.
+        try await harness.publishAll()
+        let plan = try await harness.operations.replay(nil, ids: Array(published.prefix(3)), execute: true)
+        #expect(plan.records == 3)
     }
 
     @Test("a dead letter that the current code recognizes (written into the store as an older bridge would have) is an event when replayed")

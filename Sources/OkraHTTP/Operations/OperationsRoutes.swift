@@ -47,6 +47,10 @@ enum OperationsRoutes {
                     return try await handler(request)
                 } catch let error as OperationsError {
                     return JSONResponse.error(.badRequest, code: "bad-request", message: error.description)
+                } catch let error as OperationsUnavailable {
+                    var busy = JSONResponse.error(.serviceUnavailable, code: "unavailable", message: error.description)
+                    busy.headers[.retryAfter] = "5"
+                    return busy
                 }
             }
         }
