@@ -61,19 +61,10 @@ struct TokenFileTests {
         #expect(Self.environment(check, Self.old) == .some(.production))
 
         try volume.update(files: ["tokens": "production=\(Self.old)\nproduction=\(Self.new)\n"])
-        #expect(await Self.eventually { Self.environment(check, Self.new) == .some(.production) }, "the added token was not taken")
+        #expect(await RoutesReloaderTests.eventually { Self.environment(check, Self.new) == .some(.production) }, "the added token was not taken")
         try volume.update(files: ["tokens": "production=\(Self.new)\n"])
-        #expect(await Self.eventually { Self.environment(check, Self.old) == nil }, "the removed token is still taken")
+        #expect(await RoutesReloaderTests.eventually { Self.environment(check, Self.old) == nil }, "the removed token is still taken")
         #expect(Self.environment(check, Self.new) == .some(.production))
-    }
-
-    /// Whether `condition` holds within two seconds, looking every 20 ms.
-    static func eventually(_ condition: @Sendable () -> Bool) async -> Bool {
-        for _ in 0..<100 {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
     }
 
     @Test("a bad file at start names the file and the line, never the secret; an empty one is refused")
