@@ -30,6 +30,9 @@ actor GroupCommitter {
     private let maxPending: Int
     private let windowMilliseconds: Int64
     private var queued: [(Submission, CheckedContinuation<OutboxStore.Acceptance, any Error>)] = []
+    /// Records submitted but not yet committed (queued, or in the transaction being written):
+    /// counted against `maxPending`, so concurrent submissions cannot overshoot the bound.
+    private var uncommittedRecords = 0
     private var writing = false
     /// The highest sequence number committed.
     private var lastSeq: Int64
@@ -74,8 +77,8 @@ actor GroupCommitter {
 
     func submit(_ submission: Submission) async throws -> OutboxStore.Acceptance {
         let pending = Int(lastSeq - publishedThrough)
-        if pending + submission.records.count > maxPending {
-            throw OutboxStore.Full(pending: pending)
+        if pending + uncommittedRecords + submission.records.count > maxPending {
+            throw OutboxStore.Full(pending: pending + uncommittedRecords)
         }
         if volume.reserveBytes > 0 {
             guard await hasRoom() else {
@@ -87,6 +90,7 @@ actor GroupCommitter {
             guard volume.admit(pending: pending) else { throw OutboxStore.VolumeFull() }
         }
         return try await withCheckedThrowingContinuation { continuation in
+            uncommittedRecords += submission.records.count
             queued.append((submission, continuation))
             if !writing {
                 writing = true
@@ -242,6 +246,8 @@ actor GroupCommitter {
             let batch = queued
             queued = []
             let submissions = batch.map(\.0)
+            // Committed or failed below: either way no longer on its way in.
+            defer { uncommittedRecords -= submissions.reduce(0) { $0 + $1.records.count } }
             let window = windowMilliseconds
             let firstSeq = lastSeq + 1
             let firstEntry = lastEntry + 1

@@ -161,6 +161,23 @@ struct OutboxStoreTests {
         #expect(try await store.accept(eventID: "2", records: [Self.record("a", "3"), Self.record("a", "4")], receivedAt: Date()) == .accepted)
     }
 
+    @Test("concurrent accepts cannot overshoot the bound: records on their way into a commit count against it")
+    func boundedUnderConcurrency() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir, maxPending: 10)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<40 {
+                group.addTask { (try? await store.accept(eventID: "c-\(index)", records: [Self.record("a", "\(index)")], receivedAt: Date())) != nil }
+            }
+            var accepted = 0
+            for await ok in group where ok { accepted += 1 }
+            return accepted
+        }
+        #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
+        #expect(try await store.depth().count == 10)
+    }
+
     @Test("concurrent accepts are group-committed: fewer transactions than requests, none lost")
     func groupCommit() async throws {
         let dir = Self.directory()
