@@ -70,7 +70,7 @@ bench_one() {
   run="bench$(date +%s)$receiver"
   ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
   broker="$(./scripts/kafka-dev.sh start)"
-  port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+  port="$(free_ports)"
   case "$receiver" in
     durable|direct)
       # Topics per product and outcome, as the peers pick them.

@@ -41,10 +41,6 @@ tansu_binary() {
   printf '%s\n' "$bin"
 }
 
-free_port() {
-  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
-}
-
 port_free() {
   python3 -c 'import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
 }
@@ -87,9 +83,9 @@ cmd_start() {
   if [ -z "$port" ] && [ -f "$STATE/port" ] && port_free "$(cat "$STATE/port")"; then
     port="$(cat "$STATE/port")"
   fi
-  [ -n "$port" ] || port="$(free_port)"
-  upstream="$(free_port)"
-  while [ "$upstream" = "$port" ]; do upstream="$(free_port)"; done
+  [ -n "$port" ] || port="$(free_ports)"
+  upstream="$(free_ports)"
+  while [ "$upstream" = "$port" ]; do upstream="$(free_ports)"; done
   echo "$port" >"$STATE/port"
 
   setsid "$bin" broker \

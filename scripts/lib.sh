@@ -82,3 +82,17 @@ debian_mirror() {
   [ -n "$mirror" ] || { say "no Debian mirror found in apt's sources"; return 1; }
   echo "$mirror"
 }
+
+# Prints COUNT (default 1) distinct free TCP ports on 127.0.0.1, space-separated: all are held
+# open together while chosen, so none repeats.
+free_ports() {
+  python3 -c 'import socket,sys
+held=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held: s.bind(("127.0.0.1",0))
+print(*[s.getsockname()[1] for s in held])' "${1:-1}"
+}
+
+# Prints PREFIX followed by 24 random hex digits: a throwaway token for a test or a demo.
+random_secret() {
+  printf '%s%s\n' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+}

@@ -23,7 +23,7 @@ if ! ./scripts/kafka-dev.sh status >/dev/null 2>&1; then STARTED_BROKER=true; fi
 BROKER="$(./scripts/kafka-dev.sh start)"
 WORK="$OKRA_ROOT/.kafka-dev/run-local"
 rm -rf "$WORK" && mkdir -p "$WORK"
-PORT="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+PORT="$(free_ports)"
 PRODUCTION_TOKEN="demo-production-$(python3 -c 'import secrets;print(secrets.token_hex(16))')"
 SANDBOX_TOKEN="demo-sandbox-$(python3 -c 'import secrets;print(secrets.token_hex(16))')"
 printf 'production=%s\nsandbox=%s\n' "$PRODUCTION_TOKEN" "$SANDBOX_TOKEN" >"$WORK/tokens"

@@ -20,7 +20,6 @@ NAME="okra-bridge-test-$$"
 export KAFKA_DEV_DIR="$WORK/broker"
 
 cleanup() {
-  if [ -n "${OKRA_KEEP_CONTAINER_TEST:-}" ]; then say "test-container: kept $WORK and the containers"; return; fi
   podman_here rm -f "$NAME" "$NAME-again" >/dev/null 2>&1 || true
   ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
   as_root rm -rf "$WORK"
@@ -37,12 +36,9 @@ grep -q libswiftCore <<<"$libraries" && fail "the binary links the Swift runtime
 podman_run --rm "$TAG" --help >/dev/null || fail "okra-bridge serve --help does not run in the image"
 
 BROKERS="$(./scripts/kafka-dev.sh start)"
-read -r PORT ADMIN_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
-TOKEN="sandbox-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-ADMIN_TOKEN="admin-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+read -r PORT ADMIN_PORT < <(free_ports 2)
+TOKEN="$(random_secret sandbox-token-)"
+ADMIN_TOKEN="$(random_secret admin-token-)"
 
 # What Kubernetes would mount: the routes ConfigMap, the Secret, the volume (owned by the
 # image's user, 10001, as fsGroup makes it there).

@@ -52,13 +52,10 @@ IMAGE
 podman_here build --network host --pull=never --ulimit nofile=4096:4096 --ulimit nproc=1024:1024 -t "$TAG" "$WORK/image" >&2
 
 BROKERS="$(./scripts/kafka-dev.sh start)"
-read -r PORT ADMIN_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
-TOKEN="sandbox-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-ROTATED="sandbox-rotated-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-ADMIN_TOKEN="admin-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+read -r PORT ADMIN_PORT < <(free_ports 2)
+TOKEN="$(random_secret sandbox-token-)"
+ROTATED="$(random_secret sandbox-rotated-)"
+ADMIN_TOKEN="$(random_secret admin-token-)"
 
 podman_run -d --name "$NAME" --network host --privileged --systemd=always "$TAG" >/dev/null
 for _ in $(seq 1 50); do
