@@ -64,6 +64,9 @@ build_go_peer() {
     || { cat "$WORK/go-build.log" >&2; exit 1; }
 }
 
+# CPU time a process has used so far (all threads, user and system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # Runs one receiver on a fresh broker; prints its JSON line.
 bench_one() {
   local receiver="$1" run port broker
@@ -99,10 +102,22 @@ JSON
   [ -n "$ready" ] || { say "$receiver did not answer a webhook within 20 s"; tail -5 "$WORK/$receiver.log" >&2; exit 1; }
 
   say "wrk: $receiver, $CONNECTIONS connections, $DURATION, $(wc -l <"$WORK/payloads.txt") payload kinds"
+  local ticks_before ticks_after
+  ticks_before="$(cpu_ticks "$RECEIVER_PID")"
   BENCH_PAYLOADS="$WORK/payloads.txt" BENCH_TOKEN="$TOKEN" \
     wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/post.lua "http://127.0.0.1:$port" | tee "$WORK/wrk.out" >&2
+  ticks_after="$(cpu_ticks "$RECEIVER_PID")"
   local result accepted
-  result="$(grep '^{"requests"' "$WORK/wrk.out")"
+  # The receiver's own CPU time (every thread, user and system) over wrk's run, per accepted
+  # request: steadier than accepted/s on a machine whose speed moves, and the same measure for
+  # the bridge and the peers.
+  result="$(python3 -c '
+import json, os, sys
+r = json.loads(sys.argv[1]); ticks = int(sys.argv[3]) - int(sys.argv[2])
+seconds = ticks / os.sysconf("SC_CLK_TCK")
+r["cpu_seconds"] = round(seconds, 2)
+r["cpu_us_per_request"] = round(seconds * 1e6 / r["accepted"], 1) if r["accepted"] else None
+print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.out")" "$ticks_before" "$ticks_after")"
   accepted="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["accepted"])' "$result")"
   if [ "$receiver" = durable ]; then
     say "waiting for the outbox to drain"

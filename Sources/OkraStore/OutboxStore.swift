@@ -146,10 +146,11 @@ public final class OutboxStore: Sendable {
             // Checkpoints are scheduled by the group committer, off the commit path.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             try db.execute(sql: "PRAGMA journal_size_limit = \(128 << 20)")
-            // Pages read through a map of the file rather than copied by read(2), and a larger
-            // page cache: the event log makes the file larger than SQLite's 2 MiB default covers.
+            // Pages read through a map of the file rather than copied by read(2). The page cache
+            // stays SQLite's 2 MiB: with 16 MiB, SQLite's sweeps of the cache (it empties a
+            // connection's cache when the file changed under it) were 1 to 2% of the bridge's CPU
+            // with the event log on, for no measured gain (docs/benchmarks.md).
             try db.execute(sql: "PRAGMA mmap_size = \(256 << 20)")
-            try db.execute(sql: "PRAGMA cache_size = -16384")
         }
         configuration.busyMode = .timeout(busyTimeout)
         let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)

@@ -18,11 +18,11 @@ machine = f"{os.cpu_count()} cores, {model}"
 stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 print(f"\n{stamp}, {machine}, wrk 2 threads, {connections} connections, {duration} each, a fresh dev broker each\n")
-print("| receiver | accepted/s | p99 | lost | x Go |")
-print("|---|---|---|---|---|")
+print("| receiver | accepted/s | p99 | CPU per request | lost | x Go |")
+print("|---|---|---|---|---|---|")
 for row in rows:
     ratio = f"{row['accepted_per_second'] / go:.2f}" if go else "-"
-    print(f"| {row['receiver']} | {row['accepted_per_second']:,} | {row['latency_ms']['p99']:.1f} ms | {row['lost']} of {row['accepted']:,} | {ratio} |")
+    print(f"| {row['receiver']} | {row['accepted_per_second']:,} | {row['latency_ms']['p99']:.1f} ms | {row.get('cpu_us_per_request', '-')} µs | {row['lost']} of {row['accepted']:,} | {ratio} |")
 with open(record, "a") as out:
     for row in rows:
         out.write(json.dumps(dict(row, date=stamp, machine=machine, duration=duration, connections=int(connections))) + "\n")
