@@ -10,13 +10,22 @@
 # bench/peers/: what a team would write instead), or compare: all four in that order, each on a
 # fresh broker, then a table of accepted/s and p99 with each one's ratio to the Go receiver; the
 # JSON lines are appended to bench/results.jsonl with the date and the machine.
+#
+#   ./scripts/bench.sh logcost [DURATION] [CONNECTIONS] [PAIRS]    (default 5 pairs)
+#
+# logcost: what the event log costs (the operations issue's benchmark): PAIRS alternating runs of
+# durable with the log on (the default) and off (OKRA_BRIDGE_RETAIN=0), each on a fresh broker,
+# then each pair's cost in accepted/s and in CPU a request, their mean and median; appended to
+# bench/results.jsonl too.
+# Every JSON line also has the receiver's CPU time per accepted request (cpu_us_per_request).
 # OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off);
 # OKRA_BENCH_BINARY=path runs that okra-bridge instead of building the current one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
-RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"
-case "$RECEIVER" in durable|direct|go|python|compare) ;; *) say "usage: $0 [durable|direct|go|python|compare] [DURATION] [CONNECTIONS]"; exit 2 ;; esac
+RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
+case "$RECEIVER" in durable|direct|go|python|compare|logcost) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
 
 BENCH_VENV="$OKRA_ROOT/.tools/bench-venv"
@@ -131,6 +140,23 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
   say "consuming every $run.* topic"
   "$BENCH_VENV/bin/python" scripts/bench/count.py "$broker" "$run" "$result" "$receiver"
 }
+
+# A durable run with the event log on or off, its line marked with "log".
+bench_log() {
+  local log="$1"
+  (
+    if [ "$log" = on ]; then unset OKRA_BRIDGE_RETAIN; else export OKRA_BRIDGE_RETAIN=0; fi
+    bench_one durable
+  ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["log"]=sys.argv[1]; print(json.dumps(r))' "$log"
+}
+if [ "$RECEIVER" = logcost ]; then
+  for _ in $(seq 1 "$PAIRS"); do
+    bench_log on | tee -a "$WORK/results.jsonl"
+    bench_log off | tee -a "$WORK/results.jsonl"
+  done
+  python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
+  exit 0
+fi
 
 case "$RECEIVER" in
   compare) RECEIVERS=(durable direct go python) ;;
