@@ -116,7 +116,7 @@ actor GroupCommitter {
                     SELECT r.value, r.value_form, l.body FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
                     """, arguments: [record.seq]) else { continue }
                 let value = StoreSchema.ValueForm.join((row[0] as Data?).map { Array($0) } ?? [], form: row[1],
-                                                       body: (row[2] as Data?).map { Array($0) })
+                                                       body: row[2] as Data?)
                 try park.execute(arguments: [Data(value), now, record.reason, record.error, record.seq])
                 added += db.changesCount
             }

@@ -240,7 +240,7 @@ public final class OutboxStore: Sendable {
                 var record = Self.pendingRecord(row)
                 let form: Int = row[7]
                 if form != StoreSchema.ValueForm.whole.rawValue {
-                    record.value = StoreSchema.ValueForm.join(record.value, form: form, body: row.dataNoCopy(atIndex: 8).map { Array($0) })
+                    record.value = StoreSchema.ValueForm.join(record.value, form: form, body: row.dataNoCopy(atIndex: 8))
                 }
                 let size = (record.key?.count ?? 0) + record.value.count + ((row[4] as String?)?.utf8.count ?? 0)
                 if !records.isEmpty && bytes + size > maxBytes { break }

@@ -43,11 +43,18 @@ enum StoreSchema {
             return (.whole, value[...])
         }
 
-        /// The value from what `records.value` keeps and the entry's body.
-        static func join(_ stored: [UInt8], form: Int, body: [UInt8]?) -> [UInt8] {
+        /// The value from what `records.value` keeps and the entry's body, built in one
+        /// allocation (the publisher does this for every record it reads).
+        static func join(_ stored: [UInt8], form: Int, body: (some Collection<UInt8>)?) -> [UInt8] {
             switch ValueForm(rawValue: form) {
-            case .envelopePrefix?: return stored + (body ?? []) + [UInt8(ascii: "}")]
-            case .body?: return body ?? []
+            case .envelopePrefix?:
+                var value: [UInt8] = []
+                value.reserveCapacity(stored.count + (body?.count ?? 0) + 1)
+                value.append(contentsOf: stored)
+                if let body { value.append(contentsOf: body) }
+                value.append(UInt8(ascii: "}"))
+                return value
+            case .body?: return body.map { Array($0) } ?? []
             default: return stored
             }
         }
