@@ -46,22 +46,18 @@ struct EventLogRow: Sendable {
         bindColumns()
     }
 
-    /// Every column's value in the insert's order, built on the request's task so the one
-    /// writer only binds them; the first two (`entry`, `first_seq`) are set by the writer.
-    /// Concrete `DatabaseValue`s, not existentials: a row built from `[DatabaseValueConvertible?]`
-    /// went through GRDB's generic conversion per column (docs/benchmarks.md).
-    private(set) var columnValues: [DatabaseValue] = []
+    /// The values of every column but `entry` and `first_seq`, bound before the writer runs.
+    private(set) var columnValues = StatementArguments()
 
     mutating func bindColumns() {
         let event = envelope
-        func text(_ value: String?) -> DatabaseValue { value?.databaseValue ?? .null }
-        let reason = deadLetterReason ?? droppedBy.map { "dropped:" + $0 }
-        columnValues = [
-            .null, .null, text(id), recordedAt.databaseValue, text(event?.time), text(event?.product.rawValue),
-            text(event?.outcome.rawValue), text(event?.code), text(event?.environment.rawValue), text(tokenEnvironment?.rawValue),
-            text(event?.record), text(event?.customer), text(event?.account), text(event?.bank), text(event?.shape.rawValue),
-            (deadLetterReason != nil ? 1 : 0).databaseValue, text(reason), Data(body).databaseValue, records.databaseValue, bytes.databaseValue,
+        let values: [(any DatabaseValueConvertible)?] = [
+            id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
+            event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
+            event?.bank, event?.shape.rawValue, deadLetterReason != nil ? 1 : 0, deadLetterReason ?? droppedBy.map { "dropped:" + $0 },
+            Data(body), records, bytes,
         ]
+        columnValues = StatementArguments(values)
     }
 
     func insert(_ db: Database, entry: Int64, firstSeq: Int64) throws {
@@ -70,10 +66,7 @@ struct EventLogRow: Sendable {
                                   bank, shape, deadletter, reason, body, records, bytes)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        var values = columnValues
-        values[0] = entry.databaseValue
-        values[1] = firstSeq.databaseValue
-        try statement.execute(arguments: StatementArguments(values))
+        try statement.execute(arguments: [entry, firstSeq] + columnValues)
     }
 }
 
