@@ -80,17 +80,23 @@ actor GroupCommitter {
         if pending + uncommittedRecords + submission.records.count > maxPending {
             throw OutboxStore.Full(pending: pending + uncommittedRecords)
         }
+        // Taken with the check, before the volume check's await: the actor is reentrant there, and
+        // submissions passing the check meanwhile must see these records as on their way in.
+        uncommittedRecords += submission.records.count
         if volume.reserveBytes > 0 {
             guard await hasRoom() else {
+                uncommittedRecords -= submission.records.count
                 volume.noRoom(pending: pending)
                 throw OutboxStore.VolumeFull()
             }
             volume.room()
         } else {
-            guard volume.admit(pending: pending) else { throw OutboxStore.VolumeFull() }
+            guard volume.admit(pending: pending) else {
+                uncommittedRecords -= submission.records.count
+                throw OutboxStore.VolumeFull()
+            }
         }
         return try await withCheckedThrowingContinuation { continuation in
-            uncommittedRecords += submission.records.count
             queued.append((submission, continuation))
             if !writing {
                 writing = true

@@ -369,14 +369,17 @@ struct OutboxStoreTests {
             _ = try await store.accept(eventID: "okra-newer", records: [Self.record("a", "1")], receivedAt: Date())
         }
         let newer = 99
+        // The first store's background checkpoint may still hold the file for a moment.
+        var waiting = Configuration()
+        waiting.busyMode = .timeout(10)
         do {
-            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite", configuration: waiting)
             try plain.inDatabase { db in try db.execute(sql: "PRAGMA user_version = \(newer)") }
             try plain.close()
         }
         let error = #expect(throws: OutboxStore.NewerLayout.self) { _ = try OutboxStore(directory: dir) }
         #expect(error?.found == newer)
-        let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+        let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite", configuration: waiting)
         let version = try plain.inDatabase { db in try Int.fetchOne(db, sql: "PRAGMA user_version") }
         #expect(version == newer, "the file keeps its version")
     }
