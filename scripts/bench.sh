@@ -17,14 +17,22 @@
 # durable with the log on (the default) and off (OKRA_BRIDGE_RETAIN=0), each on a fresh broker,
 # then each pair's cost in accepted/s and in CPU a request, their mean and median; appended to
 # bench/results.jsonl too.
-# Every JSON line also has the receiver's CPU time per accepted request (cpu_us_per_request).
+#   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]
+#
+# floors: the least a receiver on the bridge's own stack costs here, beside the Go peer and the
+# bridge in the same minutes: bench/floors' nio-floor (SwiftNIO alone) and hummingbird-floor
+# (Hummingbird with one route), which only check the token and read the body, then durable
+# and go, then bench/floors/sqlite_floor.py (SQLite alone, for the rows a webhook writes).
+# Every JSON line also has the receiver's CPU time per accepted request (cpu_us_per_request),
+# and the load generator's (load_cpu_us_per_request) and the dev broker's with its relay
+# (broker_cpu_us_per_request) over the same run.
 # OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off);
 # OKRA_BENCH_BINARY=path runs that okra-bridge instead of building the current one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
 
@@ -73,8 +81,21 @@ build_go_peer() {
     || { cat "$WORK/go-build.log" >&2; exit 1; }
 }
 
+build_floors() {
+  say "building bench/floors (release)"
+  swift build -c release --package-path bench/floors >&2
+  FLOORS_BIN="$(swift build -c release --package-path bench/floors --show-bin-path)"
+}
+
 # CPU time a process has used so far (all threads, user and system), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time of process $1's children that have ended and been waited for, in clock ticks.
+children_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; }
+# The dev broker's and its relay's CPU time so far, in clock ticks.
+broker_ticks() {
+  local state="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
+  echo $(( $(cpu_ticks "$(cat "$state/tansu.pid")") + $(cpu_ticks "$(cat "$state/relay.pid")") ))
+}
 
 # Runs one receiver on a fresh broker; prints its JSON line.
 bench_one() {
@@ -99,6 +120,9 @@ JSON
     python)
       PEER_TOKEN="$TOKEN" "$BENCH_VENV/bin/python" bench/peers/python/peer.py --listen "127.0.0.1:$port" --brokers "$broker" --topic-prefix "$run" 2>"$WORK/python.log" &
       ;;
+    nio-floor|hummingbird-floor)
+      FLOOR_TOKEN="$TOKEN" "$FLOORS_BIN/$receiver" "$port" 2>"$WORK/$receiver.log" &
+      ;;
   esac
   RECEIVER_PID=$!
   # Ready when a webhook is answered 200 (the peers have no health endpoint); that one is
@@ -111,22 +135,26 @@ JSON
   [ -n "$ready" ] || { say "$receiver did not answer a webhook within 20 s"; tail -5 "$WORK/$receiver.log" >&2; exit 1; }
 
   say "wrk: $receiver, $CONNECTIONS connections, $DURATION, $(wc -l <"$WORK/payloads.txt") payload kinds"
-  local ticks_before ticks_after
-  ticks_before="$(cpu_ticks "$RECEIVER_PID")"
+  # CPU over wrk's run: the receiver's (every thread, user and system), wrk's (a child of this
+  # shell, so counted once it has been waited for), and the dev broker's with its relay.
+  local ticks_before ticks_after load_before load_after broker_before broker_after shell="$BASHPID"
+  ticks_before="$(cpu_ticks "$RECEIVER_PID")"; load_before="$(children_ticks "$shell")"; broker_before="$(broker_ticks)"
   BENCH_PAYLOADS="$WORK/payloads.txt" BENCH_TOKEN="$TOKEN" \
     wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" --latency -s scripts/bench/post.lua "http://127.0.0.1:$port" | tee "$WORK/wrk.out" >&2
-  ticks_after="$(cpu_ticks "$RECEIVER_PID")"
+  ticks_after="$(cpu_ticks "$RECEIVER_PID")"; broker_after="$(broker_ticks)"; load_after="$(children_ticks "$shell")"
   local result accepted
-  # The receiver's own CPU time (every thread, user and system) over wrk's run, per accepted
-  # request: steadier than accepted/s on a machine whose speed moves, and the same measure for
-  # the bridge and the peers.
+  # Each per accepted request: steadier than accepted/s on a machine whose speed moves, and the
+  # same measure for the bridge and the peers.
   result="$(python3 -c '
 import json, os, sys
-r = json.loads(sys.argv[1]); ticks = int(sys.argv[3]) - int(sys.argv[2])
-seconds = ticks / os.sysconf("SC_CLK_TCK")
-r["cpu_seconds"] = round(seconds, 2)
-r["cpu_us_per_request"] = round(seconds * 1e6 / r["accepted"], 1) if r["accepted"] else None
-print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.out")" "$ticks_before" "$ticks_after")"
+r = json.loads(sys.argv[1])
+receiver, load, broker = (int(after) - int(before) for before, after in zip(sys.argv[2::2], sys.argv[3::2]))
+tick = os.sysconf("SC_CLK_TCK")
+r["cpu_seconds"] = round(receiver / tick, 2)
+for name, ticks in (("cpu", receiver), ("load_cpu", load), ("broker_cpu", broker)):
+    r[name + "_us_per_request"] = round(ticks / tick * 1e6 / r["accepted"], 1) if r["accepted"] else None
+print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.out")" \
+    "$ticks_before" "$ticks_after" "$load_before" "$load_after" "$broker_before" "$broker_after")"
   accepted="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["accepted"])' "$result")"
   if [ "$receiver" = durable ]; then
     say "waiting for the outbox to drain"
@@ -137,8 +165,16 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
     done
   fi
   stop_receiver
-  say "consuming every $run.* topic"
-  "$BENCH_VENV/bin/python" scripts/bench/count.py "$broker" "$run" "$result" "$receiver"
+  case "$receiver" in
+    *-floor)
+      # Nothing was published: no loss to count.
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["receiver"]=sys.argv[2]; r["lost"]=None; r["accepted_per_second"]=round(r["accepted"]/r["seconds"]); print(json.dumps(r, separators=(",", ":")))' "$result" "$receiver"
+      ;;
+    *)
+      say "consuming every $run.* topic"
+      "$BENCH_VENV/bin/python" scripts/bench/count.py "$broker" "$run" "$result" "$receiver"
+      ;;
+  esac
 }
 
 # A durable run with the event log on or off, its line marked with "log".
@@ -160,12 +196,18 @@ fi
 
 case "$RECEIVER" in
   compare) RECEIVERS=(durable direct go python) ;;
+  floors) RECEIVERS=(nio-floor hummingbird-floor durable go) ;;
   *) RECEIVERS=("$RECEIVER") ;;
 esac
 for receiver in "${RECEIVERS[@]}"; do [ "$receiver" = go ] && build_go_peer; done
+[ "$RECEIVER" = floors ] && build_floors
 for receiver in "${RECEIVERS[@]}"; do
   bench_one "$receiver" | tee -a "$WORK/results.jsonl"
 done
-if [ "$RECEIVER" = compare ]; then
-  python3 scripts/bench/compare.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
+if [ "$RECEIVER" = floors ]; then
+  # SQLite alone, with the schema of the store the durable run made.
+  python3 bench/floors/sqlite_floor.py "$WORK/data/okra-bridge.sqlite" 50000 16 32 | tee -a "$WORK/results.jsonl"
 fi
+case "$RECEIVER" in
+  compare|floors) python3 scripts/bench/compare.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
+esac
