@@ -54,12 +54,10 @@ actor GroupCommitter {
     private var finishCheckpoint: Database.CheckpointMode?
 
     private let volume: VolumeGuard
-    private let directory: String
 
     init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
-         volume: VolumeGuard, directory: String, maxPending: Int, windowMilliseconds: Int64) {
+         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64) {
         self.volume = volume
-        self.directory = directory
         self.pool = pool
         self.policy = policy
         self.checkpointer = checkpointer
@@ -197,7 +195,7 @@ actor GroupCommitter {
     /// short, the pages free inside the database file (records the publisher deleted), which new
     /// records reuse.
     private func hasRoom() async -> Bool {
-        guard let free = VolumeGuard.availableBytes(at: directory) else { return true }
+        guard let free = volume.availableBytes() else { return true }
         if free >= volume.reserveBytes { return true }
         let inside = (try? await pool.read { db in
             try Int.fetchOne(db, sql: "SELECT freelist_count * page_size FROM pragma_freelist_count(), pragma_page_size()")

@@ -134,12 +134,20 @@ public final class OutboxStore: Sendable {
     ///     with `SQLITE_BUSY`.
     ///   - reserveBytes: space kept in a reserve file beside the store, released when the volume
     ///     fills so the store can still drain (``VolumeGuard``); 0 keeps none.
-    public init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
-                checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-                reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy()) throws {
+    public convenience init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
+                            checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
+                            reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy()) throws {
+        try self.init(directory: directory, maxPending: maxPending, dedupeWindow: dedupeWindow, checkpoints: checkpoints,
+                      busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, freeSpace: nil)
+    }
+
+    /// As above; `freeSpace` replaces the volume's free space as the store reads it (tests only).
+    init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
+         checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
+         reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), freeSpace: (@Sendable () -> Int?)?) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
-        let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes)
+        let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes, freeSpace: freeSpace)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -170,7 +178,7 @@ public final class OutboxStore: Sendable {
         self.dedupeWindow = dedupeWindow
         self.eventLog = eventLog
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
-                                   directory: directory, maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
     }
 
     private static func open(path: String, configuration: Configuration) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {

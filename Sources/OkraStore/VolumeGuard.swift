@@ -26,10 +26,29 @@ final class VolumeGuard: Sendable {
     /// Its size; 0 keeps no reserve.
     let reserveBytes: Int
     private let state = Mutex(State())
+    /// The store's directory, held open: the free space, read for every submission while a
+    /// reserve is kept, comes from it without a path lookup each time.
+    private let directoryDescriptor: Int32
+    private let freeSpace: (@Sendable () -> Int?)?
 
-    init(directory: String, reserveBytes: Int) {
+    /// `freeSpace` replaces the volume's free space as read from the directory (tests only).
+    init(directory: String, reserveBytes: Int, freeSpace: (@Sendable () -> Int?)? = nil) {
         reservePath = (directory as NSString).appendingPathComponent("okra-bridge.reserve")
         self.reserveBytes = reserveBytes
+        self.freeSpace = freeSpace
+        directoryDescriptor = freeSpace == nil ? open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
+    }
+
+    deinit {
+        if directoryDescriptor >= 0 { close(directoryDescriptor) }
+    }
+
+    /// Bytes available to this process on the store's volume; nil when that cannot be read.
+    func availableBytes() -> Int? {
+        if let freeSpace { return freeSpace() }
+        var stats = statvfs()
+        guard directoryDescriptor >= 0, fstatvfs(directoryDescriptor, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
     }
 
     /// Whether the volume was found full and no write has succeeded since.
@@ -92,7 +111,7 @@ final class VolumeGuard: Sendable {
         guard reserveBytes > 0 else { return }
         let existing = (try? FileManager.default.attributesOfItem(atPath: reservePath)[.size] as? Int) ?? nil
         guard existing != reserveBytes else { return }
-        guard let free = Self.availableBytes(at: (reservePath as NSString).deletingLastPathComponent), free >= reserveBytes * 2 else { return }
+        guard let free = availableBytes(), free >= reserveBytes * 2 else { return }
         let fd = open(reservePath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
@@ -120,12 +139,5 @@ final class VolumeGuard: Sendable {
     static func isVolumeFull(_ error: any Error) -> Bool {
         guard let error = error as? DatabaseError else { return false }
         return error.resultCode == .SQLITE_FULL
-    }
-
-    /// Bytes available to this process on the volume holding `path`.
-    static func availableBytes(at path: String) -> Int? {
-        var stats = statvfs()
-        guard statvfs(path, &stats) == 0 else { return nil }
-        return Int(stats.f_bavail) * Int(stats.f_frsize)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import OkraStore
+@testable import OkraStore
 import OkraRouting
 import Synchronization
 import Testing
@@ -176,6 +176,34 @@ struct OutboxStoreTests {
         }
         #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
         #expect(try await store.depth().count == 10)
+    }
+
+    @Test("the bound holds too while the volume check waits for the file's free pages (a nearly full volume)")
+    func boundedWhileVolumeCheckWaits() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let reserve = 64 << 10
+        let free = Mutex(Int.max / 2)
+        let store = try OutboxStore(directory: dir, maxPending: 10, reserveBytes: reserve, freeSpace: { free.withLock { $0 } })
+        // Pages free inside the file: ten large records stored, published and deleted.
+        for index in 0..<10 {
+            _ = try await store.accept(eventID: "big-\(index)", records: [Self.record("a", String(repeating: "x", count: 8192))], receivedAt: Date())
+        }
+        try await store.markPublished(through: try await store.pending(after: 0, limit: 10).last!.seq)
+        // Less free space on the volume than the reserve: every submission now reads the file's
+        // free pages (an await) before it is taken, and they make the room.
+        free.withLock { $0 = reserve - 1 }
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<40 {
+                group.addTask { (try? await store.accept(eventID: "c-\(index)", records: [Self.record("a", "\(index)")], receivedAt: Date())) != nil }
+            }
+            var accepted = 0
+            for await ok in group where ok { accepted += 1 }
+            return accepted
+        }
+        #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
+        #expect(try await store.depth().count == 10)
+        #expect(!store.volumeIsFull)
     }
 
     @Test("concurrent accepts are group-committed: fewer transactions than requests, none lost")
