@@ -12,6 +12,18 @@ struct OutboxStoreTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("okra-store-\(UUID().uuidString)").path
     }
 
+    /// Accepts `count` one-record events at once; how many were taken.
+    static func acceptConcurrently(_ count: Int, into store: OutboxStore) async -> Int {
+        await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<count {
+                group.addTask { (try? await store.accept(eventID: "c-\(index)", records: [Self.record("a", "\(index)")], receivedAt: Date())) != nil }
+            }
+            var accepted = 0
+            for await ok in group where ok { accepted += 1 }
+            return accepted
+        }
+    }
+
     static func record(_ topic: String, _ value: String, key: String? = "k") -> RoutedRecord {
         RoutedRecord(topic: topic, key: key, headers: [("content-type", "application/json"), ("idempotency-key", "id")],
                      value: Array(value.utf8), routeName: nil)
@@ -166,14 +178,7 @@ struct OutboxStoreTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try OutboxStore(directory: dir, maxPending: 10)
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
-            for index in 0..<40 {
-                group.addTask { (try? await store.accept(eventID: "c-\(index)", records: [Self.record("a", "\(index)")], receivedAt: Date())) != nil }
-            }
-            var accepted = 0
-            for await ok in group where ok { accepted += 1 }
-            return accepted
-        }
+        let outcomes = await Self.acceptConcurrently(40, into: store)
         #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
         #expect(try await store.depth().count == 10)
     }
@@ -193,14 +198,7 @@ struct OutboxStoreTests {
         // Less free space on the volume than the reserve: every submission now reads the file's
         // free pages (an await) before it is taken, and they make the room.
         free.withLock { $0 = reserve - 1 }
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
-            for index in 0..<40 {
-                group.addTask { (try? await store.accept(eventID: "c-\(index)", records: [Self.record("a", "\(index)")], receivedAt: Date())) != nil }
-            }
-            var accepted = 0
-            for await ok in group where ok { accepted += 1 }
-            return accepted
-        }
+        let outcomes = await Self.acceptConcurrently(40, into: store)
         #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
         #expect(try await store.depth().count == 10)
         #expect(!store.volumeIsFull)
