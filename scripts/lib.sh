@@ -70,6 +70,21 @@ podman_run() {
   podman_here run --ulimit nofile=4096:4096 --ulimit nproc=1024:1024 "$@"
 }
 
+# For the deploy tests (test-container.sh, test-systemd.sh): sets WORK to a new folder named
+# after $1, with a dev broker of its own in it (KAFKA_DEV_DIR), and at exit removes the
+# containers named by the remaining arguments, stops that broker and removes the folder.
+deploy_test_workspace() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+  export KAFKA_DEV_DIR="$WORK/broker"
+  DEPLOY_TEST_CONTAINERS=("${@:2}")
+  trap deploy_test_cleanup EXIT
+}
+deploy_test_cleanup() {
+  podman_here rm -f "${DEPLOY_TEST_CONTAINERS[@]}" >/dev/null 2>&1 || true
+  "$OKRA_ROOT/scripts/kafka-dev.sh" stop >/dev/null 2>&1 || true
+  as_root rm -rf "$WORK"
+}
+
 # The Debian mirror apt already uses (deb822 sources first, then the one-line format).
 debian_mirror() {
   local mirror=""

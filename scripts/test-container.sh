@@ -15,16 +15,8 @@ cd "$OKRA_ROOT"
 ensure_apt curl python3
 TAG="$(./scripts/build-image.sh localhost/okra-bridge:test)"
 BINARY="$OKRA_ROOT/.build/static/release/okra-bridge"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/okra-container-test.XXXXXX")"
 NAME="okra-bridge-test-$$"
-export KAFKA_DEV_DIR="$WORK/broker"
-
-cleanup() {
-  podman_here rm -f "$NAME" "$NAME-again" >/dev/null 2>&1 || true
-  ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
-  as_root rm -rf "$WORK"
-}
-trap cleanup EXIT
+deploy_test_workspace okra-container-test "$NAME" "$NAME-again"
 fail() { say "test-container: FAILED: $*"; podman_here logs --tail 30 "$NAME" 2>&1 | grep -v '"payload' >&2 || true; exit 1; }
 
 say "test-container: the libraries the binary links are in the image"

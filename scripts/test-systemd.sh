@@ -16,15 +16,8 @@ ensure_apt curl
 ./scripts/build-image.sh localhost/okra-bridge:test >/dev/null   # the base image and the static binary
 BINARY="$OKRA_ROOT/.build/static/release/okra-bridge"
 TAG="localhost/okra-bridge-systemd:test"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/okra-systemd-test.XXXXXX")"
 NAME="okra-bridge-systemd-$$"
-export KAFKA_DEV_DIR="$WORK/broker"
-cleanup() {
-  podman_here rm -f "$NAME" >/dev/null 2>&1 || true
-  ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
-  as_root rm -rf "$WORK"
-}
-trap cleanup EXIT
+deploy_test_workspace okra-systemd-test "$NAME"
 fail() {
   say "test-systemd: FAILED: $*"
   podman_here exec "$NAME" journalctl -u okra-bridge --no-pager -n 30 2>&1 | grep -v '"payload' >&2 || true
