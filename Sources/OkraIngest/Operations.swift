@@ -94,10 +94,12 @@ public struct LogEntry: Sendable, Equatable {
     public var duplicates: Int
     /// Each routed record, in order, with its state.
     public var records: [LoggedRecord]
+    /// Each time an operator replayed it, oldest first: the records routed then, with their states.
+    public var replays: [LoggedReplay]
 
     /// An entry.
     public init(entry: Int64, id: String?, recordedAtMilliseconds: Int64, envelope: CanonicalEvent?, tokenEnvironment: OkraEnvironment?,
-                deadletter: Bool, reason: String?, body: [UInt8], duplicates: Int, records: [LoggedRecord]) {
+                deadletter: Bool, reason: String?, body: [UInt8], duplicates: Int, records: [LoggedRecord], replays: [LoggedReplay] = []) {
         self.entry = entry
         self.id = id
         self.recordedAtMilliseconds = recordedAtMilliseconds
@@ -107,6 +109,26 @@ public struct LogEntry: Sendable, Equatable {
         self.reason = reason
         self.body = body
         self.duplicates = duplicates
+        self.records = records
+        self.replays = replays
+    }
+
+    /// Whether one of its records, first or replayed, is in `state`.
+    public func hasRecord(in state: LoggedRecord.State) -> Bool {
+        records.contains { $0.state == state } || replays.contains { $0.records.contains { $0.state == state } }
+    }
+}
+
+/// One replay of a log entry: when, and the records it appended, with their states.
+public struct LoggedReplay: Sendable, Equatable {
+    /// When the replay appended them (milliseconds since 1970).
+    public var replayedAtMilliseconds: Int64
+    /// The records, in order, with their states.
+    public var records: [LoggedRecord]
+
+    /// A replay.
+    public init(replayedAtMilliseconds: Int64, records: [LoggedRecord]) {
+        self.replayedAtMilliseconds = replayedAtMilliseconds
         self.records = records
     }
 }

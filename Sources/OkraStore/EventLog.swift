@@ -29,6 +29,13 @@ struct EventLogRow: Sendable {
         deadLetterReason = provenance.deadLetterReason
         droppedBy = provenance.droppedBy
         body = provenance.envelope?.data ?? provenance.body
+        self.records = Self.describe(records)
+        bytes = Int64(body.count + self.records.utf8.count + 160)
+        bindColumns()
+    }
+
+    /// `records` as the log keeps them: `[[topic, key, route], ...]`.
+    static func describe(_ records: [RoutedRecord]) -> String {
         var out: [UInt8] = [UInt8(ascii: "[")]
         for (index, record) in records.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -41,10 +48,12 @@ struct EventLogRow: Sendable {
             out.append(UInt8(ascii: "]"))
         }
         out.append(UInt8(ascii: "]"))
-        self.records = String(decoding: out, as: UTF8.self)
-        bytes = Int64(body.count + out.count + 160)
-        bindColumns()
+        return String(decoding: out, as: UTF8.self)
     }
+
+    /// What a replay of an entry adds to the entry's size as retention counts it: its records'
+    /// description and a fixed 40 bytes for the rest of its row.
+    static func replayBytes(_ description: String) -> Int64 { Int64(description.utf8.count + 40) }
 
     /// The values of every column but `entry` and `first_seq`, bound before the writer runs.
     private(set) var columnValues = StatementArguments()
@@ -201,6 +210,16 @@ enum EventLogQuery {
             entry: row[0], id: row[1], recordedAtMilliseconds: recordedAt, envelope: envelope,
             tokenEnvironment: (row[8] as String?).flatMap(OkraEnvironment.init(rawValue:)),
             deadletter: deadletter, reason: deadletter ? reason : nil, body: body, duplicates: row[19],
-            records: try records(db, description: row[18], firstSeq: row[17], mark: mark, deadLetterOrDrop: reason))
+            records: try records(db, description: row[18], firstSeq: row[17], mark: mark, deadLetterOrDrop: reason),
+            replays: try replays(db, entry: row[0], mark: mark))
+    }
+
+    /// The replays of `entry`, oldest first, with their records' states.
+    static func replays(_ db: Database, entry: Int64, mark: Int64) throws -> [LoggedReplay] {
+        let statement = try db.cachedStatement(sql: "SELECT first_seq, replayed_at, records FROM event_log_replays WHERE entry = ? ORDER BY first_seq")
+        return try Row.fetchAll(statement, arguments: [entry]).map { row in
+            LoggedReplay(replayedAtMilliseconds: row[1],
+                         records: try records(db, description: row[2], firstSeq: row[0], mark: mark, deadLetterOrDrop: nil))
+        }
     }
 }

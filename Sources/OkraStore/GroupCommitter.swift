@@ -22,6 +22,9 @@ actor GroupCommitter {
         var log: EventLogRow?
         /// A redrive of this parked record: stored only if it is still parked, and marked redriven.
         var redriveOf: Int64? = nil
+        /// A replay of this log entry: the records are listed under the entry's replays
+        /// (`records` described as ``EventLogRow/describe(_:)`` does), if the entry is still kept.
+        var replayOf: (entry: Int64, records: String)? = nil
         /// With `log`: how each record's value is kept (its `value` already cut to match).
         var valueForms: [StoreSchema.ValueForm]? = nil
     }
@@ -146,6 +149,7 @@ actor GroupCommitter {
                 let arguments: StatementArguments = over ? [kept] : [kept, horizon]
                 let slice = "SELECT entry FROM event_log WHERE \(condition) ORDER BY entry LIMIT 1000"
                 let bytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log WHERE entry IN (\(slice))", arguments: arguments) ?? 0
+                try db.execute(sql: "DELETE FROM event_log_replays WHERE entry IN (\(slice))", arguments: arguments)
                 try db.execute(sql: "DELETE FROM event_log WHERE entry IN (\(slice))", arguments: arguments)
                 return (db.changesCount, bytes)
             }
@@ -268,6 +272,10 @@ actor GroupCommitter {
                     let insert = try db.cachedStatement(sql: """
                         INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
+                    let rememberReplay = try db.cachedStatement(sql: """
+                        INSERT INTO event_log_replays(entry, first_seq, replayed_at, records)
+                        SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM event_log WHERE entry = ?1)
+                        """)
                     let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
                         let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
                         if let id = submission.eventID, submission.checkDuplicate {
@@ -299,6 +307,14 @@ actor GroupCommitter {
                             entry = entryNumber
                             addedBytes += log.bytes
                             loggedEntry = entryNumber
+                        }
+                        if let replay = submission.replayOf {
+                            try rememberReplay.execute(arguments: [replay.entry, seq + 1, submission.receivedAtMilliseconds, replay.records])
+                            if db.changesCount > 0 {
+                                let bytes = EventLogRow.replayBytes(replay.records)
+                                try db.execute(sql: "UPDATE event_log SET bytes = bytes + ? WHERE entry = ?", arguments: [bytes, replay.entry])
+                                addedBytes += bytes
+                            }
                         }
                         for (index, record) in submission.records.enumerated() {
                             seq += 1

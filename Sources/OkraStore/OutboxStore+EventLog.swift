@@ -40,7 +40,7 @@ extension OutboxStore {
                 for row in rows {
                     let entry = try EventLogQuery.entry(db, row: row, mark: mark)
                     position = entry.entry
-                    if let state = filter.state, !entry.records.contains(where: { $0.state == state }) { continue }
+                    if let state = filter.state, !entry.hasRecord(in: state) { continue }
                     entries.append(entry)
                     if entries.count > limit { break }
                 }
@@ -83,7 +83,7 @@ extension OutboxStore {
                 return try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry LIMIT 500",
                                         arguments: StatementArguments(arguments)).map { try EventLogQuery.entry(db, row: $0, mark: mark) }
             }
-            for entry in page where filter.state == nil || entry.records.contains(where: { $0.state == filter.state }) {
+            for entry in page where filter.state.map(entry.hasRecord(in:)) ?? true {
                 try await body(entry)
             }
             guard let last = page.last, page.count == 500 else { return }
@@ -91,17 +91,19 @@ extension OutboxStore {
         }
     }
 
-    /// Appends records to the outbox without the dedupe check and without log entries (a
-    /// replay), one submission per group so they share group commits. Returns when every group
-    /// is stored; when some could not be (the outbox or the volume full, a disk error), throws
-    /// ``PartialAppend`` once the others finished, saying how many did go in.
-    public func append(_ groups: [(eventID: String?, records: [RoutedRecord])], receivedAt: Date = Date()) async throws {
+    /// Appends records to the outbox without the dedupe check and without new log entries (a
+    /// replay), one submission per group so they share group commits; a group naming its log
+    /// `entry` is listed under that entry's replays. Returns when every group is stored; when
+    /// some could not be (the outbox or the volume full, a disk error), throws ``PartialAppend``
+    /// once the others finished, saying how many did go in.
+    public func append(_ groups: [(eventID: String?, entry: Int64?, records: [RoutedRecord])], receivedAt: Date = Date()) async throws {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
         let outcomes = await withTaskGroup(of: Result<Int, any Error>.self) { group in
-            for (eventID, records) in groups {
+            for (eventID, entry, records) in groups {
                 group.addTask {
                     do {
-                        _ = try await self.committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, checkDuplicate: false))
+                        _ = try await self.committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, checkDuplicate: false,
+                                                                  replayOf: entry.map { ($0, EventLogRow.describe(records)) }))
                         return .success(records.count)
                     } catch {
                         return .failure(error)

@@ -52,7 +52,7 @@ public final class StoreOperations: Operations {
         guard filter != nil || !ids.isEmpty else { throw OperationsError("a replay names a filter or ids") }
         let table = routes.table
         var plan = ReplayPlan(executed: execute)
-        var pending: [(eventID: String?, records: [RoutedRecord])] = []
+        var pending: [(eventID: String?, entry: Int64?, records: [RoutedRecord])] = []
         var seen = Set<Int64>()
         var appendedEvents = 0
         var appendedRecords = 0
@@ -87,7 +87,7 @@ public final class StoreOperations: Operations {
             if recovered { plan.recovered += 1 }
             for record in records { plan.topics[record.topic, default: 0] += 1 }
             guard execute else { return }
-            pending.append((entry.id ?? entry.envelope?.id, records))
+            pending.append((entry.id ?? entry.envelope?.id, entry.entry, records))
             if pending.count >= 500 { try await flush() }
         }
         do {

@@ -60,8 +60,9 @@ enum StoreSchema {
         }
     }
 
-    /// `PRAGMA user_version` of this layout.
-    static let version = 4
+    /// `PRAGMA user_version` of this layout. 5 added `event_log_replays`; a file of version 4 is
+    /// upgraded by making that table.
+    static let version = 5
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -139,6 +140,14 @@ enum StoreSchema {
             CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
             CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
             CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
+            -- Each replay of an entry: its records (as event_log.records) from first_seq on.
+            CREATE TABLE IF NOT EXISTS event_log_replays (
+                entry INTEGER NOT NULL,
+                first_seq INTEGER NOT NULL,
+                replayed_at INTEGER NOT NULL,
+                records TEXT NOT NULL,
+                PRIMARY KEY (entry, first_seq)
+            ) WITHOUT ROWID;
             """)
         try upgradeFromVersion3(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }

@@ -153,7 +153,7 @@ struct OperationsEndToEndTests {
         #expect(!operated.bridge.process.log.contains(Self.adminToken))
     }
 
-    @Test("replay: a dry run counts per topic under changed routes; execute publishes the same ids again with the replay header, to the new topics")
+    @Test("replay: a dry run counts per topic under changed routes; execute publishes the same ids again with the replay header, to the new topics; the entry lists the replay")
     func replay() async throws {
         let bootstrap = try await DevBroker.bootstrap()
         let operated = try await Operated.launch(bootstrap: bootstrap)
@@ -184,6 +184,18 @@ struct OperationsEndToEndTests {
         let headers = records.first?.headers ?? []
         #expect(headers.contains { $0.name == "okra-bridge-replay" && $0.value == Array("true".utf8) })
         #expect(headers.contains { $0.name == "idempotency-key" && $0.value == Array(event.id.utf8) })
+
+        // The entry lists the replay, with its record's topic and, once Kafka has it, published.
+        var replayed: [String: Any] = [:]
+        for _ in 0..<50 {
+            let shown = try #require(try await operated.json(["events", "show", event.id]).first)
+            let replays = shown["replays"] as? [[String: Any]] ?? []
+            replayed = (replays.first?["records"] as? [[String: Any]])?.first ?? [:]
+            if replays.count == 1, replayed["state"] as? String == "published" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(replayed["topic"] as? String == newTopic, "\(replayed)")
+        #expect(replayed["state"] as? String == "published", "\(replayed)")
         #expect(await operated.bridge.stop() == 0)
     }
 

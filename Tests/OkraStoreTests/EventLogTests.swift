@@ -233,6 +233,40 @@ struct EventLogTests {
         await #expect(throws: OperationsError.self) { try await harness.operations.replay(nil, ids: [], execute: false) }
     }
 
+    @Test("a replay is listed on its entry: when, its records under the routes of then, pending, then published; the state filter sees them; pruning removes them with the entry")
+    func replayOnEntry() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let payment = try harness.id(await harness.post(Self.payment))
+        try await harness.publishAll()
+        #expect(try await harness.store.logEntry(payment)?.replays == [])
+        let sizeBefore = await harness.store.eventLogBytes
+        try harness.routes.set(#"""
+            {"version":1,"defaults":{"topic":"v2.{product}","key":"record"},"deadLetter":{"topic":"v2.deadletter"},"routes":[]}
+            """#)
+        let before = Date()
+        _ = try await harness.operations.replay(nil, ids: [payment], execute: true)
+        _ = try await harness.operations.replay(nil, ids: [payment], execute: true)
+        var entry = try #require(try await harness.store.logEntry(payment))
+        #expect(entry.records.map(\.state) == [.published], "the first records keep their own state")
+        #expect(entry.replays.count == 2)
+        #expect(entry.replays.map { $0.records.map(\.topic) } == [["v2.payment"], ["v2.payment"]])
+        #expect(entry.replays.allSatisfy { $0.records.map(\.state) == [.pending] })
+        #expect(entry.replays.allSatisfy { $0.replayedAtMilliseconds >= Int64(before.timeIntervalSince1970 * 1000) - 1 })
+        #expect(await harness.store.eventLogBytes > sizeBefore, "retention by size counts the replays")
+        var pending = EventFilter()
+        pending.state = .pending
+        #expect(try await harness.store.logEntries(pending, limit: 10, before: nil).entries.map(\.id) == [payment])
+        try await harness.publishAll()
+        entry = try #require(try await harness.store.logEntry(payment))
+        #expect(entry.replays.allSatisfy { $0.records.map(\.state) == [.published] })
+        #expect(try await harness.store.logEntries(pending, limit: 10, before: nil).entries.isEmpty)
+        // Pruned with its entry, once past retention (a year from now).
+        try await harness.store.prune(now: Date().addingTimeInterval(365 * 86400))
+        #expect(try await harness.store.logEntries(EventFilter(), limit: 10, before: nil).entries.isEmpty)
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_log_replays") } == 0)
+    }
+
     @Test("a replay that fills the outbox stops with OperationsUnavailable saying how many events went in, and exactly those are appended")
     func replayIntoFullOutbox() async throws {
         let harness = try Harness(maxPending: 3)
@@ -406,6 +440,6 @@ struct EventLogTests {
         let id = try harness.id(await harness.post(Self.payment))
         #expect(try await harness.store.logEntry(id)?.records.map(\.state) == [.pending])
         #expect(try await harness.operations.redrive(.all) == 1)
-        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == 4)
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
     }
 }

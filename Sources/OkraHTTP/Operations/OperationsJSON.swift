@@ -41,22 +41,15 @@ enum OperationsJSON {
         member("deadletter") { $0 += Array((entry.deadletter ? "true" : "false").utf8) }
         string("reason", entry.reason)
         member("duplicates") { $0 += Array(String(entry.duplicates).utf8) }
-        member("records") { out in
+        member("records") { records(entry.records, into: &$0) }
+        member("replays") { out in
             out.append(UInt8(ascii: "["))
-            for (index, record) in entry.records.enumerated() {
+            for (index, replay) in entry.replays.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                out += Array(#"{"topic":"#.utf8)
-                optional(record.topic, into: &out)
-                out += Array(#","key":"#.utf8)
-                optional(record.key, into: &out)
-                out += Array(#","route":"#.utf8)
-                optional(record.route, into: &out)
-                out += Array(#","state":"#.utf8)
-                JSONWriter.writeString(record.state.rawValue, into: &out)
-                if let error = record.error {
-                    out += Array(#","error":"#.utf8)
-                    JSONWriter.writeString(error, into: &out)
-                }
+                out += Array(#"{"replayedtime":"#.utf8)
+                JSONWriter.writeString(RFC3339.milliseconds(sinceEpoch: replay.replayedAtMilliseconds), into: &out)
+                out += Array(#","records":"#.utf8)
+                records(replay.records, into: &out)
                 out.append(UInt8(ascii: "}"))
             }
             out.append(UInt8(ascii: "]"))
@@ -70,6 +63,28 @@ enum OperationsJSON {
             }
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// `[{"topic":...,"key":...,"route":...,"state":...,"error":...}, ...]`.
+    static func records(_ records: [LoggedRecord], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (index, record) in records.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#"{"topic":"#.utf8)
+            optional(record.topic, into: &out)
+            out += Array(#","key":"#.utf8)
+            optional(record.key, into: &out)
+            out += Array(#","route":"#.utf8)
+            optional(record.route, into: &out)
+            out += Array(#","state":"#.utf8)
+            JSONWriter.writeString(record.state.rawValue, into: &out)
+            if let error = record.error {
+                out += Array(#","error":"#.utf8)
+                JSONWriter.writeString(error, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     static func optional(_ value: String?, into out: inout [UInt8]) {
