@@ -182,6 +182,14 @@ struct ParkedCommand: AsyncParsableCommand {
                 return ["ids": ids]
             }
         }
+
+        /// POSTs the selection to `admin/parked/ACTION`; prints the answer's `counted` number
+        /// followed by `saying` on a terminal, the answer itself otherwise.
+        func post(_ action: String, counted: String, options: AdminOptions, saying: String) async throws {
+            let data = try await options.client().call("POST", "admin/parked/\(action)", body: try body)
+            let count = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?[counted] ?? 0
+            print(options.table ? "\(count) \(saying)" : String(decoding: data, as: UTF8.self))
+        }
     }
 
     struct Redrive: AsyncParsableCommand {
@@ -190,11 +198,7 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                let data = try await options.client().call("POST", "admin/parked/redrive", body: try selection.body)
-                let count = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["redriven"] ?? 0
-                print(options.table ? "\(count) records back in the outbox" : String(decoding: data, as: UTF8.self))
-            }
+            await runReporting { try await selection.post("redrive", counted: "redriven", options: options, saying: "records back in the outbox") }
         }
     }
 
@@ -204,11 +208,7 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                let data = try await options.client().call("POST", "admin/parked/discard", body: try selection.body)
-                let count = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["discarded"] ?? 0
-                print(options.table ? "\(count) records discarded" : String(decoding: data, as: UTF8.self))
-            }
+            await runReporting { try await selection.post("discard", counted: "discarded", options: options, saying: "records discarded") }
         }
     }
 }
