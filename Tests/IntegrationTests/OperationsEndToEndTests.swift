@@ -51,6 +51,11 @@ struct OperationsEndToEndTests {
         /// status and standard output (piped: JSON lines).
         func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
+            return try await cli(via: binary, arguments)
+        }
+
+        /// `program arguments` with the admin URL and token file in its environment.
+        func cli(via binary: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
             let log = bridge.directory.appendingPathComponent("cli-\(UUID().uuidString).out").path
             let process = try ChildProcess(binary, arguments, environment: [
                 "OKRA_BRIDGE_ADMIN": "http://127.0.0.1:\(adminPort)", "OKRA_BRIDGE_ADMIN_TOKEN_FILE": tokenFile,
@@ -60,6 +65,14 @@ struct OperationsEndToEndTests {
                 throw BrokerUnavailable("okra-bridge \(arguments) did not finish")
             }
             return (status, process.log)
+        }
+
+        /// The CLI's output on a terminal (a pseudo-terminal of util-linux's `script`): its tables.
+        func table(_ arguments: [String]) async throws -> String {
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
+            let (status, output) = try await cli(via: "/usr/bin/script", ["-qec", ([binary] + arguments).joined(separator: " "), "/dev/null"])
+            #expect(status == 0, "\(arguments): \(output)")
+            return output
         }
 
         /// The JSON objects of the CLI's JSON lines (stderr lines, which are not JSON, left out).
@@ -196,6 +209,14 @@ struct OperationsEndToEndTests {
         }
         #expect(replayed["topic"] as? String == newTopic, "\(replayed)")
         #expect(replayed["state"] as? String == "published", "\(replayed)")
+        // On a terminal, the entry's row counts its replay.
+        let table = try await operated.table(["events", "list", "--record", try #require(event.record)])
+        // A terminal ends lines with "\r\n", one Character in Swift: split on any newline.
+        let lines = table.split(whereSeparator: \.isNewline)
+        let header = try #require(lines.first { $0.contains("REPLAYS") }, "\(table)")
+        let row = try #require(lines.first { $0.contains(event.record!) }, "\(table)")
+        let column = header.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "REPLAYS")
+        #expect(column.map { row.split(separator: " ", omittingEmptySubsequences: true)[$0] } == "1", "\(table)")
         #expect(await operated.bridge.stop() == 0)
     }
 

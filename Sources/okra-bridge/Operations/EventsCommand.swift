@@ -235,17 +235,20 @@ enum OperationsOutput {
         print(String(decoding: data, as: UTF8.self))
     }
 
-    /// Entries as a table: time, type, env, record, customer, state, topics.
+    /// Entries as a table: time, type, env, record, customer, the states of all their records
+    /// (replayed ones too), how many replays, and the first records' topics.
     static func printTable(_ events: [[String: Any]]) {
         let rows = events.map { event -> [String] in
             let records = event["records"] as? [[String: Any]] ?? []
-            let states = Array(Set(records.compactMap { $0["state"] as? String })).sorted().joined(separator: ",")
+            let replays = event["replays"] as? [[String: Any]] ?? []
+            let replayed = replays.flatMap { $0["records"] as? [[String: Any]] ?? [] }
+            let states = Array(Set((records + replayed).compactMap { $0["state"] as? String })).sorted().joined(separator: ",")
             let topics = records.compactMap { $0["topic"] as? String }.joined(separator: ",")
             let type = (event["deadletter"] as? Bool == true) ? "deadletter:\(event["reason"] as? String ?? "")" : (event["type"] as? String ?? "-")
             return [event["recordedtime"] as? String ?? "-", type, event["okraenv"] as? String ?? "-", event["okrarecord"] as? String ?? "-",
-                    event["okracustomer"] as? String ?? "-", states.isEmpty ? "-" : states, topics.isEmpty ? "-" : topics]
+                    event["okracustomer"] as? String ?? "-", states.isEmpty ? "-" : states, String(replays.count), topics.isEmpty ? "-" : topics]
         }
-        printColumns(["TIME", "TYPE", "ENV", "RECORD", "CUSTOMER", "STATE", "TOPICS"], rows)
+        printColumns(["TIME", "TYPE", "ENV", "RECORD", "CUSTOMER", "STATE", "REPLAYS", "TOPICS"], rows)
         if rows.isEmpty { print("no entries match") }
     }
 
