@@ -442,4 +442,27 @@ struct EventLogTests {
         #expect(try await harness.operations.redrive(.all) == 1)
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
     }
+
+    @Test("a store file of version 4 (no replays table) is upgraded in place: its entries stay, and a replay is listed on its entry")
+    func upgradeFromVersion4() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v4-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let id: String
+        do {
+            // A version 4 file: this layout without event_log_replays.
+            let harness = try Harness(directory: directory)
+            id = try harness.id(await harness.post(Self.payment))
+            try await harness.publishAll()
+        }
+        do {
+            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            try await queue.write { db in try db.execute(sql: "DROP TABLE event_log_replays; PRAGMA user_version = 4") }
+            try queue.close()
+        }
+        let harness = try Harness(directory: directory)
+        #expect(try await harness.store.logEntry(id)?.records.map(\.state) == [.published])
+        _ = try await harness.operations.replay(nil, ids: [id], execute: true)
+        #expect(try await harness.store.logEntry(id)?.replays.map { $0.records.map(\.state) } == [[.pending]])
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
+    }
 }
