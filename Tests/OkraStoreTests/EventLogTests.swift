@@ -267,6 +267,33 @@ struct EventLogTests {
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_log_replays") } == 0)
     }
 
+    @Test("a replay the current routes drop appends nothing and lists nothing, twice over, while webhooks commit beside it")
+    func replayDropped() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let payment = try harness.id(await harness.post(Self.payment))
+        try await harness.publishAll()
+        try harness.routes.set(#"""
+            {"version":1,"defaults":{"topic":"okra.{product}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},
+             "routes":[{"name":"drop-payments","match":{"product":"payment"},"drop":true}]}
+            """#)
+        // Two replays of the entry in the same moments (the same group commits), beside webhooks.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 {
+                group.addTask { _ = try await harness.operations.replay(nil, ids: [payment], execute: true) }
+            }
+            for index in 0..<8 {
+                group.addTask {
+                    let answer = await harness.post(Self.identity.replacingOccurrences(of: "rec-ID", with: "rec-beside-\(index)"))
+                    guard case .accepted = answer else { throw Failure("a webhook beside the replays: \(answer)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await harness.operations.replay(nil, ids: [payment], execute: true)
+        #expect(try await harness.store.logEntry(payment)?.replays == [])
+    }
+
     @Test("a replay that fills the outbox stops with OperationsUnavailable saying how many events went in, and exactly those are appended")
     func replayIntoFullOutbox() async throws {
         let harness = try Harness(maxPending: 3)
