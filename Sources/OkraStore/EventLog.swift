@@ -191,8 +191,17 @@ enum EventLogQuery {
         return (seq > mark ? .pending : .published, nil)
     }
 
-    /// A row of ``columns`` as an entry.
-    static func entry(_ db: Database, row: Row, mark: Int64) throws -> LogEntry {
+    /// The entries that have replays lie within this range (nil: none has): read once per
+    /// transaction, so that entries outside it skip the look-up (an export of a log without
+    /// replays was 10 to 18% slower with one look-up per entry).
+    static func replayedEntries(_ db: Database) throws -> ClosedRange<Int64>? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT MIN(entry), MAX(entry) FROM event_log_replays"),
+              let low: Int64 = row[0], let high: Int64 = row[1] else { return nil }
+        return low...high
+    }
+
+    /// A row of ``columns`` as an entry; `replayed` from ``replayedEntries(_:)``.
+    static func entry(_ db: Database, row: Row, mark: Int64, replayed: ClosedRange<Int64>?) throws -> LogEntry {
         let body = (row[16] as Data?).map { Array($0) } ?? []
         let deadletter = (row[14] as Int) != 0
         let reason: String? = row[15]
@@ -211,7 +220,7 @@ enum EventLogQuery {
             tokenEnvironment: (row[8] as String?).flatMap(OkraEnvironment.init(rawValue:)),
             deadletter: deadletter, reason: deadletter ? reason : nil, body: body, duplicates: row[19],
             records: try records(db, description: row[18], firstSeq: row[17], mark: mark, deadLetterOrDrop: reason),
-            replays: try replays(db, entry: row[0], mark: mark))
+            replays: replayed?.contains(row[0]) == true ? try replays(db, entry: row[0], mark: mark) : [])
     }
 
     /// The replays of `entry`, oldest first, with their records' states.

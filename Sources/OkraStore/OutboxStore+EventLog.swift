@@ -29,6 +29,7 @@ extension OutboxStore {
     public func logEntries(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) {
         let mark = await publishedThrough
         return try await pool.read { db in
+            let replayed = try EventLogQuery.replayedEntries(db)
             var entries: [LogEntry] = []
             var position = cursor
             var scanned = 0
@@ -38,7 +39,7 @@ extension OutboxStore {
                 let rows = try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry DESC LIMIT ?",
                                             arguments: StatementArguments(arguments + [page]))
                 for row in rows {
-                    let entry = try EventLogQuery.entry(db, row: row, mark: mark)
+                    let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
                     position = entry.entry
                     if let state = filter.state, !entry.hasRecord(in: state) { continue }
                     entries.append(entry)
@@ -68,7 +69,7 @@ extension OutboxStore {
                     SELECT \(EventLogQuery.columns) FROM event_log WHERE entry = (SELECT entry FROM event_ids WHERE id = ?)
                     """, arguments: [StoreSchema.storedID(key)])
             }
-            return try row.map { try EventLogQuery.entry(db, row: $0, mark: mark) }
+            return try row.map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: EventLogQuery.replayedEntries(db)) }
         }
     }
 
@@ -80,8 +81,9 @@ extension OutboxStore {
             let start = after
             let page = try await pool.read { db -> [LogEntry] in
                 let (condition, arguments) = try EventLogQuery.condition(db, filter, after: start)
+                let replayed = try EventLogQuery.replayedEntries(db)
                 return try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry LIMIT 500",
-                                        arguments: StatementArguments(arguments)).map { try EventLogQuery.entry(db, row: $0, mark: mark) }
+                                        arguments: StatementArguments(arguments)).map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: replayed) }
             }
             for entry in page where filter.state.map(entry.hasRecord(in:)) ?? true {
                 try await body(entry)
