@@ -272,10 +272,6 @@ actor GroupCommitter {
                     let insert = try db.cachedStatement(sql: """
                         INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
-                    let rememberReplay = try db.cachedStatement(sql: """
-                        INSERT OR IGNORE INTO event_log_replays(entry, first_seq, replayed_at, records)
-                        SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM event_log WHERE entry = ?1)
-                        """)
                     let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
                         let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
                         if let id = submission.eventID, submission.checkDuplicate {
@@ -311,6 +307,11 @@ actor GroupCommitter {
                         // A replay that appends nothing (its routes drop the event now) is not listed:
                         // its first sequence number would be the next one's too.
                         if let replay = submission.replayOf, !submission.records.isEmpty {
+                            // Prepared only when a replay is in the transaction (webhooks never are).
+                            let rememberReplay = try db.cachedStatement(sql: """
+                                INSERT OR IGNORE INTO event_log_replays(entry, first_seq, replayed_at, records)
+                                SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM event_log WHERE entry = ?1)
+                                """)
                             try rememberReplay.execute(arguments: [replay.entry, seq + 1, submission.receivedAtMilliseconds, replay.records])
                             if db.changesCount > 0 {
                                 let bytes = EventLogRow.replayBytes(replay.records)

@@ -19,6 +19,9 @@ struct EventLogTests {
     static let identity = #"{"type":"CALLBACK","method":"IDENTITY","code":"IDENTITY_SUCCESS","env":"production","record":"rec-ID","customerId":"cus-2"}"#
     static let widget = #"{"event":true,"event_name":"USER_LOGIN_ATTEMPTED","event_type":"DATA_EVENT","event_data":{"tracking_id":"t-1"}}"#
 
+    /// Routes an operator changed to: every product to `v2.{product}`.
+    static let v2Routes = #"{"version":1,"defaults":{"topic":"v2.{product}","key":"record"},"deadLetter":{"topic":"v2.deadletter"},"routes":[]}"#
+
     /// Routes that can be changed while the pipeline runs (a reload, for the replay tests).
     final class SwitchableRoutes: RouteSource {
         private let current: Mutex<RouteTable>
@@ -213,9 +216,7 @@ struct EventLogTests {
         let payment = try harness.id(await harness.post(Self.payment))
         try harness.id(await harness.post(Self.identity))
         try await harness.publishAll()
-        try harness.routes.set(#"""
-            {"version":1,"defaults":{"topic":"v2.{product}","key":"record"},"deadLetter":{"topic":"v2.deadletter"},"routes":[]}
-            """#)
+        try harness.routes.set(Self.v2Routes)
         var filter = EventFilter()
         filter.type = "okra.payment.*"
         let plan = try await harness.operations.replay(filter, ids: [], execute: false)
@@ -241,9 +242,7 @@ struct EventLogTests {
         try await harness.publishAll()
         #expect(try await harness.store.logEntry(payment)?.replays == [])
         let sizeBefore = await harness.store.eventLogBytes
-        try harness.routes.set(#"""
-            {"version":1,"defaults":{"topic":"v2.{product}","key":"record"},"deadLetter":{"topic":"v2.deadletter"},"routes":[]}
-            """#)
+        try harness.routes.set(Self.v2Routes)
         let before = Date()
         _ = try await harness.operations.replay(nil, ids: [payment], execute: true)
         _ = try await harness.operations.replay(nil, ids: [payment], execute: true)
@@ -265,6 +264,30 @@ struct EventLogTests {
         try await harness.store.prune(now: Date().addingTimeInterval(365 * 86400))
         #expect(try await harness.store.logEntries(EventFilter(), limit: 10, before: nil).entries.isEmpty)
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_log_replays") } == 0)
+    }
+
+    @Test("listings and exports find the replays of every replayed entry, the first and last of them too, and none on the others")
+    func replaysInListings() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        var ids: [String] = []
+        for index in 0..<5 {
+            ids.append(try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-list-\(index)"))))
+        }
+        try await harness.publishAll()
+        try harness.routes.set(Self.v2Routes)
+        let replayed = [ids[1], ids[3]]
+        _ = try await harness.operations.replay(nil, ids: replayed, execute: true)
+        let listed = try await harness.store.logEntries(EventFilter(), limit: 10, before: nil).entries
+        var exported: [LogEntry] = []
+        try await harness.operations.export(EventFilter()) { exported.append($0) }
+        for entries in [listed, exported] {
+            #expect(entries.count == 5)
+            for entry in entries {
+                let expected = replayed.contains(entry.id ?? "") ? 1 : 0
+                #expect(entry.replays.count == expected, "\(entry.id ?? "-"): \(entry.replays.count) replays")
+            }
+        }
     }
 
     @Test("a replay the current routes drop appends nothing and lists nothing, twice over, while webhooks commit beside it")
