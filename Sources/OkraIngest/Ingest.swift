@@ -120,7 +120,7 @@ public final class Ingest: Sendable {
             // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
             logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
         }
-        switch await hand(RoutedEvent(id: event.id, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
+        switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
         case .failed(let answer):
             return answer
         case .taken(let acceptance):

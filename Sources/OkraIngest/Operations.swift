@@ -208,8 +208,10 @@ public protocol Operations: Sendable {
     /// Entries matching `filter`, newest first, at most `limit`, before the entry `cursor`;
     /// and the cursor of the next page (nil when this was the last).
     func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?)
-    /// The entry of an event id, or of an entry number; nil when unknown or past retention.
-    func event(_ key: String) async throws -> LogEntry?
+    /// The entries of an event id, one per environment it arrived in (newest first; only
+    /// `environment`'s when given), or the entry of an entry number; empty when unknown or past
+    /// retention.
+    func event(_ key: String, environment: String?) async throws -> [LogEntry]
     /// Every entry matching `filter`, oldest first, handed to `body` one at a time (read in
     /// pages, so memory does not grow with the result).
     func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws

@@ -58,6 +58,9 @@ public struct VerifiedDelivery: Sendable {
 public struct RoutedEvent: Sendable, Equatable {
     /// The event's id, for dedupe; nil for a dead letter without one (never a duplicate).
     public var id: String?
+    /// The environment the id is deduplicated in (§2): the token's, or without tokens the
+    /// event's `okraenv`; a sandbox delivery never suppresses a production event.
+    public var environment: OkraEnvironment
     /// The records to publish, in order (none when a route dropped the event).
     public var records: [RoutedRecord]
     /// When the bridge received the request.
@@ -66,9 +69,10 @@ public struct RoutedEvent: Sendable, Equatable {
     /// request's (a replay).
     public var provenance: Provenance?
 
-    /// The records of the event `id` received at `receivedAt`.
-    public init(id: String?, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) {
+    /// The records of the event `id`, which arrived in `environment`, received at `receivedAt`.
+    public init(id: String?, environment: OkraEnvironment = .unknown, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) {
         self.id = id
+        self.environment = environment
         self.records = records
         self.receivedAt = receivedAt
         self.provenance = provenance

@@ -11,7 +11,8 @@ public struct DurableSink: EventSink {
 
     /// Commits the records (or recognizes a duplicate id) and returns once they are on disk.
     public func accept(_ event: RoutedEvent) async throws -> SinkAcceptance {
-        try await store.accept(eventID: event.id, records: event.records, receivedAt: event.receivedAt, provenance: event.provenance)
+        try await store.accept(eventID: event.id, environment: event.environment, records: event.records, receivedAt: event.receivedAt,
+                               provenance: event.provenance)
     }
 
     /// Accepting below the store's bound, full at it, and how many records are parked; Kafka is

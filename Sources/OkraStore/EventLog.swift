@@ -113,7 +113,7 @@ enum EventLogQuery {
         }
         if let id = filter.id {
             // Through the dedupe index, which remembers each id's entry.
-            add("entry = (SELECT entry FROM event_ids WHERE id = ?)", StoreSchema.storedID(id))
+            add("entry IN (SELECT entry FROM event_ids WHERE id = ?)", StoreSchema.storedID(id))
         }
         if let record = filter.record { add("record = ?", record) }
         if let customer = filter.customer { add("customer = ?", customer) }

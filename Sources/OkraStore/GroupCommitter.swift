@@ -14,6 +14,8 @@ import OkraRouting
 actor GroupCommitter {
     struct Submission: Sendable {
         var eventID: String?
+        /// The environment its id is deduplicated in (``StoreSchema``'s `event_ids`).
+        var environment: String = "unknown"
         var records: [RoutedRecord]
         var receivedAtMilliseconds: Int64
         /// A new request's: its id is checked against the dedupe index (a replay's is not).
@@ -266,9 +268,9 @@ actor GroupCommitter {
                     var addedBytes: Int64 = 0
                     var redriven = 0
                     // A new id (the usual case) costs one insert; only a known one is looked up.
-                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(id, received_at, entry) VALUES (?, ?, ?)")
-                    let lookup = try db.cachedStatement(sql: "SELECT received_at, entry FROM event_ids WHERE id = ?")
-                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ?, entry = ? WHERE id = ?")
+                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)")
+                    let lookup = try db.cachedStatement(sql: "SELECT received_at, entry FROM event_ids WHERE env = ? AND id = ?")
+                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ?, entry = ? WHERE env = ? AND id = ?")
                     let insert = try db.cachedStatement(sql: """
                         INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
@@ -276,10 +278,10 @@ actor GroupCommitter {
                         let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
                         if let id = submission.eventID, submission.checkDuplicate {
                             let stored = StoreSchema.storedID(id)
-                            try remember.execute(arguments: [stored, submission.receivedAtMilliseconds, entryNumber])
+                            try remember.execute(arguments: [submission.environment, stored, submission.receivedAtMilliseconds, entryNumber])
                             if db.changesCount == 0 {
                                 // Known: a duplicate within the window, else remembered anew.
-                                let row = try Row.fetchOne(lookup, arguments: [stored])
+                                let row = try Row.fetchOne(lookup, arguments: [submission.environment, stored])
                                 let seen: Int64 = row?[0] ?? .min
                                 if seen >= submission.receivedAtMilliseconds - window {
                                     if let known: Int64 = row?[1] {
@@ -287,7 +289,7 @@ actor GroupCommitter {
                                     }
                                     return .duplicate
                                 }
-                                try renew.execute(arguments: [submission.receivedAtMilliseconds, entryNumber, stored])
+                                try renew.execute(arguments: [submission.receivedAtMilliseconds, entryNumber, submission.environment, stored])
                             }
                         }
                         if let parkedSeq = submission.redriveOf {

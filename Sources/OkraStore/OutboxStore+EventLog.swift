@@ -57,20 +57,30 @@ extension OutboxStore {
         }
     }
 
-    /// The entry of an event id, or of an entry number; nil when unknown or pruned.
-    public func logEntry(_ key: String) async throws -> LogEntry? {
+    /// The entries of an event id, one per environment it arrived in (dedupe is per
+    /// environment, §2), newest first, only `environment`'s when given; or the entry of an entry
+    /// number. Empty when unknown or pruned.
+    public func logEntries(_ key: String, environment: String? = nil) async throws -> [LogEntry] {
         let mark = await publishedThrough
         return try await pool.read { db in
-            let row: Row?
+            let rows: [Row]
             if let number = Int64(key) {
-                row = try Row.fetchOne(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE entry = ?", arguments: [number])
+                rows = try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE entry = ?", arguments: [number])
             } else {
-                row = try Row.fetchOne(db, sql: """
-                    SELECT \(EventLogQuery.columns) FROM event_log WHERE entry = (SELECT entry FROM event_ids WHERE id = ?)
-                    """, arguments: [StoreSchema.storedID(key)])
+                let scope = environment == nil ? "" : " AND env = ?"
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT \(EventLogQuery.columns) FROM event_log WHERE entry IN (SELECT entry FROM event_ids WHERE id = ?\(scope)) ORDER BY entry DESC
+                    """, arguments: StatementArguments([StoreSchema.storedID(key)] + (environment.map { [$0.databaseValue] } ?? [])))
             }
-            return try row.map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: EventLogQuery.replayedEntries(db)) }
+            let replayed = try EventLogQuery.replayedEntries(db)
+            return try rows.map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: replayed) }
         }
+    }
+
+    /// The entry of an event id (the newest, when it arrived in both environments), or of an
+    /// entry number; nil when unknown or pruned.
+    public func logEntry(_ key: String) async throws -> LogEntry? {
+        try await logEntries(key).first
     }
 
     /// Every entry matching `filter`, oldest first, read 500 at a time, each handed to `body`.

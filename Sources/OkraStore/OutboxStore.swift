@@ -150,6 +150,8 @@ public final class OutboxStore: Sendable {
         let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes, freeSpace: freeSpace)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
+            // Every connection asks for FULL; GRDB's WAL set-up turns the writer's back to
+            // NORMAL after this, so ``requireFullSync(_:)`` sets it again once the pool is open.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints are scheduled by the group committer, off the commit path.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -183,8 +185,39 @@ public final class OutboxStore: Sendable {
 
     private static func open(path: String, configuration: Configuration) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
         let pool = try DatabasePool(path: path, configuration: configuration)
+        try requireFullSync(pool)
         let state = try pool.write { db in try StoreSchema.prepare(db) }
         return (pool, state, try DatabaseQueue(path: path, configuration: configuration))
+    }
+
+    /// The writer commits with `synchronous=FULL`, so a commit returns only once its WAL frames
+    /// are synced. It is set here, on the writer, after the pool is open: `prepareDatabase` runs
+    /// before GRDB turns WAL mode on, and GRDB's WAL set-up then sets `synchronous=NORMAL` on the
+    /// writer (a commit's frames would wait for the next checkpoint's sync, and a power cut would
+    /// lose acknowledged webhooks). The value is read back through the writer itself (a reader
+    /// connection keeps its own); anything but FULL refuses to open the store.
+    static func requireFullSync(_ pool: DatabasePool) throws {
+        let level = try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        guard level == 2 else { throw NotSynchronous(found: level) }
+    }
+
+    /// The writer does not sync its commits: the store would acknowledge what a power cut loses.
+    public struct NotSynchronous: Error, CustomStringConvertible {
+        /// What `PRAGMA synchronous` read back on the writer (2 is FULL).
+        public let found: Int?
+        /// One line saying so.
+        public var description: String {
+            "the store's writer reads back synchronous=\(found.map(String.init) ?? "nothing"), not FULL (2): commits would not be synced before the 200, so the store refuses to open"
+        }
+    }
+
+    /// `PRAGMA synchronous` as the writer connection runs it (2 is FULL); tests read it here,
+    /// since a reader connection answers for itself only.
+    public var writerSynchronous: Int? {
+        get async throws { try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } }
     }
 
     /// Whether the data volume is full: new events are refused until a write succeeds again.
@@ -196,11 +229,13 @@ public final class OutboxStore: Sendable {
     }
 
     /// Stores an event's records durably (or recognizes a duplicate id) and returns once the
-    /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate.
+    /// transaction is on disk. A nil id (a dead letter without one) is never a duplicate; an id
+    /// is a duplicate only of one seen in the same `environment` (the token's: §2).
     /// - Throws: ``Full`` at the bound, ``VolumeFull`` while the data volume is full; a database
     ///   error if the disk fails.
     /// With the event log on, `provenance` becomes its entry, in the same transaction.
-    public func accept(eventID: String?, records: [RoutedRecord], receivedAt: Date, provenance: Provenance? = nil) async throws -> Acceptance {
+    public func accept(eventID: String?, environment: OkraEnvironment = .unknown, records: [RoutedRecord], receivedAt: Date,
+                       provenance: Provenance? = nil) async throws -> Acceptance {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
         let log = eventLog == nil ? nil : provenance.map { EventLogRow(provenance: $0, records: records, receivedAtMilliseconds: milliseconds, id: eventID) }
         var stored = records
@@ -214,7 +249,8 @@ public final class OutboxStore: Sendable {
                 return form
             }
         }
-        let outcome = try await committer.submit(.init(eventID: eventID, records: stored, receivedAtMilliseconds: milliseconds, log: log, valueForms: forms))
+        let outcome = try await committer.submit(.init(eventID: eventID, environment: environment.rawValue, records: stored,
+                                                       receivedAtMilliseconds: milliseconds, log: log, valueForms: forms))
         if outcome == .accepted && !records.isEmpty { newRecords.signal() }
         return outcome
     }
@@ -307,8 +343,8 @@ public final class OutboxStore: Sendable {
         let window = Int64(dedupeWindow.components.seconds) * 1000
         let idHorizon = nowMilliseconds - max(window, eventLog?.retainMilliseconds ?? 0)
         var removed = try await deleteInSlices("""
-            DELETE FROM event_ids WHERE id IN
-            (SELECT id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
+            DELETE FROM event_ids WHERE (env, id) IN
+            (SELECT env, id FROM event_ids WHERE received_at < ? ORDER BY received_at LIMIT 1000)
             """, idHorizon)
         let logHorizon = nowMilliseconds - (eventLog?.retainMilliseconds ?? 0)
         removed += try await committer.pruneLog(olderThan: logHorizon, maxBytes: eventLog?.retainBytes ?? 0)

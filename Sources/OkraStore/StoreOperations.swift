@@ -34,9 +34,9 @@ public final class StoreOperations: Operations {
         try await store.logEntries(filter, limit: limit, before: cursor)
     }
 
-    /// The entry of an id or entry number.
-    public func event(_ key: String) async throws -> LogEntry? {
-        try await store.logEntry(key)
+    /// The entries of an id (one per environment, or `environment`'s only), or of an entry number.
+    public func event(_ key: String, environment: String?) async throws -> [LogEntry] {
+        try await store.logEntries(key, environment: environment)
     }
 
     /// Every matching entry, oldest first, in pages.
@@ -92,8 +92,10 @@ public final class StoreOperations: Operations {
         }
         do {
             for id in ids {
-                guard let entry = try await store.logEntry(id) else { throw OperationsError("no entry for \(id) (unknown, or past retention)") }
-                try await consider(entry)
+                // Every environment's entry of the id (dedupe, and so the log, is per environment).
+                let entries = try await store.logEntries(id)
+                guard !entries.isEmpty else { throw OperationsError("no entry for \(id) (unknown, or past retention)") }
+                for entry in entries { try await consider(entry) }
             }
             if let filter { try await store.exportLog(filter) { try await consider($0) } }
         } catch is Enough {}

@@ -9,8 +9,10 @@ import GRDB
 ///   the body is read from its entry (`body_entry`), so it is written once (version 4).
 /// - `publish_progress`: one row, `published_through`: every record with `seq` at or below it
 ///   was delivered (the publisher's high-water mark).
-/// - `event_ids`: the dedupe index, an id and when it was received. Ids of the envelope's form
-///   (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
+/// - `event_ids`: the dedupe index, keyed by the environment the event arrived in (its token's,
+///   or without tokens the payload's `okraenv`) and its id, with when it was received (version 6:
+///   a sandbox delivery never makes the same production payload a duplicate). Ids of the
+///   envelope's form (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
 /// - `parked`: records Kafka refused for good, taken out of the outbox in the transaction that
 ///   moved the mark past them, with their error (version 3); a redriven one keeps its row with
 ///   `redriven_to` (its new outbox position), a discarded one with `discarded_at` (version 4).
@@ -60,9 +62,9 @@ enum StoreSchema {
         }
     }
 
-    /// `PRAGMA user_version` of this layout. 5 added `event_log_replays`; a file of version 4 is
-    /// upgraded by making that table.
-    static let version = 5
+    /// `PRAGMA user_version` of this layout. 5 added `event_log_replays` (a file of version 4 is
+    /// upgraded by making that table); 6 keys `event_ids` by environment and id.
+    static let version = 6
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -79,9 +81,11 @@ enum StoreSchema {
         if found > version { throw OutboxStore.NewerLayout(found: found, supported: version) }
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS event_ids (
-                id BLOB PRIMARY KEY NOT NULL,
+                env TEXT NOT NULL,
+                id BLOB NOT NULL,
                 received_at INTEGER NOT NULL,
-                entry INTEGER
+                entry INTEGER,
+                PRIMARY KEY (env, id)
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
             CREATE TABLE IF NOT EXISTS records (
@@ -150,6 +154,7 @@ enum StoreSchema {
             ) WITHOUT ROWID;
             """)
         try upgradeFromVersion3(db)
+        try upgradeFromVersion5(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         let publishedThrough = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
@@ -178,6 +183,29 @@ enum StoreSchema {
         if !parked.contains("discarded_at") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN discarded_at INTEGER") }
     }
 
+    /// Up to version 5 the dedupe index was keyed by the id alone. Each id takes the environment
+    /// of its log entry (`event_log.env`: the token's, or the payload's without tokens); an id
+    /// whose entry is gone (the log off, or pruned) takes `unknown`, so a redelivery of it within
+    /// the window is published once more, never suppressed wrongly (consumers dedupe by id).
+    static func upgradeFromVersion5(_ db: Database) throws {
+        let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_ids')").map { $0[0] as String }
+        guard !columns.contains("env") else { return }
+        try db.execute(sql: """
+            CREATE TABLE event_ids_by_env (
+                env TEXT NOT NULL,
+                id BLOB NOT NULL,
+                received_at INTEGER NOT NULL,
+                entry INTEGER,
+                PRIMARY KEY (env, id)
+            ) WITHOUT ROWID;
+            INSERT OR IGNORE INTO event_ids_by_env(env, id, received_at, entry)
+                SELECT COALESCE(l.env, 'unknown'), i.id, i.received_at, i.entry FROM event_ids i LEFT JOIN event_log l ON l.entry = i.entry;
+            DROP TABLE event_ids;
+            ALTER TABLE event_ids_by_env RENAME TO event_ids;
+            CREATE INDEX event_ids_received_at ON event_ids(received_at);
+            """)
+    }
+
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids
     /// in `events`. Its unpublished records move to `records` in their order, after any already
     /// there; its ids move to `event_ids`.
@@ -190,7 +218,7 @@ enum StoreSchema {
             FROM outbox WHERE published_at IS NULL ORDER BY seq
             """, arguments: [floor])
         if try db.tableExists("events") {
-            let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO event_ids(id, received_at) VALUES (?, ?)")
+            let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO event_ids(env, id, received_at) VALUES ('unknown', ?, ?)")
             let rows = try Row.fetchCursor(db, sql: "SELECT id, received_at FROM events")
             while let row = try rows.next() {
                 try insert.execute(arguments: [storedID(row["id"]), row["received_at"] as Int64])

@@ -55,8 +55,10 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "okra-bridge")
         do {
-            let group = try await makeServiceGroup(env: env, registry: registry, logger: logger)
+            let (group, lock) = try await makeServiceGroup(env: env, registry: registry, logger: logger)
             try await group.run()
+            // The data directory stays locked until the services stopped.
+            withExtendedLifetime(lock) {}
             logger.info("okra-bridge stopped")
         } catch let error as UsageError {
             error.exit()
@@ -70,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// Reads the configuration and wires the services, in start order: the routes reloader,
     /// the sink's services (publisher and pruner, or the direct producer), the admin listener,
     /// and the ingest listener last, so on SIGTERM it stops first and the publisher drains last.
-    private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) async throws -> ServiceGroup {
+    private func makeServiceGroup(env: Environment, registry: PrometheusCollectorRegistry, logger: Logger) async throws -> (ServiceGroup, DataDirectoryLock?) {
         let listen = try FlagValue.hostPort(env.value(listen, "LISTEN") ?? "0.0.0.0:8080", flag: "--listen")
         let admin = try env.value(adminListen, "ADMIN_LISTEN").map { try FlagValue.hostPort($0, flag: "--admin-listen") }
         var adminToken = env.value(adminToken, "ADMIN_TOKEN")
@@ -142,6 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
         var operations = Routers.OperationsAPI.noAdminToken
         let sink: any EventSink
+        var lock: DataDirectoryLock?
         switch mode {
         case .durable:
             // Fail fast on a bad --kafka property; the publisher makes its own producer.
@@ -149,6 +152,11 @@ struct ServeCommand: AsyncParsableCommand {
             let dataDirectory = env.value(dataDir, "DATA_DIR") ?? "./data"
             let reserveText = env.value(storeReserve, "STORE_RESERVE") ?? "8MiB"
             let reserve = reserveText == "0" ? 0 : try FlagValue.bytes(reserveText, flag: "--store-reserve")
+            do {
+                lock = try DataDirectoryLock(directory: dataDirectory)
+            } catch {
+                throw ConfigurationError("--data-dir \(error)")
+            }
             let store: OutboxStore
             do {
                 store = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env.value(nil, "MAX_PENDING") ?? "") ?? 1_000_000,
@@ -200,7 +208,7 @@ struct ServeCommand: AsyncParsableCommand {
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A shutdown that takes longer is cancelled rather than left hanging.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
-        return ServiceGroup(configuration: groupConfiguration)
+        return (ServiceGroup(configuration: groupConfiguration), lock)
     }
 
     /// The connection limits of §3 from their flags.

@@ -94,6 +94,41 @@ struct CommandLineTests {
         #expect(shortAdminToken.status == 1 && shortAdminToken.output.contains("--admin-token must be at least 16 characters"))
     }
 
+    @Test("a second serve on a data directory in use exits 1 at once, naming the directory and the holder's pid; the first keeps serving")
+    func dataDirectoryLocked() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-lock-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let port = try ServeEndToEndTests.Bridge.freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-lock-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let first = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+                                                   "--routes", routes, "--data-dir", data], logPath: log)
+        defer { first.signal(SIGKILL) }
+        var healthy = false
+        for _ in 0..<200 where !healthy {
+            healthy = (try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!))
+                .map { ($0.1 as? HTTPURLResponse)?.statusCode == 200 } ?? false
+            if !healthy { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(healthy, "\(first.log)")
+        let started = ContinuousClock.now
+        let second = try await Self.run(["serve", "--listen", "127.0.0.1:0", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+                                         "--routes", routes, "--data-dir", data])
+        #expect(second.status == 1, "\(second.output)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(second.output.split(separator: "\n").contains { $0.hasPrefix("okra-bridge: --data-dir \(data) is in use by another okra-bridge (pid \(first.pid))") },
+                "\(second.output)")
+        // The first still answers, and once it is gone the directory is free again.
+        let (_, answer) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!)
+        #expect((answer as? HTTPURLResponse)?.statusCode == 200)
+        first.signal(SIGKILL)
+        _ = await first.wait(timeout: .seconds(10))
+        let third = try await Self.run(["serve", "--listen", "127.0.0.1:0", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+                                        "--routes", routes, "--data-dir", data, "--idle-timeout", "bad"])
+        #expect(!third.output.contains("in use by another okra-bridge"), "\(third.output)")
+    }
+
     @Test("serve refuses --kafka settings that weaken delivery: exit 2 and one line naming the property", arguments: [
         ["acks=0"], ["acks=1"], ["request.required.acks=0"], ["enable.idempotence=false"], ["max.in.flight.requests.per.connection=6"],
     ])

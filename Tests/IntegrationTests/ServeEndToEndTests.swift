@@ -189,6 +189,30 @@ struct ServeEndToEndTests {
         #expect(!bridge.process.log.contains(Self.productionToken) && !bridge.process.log.contains(Self.sandboxToken))
     }
 
+    @Test("dedupe is per environment: a sandbox delivery of a payload that names no env never suppresses the production one; both are published")
+    func dedupePerEnvironment() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let bridge = try await Bridge.start(bootstrap: bootstrap)
+        let customer = "c-\(UUID().uuidString.prefix(8))"
+        // Its own time (data.disconnected_at), so the id is the content's alone, the same in both.
+        let body = Data(#"{"event":"USER_DISCONNECT","data":{"customer":"\#(customer)","disconnected_at":"2026-12-03T10:00:00.000Z"}}"#.utf8)
+        let id = try Normalizer.normalize(Array(body), receivedAt: Date()).get().id
+        let (sandboxStatus, sandboxAnswer) = try await bridge.post(body, headers: ["Okra-Auth": Self.sandboxToken])
+        #expect(sandboxStatus == 200 && sandboxAnswer.contains(#""duplicate":false"#) && sandboxAnswer.contains(id), "\(sandboxAnswer)")
+        let (productionStatus, productionAnswer) = try await bridge.post(body, headers: ["Okra-Auth": Self.productionToken])
+        #expect(productionStatus == 200 && productionAnswer.contains(#""duplicate":false"#), "\(productionAnswer)")
+        // Within one environment a redelivery is still a duplicate.
+        let (againStatus, againAnswer) = try await bridge.post(body, headers: ["Okra-Auth": Self.productionToken])
+        #expect(againStatus == 200 && againAnswer.contains(#""duplicate":true"#), "\(againAnswer)")
+        for env in ["sandbox", "production"] {
+            let topic = "\(bridge.prefix).\(env).user.disconnected"
+            let records = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: 1, idle: .seconds(10))
+            #expect(records.count == 1, "\(topic): \(records.count) records")
+            #expect(records.first?.header("idempotency-key")?.stringValue == id)
+        }
+        #expect(await bridge.stop() == 0)
+    }
+
     @Test("a body of the default --max-body reaches Kafka, and one a byte larger is 413; small events after it are not held up")
     func largestBodyFits() async throws {
         let bootstrap = try await DevBroker.bootstrap()

@@ -52,8 +52,8 @@ struct EventLogTests {
         }
 
         @discardableResult
-        func post(_ body: String, at date: Date = Date()) async -> IngestAnswer {
-            await ingest.ingest(VerifiedDelivery(sender: VerifiedSender(environment: .production), body: Array(body.utf8), receivedAt: date))
+        func post(_ body: String, at date: Date = Date(), token: OkraEnvironment = .production) async -> IngestAnswer {
+            await ingest.ingest(VerifiedDelivery(sender: VerifiedSender(environment: token), body: Array(body.utf8), receivedAt: date))
         }
 
         func id(_ answer: IngestAnswer) throws -> String {
@@ -513,6 +513,52 @@ struct EventLogTests {
         #expect(try await harness.store.logEntry(id)?.records.map(\.state) == [.published])
         _ = try await harness.operations.replay(nil, ids: [id], execute: true)
         #expect(try await harness.store.logEntry(id)?.replays.map { $0.records.map(\.state) } == [[.pending]])
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
+    }
+
+    @Test("a store file of version 5 (dedupe by id alone) is upgraded in place: each id takes its entry's environment, one without an entry takes unknown")
+    func upgradeFromVersion5() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v5-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let production: String
+        let sandbox: String
+        // One receive time for every post: the payment has no time of its own, so its id covers the minute received.
+        let received = Date()
+        let disconnect = #"{"event":"USER_DISCONNECT","data":{"customer":"c-v5","disconnected_at":"2026-12-03T10:00:00.000Z"}}"#
+        do {
+            let harness = try Harness(directory: directory)
+            production = try harness.id(await harness.post(Self.payment, at: received))
+            sandbox = try harness.id(await harness.post(disconnect, at: received, token: .sandbox))
+            // An id with no entry (as with the log off).
+            _ = try await harness.store.accept(eventID: "okra-00000000000000000000000000000001", records: [], receivedAt: Date())
+        }
+        do {
+            // The version 5 layout of event_ids: keyed by the id alone.
+            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            try await queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE old_ids (id BLOB PRIMARY KEY NOT NULL, received_at INTEGER NOT NULL, entry INTEGER) WITHOUT ROWID;
+                    INSERT INTO old_ids SELECT id, received_at, entry FROM event_ids;
+                    DROP TABLE event_ids;
+                    ALTER TABLE old_ids RENAME TO event_ids;
+                    CREATE INDEX event_ids_received_at ON event_ids(received_at);
+                    PRAGMA user_version = 5;
+                    """)
+            }
+            try queue.close()
+        }
+        let harness = try Harness(directory: directory)
+        let environments = try await harness.store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT env, entry FROM event_ids ORDER BY received_at").map { ($0[0] as String, $0[1] as Int64?) }
+        }
+        #expect(environments.map(\.0) == ["production", "sandbox", "unknown"])
+        #expect(environments.last?.1 == nil)
+        // Each id still dedupes in its own environment, and only there.
+        #expect(await harness.post(Self.payment, at: received) == .accepted(id: production, duplicate: true))
+        #expect(await harness.post(disconnect, at: received, token: .sandbox) == .accepted(id: sandbox, duplicate: true))
+        #expect(await harness.post(disconnect, at: received, token: .production) == .accepted(id: sandbox, duplicate: false))
+        #expect(try await harness.store.logEntries(sandbox).map(\.tokenEnvironment) == [.production, .sandbox])
+        #expect(try await harness.store.logEntries(sandbox, environment: "sandbox").count == 1)
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
     }
 }

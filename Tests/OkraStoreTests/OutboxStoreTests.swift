@@ -29,6 +29,18 @@ struct OutboxStoreTests {
                      value: Array(value.utf8), routeName: nil)
     }
 
+    @Test("the writer that commits runs synchronous=FULL, read back through the writer itself (a reader shows its own)")
+    func writerSyncsEveryCommit() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        #expect(try await store.writerSynchronous == 2)
+        // After a commit and a reopen too: the setting is the connection's, made at every open.
+        _ = try await store.accept(eventID: "okra-s", records: [Self.record("a", "1")], receivedAt: Date())
+        let reopened = try OutboxStore(directory: dir)
+        #expect(try await reopened.writerSynchronous == 2)
+    }
+
     @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included")
     func headersRoundTrip() async throws {
         let dir = Self.directory()

@@ -116,6 +116,15 @@ enum OperationsJSON {
         return #"{"executed":\#(plan.executed),"events":\#(plan.events),"records":\#(plan.records),"recovered":\#(plan.recovered),"truncated":\#(plan.truncated),"topics":{\#(topics)}}"#
     }
 
+    /// An `env` query value: `production`, `sandbox` or `unknown` (nil when absent).
+    static func environment(_ text: String?) throws(OperationsError) -> String? {
+        guard let text else { return nil }
+        guard let environment = OkraEnvironment(rawValue: text) else {
+            throw OperationsError("env takes production, sandbox or unknown, got \(text)")
+        }
+        return environment.rawValue
+    }
+
     /// The filter of a query string or of a replay's `filter` object: the same keys (§9).
     static func filter(_ values: [String: String]) throws(OperationsError) -> EventFilter {
         var filter = EventFilter()

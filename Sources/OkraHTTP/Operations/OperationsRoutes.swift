@@ -90,11 +90,18 @@ enum OperationsRoutes {
         })
         group.get("events/:id", use: guarded { request in
             let key = String(request.uri.path.split(separator: "/").last ?? "")
-            guard let entry = try await operations.event(key.removingPercentEncoding ?? key) else {
-                return JSONResponse.error(.notFound, code: "not-found", message: "no entry for \(key): unknown, or past retention")
+            let environment = try OperationsJSON.environment(queryValues(request)["env"])
+            let entries = try await operations.event(key.removingPercentEncoding ?? key, environment: environment)
+            guard !entries.isEmpty else {
+                return JSONResponse.error(.notFound, code: "not-found", message: "no entry for \(key)\(environment.map { " in \($0)" } ?? ""): unknown, or past retention")
             }
-            var out: [UInt8] = []
-            OperationsJSON.entry(entry, whole: true, into: &out)
+            // An id has an entry per environment it arrived in (dedupe is per environment): all of them.
+            var out = Array(#"{"events":["#.utf8)
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                OperationsJSON.entry(entry, whole: true, into: &out)
+            }
+            out += Array("]}".utf8)
             return json(.ok, out)
         })
         group.post("replay", use: guarded { request in

@@ -80,19 +80,22 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One entry: its envelope and its records' states.")
+        static let configuration = CommandConfiguration(
+            abstract: "One event: its envelope and its records' states.",
+            discussion: "Dedupe is per environment, so an id can have an entry in each: without --env, every one is shown, newest first."
+        )
         @Argument(help: "The event id (or the entry number).") var id: String
+        @Option(help: "Only the entry of this environment (production, sandbox or unknown).") var env: String?
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
             await runReporting {
-                let data = try await options.client().call("GET", "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)")
-                let object = try JSONSerialization.jsonObject(with: data)
-                if options.table {
-                    let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                    print(String(decoding: pretty, as: UTF8.self))
-                } else {
-                    print(String(decoding: data, as: UTF8.self))
+                let path = "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
+                let data = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [])
+                let entries = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["events"] as? [Any] ?? []
+                for entry in entries {
+                    let options: JSONSerialization.WritingOptions = self.options.table ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: entry, options: options), as: UTF8.self))
                 }
             }
         }
