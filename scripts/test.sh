@@ -43,3 +43,12 @@ export KAFKA_BOOTSTRAP
 say "dev broker at $KAFKA_BOOTSTRAP"
 
 swift test --skip-build "$@"
+status=$?
+# The durable promise over the real process: a WAL sync between every webhook's frames and its
+# 200 (strace), and nothing acknowledged lost to a power cut (a FUSE layer that drops unsynced
+# writes). Run with the whole suite only, not with a filter.
+if [ $# -eq 0 ]; then
+  say "checking that every 200 follows a WAL sync (scripts/test-fsync.sh)"
+  ./scripts/test-fsync.sh .build/debug/okra-bridge || status=1
+fi
+exit $status
