@@ -38,6 +38,9 @@ public struct CanonicalEvent: Sendable, Equatable {
     public var partitionKey: String?
     /// The payload's bytes as received (without a byte-order mark or surrounding whitespace).
     public var data: [UInt8]
+    /// The attributes the payload named whose text CloudEvents forbids (control characters,
+    /// noncharacters): left out of the event, counted by the bridge (``CloudEventsString``).
+    public var droppedAttributes: [String] = []
 
     /// An event from its attributes (as the event log keeps them) and its payload.
     public init(id: String, time: String?, recordedTime: String, product: OkraProduct, outcome: OkraOutcome, code: String?,
@@ -147,5 +150,23 @@ public struct CanonicalEvent: Sendable, Equatable {
         var output: [UInt8] = []
         JSONWriter.pretty(.object(members), into: &output)
         return output
+    }
+}
+
+/// The CloudEvents type system's String: Unicode text without the control characters
+/// U+0000-U+001F and U+007F-U+009F and without noncharacters. An attribute outside it could
+/// split a header line (CR, LF) or reach a terminal (ESC) wherever a consumer copies it.
+public enum CloudEventsString {
+    /// Whether `text` may be an attribute's value.
+    public static func isValid(_ text: String) -> Bool {
+        var text = text
+        let ascii = text.withUTF8 { bytes in bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
+        if ascii { return true }
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if value < 0x20 || (0x7F...0x9F).contains(value) { return false }
+            if (0xFDD0...0xFDEF).contains(value) || value & 0xFFFE == 0xFFFE { return false }
+        }
+        return true
     }
 }

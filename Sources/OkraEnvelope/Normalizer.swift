@@ -42,7 +42,7 @@ public enum Normalizer {
             return .failure(Rejection(reason: .malformedJSON, message: "not valid JSON at \(error)", syntaxError: error))
         }
         guard document.isObject else {
-            return .failure(Rejection(reason: .notAnObject, message: "the body is \(document.value.kindName), not a JSON object"))
+            return .failure(Rejection(reason: .notAnObject, message: "the body is \(document.rootKindName), not a JSON object"))
         }
         return .success(event(from: document, receivedAt: receivedAt))
     }
@@ -54,26 +54,40 @@ public enum Normalizer {
 
     private static func event(from payload: JSONElement, document: JSONDocument, receivedAt: Date) -> CanonicalEvent {
         let shape = OkraShape.detect(payload)
-        let code = first(OkraVocabulary.codeFields, in: payload)
+        var dropped: [String] = []
+        // Attributes from the payload's text: a value with characters CloudEvents forbids in a
+        // string (control characters, noncharacters) is left out and named, never copied into
+        // an attribute or a header; the payload in `data` keeps it.
+        func clean(_ value: String?, _ attribute: String) -> String? {
+            guard let value, !CloudEventsString.isValid(value) else { return value }
+            dropped.append(attribute)
+            return nil
+        }
+        let code = clean(first(OkraVocabulary.codeFields, in: payload), "okracode")
         let product = shape.fixedProduct ?? callbackProduct(payload)
         let outcome = shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString)
         let environment = environment(of: payload)
-        return CanonicalEvent(
-            id: IdempotencyKey.make(document),
-            time: OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: { fitsAttribute($0) && RFC3339.isValid($0) }),
+        let time = OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: { fitsAttribute($0) && RFC3339.isValid($0) })
+        var event = CanonicalEvent(
+            // A payload with no time of its own cannot tell a redelivery from a new update of the
+            // same content: its id covers the minute it was received (§2).
+            id: time == nil ? IdempotencyKey.make(document, receivedAt: receivedAt) : IdempotencyKey.make(document),
+            time: time,
             recordedTime: RFC3339.milliseconds(receivedAt),
             product: product,
             outcome: outcome,
             code: code,
             environment: environment,
-            record: first(OkraVocabulary.recordPaths, in: payload),
-            customer: first(OkraVocabulary.customerPaths, in: payload),
-            account: first(OkraVocabulary.accountPaths, in: payload),
-            bank: first(OkraVocabulary.bankPaths, in: payload),
+            record: clean(first(OkraVocabulary.recordPaths, in: payload), "okrarecord"),
+            customer: clean(first(OkraVocabulary.customerPaths, in: payload), "okracustomer"),
+            account: clean(first(OkraVocabulary.accountPaths, in: payload), "okraaccount"),
+            bank: clean(first(OkraVocabulary.bankPaths, in: payload), "okrabank"),
             shape: shape,
             partitionKey: nil,
             data: document.range == document.bytes.indices ? document.bytes : Array(document.bytes[document.range])
         )
+        event.droppedAttributes = dropped
+        return event
     }
 
     /// The product named by `callback_type` or `method`, or `unknown`.
@@ -134,8 +148,12 @@ public enum IdempotencyKey {
     /// `okra-` + the first 32 hex digits of SHA-256 over the canonical JSON of the payload
     /// without the delivery-only fields.
     public static func make(_ document: JSONDocument) -> String {
-        let digest = document.withCanonicalBytes(excludingTopLevel: document.isObject ? deliveryOnlyKeys : [], SHA256.hash)
-        return String(unsafeUninitializedCapacity: 37) { text in
+        text(document.withCanonicalBytes(excludingTopLevel: document.isObject ? deliveryOnlyKeys : [], SHA256.hash))
+    }
+
+    /// `okra-` and the first 16 bytes of `digest` in lowercase hex.
+    private static func text(_ digest: [UInt8]) -> String {
+        String(unsafeUninitializedCapacity: 37) { text in
             for (index, byte) in "okra-".utf8.enumerated() { text[index] = byte }
             for index in 0..<16 {
                 text[5 + 2 * index] = ByteWriter.hexDigit(digest[index] >> 4)
@@ -145,15 +163,33 @@ public enum IdempotencyKey {
         }
     }
 
+    /// The key of a payload with no time of its own (§2, untimed shapes): the canonical JSON
+    /// with `"received-minute":"YYYY-MM-DDTHH:MMZ"`, the UTC minute it was received, sorted in
+    /// among its top-level members. A redelivery within that minute is a duplicate; a later
+    /// update with the same content is a new event.
+    public static func make(_ document: JSONDocument, receivedAt: Date) -> String {
+        let digest = document.withCanonicalBytes(excludingTopLevel: document.isObject ? deliveryOnlyKeys : [],
+                                                 adding: document.isObject ? receivedMinute(receivedAt) : nil, SHA256.hash)
+        return text(digest)
+    }
+
+    /// The member an untimed payload's key adds: `received-minute` and the minute, as JSON.
+    public static func receivedMinute(_ receivedAt: Date) -> CanonicalMember {
+        let minute = RFC3339.milliseconds(receivedAt).prefix(16) // YYYY-MM-DDTHH:MM
+        return CanonicalMember(key: Array("received-minute".utf8), value: Array("\"\(minute)Z\"".utf8))
+    }
+
     /// The key of a value tree (written compactly and parsed back).
     public static func make(_ payload: JSONValue) -> String {
         make(JSONDocument(payload))
     }
 
-    /// The bytes the key hashes: the canonical JSON without the delivery-only top-level fields.
-    public static func canonicalBytes(_ document: JSONDocument) -> [UInt8] {
+    /// The bytes the key hashes: the canonical JSON without the delivery-only top-level fields
+    /// (with the receive minute when `receivedAt` is given: an untimed payload's).
+    public static func canonicalBytes(_ document: JSONDocument, receivedAt: Date? = nil) -> [UInt8] {
         var canonical: [UInt8] = []
-        document.writeCanonical(into: &canonical, excludingTopLevel: document.isObject ? deliveryOnlyKeys : [])
+        document.writeCanonical(into: &canonical, excludingTopLevel: document.isObject ? deliveryOnlyKeys : [],
+                                adding: document.isObject ? receivedAt.map(receivedMinute) : nil)
         return canonical
     }
 }

@@ -16,7 +16,12 @@ public final class Ingest: Sendable {
     private let sink: any EventSink
     private let logger: Logger
     private let requests: [String: Counter]
+    private let droppedAttributes: [String: Counter]
     private let ackLatency: CoreMetrics.Timer
+
+    /// The attributes taken from the payload's text, which are left out when CloudEvents
+    /// forbids their characters (`okra_bridge_attributes_dropped_total{attribute}`).
+    public static let textAttributes = ["okracode", "okrarecord", "okracustomer", "okraaccount", "okrabank"]
 
     /// A pipeline from the sender check, through the active routes, into `sink`.
     public init(senderCheck: SenderCheck, routes: any RouteSource, sink: any EventSink, logger: Logger,
@@ -27,6 +32,9 @@ public final class Ingest: Sendable {
         self.logger = logger
         self.requests = IngestAnswer.results.reduce(into: [:]) {
             $0[$1] = Counter(label: "okra_bridge_requests_total", dimensions: [("result", $1)], factory: metrics)
+        }
+        self.droppedAttributes = Self.textAttributes.reduce(into: [:]) {
+            $0[$1] = Counter(label: "okra_bridge_attributes_dropped_total", dimensions: [("attribute", $1)], factory: metrics)
         }
         self.ackLatency = CoreMetrics.Timer(label: "okra_bridge_ack_latency_seconds", factory: metrics)
     }
@@ -103,6 +111,10 @@ public final class Ingest: Sendable {
             return .rejected(rejection)
         case .success(let normalized):
             event = normalized
+        }
+        for attribute in event.droppedAttributes {
+            droppedAttributes[attribute]?.increment()
+            logger.notice("attribute left out: its text has characters CloudEvents forbids", metadata: ["event.id": "\(event.id)", "attribute": "\(attribute)"])
         }
         if let token = delivery.sender.environment {
             // The token decides the environment: a sandbox token never reaches a production topic.

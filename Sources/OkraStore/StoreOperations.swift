@@ -81,13 +81,13 @@ public final class StoreOperations: Operations {
                 plan.truncated = true
                 throw Enough()
             }
-            let (records, recovered) = Self.reroute(entry, table: table)
+            let (records, recovered, id) = Self.reroute(entry, table: table)
             plan.events += 1
             plan.records += records.count
             if recovered { plan.recovered += 1 }
             for record in records { plan.topics[record.topic, default: 0] += 1 }
             guard execute else { return }
-            pending.append((entry.id ?? entry.envelope?.id, entry.entry, records))
+            pending.append((id, entry.entry, records))
             if pending.count >= 500 { try await flush() }
         }
         do {
@@ -109,12 +109,14 @@ public final class StoreOperations: Operations {
         return plan
     }
 
-    /// One entry routed again under `table`, each record marked as a replay; and whether a dead
-    /// letter became an event under the current code.
-    static func reroute(_ entry: LogEntry, table: RouteTable) -> (records: [RoutedRecord], recovered: Bool) {
+    /// One entry routed again under `table`, each record marked as a replay; whether a dead
+    /// letter became an event under the current code; and the event's id. A dead letter is
+    /// normalized as of its original receipt, so an untimed payload keeps the id it had (§2).
+    static func reroute(_ entry: LogEntry, table: RouteTable) -> (records: [RoutedRecord], recovered: Bool, id: String?) {
         let receivedAt = Date(timeIntervalSince1970: Double(entry.recordedAtMilliseconds) / 1000)
         var records: [RoutedRecord]
         var recovered = false
+        var id = entry.id ?? entry.envelope?.id
         if !entry.deadletter, let envelope = entry.envelope {
             records = Router.route(envelope, table: table, receivedAt: receivedAt).records
         } else {
@@ -123,6 +125,7 @@ public final class StoreOperations: Operations {
             case .failure(let rejection):
                 records = [Router.deadLetter(body: entry.body, rejection: rejection, receivedAt: receivedAt, table: table)]
             case .success(var event):
+                id = event.id
                 if let token = entry.tokenEnvironment {
                     guard let bound = event.bound(to: token) else {
                         records = [Router.deadLetter(body: entry.body, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic)]
@@ -136,7 +139,7 @@ public final class StoreOperations: Operations {
             }
         }
         for index in records.indices { records[index].headers.append(("okra-bridge-replay", "true")) }
-        return (records, recovered)
+        return (records, recovered, id)
     }
 
     /// Parked records, oldest first.

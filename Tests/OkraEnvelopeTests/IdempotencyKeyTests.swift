@@ -10,6 +10,8 @@ struct IdempotencyKeyTests {
         var payload: String
         var canonical: String
         var id: String
+        /// For an untimed payload (§2): when it was received, whose minute the key covers.
+        var received_at: String?
         var testDescription: String { name }
     }
 
@@ -23,6 +25,16 @@ struct IdempotencyKeyTests {
     @Test("the documented test vectors", arguments: vectors)
     func vector(_ vector: Vector) throws {
         let document = try JSONParser.document(Array(vector.payload.utf8))
+        if let text = vector.received_at {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let receivedAt = try #require(formatter.date(from: text))
+            #expect(IdempotencyKey.make(document, receivedAt: receivedAt) == vector.id)
+            #expect(String(decoding: IdempotencyKey.canonicalBytes(document, receivedAt: receivedAt), as: UTF8.self) == vector.canonical)
+            // The normalizer takes this key for a payload with no time of its own.
+            #expect(try Normalizer.normalize(Array(vector.payload.utf8), receivedAt: receivedAt).get().id == vector.id)
+            return
+        }
         #expect(IdempotencyKey.make(document) == vector.id)
         #expect(String(decoding: IdempotencyKey.canonicalBytes(document), as: UTF8.self) == vector.canonical)
         // The value-tree entry point agrees.
@@ -89,9 +101,13 @@ struct IdempotencyKeyTests {
         }
         var spaced: [UInt8] = []
         JSONWriter.pretty(reordered, into: &spaced)
-        let redelivered = try Normalizer.normalize(spaced, receivedAt: Date()).get()
+        // Within the minute it was first received: an untimed payload's id covers that minute.
+        let redelivered = try Normalizer.normalize(spaced, receivedAt: Fixtures.receivedAt.addingTimeInterval(59)).get()
         #expect(redelivered.id == original.id)
         #expect(redelivered.type == original.type)
+        // Minutes later: the same id when the payload has a time of its own, else a new event.
+        let later = try Normalizer.normalize(spaced, receivedAt: Fixtures.receivedAt.addingTimeInterval(120)).get()
+        #expect((later.id == original.id) == (original.time != nil), "time \(original.time ?? "absent")")
     }
 
     @Test("any change to another field gives a different id", arguments: GoldenFixtureTests.valid)

@@ -113,6 +113,47 @@ struct IngestPipelineTests {
         #expect(try fixture.count("accepted") == 1)
     }
 
+    @Test("a record id and a bank slug with CR, LF, NUL or ESC are left out of the envelope and its headers, counted; subject and key fall back", arguments: [
+        "\\r\\nX-Injected: 1", "\\n", "\\u0000", "\\u001b[31m", "\\u0085",
+    ])
+    func forbiddenCharactersInAttributes(_ escape: String) async throws {
+        let fixture = try Fixture()
+        let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_FAILED","env":"production","record":"rec\#(escape)-1","customerId":"cus-7","bankSlug":"gtb\#(escape)"}"#
+        let answer = await fixture.post(body, token: Self.productionToken)
+        guard case .accepted(let id, duplicate: false) = answer else { Issue.record("\(answer)"); return }
+        let routed = try #require(fixture.sink.accepted.first)
+        let envelope = try #require(routed.provenance?.envelope)
+        #expect(envelope.record == nil && envelope.bank == nil)
+        #expect(envelope.subject == "cus-7", "subject falls back to the customer id")
+        #expect(envelope.droppedAttributes == ["okrarecord", "okrabank"])
+        // key "record" falls back to the id; the customer route keeps its key.
+        #expect(routed.records.map(\.key) == ["cus-7", id])
+        for record in routed.records {
+            for header in record.headers {
+                #expect(CloudEventsString.isValid(header.value), "\(header.name)")
+            }
+            // The envelope JSON carries the payload in data, but no attribute with the text.
+            let value = try JSONParser.parse(record.value).value
+            #expect(value["okrarecord"] == nil && value["okrabank"] == nil && value["subject"] == .string("cus-7"))
+            #expect(value["data"]?["record"] == .string(try #require(JSONParser.parse(Array(body.utf8)).value["record"]?.nonEmptyString)))
+        }
+        #expect(try fixture.metrics.expectCounter("okra_bridge_attributes_dropped_total", [("attribute", "okrarecord")]).totalValue == 1)
+        #expect(try fixture.metrics.expectCounter("okra_bridge_attributes_dropped_total", [("attribute", "okrabank")]).totalValue == 1)
+        #expect(try fixture.metrics.expectCounter("okra_bridge_attributes_dropped_total", [("attribute", "okracustomer")]).totalValue == 0)
+    }
+
+    @Test("binary mode: no ce_ header carries a forbidden character")
+    func binaryHeadersClean() async throws {
+        let table = try RouteTable.load(Array(#"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record","format":"binary"},"deadLetter":{"topic":"okra.deadletter"},"routes":[]}"#.utf8))
+        let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_\r\nFAILED","env":"production","record":"rec\r\n-1","accountId":"a\u0007","bankSlug":"gtb\u001b"}"#
+        let event = try Normalizer.normalize(Array(body.utf8), receivedAt: Self.received).get()
+        #expect(event.droppedAttributes == ["okracode", "okrarecord", "okraaccount", "okrabank"])
+        let record = try #require(Router.route(event, table: table, receivedAt: Self.received).records.first)
+        #expect(record.headers.allSatisfy { CloudEventsString.isValid($0.value) })
+        #expect(!record.headers.contains { ["ce_okracode", "ce_okrarecord", "ce_okraaccount", "ce_okrabank"].contains($0.name) })
+        #expect(record.key == event.id)
+    }
+
     @Test("a duplicate is answered 200 with duplicate true and counted apart")
     func duplicates() async throws {
         let fixture = try Fixture()

@@ -26,8 +26,10 @@ struct SeedRoutingTests {
     func routed(_ name: String, _ expected: String) throws {
         let table = try RouteTable.load(path: Self.root.appendingPathComponent("routes.json").path)
         let body = Array(try Data(contentsOf: Self.root.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads/\(name).json")))
-        let event = try Normalizer.normalize(body, receivedAt: Date()).get()
-        let decision = Router.route(event, table: table, receivedAt: Date())
+        // A fixed receive time: the ids of payloads without a time of their own cover its minute.
+        let receivedAt = Date(timeIntervalSince1970: 1_767_225_600) // 2026-01-01T00:00:00Z
+        let event = try Normalizer.normalize(body, receivedAt: receivedAt).get()
+        let decision = Router.route(event, table: table, receivedAt: receivedAt)
         let lines = decision.records.map { record in
             let via = record.routeName.map { "route \($0)" } ?? (decision.deadLettered ? "dead letter (unrecognized)" : "defaults")
             return "topic=\(record.topic) key=\(record.key ?? "(none)") via \(via)"

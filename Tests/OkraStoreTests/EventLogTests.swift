@@ -349,11 +349,13 @@ struct EventLogTests {
         defer { harness.remove() }
         // An older bridge knew no USER_REAUTH: it kept the body as an unrecognized dead letter.
         let body = #"{"event":"USER_REAUTH","message":"reconnect","data":{"customer":"cus-9"}}"#
+        // Received ten minutes ago: the body has no time of its own, so its id covers that minute.
+        let recordedAt = Int64(Date().addingTimeInterval(-600).timeIntervalSince1970 * 1000)
         try await harness.store.pool.write { db in
             try db.execute(sql: """
                 INSERT INTO event_log(entry, id, recorded_at, token_env, deadletter, reason, body, first_seq, records, bytes)
                 VALUES (1, NULL, ?, 'production', 1, 'unrecognized', ?, 1, '[["okra.deadletter",null,null]]', 100)
-                """, arguments: [Int64(Date().timeIntervalSince1970 * 1000), Data(body.utf8)])
+                """, arguments: [recordedAt, Data(body.utf8)])
         }
         let plan = try await harness.operations.replay(EventFilter(), ids: [], execute: true)
         #expect(plan.recovered == 1)
@@ -361,6 +363,27 @@ struct EventLogTests {
         let record = try #require(try await harness.store.pending(after: 0, limit: 10).first)
         #expect(record.topic == "okra.production.user.reauth_required")
         #expect(String(decoding: record.value, as: UTF8.self).contains(#""okracustomer":"cus-9""#))
+        // Normalized as of its original receipt: the id it would have had then, not a new one.
+        let original = try Normalizer.normalize(Array(body.utf8), receivedAt: Date(timeIntervalSince1970: Double(recordedAt) / 1000)).get().id
+        #expect(record.eventID == original)
+        #expect(original != (try Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get().id))
+    }
+
+    @Test("an untimed v1 callback: a redelivery within its minute is a duplicate, the same content two minutes later a new event; a replay keeps its id")
+    func untimedCallbacks() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let periodic = #"{"callback_type":"TRANSACTIONS","callback_code":"PERIODIC_TRANSACTIONS","record":"rec-U","new_transactions":3}"#
+        let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 600) // a minute's start
+        let first = try harness.id(await harness.post(periodic, at: start.addingTimeInterval(5)))
+        #expect(await harness.post(periodic, at: start.addingTimeInterval(50)) == .accepted(id: first, duplicate: true))
+        let second = try harness.id(await harness.post(periodic, at: start.addingTimeInterval(125)))
+        #expect(second != first)
+        #expect(try await harness.store.pending(after: 0, limit: 10).map(\.eventID) == [first, second], "both published")
+        _ = try await harness.operations.replay(nil, ids: [first], execute: true)
+        let replayed = try #require(try await harness.store.pending(after: 0, limit: 10).last)
+        #expect(replayed.eventID == first)
+        #expect(replayed.headers.contains { $0.name == "idempotency-key" && $0.value == first })
     }
 
     @Test("retention: entries past --retain or beyond --retain-size are pruned, oldest first, and the file stops growing")

@@ -1,29 +1,59 @@
 import Foundation
 
+/// A member the canonical form of a document's root object gets in addition to its own (the
+/// idempotency key's `received-minute`, §2): sorted in among them as if it had been sent.
+public struct CanonicalMember: Sendable {
+    /// The key, as UTF-8 text (written with JSON escapes where needed).
+    public var key: [UInt8]
+    /// The value, as canonical JSON text (e.g. a quoted string).
+    public var value: [UInt8]
+
+    /// A member `key` with the JSON text `value`.
+    public init(key: [UInt8], value: [UInt8]) {
+        self.key = key
+        self.value = value
+    }
+}
+
 extension JSONDocument {
     /// Writes the canonical JSON of the document (the form the idempotency key hashes):
     /// object members sorted by the UTF-8 bytes of their decoded keys (repeated keys keep their
     /// order), no whitespace, strings escaped minimally (only `"`, `\` and control characters;
     /// `\b \f \n \r \t` or lowercase `\u00xx`), numbers exactly as sent. Top-level members
-    /// whose key is in `excludingTopLevel` are left out.
+    /// whose key is in `excludingTopLevel` are left out; `adding` is sorted in among the root
+    /// object's members.
     ///
     /// A string without escapes is already in canonical form (the parser rejected raw control
     /// characters), so its bytes are copied as they are; only escaped strings are re-encoded.
-    public func writeCanonical(into output: inout [UInt8], excludingTopLevel excluded: [[UInt8]] = []) {
-        withCanonicalBytes(excludingTopLevel: excluded) { output.append(contentsOf: $0) }
+    public func writeCanonical(into output: inout [UInt8], excludingTopLevel excluded: [[UInt8]] = [], adding extra: CanonicalMember? = nil) {
+        withCanonicalBytes(excludingTopLevel: excluded, adding: extra) { output.append(contentsOf: $0) }
     }
 
-    /// Calls `body` with the canonical JSON (see ``writeCanonical(into:excludingTopLevel:)``)
+    /// Calls `body` with the canonical JSON (see ``writeCanonical(into:excludingTopLevel:adding:)``)
     /// in temporary storage, valid only inside `body`.
-    public func withCanonicalBytes<R>(excludingTopLevel excluded: [[UInt8]] = [], _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    ///
+    /// The cost is linear in the document whatever its shape: each escaped key is decoded once,
+    /// into scratch space, and sorted and written from there (decoding it at every comparison
+    /// made a body of many escaped keys cost far more per byte than a plain one).
+    public func withCanonicalBytes<R>(excludingTopLevel excluded: [[UInt8]] = [], adding extra: CanonicalMember? = nil,
+                                      _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         // The canonical form is never longer than the document: whitespace goes, and every
-        // escape sequence is re-encoded in at most as many bytes as it was written with.
-        withRoot { root in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(range.count, 1)) { output in
-                withUnsafeTemporaryAllocation(of: CanonicalWriter.SortEntry.self, capacity: nodes.count) { order in
-                    var writer = CanonicalWriter(root: root, output: ByteWriter(output), order: order)
-                    writer.write(0, excluded: excluded)
-                    return body(UnsafeBufferPointer(rebasing: output[..<writer.output.count]))
+        // escape sequence is re-encoded in at most as many bytes as it was written with. An
+        // added member takes its own length, with room for its key's escapes.
+        let added = extra.map { 6 * $0.key.count + $0.value.count + 4 } ?? 0
+        return withRoot { root in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(range.count + added, 1)) { output in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(range.count, 1)) { keys in
+                    withUnsafeTemporaryAllocation(of: CanonicalWriter.SortEntry.self, capacity: nodes.count + 1) { order in
+                        func write(_ extraKey: UnsafeBufferPointer<UInt8>, _ extraValue: UnsafeBufferPointer<UInt8>) -> R {
+                            var writer = CanonicalWriter(root: root, output: ByteWriter(output), keys: keys, order: order,
+                                                         extra: extra == nil ? nil : (extraKey, extraValue))
+                            writer.write(0, excluded: excluded)
+                            return body(UnsafeBufferPointer(rebasing: output[..<writer.output.count]))
+                        }
+                        guard let extra else { return write(UnsafeBufferPointer(start: nil, count: 0), UnsafeBufferPointer(start: nil, count: 0)) }
+                        return extra.key.withUnsafeBufferPointer { key in extra.value.withUnsafeBufferPointer { value in write(key, value) } }
+                    }
                 }
             }
         }
@@ -31,25 +61,33 @@ extension JSONDocument {
 }
 
 private struct CanonicalWriter {
-    /// A member to sort: its key node and the key's first eight bytes, big-endian, zero-padded.
+    /// A member to sort: its key's decoded text, the text's first eight bytes, big-endian,
+    /// zero-padded, and the key's node (-1 for the added member).
     struct SortEntry {
         var prefix: UInt64
+        var text: UnsafeBufferPointer<UInt8>
         var key: Int32
-        /// Whether the key has no escapes (its bytes are its text).
-        var plain: Bool
     }
 
     let root: JSONElement
     var output: ByteWriter
-    /// Scratch space shared by every level (an object has at most one entry per node): an
-    /// object pushes its members on top, sorts them, writes them and pops them.
+    /// Scratch space for the decoded text of escaped keys (never more than the document).
+    let keys: UnsafeMutableBufferPointer<UInt8>
+    var keysUsed = 0
+    /// Scratch space shared by every level (an object has at most one entry per node, the root
+    /// one more): an object pushes its members on top, sorts them, writes them and pops them.
     let order: UnsafeMutableBufferPointer<SortEntry>
     var top = 0
+    /// The member added to the root object: its key's text and its value's JSON.
+    let extra: (key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>)?
 
-    init(root: JSONElement, output: ByteWriter, order: UnsafeMutableBufferPointer<SortEntry>) {
+    init(root: JSONElement, output: ByteWriter, keys: UnsafeMutableBufferPointer<UInt8>, order: UnsafeMutableBufferPointer<SortEntry>,
+         extra: (key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>)?) {
         self.root = root
         self.output = output
+        self.keys = keys
         self.order = order
+        self.extra = extra
     }
 
     mutating func append(_ byte: UInt8) { output.append(byte) }
@@ -64,21 +102,29 @@ private struct CanonicalWriter {
             let base = top
             var child = index + 1
             while child < Int(node.next) {
-                let key = nodes[child]
-                if excluded.isEmpty || !excluded.contains(where: { name in name.withUnsafeBufferPointer { root.keyEquals(key, $0) } }) {
-                    order[top] = SortEntry(prefix: prefix(key), key: Int32(child), plain: key.kind == .string)
+                let text = keyText(nodes[child])
+                if excluded.isEmpty || !excluded.contains(where: { $0.elementsEqual(text) }) {
+                    order[top] = SortEntry(prefix: Self.prefix(text), text: text, key: Int32(child))
                     top += 1
                 }
                 child = Int(nodes[child + 1].next)
+            }
+            if index == 0, let extra {
+                order[top] = SortEntry(prefix: Self.prefix(extra.key), text: extra.key, key: -1)
+                top += 1
             }
             sortMembers(from: base)
             append(UInt8(ascii: "{"))
             for position in base..<top {
                 if position > base { append(UInt8(ascii: ",")) }
-                let key = Int(order[position].key)
-                writeString(nodes[key])
+                let entry = order[position]
+                writeKey(entry)
                 append(UInt8(ascii: ":"))
-                write(key + 1)
+                if entry.key < 0 {
+                    append(extra!.value)
+                } else {
+                    write(Int(entry.key) + 1)
+                }
             }
             append(UInt8(ascii: "}"))
             top = base
@@ -98,6 +144,29 @@ private struct CanonicalWriter {
         }
     }
 
+    /// A key's decoded text: its bytes in the document when it has no escapes, else decoded
+    /// once into the scratch space.
+    mutating func keyText(_ key: JSONDocument.Node) -> UnsafeBufferPointer<UInt8> {
+        guard key.kind == .escapedString else { return root.raw(key) }
+        let start = keysUsed
+        for byte in root.decodedText(key) {
+            keys[keysUsed] = byte
+            keysUsed += 1
+        }
+        return UnsafeBufferPointer(rebasing: keys[start..<keysUsed])
+    }
+
+    /// A member's key: a plain key's bytes as they are, else its decoded text escaped minimally.
+    mutating func writeKey(_ entry: SortEntry) {
+        if entry.key >= 0, root.nodes[Int(entry.key)].kind == .string {
+            append(UInt8(ascii: "\""))
+            append(entry.text)
+            append(UInt8(ascii: "\""))
+        } else {
+            output.appendJSONString(utf8: entry.text)
+        }
+    }
+
     mutating func writeString(_ node: JSONDocument.Node) {
         if node.kind == .string {
             append(UInt8(ascii: "\""))
@@ -108,15 +177,13 @@ private struct CanonicalWriter {
         }
     }
 
-    /// The first eight bytes of a plain key, big-endian, so comparing prefixes as integers
-    /// orders keys as memcmp would. Plain keys have no byte below 0x20, so the zero padding of
-    /// a shorter key sorts it first, as it should. Escaped keys get 0 and are always compared
+    /// The first eight bytes of a key's text, big-endian, so comparing prefixes as integers
+    /// orders keys as memcmp would, as long as they differ there. A shorter text is padded with
+    /// zeros, which a NUL byte in a key (sent as `\u0000`) shares: equal prefixes are compared
     /// in full.
-    func prefix(_ key: JSONDocument.Node) -> UInt64 {
-        guard key.kind == .string else { return 0 }
+    static func prefix(_ text: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var value: UInt64 = 0
-        let raw = root.raw(key)
-        for offset in 0..<8 { value = value << 8 | UInt64(offset < raw.count ? raw[offset] : 0) }
+        for offset in 0..<8 { value = value << 8 | UInt64(offset < text.count ? text[offset] : 0) }
         return value
     }
 
@@ -144,17 +211,8 @@ private struct CanonicalWriter {
 
     /// Whether member `a` sorts before member `b`.
     func precedes(_ a: SortEntry, _ b: SortEntry) -> Bool {
-        if a.plain && b.plain && a.prefix != b.prefix { return a.prefix < b.prefix }
-        let left = root.nodes[Int(a.key)]
-        let right = root.nodes[Int(b.key)]
-        let order: Int
-        if a.plain && b.plain {
-            order = compare(root.raw(left), root.raw(right))
-        } else {
-            let leftText = left.kind == .string ? Array(root.raw(left)) : root.decodedText(left)
-            let rightText = right.kind == .string ? Array(root.raw(right)) : root.decodedText(right)
-            order = leftText.withUnsafeBufferPointer { l in rightText.withUnsafeBufferPointer { r in compare(l, r) } }
-        }
+        if a.prefix != b.prefix { return a.prefix < b.prefix }
+        let order = compare(a.text, b.text)
         return order == 0 ? a.key < b.key : order < 0
     }
 

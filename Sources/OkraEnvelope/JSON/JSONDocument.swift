@@ -47,6 +47,18 @@ public struct JSONDocument: Sendable {
     /// Whether the root is an object.
     public var isObject: Bool { nodes[0].kind == .object }
 
+    /// A short name of the root value's kind, for messages (read from the root node: no tree).
+    public var rootKindName: String {
+        switch nodes[0].kind {
+        case .object: "an object"
+        case .array: "an array"
+        case .string, .escapedString: "a string"
+        case .number: "a number"
+        case .true, .false: "a boolean"
+        case .null: "null"
+        }
+    }
+
     /// The whole document as a value tree.
     public var value: JSONValue { withRoot { $0.tree } }
 }
@@ -100,14 +112,81 @@ public struct JSONElement {
         return string(node)
     }
 
-    /// Whether the key node `node` decodes to exactly the bytes `key`.
+    /// Whether the key node `node` decodes to exactly the bytes `key`. An escaped key is
+    /// decoded as it is compared, without a copy, and only as far as it matches: a look-up costs
+    /// the same whether the payload's keys are escaped or not.
     func keyEquals(_ node: Node, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
         if node.kind == .string {
             let count = Int(node.end - node.start)
             guard count == key.count else { return false }
             return count == 0 || memcmp(bytes.baseAddress! + Int(node.start), key.baseAddress!, count) == 0
         }
-        return decodedText(node).elementsEqual(key)
+        // Decoded text is never longer than what was written, nor shorter than a sixth of it.
+        let written = Int(node.end - node.start)
+        guard key.count <= written, key.count * 6 >= written else { return false }
+        var matched = 0
+        var equal = true
+        forEachDecodedByte(node) { byte in
+            guard matched < key.count, key[matched] == byte else {
+                equal = false
+                return false
+            }
+            matched += 1
+            return true
+        }
+        return equal && matched == key.count
+    }
+
+    /// Calls `body` with each UTF-8 byte of a string node's decoded text, in order, until it
+    /// returns false. The parser has checked every escape already.
+    func forEachDecodedByte(_ node: Node, _ body: (UInt8) -> Bool) {
+        var index = Int(node.start)
+        let end = Int(node.end)
+        while index < end {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\\") else {
+                guard body(byte) else { return }
+                index += 1
+                continue
+            }
+            let escape = bytes[index + 1]
+            index += 2
+            switch escape {
+            case UInt8(ascii: "b"): guard body(0x08) else { return }
+            case UInt8(ascii: "f"): guard body(0x0C) else { return }
+            case UInt8(ascii: "n"): guard body(0x0A) else { return }
+            case UInt8(ascii: "r"): guard body(0x0D) else { return }
+            case UInt8(ascii: "t"): guard body(0x09) else { return }
+            case UInt8(ascii: "u"):
+                var scalar = hex4(index)
+                index += 4
+                if (0xD800...0xDBFF).contains(scalar) {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (hex4(index + 2) - 0xDC00)
+                    index += 6
+                }
+                switch scalar {
+                case ..<0x80:
+                    guard body(UInt8(scalar)) else { return }
+                case ..<0x800:
+                    guard body(UInt8(0xC0 | scalar >> 6)), body(UInt8(0x80 | scalar & 0x3F)) else { return }
+                case ..<0x10000:
+                    guard body(UInt8(0xE0 | scalar >> 12)), body(UInt8(0x80 | scalar >> 6 & 0x3F)), body(UInt8(0x80 | scalar & 0x3F)) else { return }
+                default:
+                    guard body(UInt8(0xF0 | scalar >> 18)), body(UInt8(0x80 | scalar >> 12 & 0x3F)), body(UInt8(0x80 | scalar >> 6 & 0x3F)),
+                          body(UInt8(0x80 | scalar & 0x3F)) else { return }
+                }
+            default: guard body(escape) else { return } // \" \\ \/
+            }
+        }
+    }
+
+    private func hex4(_ at: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for byte in bytes[at..<at + 4] {
+            let digit: UInt8 = byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : (byte | 0x20) - UInt8(ascii: "a") + 10
+            value = value << 4 | UInt32(digit)
+        }
+        return value
     }
 
     /// The raw bytes of a node (a string's text as written, with its escapes).
