@@ -42,6 +42,10 @@ public enum ListenerRefusal: String, Sendable, CaseIterable {
     case badRequest = "bad_request"
     /// A connection over `--max-connections`: 503, then it closes.
     case overCapacity = "over_capacity"
+    /// A connection over `--max-connections-per-address` from one address: 503, then it closes.
+    case overAddressCapacity = "over_address_capacity"
+    /// A connection from an address outside `--allow-ip`: closed when accepted, unanswered.
+    case addressRefused = "address_refused"
     /// A route failed in a way it did not expect: 500.
     case internalError = "internal"
 }

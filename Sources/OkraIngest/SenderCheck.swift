@@ -77,6 +77,22 @@ public struct SenderCheck: Sendable {
         return hops.first ?? peer
     }
 
+    /// Whether a connection from `peer` may be held at all, decided when it is accepted: with an
+    /// allowlist, only its addresses and the trusted proxies (whose requests are still checked
+    /// against `X-Forwarded-For` one by one); without one, anyone.
+    public func admitsConnection(from peer: String?) -> Bool {
+        guard let allowed else { return true }
+        guard let peer else { return false }
+        return allowed.contains { $0.contains(peer) } || isTrustedProxy(peer)
+    }
+
+    /// Whether `peer` is a trusted proxy (exempt from the per-address connection cap: an
+    /// ingress keeps many connections of its own).
+    public func isTrustedProxy(_ peer: String?) -> Bool {
+        guard let peer else { return false }
+        return trustedProxies.contains { $0.contains(peer) }
+    }
+
     /// Checks the address; nil when allowed.
     public func checkAddress(_ address: String?) -> Refusal? {
         guard let allowed else { return nil }

@@ -47,6 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Time for a request's body to arrive after its headers; else 408 and close. Default 30s.") var bodyTimeout: String?
     @Option(help: "Time a keep-alive connection may wait for its next request. Default 60s.") var idleTimeout: String?
     @Option(help: "Open connections per listener at most; one more is answered 503 and closed. Default 2048.") var maxConnections: Int?
+    @Option(help: "Open connections from one remote address per listener at most (--trusted-proxy addresses exempt); one more is answered 503 and closed. Default 64.") var maxConnectionsPerAddress: Int?
 
     func run() async throws {
         let env = Environment()
@@ -194,7 +195,9 @@ struct ServeCommand: AsyncParsableCommand {
         let budget = BodyBudget(limit: try FlagValue.bytes(env.value(maxInflightBody, "MAX_INFLIGHT_BODY") ?? "256MiB", flag: "--max-inflight-body"))
         if budget.limit < maxBody { throw UsageError("--max-inflight-body \(budget.limit) is smaller than --max-body \(maxBody): no body of the largest size could be read") }
         let app = Application(router: Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: admin == nil ? metrics : nil),
-                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", count: { ingest.count($0) })),
+                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest",
+                                                                  policy: .ingest(senderCheck),
+                                                                  count: { ingest.count($0) })),
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, flag: "--listen", address: "\(listen.host):\(listen.port)")))
         logger.info("okra-bridge starting", metadata: [
@@ -203,6 +206,7 @@ struct ServeCommand: AsyncParsableCommand {
             "delivery": "\(mode.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
             "header_timeout": "\(limits.headerTimeout)", "body_timeout": "\(limits.bodyTimeout)",
             "idle_timeout": "\(limits.idleTimeout)", "max_connections": "\(limits.maxConnections)",
+            "max_connections_per_address": "\(limits.maxConnectionsPerAddress)",
             "tokens": "\(senderCheck.tokenCount)", "token_file": "\(tokenFilePath ?? "none")", "max_body": "\(maxBody)",
         ])
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -220,6 +224,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let count = maxConnections ?? env.value(nil, "MAX_CONNECTIONS").flatMap({ Int($0) }) {
             guard count > 0 else { throw UsageError("--max-connections takes a count of at least 1, got \(count)") }
             limits.maxConnections = count
+        }
+        if let count = maxConnectionsPerAddress ?? env.value(nil, "MAX_CONNECTIONS_PER_ADDRESS").flatMap({ Int($0) }) {
+            guard count > 0 else { throw UsageError("--max-connections-per-address takes a count of at least 1, got \(count)") }
+            limits.maxConnectionsPerAddress = count
         }
         return limits
     }

@@ -26,16 +26,16 @@ struct ConnectionLimitTests {
     }
 
     /// Runs the ingest listener held to `limits` for the body.
-    static func withServer(_ limits: ConnectionLimits,
+    static func withServer(_ limits: ConnectionLimits, allowIPs: [String] = [], trustedProxies: [String] = [],
                            _ body: @Sendable (_ port: Int, _ sink: InMemorySink, _ gate: ConnectionGate, _ refusals: Refusals) async throws -> Void) async throws {
         let sink = InMemorySink()
-        let check = try SenderCheck(tokens: ["production=\(token)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false)
+        let check = try SenderCheck(tokens: ["production=\(token)"], allowIPs: allowIPs, trustedProxies: trustedProxies, allowUnauthenticated: false)
         let table = try RouteTable.load(Array(HTTPAnswerTests.routes.utf8))
         var logger = Logger(label: "connection-test")
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
         let refusals = Refusals()
-        let gate = ConnectionGate(limits: limits, listener: "ingest", count: { ingest.count($0); refusals.add($0) })
+        let gate = ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(check), count: { ingest.count($0); refusals.add($0) })
         try await Loopback.serve([{ running in
             Application(router: Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil), server: .http1(gate: gate),
                         configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)
@@ -53,7 +53,7 @@ struct ConnectionLimitTests {
 
     @Test("200 connections trickling headers a byte a second do not stop a normal POST; each gets 408 within the header deadline and is closed")
     func slowHeaders() async throws {
-        try await Self.withServer(.init(headerTimeout: .seconds(2), maxConnections: 512)) { port, sink, _, refusals in
+        try await Self.withServer(.init(headerTimeout: .seconds(2), maxConnections: 512, maxConnectionsPerAddress: 512)) { port, sink, _, refusals in
             let slow = try (0..<200).map { _ in try RawConnection(port: port) }
             let started = ContinuousClock.now
             let request = Array("POST /webhooks/okra HTTP/1.1\r\nHost: bridge\r\n".utf8)
@@ -132,6 +132,78 @@ struct ConnectionLimitTests {
             let again = try RawConnection(port: port)
             again.send("GET /healthz HTTP/1.1\r\nHost: bridge\r\n\r\n")
             #expect(await again.readAnswer(timeout: .seconds(2))?.statusCode == 200)
+        }
+    }
+
+    /// Raises this process's open-file limit to at least `count` (the hard limit allowing).
+    static func raiseFileLimit(to count: Int) throws {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        guard limit.rlim_cur < rlim_t(count) else { return }
+        limit.rlim_cur = min(max(rlim_t(count), limit.rlim_cur), limit.rlim_max)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_cur >= rlim_t(count), "the open-file limit is \(limit.rlim_cur); this test needs \(count)")
+    }
+
+    /// `count` connections from `source` that send nothing; opened a batch at a time.
+    static func idleConnections(_ count: Int, from source: String, port: Int) throws -> [RawConnection] {
+        try (0..<count).map { _ in try RawConnection(port: port, from: source) }
+    }
+
+    @Test("2,048 idle keep-alive connections from one stranger take at most --max-connections-per-address places: Okra's POST from another address gets 200")
+    func perAddressCap() async throws {
+        try Self.raiseFileLimit(to: 8192)
+        try await Self.withServer(.init(maxConnections: 100, maxConnectionsPerAddress: 64)) { port, sink, gate, refusals in
+            let strangers = try Self.idleConnections(2048, from: "127.0.0.2", port: port)
+            for _ in 0..<300 where refusals.all.count < 2048 - 64 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(gate.openConnections == 64, "the stranger holds no more than its 64 places")
+            #expect(refusals.all.count == 2048 - 64 && refusals.all.allSatisfy { $0 == .overAddressCapacity })
+            // The ones over the cap were answered 503 with Retry-After and closed.
+            let (text, closed) = await strangers.last!.readUntilClosed(timeout: .seconds(3))
+            #expect(text.statusCode == 503 && text.contains("Retry-After: 1") && closed)
+            let okra = try RawConnection(port: port, from: "127.0.0.1")
+            okra.send(Self.post(Self.payment))
+            #expect(await okra.readAnswer(timeout: .seconds(5))?.statusCode == 200)
+            #expect(sink.accepted.count == 1)
+            _ = strangers
+        }
+    }
+
+    @Test("a trusted proxy's connections are not capped per address; its requests are still checked against X-Forwarded-For")
+    func trustedProxyUncapped() async throws {
+        try Self.raiseFileLimit(to: 8192)
+        try await Self.withServer(.init(maxConnections: 300, maxConnectionsPerAddress: 64), allowIPs: ["127.0.0.1"],
+                                  trustedProxies: ["127.0.0.3"]) { port, sink, gate, refusals in
+            let ingress = try Self.idleConnections(200, from: "127.0.0.3", port: port)
+            for _ in 0..<300 where gate.openConnections < 200 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(gate.openConnections == 200)
+            #expect(refusals.all.isEmpty)
+            // Through the proxy: the forwarded sender decides, request by request.
+            let allowed = try RawConnection(port: port, from: "127.0.0.3")
+            allowed.send(Self.post(Self.payment).replacingOccurrences(of: "Host: bridge\r\n", with: "Host: bridge\r\nX-Forwarded-For: 127.0.0.1\r\n"))
+            #expect(await allowed.readAnswer(timeout: .seconds(5))?.statusCode == 200)
+            let forged = try RawConnection(port: port, from: "127.0.0.3")
+            forged.send(Self.post(Self.payment).replacingOccurrences(of: "Host: bridge\r\n", with: "Host: bridge\r\nX-Forwarded-For: 203.0.113.7\r\n"))
+            #expect(await forged.readAnswer(timeout: .seconds(5))?.statusCode == 403)
+            #expect(sink.accepted.count == 1)
+            _ = ingress
+        }
+    }
+
+    @Test("with --allow-ip, a connection from another address is closed when accepted, unanswered, before it takes a place")
+    func allowlistAtAccept() async throws {
+        try await Self.withServer(.init(maxConnections: 10), allowIPs: ["127.0.0.1"]) { port, sink, gate, refusals in
+            let strangers = try Self.idleConnections(50, from: "127.0.0.2", port: port)
+            for _ in 0..<300 where refusals.all.count < 50 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(refusals.all.count == 50 && refusals.all.allSatisfy { $0 == .addressRefused })
+            #expect(gate.openConnections == 0)
+            let (text, closed) = await strangers[0].readUntilClosed(timeout: .seconds(2))
+            #expect(text.isEmpty && closed, "closed without an answer")
+            let okra = try RawConnection(port: port, from: "127.0.0.1")
+            okra.send(Self.post(Self.payment))
+            #expect(await okra.readAnswer(timeout: .seconds(5))?.statusCode == 200)
+            #expect(sink.accepted.count == 1)
         }
     }
 

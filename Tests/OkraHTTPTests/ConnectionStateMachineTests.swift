@@ -10,7 +10,7 @@ struct ConnectionStateMachineTests {
     @Test("a request runs header, body, no deadline while answered, then idle; the next request's first byte starts its header deadline")
     func keepAlive() {
         var machine = ConnectionStateMachine(limits: Self.limits)
-        #expect(machine.opened(withRoom: true) == .arm(.header, .seconds(10)))
+        #expect(machine.opened() == .arm(.header, .seconds(10)))
         #expect(machine.bytesArrived() == (true, .none))
         #expect(machine.headArrived() == .arm(.body, .seconds(30)))
         #expect(machine.endArrived() == .disarm)
@@ -25,14 +25,14 @@ struct ConnectionStateMachineTests {
     @Test("a missed body deadline is a 408 that fails the request being read; after an answer has begun it only closes")
     func bodyDeadline() {
         var machine = ConnectionStateMachine(limits: Self.limits)
-        _ = machine.opened(withRoom: true)
+        _ = machine.opened()
         _ = machine.headArrived()
         #expect(machine.fired(.body) == .refuseAndLinger(.timeout, failRequest: true))
         #expect(machine.bytesArrived() == (false, .none), "what arrives while lingering is discarded")
         #expect(machine.fired(.linger) == .close)
 
         var answered = ConnectionStateMachine(limits: Self.limits)
-        _ = answered.opened(withRoom: true)
+        _ = answered.opened()
         _ = answered.headArrived()
         _ = answered.answerStarted(status: 200)
         #expect(answered.fired(.body) == .close)
@@ -42,7 +42,7 @@ struct ConnectionStateMachineTests {
     func refusalsClose() {
         for status in [401, 403, 408, 413] {
             var machine = ConnectionStateMachine(limits: Self.limits)
-            _ = machine.opened(withRoom: true)
+            _ = machine.opened()
             _ = machine.headArrived()
             let closes = machine.answerStarted(status: status)
             #expect(closes)
@@ -51,7 +51,7 @@ struct ConnectionStateMachineTests {
         }
         for status in [200, 400, 404, 503] {
             var machine = ConnectionStateMachine(limits: Self.limits)
-            _ = machine.opened(withRoom: true)
+            _ = machine.opened()
             _ = machine.headArrived()
             #expect(machine.answerStarted(status: status) == false)
         }
@@ -60,7 +60,7 @@ struct ConnectionStateMachineTests {
     @Test("answered before its body was read (503 over budget): the body deadline runs on, and the request's end makes the connection idle")
     func answeredEarly() {
         var machine = ConnectionStateMachine(limits: Self.limits)
-        _ = machine.opened(withRoom: true)
+        _ = machine.opened()
         _ = machine.headArrived()
         _ = machine.answerStarted(status: 503)
         #expect(machine.answerEnded() == .none)
@@ -71,15 +71,21 @@ struct ConnectionStateMachineTests {
     @Test("no room is a 503 refusal; bytes that are not HTTP are a 400 that fails a body being read")
     func refusals() {
         var full = ConnectionStateMachine(limits: Self.limits)
-        #expect(full.opened(withRoom: false) == .refuseAndLinger(.overCapacity, failRequest: false))
+        #expect(full.refusedOnOpen(.overCapacity) == .refuseAndLinger(.overCapacity, failRequest: false))
         #expect(full.bytesArrived() == (false, .none))
+        var crowded = ConnectionStateMachine(limits: Self.limits)
+        #expect(crowded.refusedOnOpen(.overAddressCapacity) == .refuseAndLinger(.overAddressCapacity, failRequest: false))
+        #expect(crowded.bytesArrived() == (false, .none))
+        var stranger = ConnectionStateMachine(limits: Self.limits)
+        #expect(stranger.closedOnOpen() == .close)
+        #expect(stranger.bytesArrived().pass == false)
 
         var garbled = ConnectionStateMachine(limits: Self.limits)
-        _ = garbled.opened(withRoom: true)
+        _ = garbled.opened()
         #expect(garbled.malformed() == .refuseAndLinger(.badRequest, failRequest: false))
 
         var chunked = ConnectionStateMachine(limits: Self.limits)
-        _ = chunked.opened(withRoom: true)
+        _ = chunked.opened()
         _ = chunked.headArrived()
         #expect(chunked.malformed() == .refuseAndLinger(.badRequest, failRequest: true))
     }

@@ -8,17 +8,28 @@ import Glibc
 final class RawConnection: @unchecked Sendable {
     let fd: Int32
 
-    /// Connects to 127.0.0.1:`port`.
-    init(port: Int) throws {
+    /// Connects to 127.0.0.1:`port` from `source` (another loopback address stands for another sender).
+    init(port: Int, from source: String = "127.0.0.1") throws {
         // The descriptor is this object's only once connected: a class whose initializer throws
         // after its properties are set still runs deinit, which would close the number twice
         // (by then perhaps another test's socket).
-        fd = try Self.connected(port: port)
+        fd = try Self.connected(port: port, from: source)
     }
 
-    private static func connected(port: Int) throws -> Int32 {
+    private static func connected(port: Int, from source: String) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw POSIXError(.init(rawValue: code) ?? .EADDRNOTAVAIL)
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

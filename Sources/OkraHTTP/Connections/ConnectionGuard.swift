@@ -59,6 +59,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private var timerGeneration = 0
     private var started = false
     private var holdsPlace = false
+    /// The remote address, as the gate counts it.
+    private var address: String?
 
     init(gate: ConnectionGate) {
         self.gate = gate
@@ -94,8 +96,17 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private func start() {
         guard !started else { return }
         started = true
-        holdsPlace = gate.enter()
-        perform(machine.opened(withRoom: holdsPlace))
+        address = context?.channel.remoteAddress?.ipAddress
+        let admission = gate.enter(address: address)
+        holdsPlace = admission == .admitted
+        switch admission {
+        case .admitted: perform(machine.opened())
+        case .overCapacity: perform(machine.refusedOnOpen(.overCapacity))
+        case .overAddressCapacity: perform(machine.refusedOnOpen(.overAddressCapacity))
+        case .refused:
+            gate.counted(.addressRefused)
+            perform(machine.closedOnOpen())
+        }
     }
 
     private func finish() {
@@ -103,7 +114,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         cancelTimer()
         if holdsPlace {
             holdsPlace = false
-            gate.leave()
+            gate.leave(address: address)
         }
     }
 
@@ -231,6 +242,7 @@ extension ConnectionStateMachine.Refusal {
         case .timeout: .timeout
         case .badRequest: .badRequest
         case .overCapacity: .overCapacity
+        case .overAddressCapacity: .overAddressCapacity
         }
     }
 
@@ -245,6 +257,9 @@ extension ConnectionStateMachine.Refusal {
         case .overCapacity:
             ("503 Service Unavailable", "Retry-After: 1\r\n",
              #"{"error":{"code":"too-many-connections","message":"the listener has as many connections open as it takes; retry"}}"#)
+        case .overAddressCapacity:
+            ("503 Service Unavailable", "Retry-After: 1\r\n",
+             #"{"error":{"code":"too-many-connections","message":"this address has as many connections open as the listener takes from one address; retry"}}"#)
         }
         return allocator.buffer(string: "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extra)Connection: close\r\n\r\n\(body)")
     }

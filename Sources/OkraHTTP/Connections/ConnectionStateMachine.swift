@@ -48,7 +48,7 @@ struct ConnectionStateMachine {
 
     /// The refusals the guard writes itself, below HTTP's encoder.
     enum Refusal: Equatable {
-        case timeout, badRequest, overCapacity
+        case timeout, badRequest, overCapacity, overAddressCapacity
     }
 
     let limits: ConnectionLimits
@@ -64,11 +64,23 @@ struct ConnectionStateMachine {
         self.limits = limits
     }
 
-    /// The connection was accepted with room for it, or without.
-    mutating func opened(withRoom: Bool) -> Action {
-        guard withRoom else { phase = .lingering; return .refuseAndLinger(.overCapacity, failRequest: false) }
+    /// The connection was accepted and holds a place: its first headers have `headerTimeout`.
+    mutating func opened() -> Action {
         phase = .readingHead
         return .arm(.header, limits.headerTimeout)
+    }
+
+    /// The connection was accepted with no place for it (the listener's or its address's
+    /// limit): answered 503 and closed.
+    mutating func refusedOnOpen(_ refusal: Refusal) -> Action {
+        phase = .lingering
+        return .refuseAndLinger(refusal, failRequest: false)
+    }
+
+    /// The connection's address may not connect: closed at once, unanswered.
+    mutating func closedOnOpen() -> Action {
+        phase = .closed
+        return .close
     }
 
     /// Bytes arrived. Returns whether to hand them on to HTTP's decoder, and what to do.
