@@ -111,3 +111,19 @@ print(*[s.getsockname()[1] for s in held])' "${1:-1}"
 random_secret() {
   printf '%s%s\n' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 }
+
+# A Python venv with fusepy (pinned) for the power-loss test's FUSE filesystem
+# (scripts/powerloss/lossyfs.py), in .tools/, over Debian's FUSE 2 library. Not Debian's `fuse`
+# package (fusermount): it conflicts with fuse3, which podman's fuse-overlayfs needs, and root
+# mounts and unmounts without it.
+POWERLOSS_VENV="${OKRA_POWERLOSS_VENV:-$OKRA_ROOT/.tools/powerloss-venv}"
+ensure_powerloss_venv() {
+  local want="fusepy==3.0.1"
+  ensure_apt libfuse2 python3-venv
+  if [ -f "$POWERLOSS_VENV/.installed" ] && [ "$(cat "$POWERLOSS_VENV/.installed")" = "$want" ]; then return 0; fi
+  say "installing into $POWERLOSS_VENV: $want"
+  python3 -m venv "$POWERLOSS_VENV" >&2
+  # shellcheck disable=SC2086
+  "$POWERLOSS_VENV/bin/pip" install -q $want >&2
+  printf '%s' "$want" >"$POWERLOSS_VENV/.installed"
+}

@@ -50,5 +50,7 @@ status=$?
 if [ $# -eq 0 ]; then
   say "checking that every 200 follows a WAL sync (scripts/test-fsync.sh)"
   ./scripts/test-fsync.sh .build/debug/okra-bridge || status=1
+  say "cutting the power under load: nothing acknowledged may be lost (scripts/test-powerloss.sh)"
+  ./scripts/test-powerloss.sh .build/debug/okra-bridge || status=1
 fi
 exit $status
