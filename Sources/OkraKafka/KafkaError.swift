@@ -30,6 +30,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let admin = Code(name: "admin")
         /// Any other broker or client error.
         public static let other = Code(name: "other")
+        /// A librdkafka code the bridge does not classify: retried (it may be passing), and
+        /// parked by the outbox only once it kept failing the same record for `--park-after`.
+        public static let unclassified = Code(name: "unclassified")
 
         /// The code's name.
         public var description: String { name }

@@ -18,6 +18,12 @@ extension KafkaProducer {
         rdkafka.failNextProduceRequestsForTesting(count, refusingTopic: true)
     }
 
+    /// Makes the mock cluster answer the next `count` Produce requests with the broker error
+    /// `code` (Kafka's protocol number, e.g. 44 for `POLICY_VIOLATION`).
+    func failNextProduceRequestsForTesting(_ count: Int, brokerError code: Int32) -> Bool {
+        rdkafka.failNextProduceRequestsForTesting(count, code: code)
+    }
+
     /// The bootstrap address of this producer's mock cluster, for other clients.
     func mockClusterBootstrapsForTesting() -> String? {
         rdkafka.mockClusterBootstrapsForTesting()

@@ -9,16 +9,24 @@ import Synchronization
 /// HTTP listener stopped.
 public final class DirectDelivery: EventSink, Service, Sendable {
     private let makeProducer: @Sendable () throws -> KafkaProducer
-    private let current: Mutex<KafkaProducer>
+    private let current: CurrentProducer
+    /// Kafka's reachability as readiness reads it: at most one broker check in flight, its
+    /// answer kept for a second, so a flood of probes never queues checks on the producer.
+    let reachability: SharedCheck
 
     /// Creates the first producer at once, so a broken configuration fails at start.
-    public init(makeProducer: @escaping @Sendable () throws -> KafkaProducer) throws {
+    /// - Parameter readinessFreshness: how long a broker check answers `/readyz`.
+    public init(makeProducer: @escaping @Sendable () throws -> KafkaProducer, readinessFreshness: Duration = .seconds(1)) throws {
         self.makeProducer = makeProducer
-        self.current = Mutex(try makeProducer())
+        let current = CurrentProducer(try makeProducer())
+        self.current = current
+        self.reachability = SharedCheck(freshFor: readinessFreshness) {
+            await current.slot.withLock { $0 }.brokersReachable(timeout: .seconds(1))
+        }
     }
 
     /// The producer in use.
-    public var producer: KafkaProducer { current.withLock { $0 } }
+    public var producer: KafkaProducer { current.slot.withLock { $0 } }
 
     /// Sends every record and waits for all their reports.
     /// - Throws: the first ``KafkaError``; the request is answered 503.
@@ -36,9 +44,10 @@ public final class DirectDelivery: EventSink, Service, Sendable {
         return .accepted
     }
 
-    /// No store; ready while a broker answers a metadata request within a second.
+    /// No store; ready while a broker answered a metadata request within a second, as of the
+    /// last check (at most a second old; one check at a time, shared by every probe).
     public func readiness() async -> SinkReadiness {
-        guard await producer.brokersReachable(timeout: .seconds(1)) else {
+        guard await reachability.value() else {
             return SinkReadiness(store: .none, kafka: .unreachable, problems: ["Kafka is unreachable and delivery is direct"])
         }
         return SinkReadiness(store: .none, kafka: .reachable)
@@ -55,12 +64,64 @@ public final class DirectDelivery: EventSink, Service, Sendable {
     /// ever raising a fatal error. Only the producer that failed is replaced, once.
     private func replaceIfBroken(_ producer: KafkaProducer, _ error: KafkaError) {
         guard error.code == .fatal || error.code == .messageTimedOut else { return }
-        guard current.withLock({ $0 === producer }), let replacement = try? makeProducer() else { return }
-        let old = current.withLock { current -> KafkaProducer? in
+        guard current.slot.withLock({ $0 === producer }), let replacement = try? makeProducer() else { return }
+        let old = current.slot.withLock { current -> KafkaProducer? in
             guard current === producer else { return nil }
             current = replacement
             return producer
         }
         if let old { Task { await old.shutdown() } } else { Task { await replacement.shutdown() } }
+    }
+}
+
+/// The producer in use, shared with the readiness check.
+final class CurrentProducer: Sendable {
+    let slot: Mutex<KafkaProducer>
+    init(_ producer: KafkaProducer) { slot = Mutex(producer) }
+}
+
+/// A yes-or-no check that is slow or blocking (a broker round trip): callers share the one in
+/// flight, and its answer is reused while it is younger than `freshFor`.
+final class SharedCheck: Sendable {
+    private struct State {
+        var last: (answer: Bool, at: ContinuousClock.Instant)?
+        var running: Task<Bool, Never>?
+        var started = 0
+    }
+
+    private let state = Mutex(State())
+    private let freshFor: Duration
+    private let check: @Sendable () async -> Bool
+
+    init(freshFor: Duration, _ check: @escaping @Sendable () async -> Bool) {
+        self.freshFor = freshFor
+        self.check = check
+    }
+
+    /// How many checks were started (tests).
+    var checksStarted: Int { state.withLock { $0.started } }
+
+    /// The last answer if fresh, else the answer of the check in flight (started if none is).
+    func value() async -> Bool {
+        enum Next { case answer(Bool), wait(Task<Bool, Never>) }
+        let next: Next = state.withLock { state in
+            if let last = state.last, ContinuousClock.now - last.at < freshFor { return .answer(last.answer) }
+            if let running = state.running { return .wait(running) }
+            state.started += 1
+            let task = Task { [check] in
+                let answer = await check()
+                self.state.withLock { state in
+                    state.last = (answer, .now)
+                    state.running = nil
+                }
+                return answer
+            }
+            state.running = task
+            return .wait(task)
+        }
+        switch next {
+        case .answer(let answer): return answer
+        case .wait(let task): return await task.value
+        }
     }
 }

@@ -33,6 +33,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let storeErrors: Counter
     private let volumeFull: Gauge
     private let parkedCounters = Mutex<[String: Counter]>([:])
+    private let parkAfter: Mutex<ParkAfter>
 
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
@@ -42,6 +43,8 @@ public final class OutboxPublisher: Service, Sendable {
     ///     again (a stored record wakes the publisher at once).
     ///   - gather: after a round of fewer than a quarter of `batchSize` records, the pause
     ///     before the next one.
+    ///   - parkAfter: how long a librdkafka code the bridge does not classify may keep failing
+    ///     the oldest record before it is parked (`--park-after`).
     public init(
         store: OutboxStore,
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
@@ -52,9 +55,11 @@ public final class OutboxPublisher: Service, Sendable {
         gather: Duration = .milliseconds(20),
         maxBackoff: Duration = .seconds(5),
         shutdownGrace: Duration = .seconds(3),
+        parkAfter: Duration = .seconds(600),
         metrics: MetricsFactory = MetricsSystem.factory
     ) {
         self.shutdownGrace = shutdownGrace
+        self.parkAfter = Mutex(ParkAfter(limit: parkAfter))
         self.store = store
         self.makeProducer = makeProducer
         self.logger = logger
@@ -197,6 +202,7 @@ public final class OutboxPublisher: Service, Sendable {
                 if error.isRetriable { break }
             }
         }
+        var judged = false
         for (record, outcome) in zip(batch, sent) {
             do {
                 _ = try await outcome.get().result()
@@ -204,9 +210,16 @@ public final class OutboxPublisher: Service, Sendable {
                 let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 publishLatency.recordMilliseconds(max(0, nowMilliseconds - record.createdAtMilliseconds))
             } catch {
+                var error = error
+                if !tally.hasGap && error.isRetriable && !judged {
+                    // The first record that will be sent again: an unclassified code parks it after --park-after.
+                    judged = true
+                    error = parkAfter.withLock { $0.judge(seq: record.seq, error: error, now: .now) }
+                }
                 tally.failed(seq: record.seq, error: error)
             }
         }
+        if !judged { parkAfter.withLock { $0.cleared() } }
         tally.finish()
         if let mark = tally.mark { try await store.markPublished(through: mark, parking: tally.parking) }
         published.increment(by: tally.published)

@@ -49,6 +49,9 @@ struct RoundTally {
         }
     }
 
+    /// Whether a retriable failure came before the next record (it will not be marked).
+    var hasGap: Bool { gap }
+
     /// The next record in order could not be enqueued or delivered. Refused for good, it is
     /// parked (once no retriable failure came before it); otherwise no later record of this
     /// round is marked.
@@ -75,6 +78,7 @@ struct RoundTally {
         case .topic: "topic"
         case .authorization: "authorization"
         case .configuration: "configuration"
+        case .unclassified: "unclassified"
         default: "other"
         }
     }
@@ -144,4 +148,37 @@ struct PublisherStateMachine {
         backoff = min(backoff * 2, maxBackoff)
         return action
     }
+}
+
+/// How long a code the bridge does not classify may keep failing the oldest unpublished record
+/// before that record is parked (`--park-after`, §6): retried with the usual backoff until then,
+/// so a passing condition does not break the key's order, and a lasting one does not stall the
+/// outbox for good. A timer of its own, not a delivery timer.
+struct ParkAfter {
+    /// The time a record may keep failing with an unclassified code.
+    let limit: Duration
+    /// The record failing so now, and since when.
+    private(set) var failing: (seq: Int64, since: ContinuousClock.Instant)?
+
+    init(limit: Duration) { self.limit = limit }
+
+    /// The error to tally for the first failed record of a round: an unclassified code that
+    /// has failed this record for `limit` becomes a refusal for good, naming the code.
+    mutating func judge(seq: Int64, error: KafkaError, now: ContinuousClock.Instant) -> KafkaError {
+        guard error.code == .unclassified else {
+            failing = nil
+            return error
+        }
+        guard let failing, failing.seq == seq else {
+            self.failing = (seq, now)
+            return error
+        }
+        guard now - failing.since >= limit else { return error }
+        self.failing = nil
+        return KafkaError(.unclassified, "\(error.reason): a code the bridge does not classify, retried for \(limit)",
+                          isRetriable: false, librdkafkaName: error.librdkafkaName)
+    }
+
+    /// A round ended with no failure judged: nothing is failing now.
+    mutating func cleared() { failing = nil }
 }

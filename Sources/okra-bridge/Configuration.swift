@@ -33,7 +33,11 @@ enum FlagValue {
         if text.hasSuffix("ms"), let number = Int64(text.dropLast(2)), number > 0 { return .milliseconds(number) }
         let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Int64(text.dropLast(suffix.count)), number > 0 { return .seconds(number * factor) }
+            if let number = Int64(text.dropLast(suffix.count)), number > 0 {
+                let (seconds, overflow) = number.multipliedReportingOverflow(by: factor)
+                guard !overflow, seconds <= 100 * 365 * 86_400 else { throw ConfigurationError("\(flag) \(text) is longer than a hundred years") }
+                return .seconds(seconds)
+            }
         }
         throw ConfigurationError("\(flag) takes a duration such as 73h, 30m or 90s, got \(text)")
     }

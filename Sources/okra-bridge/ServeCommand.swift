@@ -43,6 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long the event log keeps an entry (e.g. 168h; 0 turns the log off). Default 168h.") var retain: String?
     @Option(help: "The event log's size at most, oldest dropped first (bytes, KiB, MiB or GiB). Default 1GiB.") var retainSize: String?
     @Option(help: "Most events one replay call routes again. Default 100000.") var maxReplay: Int?
+    @Option(help: "How long a Kafka error code the bridge does not classify may keep failing the oldest record before it is parked (e.g. 10m). Default 10m.") var parkAfter: String?
     @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close. Default 10s.") var headerTimeout: String?
     @Option(help: "Time for a request's body to arrive after its headers; else 408 and close. Default 30s.") var bodyTimeout: String?
     @Option(help: "Time a keep-alive connection may wait for its next request. Default 60s.") var idleTimeout: String?
@@ -170,7 +171,8 @@ struct ServeCommand: AsyncParsableCommand {
                 operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: maxReplay ?? env.value(nil, "MAX_REPLAY").flatMap { Int($0) } ?? 100_000,
                                                      logger: logger), adminToken: adminToken)
             }
-            services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger)))
+            let parkAfter = try FlagValue.duration(env.value(parkAfter, "PARK_AFTER") ?? "10m", flag: "--park-after")
+            services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: parkAfter)))
             services.append(.init(service: StorePruner(store: store, logger: logger)))
         case .direct:
             operations = .directMode

@@ -1,8 +1,9 @@
 import Foundation
 import OkraIngest
 import OkraKafka
-import OkraPublisher
+@testable import OkraPublisher
 import OkraRouting
+import Synchronization
 import Testing
 
 /// Direct delivery against librdkafka's in-process mock cluster and an unreachable broker.
@@ -42,7 +43,42 @@ struct DirectDeliveryTests {
         await #expect(throws: KafkaError.self) { _ = try await direct.accept(Self.event(["nowhere"])) }
         let readiness = await direct.readiness()
         #expect(readiness.kafka == .unreachable)
-        #expect(!readiness.problems.isEmpty)
+        #expect(readiness.problems == ["Kafka is unreachable and delivery is direct"])
         await direct.producer.shutdown()
+    }
+
+    @Test("a flood of readiness probes shares one broker check, and its answer serves for its freshness; then one more check")
+    func probesShareOneCheck() async throws {
+        let direct = try DirectDelivery(makeProducer: {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:1")
+            configuration.flushTimeout = .milliseconds(100)
+            return try KafkaProducer(configuration: configuration, logger: .init(label: "test"))
+        }, readinessFreshness: .seconds(30))
+        let answers = await withTaskGroup(of: SinkReadiness.Kafka.self) { group in
+            for _ in 0..<200 { group.addTask { await direct.readiness().kafka } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers == Array(repeating: .unreachable, count: 200))
+        #expect(direct.reachability.checksStarted == 1, "200 probes, one broker check")
+        #expect(await direct.readiness().kafka == .unreachable)
+        #expect(direct.reachability.checksStarted == 1, "still fresh")
+        await direct.producer.shutdown()
+    }
+
+    @Test("a shared check's answer expires after its freshness, and the next caller starts one check")
+    func sharedCheckExpires() async throws {
+        let calls = Mutex(0)
+        let check = SharedCheck(freshFor: .milliseconds(200)) {
+            calls.withLock { $0 += 1 }
+            try? await Task.sleep(for: .milliseconds(50))
+            return true
+        }
+        async let a = check.value()
+        async let b = check.value()
+        #expect(await [a, b] == [true, true])
+        #expect(calls.withLock { $0 } == 1)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await check.value())
+        #expect(calls.withLock { $0 } == 2)
     }
 }

@@ -24,6 +24,9 @@ struct OutboxPublisherMockClusterTests {
     final class Producers: Sendable {
         let latest = Mutex<KafkaProducer?>(nil)
         let made = Mutex(0)
+        /// A broker error every new producer's mock cluster answers Produce requests with (a
+        /// lasting refusal survives the producer's replacement, as on a real cluster).
+        let refuseWith = Mutex<Int32?>(nil)
         let configuration: KafkaProducerConfiguration
 
         init(_ configure: (inout KafkaProducerConfiguration) -> Void = { _ in }) {
@@ -37,6 +40,7 @@ struct OutboxPublisherMockClusterTests {
 
         func make() throws -> KafkaProducer {
             let producer = try KafkaProducer(configuration: configuration, logger: Self.quiet)
+            if let code = refuseWith.withLock({ $0 }) { _ = producer.failNextProduceRequestsForTesting(1_000_000, brokerError: code) }
             latest.withLock { $0 = producer }
             made.withLock { $0 += 1 }
             return producer
@@ -62,10 +66,48 @@ struct OutboxPublisherMockClusterTests {
         return try await condition()
     }
 
-    static func publisher(_ store: OutboxStore, _ producers: Producers, metrics: TestMetrics = TestMetrics()) -> OutboxPublisher {
+    static func publisher(_ store: OutboxStore, _ producers: Producers, metrics: TestMetrics = TestMetrics(),
+                          parkAfter: Duration = .seconds(600)) -> OutboxPublisher {
         OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: Producers.quiet,
                         batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200),
-                        metrics: metrics)
+                        parkAfter: parkAfter, metrics: metrics)
+    }
+
+    @Test("a code the bridge does not classify is retried, in order, and parked with its code only after --park-after; a shorter outage of it parks nothing")
+    func unclassifiedCodeParkedAfterLimit() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let producers = Producers()
+        let task = Task { try await Self.publisher(store, producers, parkAfter: .seconds(2)).run() }
+        defer { task.cancel() }
+        _ = try await store.accept(eventID: "okra-first", records: [Self.record("t", "first")], receivedAt: Date())
+        #expect(try await Self.eventually { try await store.depth().count == 0 })
+        let producer = try #require(producers.latest.withLock { $0 })
+
+        // A few refusals with POLICY_VIOLATION (44), which the bridge does not list: retried, delivered.
+        #expect(producer.failNextProduceRequestsForTesting(2, brokerError: 44))
+        _ = try await store.accept(eventID: "okra-passing", records: [Self.record("u", "passing")], receivedAt: Date())
+        #expect(try await Self.eventually { try await store.depth().count == 0 })
+        #expect(await store.parkedCount == 0, "a passing unclassified error parks nothing")
+
+        // Refused for longer than --park-after: parked with its code, and the record after it goes on.
+        producers.refuseWith.withLock { $0 = 44 }
+        let refusing = try #require(producers.latest.withLock { $0 })
+        #expect(refusing.failNextProduceRequestsForTesting(1_000_000, brokerError: 44))
+        let started = ContinuousClock.now
+        _ = try await store.accept(eventID: "okra-lasting", records: [Self.record("v", "lasting")], receivedAt: Date())
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(await store.parkedCount == 0, "not parked at once")
+        #expect(await Self.eventually { await store.parkedCount == 1 }, "parked once --park-after passed")
+        #expect(ContinuousClock.now - started >= .seconds(2))
+        let parked = try #require(try await store.parked().first)
+        #expect(parked.record.eventID == "okra-lasting")
+        #expect(parked.reason == "unclassified")
+        #expect(parked.error.contains("POLICY_VIOLATION") && parked.error.contains("does not classify"), "\(parked.error)")
+        // What follows goes on once the refusals end.
+        producers.refuseWith.withLock { $0 = nil }
+        _ = try await store.accept(eventID: "okra-after", records: [Self.record("w", "after")], receivedAt: Date())
+        #expect(try await Self.eventually { try await store.depth().count == 0 })
     }
 
     @Test("a record too large to enqueue is parked in its round; the records around it are delivered")

@@ -137,4 +137,25 @@ struct PublisherPolicyTests {
             return
         }
     }
+
+    @Test("--park-after: an unclassified code stays retriable until it has failed the same oldest record for the limit; another record or another error starts over")
+    func parkAfterUnclassified() {
+        let unclassified = KafkaError(.unclassified, "Broker: Policy violation", isRetriable: true, librdkafkaName: "POLICY_VIOLATION")
+        var watch = ParkAfter(limit: .seconds(600))
+        let start = ContinuousClock.now
+        #expect(watch.judge(seq: 7, error: unclassified, now: start).isRetriable)
+        #expect(watch.judge(seq: 7, error: unclassified, now: start + .seconds(599)).isRetriable)
+        let parked = watch.judge(seq: 7, error: unclassified, now: start + .seconds(600))
+        #expect(!parked.isRetriable)
+        #expect(parked.description.contains("POLICY_VIOLATION") && parked.description.contains("retried for"))
+        #expect(RoundTally.reason(parked) == "unclassified")
+        // A different oldest record starts its own clock.
+        #expect(watch.judge(seq: 8, error: unclassified, now: start + .seconds(700)).isRetriable)
+        #expect(watch.judge(seq: 9, error: unclassified, now: start + .seconds(1400)).isRetriable)
+        // A known retriable error in between (Kafka down) starts it over too.
+        #expect(watch.judge(seq: 9, error: KafkaError(.transport, "down", isRetriable: true), now: start + .seconds(1500)).isRetriable)
+        #expect(watch.judge(seq: 9, error: unclassified, now: start + .seconds(2200)).isRetriable)
+        watch.cleared()
+        #expect(watch.failing == nil)
+    }
 }

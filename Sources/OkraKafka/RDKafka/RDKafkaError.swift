@@ -12,7 +12,8 @@ enum RDKafkaError {
     }
 
     /// The category of a librdkafka code and whether sending again can help. A code that is not
-    /// retriable means Kafka refused the message for good: the outbox parks it.
+    /// retriable means Kafka refused the message for good: the outbox parks it. A code not
+    /// listed here is ``KafkaError/Code/unclassified``: retriable.
     static func classify(_ err: rd_kafka_resp_err_t) -> (KafkaError.Code, Bool) {
         switch err {
         case RD_KAFKA_RESP_ERR__QUEUE_FULL:
@@ -51,7 +52,9 @@ enum RDKafkaError {
              RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
             return (.other, true)
         default:
-            return (.other, false)
+            // Not known to be permanent: parking it at once would break the key's order for
+            // what may be a passing condition. Retried; the outbox parks it after --park-after.
+            return (.unclassified, true)
         }
     }
 }

@@ -203,9 +203,13 @@ extension RDKafkaProducer {
     /// requests with `UNKNOWN_PRODUCER_ID`, or with `TOPIC_AUTHORIZATION_FAILED` (a refusal for
     /// good) when `refusingTopic`; false without a mock cluster.
     func failNextProduceRequestsForTesting(_ count: Int, refusingTopic: Bool = false) -> Bool {
+        failNextProduceRequestsForTesting(count, code: refusingTopic ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue : RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID.rawValue)
+    }
+
+    /// Makes the mock cluster answer the next `count` Produce requests with the broker error `code`.
+    func failNextProduceRequestsForTesting(_ count: Int, code: Int32) -> Bool {
         guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
-        let code = refusingTopic ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED : RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID
-        let errors = [rd_kafka_resp_err_t](repeating: code, count: count)
+        let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: code), count: count)
         rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, count, errors)
         return true
     }
