@@ -28,6 +28,9 @@ cd "$OKRA_ROOT"
 COUNT=100
 [ -x "$BINARY" ] || { say "no executable at $BINARY (build it first, or pass its path)"; exit 2; }
 ensure_apt strace || exit 2
+# The checker's own verdicts first, on hand-written traces (split lines, a sync still running
+# when the answer starts, a sync before the frames): a checker that passes anything fails here.
+python3 "$OKRA_ROOT/scripts/fsync/check_trace.py" --self-test >/dev/null || { say "the trace checker failed its self-test"; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/okra-fsync.XXXXXX")"
 DATA="$WORK/data"

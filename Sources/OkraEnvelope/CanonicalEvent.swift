@@ -141,6 +141,27 @@ public struct CanonicalEvent: Sendable, Equatable {
         return event
     }
 
+    /// The event without the attributes from the payload's text (record, customer, account,
+    /// bank, code) whose characters CloudEvents forbids, their names added to
+    /// ``droppedAttributes``. The normalizer applies it to every event it makes; a replay applies
+    /// it again to envelopes stored by a bridge that did not.
+    public func droppingForbiddenAttributes() -> CanonicalEvent {
+        var event = self
+        var dropped: [String] = []
+        func check(_ value: inout String?, _ attribute: String) {
+            guard let text = value, !CloudEventsString.isValid(text) else { return }
+            value = nil
+            dropped.append(attribute)
+        }
+        check(&event.code, "okracode")
+        check(&event.record, "okrarecord")
+        check(&event.customer, "okracustomer")
+        check(&event.account, "okraaccount")
+        check(&event.bank, "okrabank")
+        event.droppedAttributes += dropped
+        return event
+    }
+
     /// The same JSON, indented for people (the payload re-indented too).
     public func prettyJSONBytes() -> [UInt8] {
         var members = attributes.map { JSONMember(key: $0.name, value: .string($0.value)) }

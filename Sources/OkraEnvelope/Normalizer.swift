@@ -54,21 +54,17 @@ public enum Normalizer {
 
     private static func event(from payload: JSONElement, document: JSONDocument, receivedAt: Date) -> CanonicalEvent {
         let shape = OkraShape.detect(payload)
-        var dropped: [String] = []
-        // Attributes from the payload's text: a value with characters CloudEvents forbids in a
-        // string (control characters, noncharacters) is left out and named, never copied into
-        // an attribute or a header; the payload in `data` keeps it.
-        func clean(_ value: String?, _ attribute: String) -> String? {
-            guard let value, !CloudEventsString.isValid(value) else { return value }
-            dropped.append(attribute)
-            return nil
-        }
-        let code = clean(first(OkraVocabulary.codeFields, in: payload), "okracode")
+        // Attributes from the payload's text with characters CloudEvents forbids in a string
+        // (control characters, noncharacters) are left out and named, never copied into an
+        // attribute or a header; the payload in `data` keeps them. A code so left out says
+        // nothing of the outcome either.
+        let sentCode = first(OkraVocabulary.codeFields, in: payload)
+        let code = sentCode.flatMap { CloudEventsString.isValid($0) ? $0 : nil }
         let product = shape.fixedProduct ?? callbackProduct(payload)
         let outcome = shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString)
         let environment = environment(of: payload)
         let time = OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: { fitsAttribute($0) && RFC3339.isValid($0) })
-        var event = CanonicalEvent(
+        let event = CanonicalEvent(
             // A payload with no time of its own cannot tell a redelivery from a new update of the
             // same content: its id covers the minute it was received (§2).
             id: time == nil ? IdempotencyKey.make(document, receivedAt: receivedAt) : IdempotencyKey.make(document),
@@ -76,18 +72,17 @@ public enum Normalizer {
             recordedTime: RFC3339.milliseconds(receivedAt),
             product: product,
             outcome: outcome,
-            code: code,
+            code: sentCode,
             environment: environment,
-            record: clean(first(OkraVocabulary.recordPaths, in: payload), "okrarecord"),
-            customer: clean(first(OkraVocabulary.customerPaths, in: payload), "okracustomer"),
-            account: clean(first(OkraVocabulary.accountPaths, in: payload), "okraaccount"),
-            bank: clean(first(OkraVocabulary.bankPaths, in: payload), "okrabank"),
+            record: first(OkraVocabulary.recordPaths, in: payload),
+            customer: first(OkraVocabulary.customerPaths, in: payload),
+            account: first(OkraVocabulary.accountPaths, in: payload),
+            bank: first(OkraVocabulary.bankPaths, in: payload),
             shape: shape,
             partitionKey: nil,
             data: document.range == document.bytes.indices ? document.bytes : Array(document.bytes[document.range])
         )
-        event.droppedAttributes = dropped
-        return event
+        return event.droppingForbiddenAttributes()
     }
 
     /// The product named by `callback_type` or `method`, or `unknown`.

@@ -214,7 +214,7 @@ public final class OutboxPublisher: Service, Sendable {
                 if !tally.hasGap && error.isRetriable && !judged {
                     // The first record that will be sent again: an unclassified code parks it after --park-after.
                     judged = true
-                    error = parkAfter.withLock { $0.judge(seq: record.seq, error: error, now: .now) }
+                    error = parkAfter.withLock { $0.judge(error, now: .now) }
                 }
                 tally.failed(seq: record.seq, error: error)
             }

@@ -150,32 +150,35 @@ struct PublisherStateMachine {
     }
 }
 
-/// How long a code the bridge does not classify may keep failing the oldest unpublished record
-/// before that record is parked (`--park-after`, §6): retried with the usual backoff until then,
-/// so a passing condition does not break the key's order, and a lasting one does not stall the
-/// outbox for good. A timer of its own, not a delivery timer.
+/// How long a code the bridge does not classify may keep failing the oldest unpublished records
+/// before they are parked (`--park-after`, §6): retried with the usual backoff until then, so a
+/// passing condition does not break a key's order, and a lasting one does not stall the outbox
+/// for good. The clock is the code's, not a record's: once a code has failed the oldest record
+/// for the limit without a break, each record it fails next is parked at once, so a run of such
+/// records costs one wait, not one each. A delivery, or another error first, starts it over. A
+/// timer of its own, not a delivery timer.
 struct ParkAfter {
-    /// The time a record may keep failing with an unclassified code.
+    /// The time a code may keep failing before the record it fails is parked.
     let limit: Duration
-    /// The record failing so now, and since when.
-    private(set) var failing: (seq: Int64, since: ContinuousClock.Instant)?
+    /// The code failing the oldest record now, and since when.
+    private(set) var failing: (code: String, since: ContinuousClock.Instant)?
 
     init(limit: Duration) { self.limit = limit }
 
-    /// The error to tally for the first failed record of a round: an unclassified code that
-    /// has failed this record for `limit` becomes a refusal for good, naming the code.
-    mutating func judge(seq: Int64, error: KafkaError, now: ContinuousClock.Instant) -> KafkaError {
+    /// The error to tally for the first failed record of a round: an unclassified code that has
+    /// failed the oldest records for `limit` becomes a refusal for good, naming the code.
+    mutating func judge(_ error: KafkaError, now: ContinuousClock.Instant) -> KafkaError {
         guard error.code == .unclassified else {
             failing = nil
             return error
         }
-        guard let failing, failing.seq == seq else {
-            self.failing = (seq, now)
+        let code = error.librdkafkaName ?? error.reason
+        guard let failing, failing.code == code else {
+            self.failing = (code, now)
             return error
         }
         guard now - failing.since >= limit else { return error }
-        self.failing = nil
-        return KafkaError(.unclassified, "\(error.reason): a code the bridge does not classify, retried for \(limit)",
+        return KafkaError(.unclassified, "\(error.reason): a code the bridge does not classify, failing for \(now - failing.since) (--park-after \(limit))",
                           isRetriable: false, librdkafkaName: error.librdkafkaName)
     }
 

@@ -216,7 +216,7 @@ public final class OutboxStore: Sendable {
 
     /// `PRAGMA synchronous` as the writer connection runs it (2 is FULL); tests read it here,
     /// since a reader connection answers for itself only.
-    public var writerSynchronous: Int? {
+    var writerSynchronous: Int? {
         get async throws { try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } }
     }
 

@@ -118,7 +118,8 @@ public final class StoreOperations: Operations {
         var recovered = false
         var id = entry.id ?? entry.envelope?.id
         if !entry.deadletter, let envelope = entry.envelope {
-            records = Router.route(envelope, table: table, receivedAt: receivedAt).records
+            // Stored by an older bridge, an attribute may hold what CloudEvents forbids: left out here too.
+            records = Router.route(envelope.droppingForbiddenAttributes(), table: table, receivedAt: receivedAt).records
         } else {
             // Normalized again by the code running now: an older bridge's dead letter may be an event today.
             switch Normalizer.normalize(entry.body, receivedAt: receivedAt) {

@@ -9,8 +9,9 @@ import GRDB
 ///   the body is read from its entry (`body_entry`), so it is written once (version 4).
 /// - `publish_progress`: one row, `published_through`: every record with `seq` at or below it
 ///   was delivered (the publisher's high-water mark).
-/// - `event_ids`: the dedupe index, keyed by the environment the event arrived in (its token's,
-///   or without tokens the payload's `okraenv`) and its id, with when it was received (version 6:
+/// - `event_ids`: the dedupe index, keyed by an id and the environment it arrived in (its token's,
+///   or without tokens the payload's `okraenv`; the id first, so a look-up by id alone uses the
+///   key too), with when it was received (version 6:
 ///   a sandbox delivery never makes the same production payload a duplicate). Ids of the
 ///   envelope's form (`okra-` and 32 hex digits) are stored as their 16 bytes, others as text.
 /// - `parked`: records Kafka refused for good, taken out of the outbox in the transaction that
@@ -85,7 +86,7 @@ enum StoreSchema {
                 id BLOB NOT NULL,
                 received_at INTEGER NOT NULL,
                 entry INTEGER,
-                PRIMARY KEY (env, id)
+                PRIMARY KEY (id, env)
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
             CREATE TABLE IF NOT EXISTS records (
@@ -196,7 +197,7 @@ enum StoreSchema {
                 id BLOB NOT NULL,
                 received_at INTEGER NOT NULL,
                 entry INTEGER,
-                PRIMARY KEY (env, id)
+                PRIMARY KEY (id, env)
             ) WITHOUT ROWID;
             INSERT OR IGNORE INTO event_ids_by_env(env, id, received_at, entry)
                 SELECT COALESCE(l.env, 'unknown'), i.id, i.received_at, i.entry FROM event_ids i LEFT JOIN event_log l ON l.entry = i.entry;

@@ -88,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard let mode = DeliveryMode(rawValue: env.value(delivery, "DELIVERY") ?? "durable") else {
             throw ConfigurationError("--delivery takes durable or direct")
         }
+        // Every flag's value is read before the store is locked, opened or upgraded.
+        let limits = try connectionLimits(env: env)
+        let parkAfter = try FlagValue.duration(env.value(parkAfter, "PARK_AFTER") ?? "10m", flag: "--park-after")
         let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "900KiB", flag: "--max-body")
         let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
         let tokens = env.list(token, "TOKEN")
@@ -171,7 +174,6 @@ struct ServeCommand: AsyncParsableCommand {
                 operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: maxReplay ?? env.value(nil, "MAX_REPLAY").flatMap { Int($0) } ?? 100_000,
                                                      logger: logger), adminToken: adminToken)
             }
-            let parkAfter = try FlagValue.duration(env.value(parkAfter, "PARK_AFTER") ?? "10m", flag: "--park-after")
             services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: parkAfter)))
             services.append(.init(service: StorePruner(store: store, logger: logger)))
         case .direct:
@@ -181,7 +183,6 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(.init(service: direct))
         }
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink, logger: logger)
-        let limits = try connectionLimits(env: env)
         let metrics = Routers.MetricsEndpoint(
             render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
             token: adminToken

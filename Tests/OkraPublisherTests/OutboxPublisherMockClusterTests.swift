@@ -104,6 +104,11 @@ struct OutboxPublisherMockClusterTests {
         #expect(parked.record.eventID == "okra-lasting")
         #expect(parked.reason == "unclassified")
         #expect(parked.error.contains("POLICY_VIOLATION") && parked.error.contains("does not classify"), "\(parked.error)")
+        // The same code still refusing: the next record is parked without a wait of its own.
+        let next = ContinuousClock.now
+        _ = try await store.accept(eventID: "okra-next", records: [Self.record("v", "next")], receivedAt: Date())
+        #expect(await Self.eventually(.seconds(1.5)) { await store.parkedCount == 2 }, "a run of refused records waits once, not once each")
+        #expect(ContinuousClock.now - next < .seconds(2))
         // What follows goes on once the refusals end.
         producers.refuseWith.withLock { $0 = nil }
         _ = try await store.accept(eventID: "okra-after", records: [Self.record("w", "after")], receivedAt: Date())

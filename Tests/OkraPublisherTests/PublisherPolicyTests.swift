@@ -138,24 +138,29 @@ struct PublisherPolicyTests {
         }
     }
 
-    @Test("--park-after: an unclassified code stays retriable until it has failed the same oldest record for the limit; another record or another error starts over")
+    @Test("--park-after: an unclassified code stays retriable until it has failed the oldest records for the limit without a break; then each record it fails is parked at once")
     func parkAfterUnclassified() {
         let unclassified = KafkaError(.unclassified, "Broker: Policy violation", isRetriable: true, librdkafkaName: "POLICY_VIOLATION")
         var watch = ParkAfter(limit: .seconds(600))
         let start = ContinuousClock.now
-        #expect(watch.judge(seq: 7, error: unclassified, now: start).isRetriable)
-        #expect(watch.judge(seq: 7, error: unclassified, now: start + .seconds(599)).isRetriable)
-        let parked = watch.judge(seq: 7, error: unclassified, now: start + .seconds(600))
+        #expect(watch.judge(unclassified, now: start).isRetriable)
+        #expect(watch.judge(unclassified, now: start + .seconds(599)).isRetriable)
+        let parked = watch.judge(unclassified, now: start + .seconds(600))
         #expect(!parked.isRetriable)
-        #expect(parked.description.contains("POLICY_VIOLATION") && parked.description.contains("retried for"))
+        #expect(parked.description.contains("POLICY_VIOLATION") && parked.description.contains("--park-after"))
         #expect(RoundTally.reason(parked) == "unclassified")
-        // A different oldest record starts its own clock.
-        #expect(watch.judge(seq: 8, error: unclassified, now: start + .seconds(700)).isRetriable)
-        #expect(watch.judge(seq: 9, error: unclassified, now: start + .seconds(1400)).isRetriable)
-        // A known retriable error in between (Kafka down) starts it over too.
-        #expect(watch.judge(seq: 9, error: KafkaError(.transport, "down", isRetriable: true), now: start + .seconds(1500)).isRetriable)
-        #expect(watch.judge(seq: 9, error: unclassified, now: start + .seconds(2200)).isRetriable)
+        // The next record the same code fails is parked at once: a run of them waits once.
+        #expect(!watch.judge(unclassified, now: start + .seconds(601)).isRetriable)
+        // Another unclassified code starts its own clock.
+        let other = KafkaError(.unclassified, "Broker: Invalid record", isRetriable: true, librdkafkaName: "INVALID_RECORD")
+        #expect(watch.judge(other, now: start + .seconds(700)).isRetriable)
+        #expect(watch.judge(other, now: start + .seconds(1299)).isRetriable)
+        #expect(!watch.judge(other, now: start + .seconds(1300)).isRetriable)
+        // A known retriable error first (Kafka down) starts it over, and so does a round without failures.
+        #expect(watch.judge(KafkaError(.transport, "down", isRetriable: true), now: start + .seconds(1400)).isRetriable)
+        #expect(watch.judge(other, now: start + .seconds(2000)).isRetriable)
         watch.cleared()
         #expect(watch.failing == nil)
+        #expect(watch.judge(other, now: start + .seconds(2001)).isRetriable)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OkraEnvelope
 
 /// `okra-bridge events list|show|export|replay`: the event log, over the operations API (§9).
 struct EventsCommand: AsyncParsableCommand {
@@ -92,10 +93,15 @@ struct EventsCommand: AsyncParsableCommand {
             await runReporting {
                 let path = "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
                 let data = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [])
-                let entries = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["events"] as? [Any] ?? []
+                // Each entry as the server wrote it (member order and number text kept), one per
+                // line, or indented on a terminal.
+                guard case .array(let entries)? = try JSONParser.parse(Array(data)).value["events"] else {
+                    throw UserError("the admin API answered something other than {\"events\":[...]}")
+                }
                 for entry in entries {
-                    let options: JSONSerialization.WritingOptions = self.options.table ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: entry, options: options), as: UTF8.self))
+                    var line: [UInt8] = []
+                    if options.table { JSONWriter.pretty(entry, into: &line) } else { JSONWriter.compact(entry, into: &line) }
+                    print(String(decoding: line, as: UTF8.self))
                 }
             }
         }

@@ -103,8 +103,11 @@ struct OkraCommand: AsyncParsableCommand {
                 var record = self.record
                 var method = self.method
                 if let event {
-                    let data = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)")
-                    let entry = (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+                    // The entry that arrived in --env's environment (an id has one per environment).
+                    let data = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)",
+                                                            query: [("env", connection.env)])
+                    let entries = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+                    guard let entry = entries.first else { throw UserError("event \(event) has no entry in \(connection.env)") }
                     record = entry["okrarecord"] as? String
                     guard record != nil else { throw UserError("event \(event) names no record") }
                     guard let product = entry["okraproduct"] as? String, let mapped = OkraClient.callbackMethod(forProduct: product) else {
