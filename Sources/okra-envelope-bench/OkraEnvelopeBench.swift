@@ -7,7 +7,7 @@
 // escaped keys, a top-level array, a large object of plain keys) against a plain 900 KiB
 // payload of the same size: one JSON line per shape with its CPU time per byte and its ratio.
 //
-//   swift run -c release okra-envelope-bench --shapes [--iterations N]
+//   swift run -c release okra-envelope-bench --shapes [--iterations N]      (--shape NAME: plain and that one)
 import Foundation
 import OkraEnvelope
 
@@ -17,10 +17,16 @@ struct OkraEnvelopeBench {
         var iterations = 1_000_000
         var directory = "Tests/OkraEnvelopeTests/Fixtures/payloads"
         var shapesMode = false
+        var only: String?
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let flag = arguments.next() {
             if flag == "--shapes" {
                 shapesMode = true
+                continue
+            }
+            if flag == "--shape", let name = arguments.next() {
+                shapesMode = true
+                only = name
                 continue
             }
             switch (flag, arguments.next()) {
@@ -31,7 +37,7 @@ struct OkraEnvelopeBench {
                 exit(2)
             }
         }
-        if shapesMode { return shapes(iterations: iterations == 1_000_000 ? 40 : iterations) }
+        if shapesMode { return shapes(iterations: iterations == 1_000_000 ? 40 : iterations, only: only) }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
             .filter { $0.hasSuffix(".json") && !$0.hasSuffix(".invalid.json") }.sorted()
         let payloads = try names.map { Array(try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent($0))) }
@@ -95,10 +101,10 @@ struct OkraEnvelopeBench {
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
-    static func shapes(iterations: Int) {
+    static func shapes(iterations: Int, only: String? = nil) {
         let received = Date()
         var plainPerByte = 0.0
-        for (name, body) in bodies() {
+        for (name, body) in bodies() where only == nil || name == only || name == "plain" {
             var checksum = 0
             // One untimed run first (page faults, caches), then the measured ones.
             if case .success(let event) = Normalizer.normalize(body, receivedAt: received) { checksum &+= event.jsonBytes().count }

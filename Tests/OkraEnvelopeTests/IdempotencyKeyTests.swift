@@ -41,6 +41,18 @@ struct IdempotencyKeyTests {
         #expect(IdempotencyKey.make(document.value) == vector.id)
     }
 
+    @Test("arrays copied whole when their text is canonical, and rewritten when it is not (whitespace, escapes, objects inside, nesting)", arguments: [
+        #"{"a":[1,2,[3,[4,"x"]],true,null,-0.5e3,[]]}"#,
+        #"{"a":[1, 2,[3]]}"#, #"{"a":[ 1,2]}"#, #"{"a":[1,2 ]}"#, #"{"a":[ ]}"#, #"{"a":[[[[]]],[ ]]}"#,
+        #"{"a":["caf\u00e9","b"]}"#, #"{"a":[["x\n"]]}"#, #"{"a":[{"b":1,"a":2}]}"#, #"{"a":[[{"z":[1],"y":[2, 3]}]]}"#,
+        #"[[1,2],[3]]"#, #"[ [1] ]"#,
+    ])
+    func verbatimArrays(_ payload: String) throws {
+        let document = try JSONParser.document(Array(payload.utf8))
+        let canonical = String(decoding: IdempotencyKey.canonicalBytes(document), as: UTF8.self)
+        #expect(canonical == Self.referenceCanonical(document.value))
+    }
+
     @Test("a repeated key keeps its members in received order, in small and large objects")
     func repeatedKeys() throws {
         let small = try JSONParser.document(Array(#"{"b":0,"a":1,"c":[],"a":2}"#.utf8))

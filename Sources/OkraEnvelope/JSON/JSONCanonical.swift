@@ -128,6 +128,9 @@ private struct CanonicalWriter {
             }
             append(UInt8(ascii: "}"))
             top = base
+        case .array where node.verbatim:
+            // Its text is its canonical form: copied whole, its subtree not walked.
+            append(root.raw(node))
         case .array:
             append(UInt8(ascii: "["))
             var child = index + 1

@@ -26,6 +26,9 @@ public struct JSONDocument: Sendable {
         /// The index of the first node after this value's subtree: for an object or array, its
         /// members (keys and values alternating) or elements are the nodes in between.
         var next: Int32
+        /// An array whose text is already its canonical form (no whitespace, no escaped string,
+        /// no object inside): the canonical writer copies it as it is. In the node's padding.
+        var verbatim = false
     }
 
     init(bytes: [UInt8], range: Range<Int>, nodes: [Node]) {

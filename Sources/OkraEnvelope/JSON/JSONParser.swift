@@ -40,7 +40,10 @@ public struct JSONParser {
             guard parser.index < buffer.count else {
                 throw parser.error(buffer.isEmpty ? "the body is empty" : "no JSON value, only whitespace")
             }
-            parser.nodes.reserveCapacity(buffer.count / 8 + 8)
+            // At most one node per two bytes ("1," or "[]"): reserving that much never copies the
+            // nodes as they grow (a bracket-dense body made them grow four times); pages that are
+            // not used are never touched.
+            parser.nodes.reserveCapacity(buffer.count / 2 + 8)
             let start = parser.index
             try parser.parseValue(depth: 0)
             let end = parser.index
@@ -117,10 +120,11 @@ public struct JSONParser {
             index += count
         }
 
-        /// Records the container node at `slot` as ending here, its subtree complete.
-        mutating func close(_ slot: Int) {
-            nodes[slot].end = Int32(index)
-            nodes[slot].next = Int32(nodes.count)
+        /// Records the container node at `slot` as ending here, its subtree complete: one write
+        /// of the whole node (each write to the array checks its uniqueness).
+        mutating func close(_ slot: Int, verbatim: Bool = false) {
+            let node = nodes[slot]
+            nodes[slot] = Node(kind: node.kind, start: node.start, end: Int32(index), next: Int32(nodes.count), verbatim: verbatim)
         }
 
         mutating func parseObject(depth: Int) throws(JSONSyntaxError) {
@@ -165,15 +169,31 @@ public struct JSONParser {
             let slot = nodes.count
             nodes.append(Node(kind: .array, start: Int32(index), end: 0, next: 0))
             index += 1
+            // Whether the array's text is its canonical form (``JSONDocument/Node/verbatim``).
+            var verbatim = true
+            var before = index
             skipWhitespace()
+            if index != before { verbatim = false }
             if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
                 index += 1
-                return close(slot)
+                return close(slot, verbatim: verbatim)
             }
             while true {
+                before = index
                 skipWhitespace()
-                try parseValue(depth: depth)
+                if index != before { verbatim = false }
+                let element = nodes.count
+                // An array in an array straight away, without the dispatch (bracket-dense bodies).
+                if index < bytes.count && bytes[index] == UInt8(ascii: "[") {
+                    try parseArray(depth: depth + 1)
+                } else {
+                    try parseValue(depth: depth)
+                }
+                let kind = nodes[element].kind
+                if kind == .object || kind == .escapedString || (kind == .array && !nodes[element].verbatim) { verbatim = false }
+                before = index
                 skipWhitespace()
+                if index != before { verbatim = false }
                 guard index < bytes.count else { throw error("unexpected end of input, expected ',' or ']'") }
                 if bytes[index] == UInt8(ascii: ",") {
                     index += 1
@@ -181,7 +201,7 @@ public struct JSONParser {
                 }
                 if bytes[index] == UInt8(ascii: "]") {
                     index += 1
-                    return close(slot)
+                    return close(slot, verbatim: verbatim)
                 }
                 throw error("unexpected \(describeCurrent()), expected ',' or ']' after an array element")
             }
