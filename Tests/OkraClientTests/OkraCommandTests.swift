@@ -115,18 +115,20 @@ struct OkraCommandTests {
             defer { if serve.isRunning { serve.terminate() } }
             let body = #"{"type":"CALLBACK","method":"PERIODIC_BALANCE","code":"BALANCE_SUCCESS","env":"production","record":"rec-bal-7"}"#
             var id: String?
-            for _ in 0..<100 where id == nil {
+            var last = "no answer"
+            // Until serve listens (a start takes longer while the other suites load the machine).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while id == nil && ContinuousClock.now < deadline {
                 var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/webhooks/okra")!)
                 request.httpMethod = "POST"
                 request.httpBody = Data(body.utf8)
-                if let (data, _) = try? await URLSession.shared.data(for: request),
-                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                    id = object["id"] as? String
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
+                if let (data, _) = try? await URLSession.shared.data(for: request) {
+                    last = String(decoding: data, as: UTF8.self)
+                    id = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["id"] as? String
                 }
+                if id == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
-            let eventID = try #require(id)
+            let eventID = try #require(id, "\(last)")
             let fetched = try await Self.run(["okra", "fetch", "--env", "production", "--okra-base-url", base, "--event", eventID,
                                               "--admin", "http://127.0.0.1:\(adminPort)", "--admin-token-file", tokenFile.path])
             #expect(fetched.status == 0, "\(fetched.output)")
