@@ -76,18 +76,25 @@ enum StoreSchema {
         var logBytes: Int64
     }
 
+    /// The dedupe index's table (layout 6), made under `name` (with `IF NOT EXISTS` when asked).
+    static func eventIDsTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            env TEXT NOT NULL,
+            id BLOB NOT NULL,
+            received_at INTEGER NOT NULL,
+            entry INTEGER,
+            PRIMARY KEY (id, env)
+        ) WITHOUT ROWID;
+        """
+    }
+
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
     static func prepare(_ db: Database) throws -> State {
         let found = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         if found > version { throw OutboxStore.NewerLayout(found: found, supported: version) }
         try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS event_ids (
-                env TEXT NOT NULL,
-                id BLOB NOT NULL,
-                received_at INTEGER NOT NULL,
-                entry INTEGER,
-                PRIMARY KEY (id, env)
-            ) WITHOUT ROWID;
+            \(eventIDsTable("IF NOT EXISTS event_ids"))
             CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
             CREATE TABLE IF NOT EXISTS records (
                 seq INTEGER PRIMARY KEY,
@@ -192,13 +199,7 @@ enum StoreSchema {
         let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_ids')").map { $0[0] as String }
         guard !columns.contains("env") else { return }
         try db.execute(sql: """
-            CREATE TABLE event_ids_by_env (
-                env TEXT NOT NULL,
-                id BLOB NOT NULL,
-                received_at INTEGER NOT NULL,
-                entry INTEGER,
-                PRIMARY KEY (id, env)
-            ) WITHOUT ROWID;
+            \(eventIDsTable("event_ids_by_env"))
             INSERT OR IGNORE INTO event_ids_by_env(env, id, received_at, entry)
                 SELECT COALESCE(l.env, 'unknown'), i.id, i.received_at, i.entry FROM event_ids i LEFT JOIN event_log l ON l.entry = i.entry;
             DROP TABLE event_ids;

@@ -52,6 +52,13 @@ struct ServeEndToEndTests {
             throw BrokerUnavailable("okra-bridge serve did not become healthy: \(process.log)")
         }
 
+        /// A bridge started with `--admin-listen` and `--admin-token` as well, and that listener.
+        static func startWithAdmin(bootstrap: String, token: String) async throws -> (bridge: Bridge, admin: Bridge) {
+            let adminPort = try freePort()
+            let bridge = try await start(bootstrap: bootstrap, extraArguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--admin-token", token])
+            return (bridge, Bridge(process: bridge.process, port: adminPort, prefix: bridge.prefix, routes: bridge.routes, directory: bridge.directory))
+        }
+
         static func freePort() throws -> Int {
             let (descriptor, port) = DevBroker.listeningLoopbackSocket()
             close(descriptor)
@@ -88,10 +95,8 @@ struct ServeEndToEndTests {
     @Test("--admin-listen serves /metrics behind --admin-token, and the probes, on its own port; /metrics leaves the ingest listener")
     func adminListener() async throws {
         let bootstrap = try await DevBroker.bootstrap()
-        let adminPort = try Bridge.freePort()
         let adminToken = "e2e-admin-token-0123456789"
-        let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--admin-token", adminToken])
-        let admin = Bridge(process: bridge.process, port: adminPort, prefix: bridge.prefix, routes: bridge.routes, directory: bridge.directory)
+        let (bridge, admin) = try await Bridge.startWithAdmin(bootstrap: bootstrap, token: adminToken)
         let body = try Data(contentsOf: Self.fixtures.appendingPathComponent("v2-payment-success.json"))
         #expect(try await bridge.post(body, headers: ["Okra-Auth": Self.productionToken]).0 == 200)
 
@@ -198,10 +203,8 @@ struct ServeEndToEndTests {
     @Test("dedupe is per environment: a sandbox delivery of a payload that names no env never suppresses the production one; both are published")
     func dedupePerEnvironment() async throws {
         let bootstrap = try await DevBroker.bootstrap()
-        let adminPort = try Bridge.freePort()
         let adminToken = "e2e-admin-token-0123456789"
-        let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--admin-token", adminToken])
-        let admin = Bridge(process: bridge.process, port: adminPort, prefix: bridge.prefix, routes: bridge.routes, directory: bridge.directory)
+        let (bridge, admin) = try await Bridge.startWithAdmin(bootstrap: bootstrap, token: adminToken)
         let customer = "c-\(UUID().uuidString.prefix(8))"
         // Its own time (data.disconnected_at), so the id is the content's alone, the same in both.
         let body = Data(#"{"event":"USER_DISCONNECT","data":{"customer":"\#(customer)","disconnected_at":"2026-12-03T10:00:00.000Z"}}"#.utf8)

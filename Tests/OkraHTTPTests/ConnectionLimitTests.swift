@@ -262,10 +262,12 @@ struct ConnectionLimitTests {
             #expect(sink.accepted.count == 2)
             // 1 s idle after each answer, longer than the header deadline: still open.
             #expect(!connection.peerClosed)
-            let waitStarted = ContinuousClock.now
-            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(30))
+            // Closed by the 2 s idle timeout; nothing else would close it within the minute (the
+            // header deadline would have closed it already, above). The bound is loose because
+            // this task may run late while the other suites keep the test process's threads busy
+            // (23 s was seen under the whole suite): what it tells apart is "closed" from "never".
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(50))
             #expect(closed, "open connections: \(gate.openConnections)")
-            #expect(ContinuousClock.now - waitStarted < .seconds(10), "closed after \(ContinuousClock.now - waitStarted)")
             #expect(text.isEmpty)
             #expect(refusals.all.isEmpty)
         }

@@ -142,6 +142,7 @@ public struct JSONElement {
 
     /// Calls `body` with each UTF-8 byte of a string node's decoded text, in order, until it
     /// returns false. The parser has checked every escape already.
+    @inline(__always)
     func forEachDecodedByte(_ node: Node, _ body: (UInt8) -> Bool) {
         var index = Int(node.start)
         let end = Int(node.end)
@@ -207,62 +208,11 @@ public struct JSONElement {
     func decodedText(_ node: Node) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(Int(node.end - node.start))
-        var index = Int(node.start)
-        let end = Int(node.end)
-        func hex4(_ at: Int) -> UInt32 {
-            var value: UInt32 = 0
-            for byte in bytes[at..<at + 4] {
-                let digit: UInt8 = byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : (byte | 0x20) - UInt8(ascii: "a") + 10
-                value = value << 4 | UInt32(digit)
-            }
-            return value
-        }
-        while index < end {
-            let byte = bytes[index]
-            guard byte == UInt8(ascii: "\\") else {
-                output.append(byte)
-                index += 1
-                continue
-            }
-            let escape = bytes[index + 1]
-            index += 2
-            switch escape {
-            case UInt8(ascii: "b"): output.append(0x08)
-            case UInt8(ascii: "f"): output.append(0x0C)
-            case UInt8(ascii: "n"): output.append(0x0A)
-            case UInt8(ascii: "r"): output.append(0x0D)
-            case UInt8(ascii: "t"): output.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = hex4(index)
-                index += 4
-                if (0xD800...0xDBFF).contains(scalar) {
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (hex4(index + 2) - 0xDC00)
-                    index += 6
-                }
-                Self.appendUTF8(scalar, to: &output)
-            default: output.append(escape) // \" \\ \/
-            }
+        forEachDecodedByte(node) { byte in
+            output.append(byte)
+            return true
         }
         return output
-    }
-
-    private static func appendUTF8(_ scalar: UInt32, to output: inout [UInt8]) {
-        switch scalar {
-        case ..<0x80:
-            output.append(UInt8(scalar))
-        case ..<0x800:
-            output.append(UInt8(0xC0 | scalar >> 6))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        case ..<0x10000:
-            output.append(UInt8(0xE0 | scalar >> 12))
-            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        default:
-            output.append(UInt8(0xF0 | scalar >> 18))
-            output.append(UInt8(0x80 | scalar >> 12 & 0x3F))
-            output.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-            output.append(UInt8(0x80 | scalar & 0x3F))
-        }
     }
 
     /// This value as a tree, for callers that want to walk or edit it.
