@@ -21,11 +21,11 @@ public struct EventFilter: Sendable, Equatable {
     /// `type`, `*` matching any run of characters.
     public var type: String?
     /// `okraproduct`.
-    public var product: String?
+    public var product: OkraProduct?
     /// `okraoutcome`.
-    public var outcome: String?
+    public var outcome: OkraOutcome?
     /// `okraenv`.
-    public var env: String?
+    public var env: OkraEnvironment?
     /// `okracode`, `*` matching any run of characters.
     public var code: String?
     /// Entries with at least one record in this state.
@@ -35,6 +35,18 @@ public struct EventFilter: Sendable, Equatable {
 
     /// No condition: every entry.
     public init() {}
+
+    /// `value` as one of `T`'s words, or an error naming the filter and every word it takes (the
+    /// API answers it with 400, the command line exits 2 with it): a misspelt word never
+    /// quietly matches nothing.
+    public static func word<T: RawRepresentable & CaseIterable>(_ value: String, for key: String, as type: T.Type = T.self) throws(OperationsError) -> T
+        where T.RawValue == String {
+        guard let word = T(rawValue: value) else {
+            let words = T.allCases.map(\.rawValue)
+            throw OperationsError("\(key) takes \(words.dropLast().joined(separator: ", ")) or \(words.last ?? ""), got \(value)")
+        }
+        return word
+    }
 }
 
 /// One routed record of an entry and what became of it.

@@ -119,9 +119,9 @@ enum EventLogQuery {
         if let customer = filter.customer { add("customer = ?", customer) }
         if let account = filter.account { add("account = ?", account) }
         if let type = filter.type { add("('okra.' || product || '.' || outcome) GLOB ?", globPattern(type)) }
-        if let product = filter.product { add("product = ?", product) }
-        if let outcome = filter.outcome { add("outcome = ?", outcome) }
-        if let env = filter.env { add("env = ?", env) }
+        if let product = filter.product { add("product = ?", product.rawValue) }
+        if let outcome = filter.outcome { add("outcome = ?", outcome.rawValue) }
+        if let env = filter.env { add("env = ?", env.rawValue) }
         if let code = filter.code { add("code GLOB ?", globPattern(code)) }
         if let deadletter = filter.deadletter { add("deadletter = ?", deadletter ? 1 : 0) }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)

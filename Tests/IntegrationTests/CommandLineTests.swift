@@ -138,6 +138,20 @@ struct CommandLineTests {
         #expect(thirdHealthy, "\(third.log)")
     }
 
+    @Test("events with an unknown filter word exits 2 with the API's own message, before asking the API", arguments: [
+        (["--product", "paymnt"], "--product takes auth, identity, accounts, balance, transactions, income, payment, record, user, widget or unknown, got paymnt"),
+        (["--outcome", "fail"], "--outcome takes success, failed"), (["--env", "staging"], "--env takes production, sandbox or unknown, got staging"),
+        (["--state", "lost"], "--state takes pending, published, parked or dropped, got lost"),
+    ] as [([String], String)])
+    func unknownFilterWord(_ flags: [String], _ message: String) async throws {
+        // An admin URL where nothing listens: the word is refused before any request.
+        for command in [["events", "list"], ["events", "export"], ["events", "replay"]] {
+            let (status, output) = try await Self.run(command + flags + ["--admin", "http://127.0.0.1:1", "--admin-token", "an-admin-token-0123456789"])
+            #expect(status == 2, "\(command): \(output)")
+            #expect(output.hasPrefix("okra-bridge: \(message)"), "\(command): \(output)")
+        }
+    }
+
     @Test("serve refuses --kafka settings that weaken delivery: exit 2 and one line naming the property", arguments: [
         ["acks=0"], ["acks=1"], ["request.required.acks=0"], ["enable.idempotence=false"], ["max.in.flight.requests.per.connection=6"],
     ])

@@ -215,4 +215,20 @@ struct HTTPAnswerTests {
             #expect((answer.error?["message"] as? String)?.contains("after 3 events") == true, "\(answer.body)")
         }
     }
+
+    @Test("an unknown filter word is a 400 listing the words the filter takes, on listings, exports, replays and show", arguments: [
+        ("GET", "/admin/events?product=paymnt", nil, "product takes auth, identity, accounts, balance, transactions, income, payment, record, user, widget or unknown, got paymnt"),
+        ("GET", "/admin/events/export?outcome=fail", nil, "outcome takes success, failed, cancelled, deleted, updated, disconnected, reauth_required, event or unknown, got fail"),
+        ("GET", "/admin/events?env=staging", nil, "env takes production, sandbox or unknown, got staging"),
+        ("GET", "/admin/events?state=lost", nil, "state takes pending, published, parked or dropped, got lost"),
+        ("GET", "/admin/events/okra-00000000000000000000000000000000?env=prod", nil, "env takes production, sandbox or unknown, got prod"),
+        ("POST", "/admin/replay", #"{"filter":{"product":"paymnt"}}"#, "product takes auth, identity"),
+    ] as [(String, String, String?, String)])
+    func unknownFilterWords(_ method: String, _ path: String, _ body: String?, _ message: String) async throws {
+        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+            let answer = try await Self.request(adminPort, method, path, body: body, headers: ["Authorization": "Bearer \(Self.adminToken)"])
+            #expect(answer.status == 400, "\(answer.body)")
+            #expect((answer.error?["message"] as? String)?.hasPrefix(message) == true, "\(answer.body)")
+        }
+    }
 }

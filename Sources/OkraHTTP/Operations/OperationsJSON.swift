@@ -119,10 +119,7 @@ enum OperationsJSON {
     /// An `env` query value: `production`, `sandbox` or `unknown` (nil when absent).
     static func environment(_ text: String?) throws(OperationsError) -> String? {
         guard let text else { return nil }
-        guard let environment = OkraEnvironment(rawValue: text) else {
-            throw OperationsError("env takes production, sandbox or unknown, got \(text)")
-        }
-        return environment.rawValue
+        return try EventFilter.word(text, for: "env", as: OkraEnvironment.self).rawValue
     }
 
     /// The filter of a query string or of a replay's `filter` object: the same keys (§9).
@@ -137,15 +134,11 @@ enum OperationsJSON {
             case "customer": filter.customer = value
             case "account": filter.account = value
             case "type": filter.type = value
-            case "product": filter.product = value
-            case "outcome": filter.outcome = value
-            case "env": filter.env = value
+            case "product": filter.product = try EventFilter.word(value, for: key)
+            case "outcome": filter.outcome = try EventFilter.word(value, for: key)
+            case "env": filter.env = try EventFilter.word(value, for: key)
             case "code": filter.code = value
-            case "state":
-                guard let state = LoggedRecord.State(rawValue: value) else {
-                    throw OperationsError("state takes \(LoggedRecord.State.allCases.map(\.rawValue).joined(separator: ", ")), got \(value)")
-                }
-                filter.state = state
+            case "state": filter.state = try EventFilter.word(value, for: key)
             case "deadletter":
                 guard let flag = Bool(value) else { throw OperationsError("deadletter takes true or false, got \(value)") }
                 filter.deadletter = flag

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraEnvelope
+import OkraIngest
 
 /// `okra-bridge events list|show|export|replay`: the event log, over the operations API (§9).
 struct EventsCommand: AsyncParsableCommand {
@@ -26,8 +27,18 @@ struct EventsCommand: AsyncParsableCommand {
         @Option(help: "Entries with a record in this state: pending, published, parked or dropped.") var state: String?
         @Option(help: "true for dead letters only, false for events only.") var deadletter: Bool?
 
-        /// The filters as query items (times as RFC 3339).
+        /// The filters as query items (times as RFC 3339). A word the API would refuse (a
+        /// product, outcome, env or state it does not know) is a usage error here, with the API's
+        /// own message.
         func query(now: Date = Date()) throws -> [(String, String)] {
+            do {
+                if let product { _ = try EventFilter.word(product, for: "product", as: OkraProduct.self) }
+                if let outcome { _ = try EventFilter.word(outcome, for: "outcome", as: OkraOutcome.self) }
+                if let env { _ = try EventFilter.word(env, for: "env", as: OkraEnvironment.self) }
+                if let state { _ = try EventFilter.word(state, for: "state", as: LoggedRecord.State.self) }
+            } catch {
+                throw UsageError("--\(error.description)")
+            }
             var items: [(String, String)] = []
             if let since { items.append(("since", try Self.time(since, flag: "--since", now: now))) }
             if let until { items.append(("until", try Self.time(until, flag: "--until", now: now))) }
