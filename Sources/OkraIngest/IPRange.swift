@@ -6,8 +6,8 @@ struct IPRange: Sendable {
     let prefix: Int
 
     init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
-        guard let address = IPRange.parse(String(parts[0])) else { return nil }
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let first = parts.first, let address = IPRange.parse(String(first)) else { return nil }
         let bits = address.count * 8
         if parts.count == 2 {
             guard let prefix = Int(parts[1]), (0...bits).contains(prefix) else { return nil }

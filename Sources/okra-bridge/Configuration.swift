@@ -75,6 +75,23 @@ struct Environment {
         return (variables["OKRA_BRIDGE_\(name)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// A count: the flag's, else the variable's, else `defaultValue`; at least `minimum`. A
+    /// variable that is not a number, or a count below the minimum, is a usage error naming the
+    /// flag and the variable (never the default in silence).
+    func count(_ option: Int?, _ name: String, flag: String, default defaultValue: Int, minimum: Int = 1) throws -> Int {
+        let count: Int
+        if let option {
+            count = option
+        } else if let text = value(nil, name) {
+            guard let parsed = Int(text) else { throw UsageError("OKRA_BRIDGE_\(name) (\(flag)) takes a count, got \(text)") }
+            count = parsed
+        } else {
+            return defaultValue
+        }
+        guard count >= minimum else { throw UsageError("\(flag) (OKRA_BRIDGE_\(name)) takes a count of at least \(minimum), got \(count)") }
+        return count
+    }
+
     /// Whether a flag is set, or its variable is `true`.
     func flag(_ option: Bool, _ name: String) -> Bool {
         option || variables["OKRA_BRIDGE_\(name)"] == "true"

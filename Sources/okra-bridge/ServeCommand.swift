@@ -91,6 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Every flag's value is read before the store is locked, opened or upgraded.
         let limits = try connectionLimits(env: env)
         let parkAfter = try FlagValue.duration(env.value(parkAfter, "PARK_AFTER") ?? "10m", flag: "--park-after")
+        let pendingBound = try env.count(maxPending, "MAX_PENDING", flag: "--max-pending", default: 1_000_000)
+        let replayBound = try env.count(maxReplay, "MAX_REPLAY", flag: "--max-replay", default: 100_000)
         let maxBody = try FlagValue.bytes(env.value(maxBody, "MAX_BODY") ?? "900KiB", flag: "--max-body")
         let window = try FlagValue.duration(env.value(dedupeWindow, "DEDUPE_WINDOW") ?? "73h", flag: "--dedupe-window")
         let tokens = env.list(token, "TOKEN")
@@ -164,14 +166,14 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let store: OutboxStore
             do {
-                store = try OutboxStore(directory: dataDirectory, maxPending: maxPending ?? Int(env.value(nil, "MAX_PENDING") ?? "") ?? 1_000_000,
+                store = try OutboxStore(directory: dataDirectory, maxPending: pendingBound,
                                         dedupeWindow: window, reserveBytes: reserve, eventLog: try eventLogPolicy(env: env))
             } catch {
                 throw ConfigurationError("--data-dir \(dataDirectory): cannot open the store: \(error)")
             }
             sink = DurableSink(store: store)
             if store.eventLog != nil, let adminToken {
-                operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: maxReplay ?? env.value(nil, "MAX_REPLAY").flatMap { Int($0) } ?? 100_000,
+                operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: replayBound,
                                                      logger: logger), adminToken: adminToken)
             }
             services.append(.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: parkAfter)))
@@ -224,14 +226,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let text = env.value(headerTimeout, "HEADER_TIMEOUT") { limits.headerTimeout = try FlagValue.duration(text, flag: "--header-timeout") }
         if let text = env.value(bodyTimeout, "BODY_TIMEOUT") { limits.bodyTimeout = try FlagValue.duration(text, flag: "--body-timeout") }
         if let text = env.value(idleTimeout, "IDLE_TIMEOUT") { limits.idleTimeout = try FlagValue.duration(text, flag: "--idle-timeout") }
-        if let count = maxConnections ?? env.value(nil, "MAX_CONNECTIONS").flatMap({ Int($0) }) {
-            guard count > 0 else { throw UsageError("--max-connections takes a count of at least 1, got \(count)") }
-            limits.maxConnections = count
-        }
-        if let count = maxConnectionsPerAddress ?? env.value(nil, "MAX_CONNECTIONS_PER_ADDRESS").flatMap({ Int($0) }) {
-            guard count > 0 else { throw UsageError("--max-connections-per-address takes a count of at least 1, got \(count)") }
-            limits.maxConnectionsPerAddress = count
-        }
+        limits.maxConnections = try env.count(maxConnections, "MAX_CONNECTIONS", flag: "--max-connections", default: limits.maxConnections)
+        limits.maxConnectionsPerAddress = try env.count(maxConnectionsPerAddress, "MAX_CONNECTIONS_PER_ADDRESS", flag: "--max-connections-per-address",
+                                                        default: limits.maxConnectionsPerAddress)
         return limits
     }
 

@@ -13,10 +13,10 @@ struct CommandLineTests {
     static let payloads = DevBroker.repositoryRoot.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads")
 
     /// Runs the executable; its exit status and combined output.
-    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let process = try ChildProcess(binary, arguments, logPath: log)
+        let process = try ChildProcess(binary, arguments, environment: environment, logPath: log)
         let status = try #require(await process.wait(timeout: .seconds(30)))
         return (status, process.log)
     }
@@ -150,6 +150,24 @@ struct CommandLineTests {
             #expect(status == 2, "\(command): \(output)")
             #expect(output.hasPrefix("okra-bridge: \(message)"), "\(command): \(output)")
         }
+    }
+
+    @Test("a count that is not one, from a variable or a flag, is a usage error naming both; never the default in silence", arguments: [
+        (["OKRA_BRIDGE_MAX_PENDING": "junk"], [String](), "OKRA_BRIDGE_MAX_PENDING (--max-pending) takes a count, got junk"),
+        (["OKRA_BRIDGE_MAX_REPLAY": "1e3"], [], "OKRA_BRIDGE_MAX_REPLAY (--max-replay) takes a count, got 1e3"),
+        (["OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS": "-1"], [], "--max-connections-per-address (OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS) takes a count of at least 1, got -1"),
+        ([:], ["--max-connections", "0"], "--max-connections (OKRA_BRIDGE_MAX_CONNECTIONS) takes a count of at least 1, got 0"),
+        ([:], ["--allow-ip", ""], "--allow-ip : not an IP address, a CIDR range or 'okra'"),
+    ] as [([String: String], [String], String)])
+    func badCounts(_ environment: [String: String], _ flags: [String], _ message: String) async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-counts-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (status, output) = try await Self.run(["serve", "--listen", "127.0.0.1:0", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+                                                   "--routes", routes, "--data-dir", data] + flags, environment: environment)
+        #expect(status != 0 && status < 128, "no crash: \(status) \(output)")
+        #expect(output.split(separator: "\n").first.map(String.init) == "okra-bridge: \(message)", "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: data + "/okra-bridge.sqlite"), "refused before the store is opened")
     }
 
     @Test("serve refuses --kafka settings that weaken delivery: exit 2 and one line naming the property", arguments: [

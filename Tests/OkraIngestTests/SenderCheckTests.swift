@@ -51,6 +51,21 @@ struct SenderCheckTests {
         #expect(check.clientAddress(peer: "198.51.100.7", forwardedFor: ["13.38.152.18"]) == "198.51.100.7")
     }
 
+    @Test("an empty or malformed address is a configuration error naming the flag, never a crash", arguments: [
+        ("", "--allow-ip"), ("/", "--allow-ip"), ("/24", "--allow-ip"), ("10.0.0.0/", "--allow-ip"), ("10.0.0.0/33", "--allow-ip"),
+        ("::1/129", "--allow-ip"), ("", "--trusted-proxy"), ("nonsense", "--trusted-proxy"),
+    ])
+    func malformedAddresses(_ entry: String, _ flag: String) {
+        #expect(throws: ConfigurationError.self) {
+            _ = try Self.check(allow: flag == "--allow-ip" ? [entry] : [], proxies: flag == "--trusted-proxy" ? [entry] : [])
+        }
+        do {
+            _ = try Self.check(allow: flag == "--allow-ip" ? [entry] : [], proxies: flag == "--trusted-proxy" ? [entry] : [])
+        } catch {
+            #expect("\(error)".contains(flag), "\(error)")
+        }
+    }
+
     @Test("without tokens serve refuses to start unless unauthenticated is explicit; short secrets are refused")
     func configuration() throws {
         #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
