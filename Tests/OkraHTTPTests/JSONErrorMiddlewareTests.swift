@@ -42,7 +42,7 @@ struct OperationsJSONTests {
         let filter = try OperationsJSON.filter(json: object)
         #expect(filter.deadletter == true)
         #expect(filter.type == "okra.payment.*")
-        #expect(filter.since != nil)
+        #expect(filter.since == Date(timeIntervalSince1970: 1_796_083_200)) // 2026-12-01T00:00:00Z
         let off = try OperationsJSON.filter(json: ["deadletter": false])
         #expect(off.deadletter == false)
         #expect(throws: OperationsError.self) { try OperationsJSON.filter(json: ["deadletter": 1]) }

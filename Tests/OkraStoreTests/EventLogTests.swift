@@ -117,63 +117,83 @@ struct EventLogTests {
         #expect(try await harness.store.logEntry(widget)?.records == [LoggedRecord(topic: nil, key: nil, route: "drop-widgets", state: .dropped)])
     }
 
-    @Test("filters: record, customer, account, type and code globs, time range, state, dead letters; pages newest first without repeats")
-    func filtersAndCursors() async throws {
+    /// The log the filter tests search, and each entry's id by name: `identity` an hour ago,
+    /// then `payment`, a dead letter (`deadletter`, no id) and `p0` to `p24` (payments to other
+    /// records, same customer and account as `payment`).
+    static func searchedLog() async throws -> (Harness, [String: String?]) {
         let harness = try Harness()
-        defer { harness.remove() }
-        let hourAgo = Date().addingTimeInterval(-3600)
-        try harness.id(await harness.post(Self.identity, at: hourAgo))
-        let payment = try harness.id(await harness.post(Self.payment))
+        var ids: [String: String?] = [:]
+        ids["identity"] = try harness.id(await harness.post(Self.identity, at: Date().addingTimeInterval(-3600)))
+        ids["payment"] = try harness.id(await harness.post(Self.payment))
         await harness.post("[1]")
+        ids["deadletter"] = .some(nil)
         for index in 0..<25 {
-            await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-\(index)"))
+            ids["p\(index)"] = try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-\(index)")))
         }
-        func ids(_ filter: EventFilter) async throws -> [String?] {
-            try await harness.store.logEntries(filter, limit: 1000, before: nil).entries.map(\.id)
-        }
+        return (harness, ids)
+    }
+
+    static let payments = ["payment"] + (0..<25).map { "p\($0)" }
+
+    /// One filter and the entries it must find, by name.
+    struct FilterCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let set: @Sendable (inout EventFilter) -> Void
+        let expected: [String]
+        var testDescription: String { name }
+    }
+
+    @Test("each filter finds exactly its entries", arguments: [
+        FilterCase(name: "record", set: { $0.record = "rec-PAY" }, expected: ["payment"]),
+        FilterCase(name: "customer", set: { $0.customer = "cus-2" }, expected: ["identity"]),
+        FilterCase(name: "account", set: { $0.account = "acc-1" }, expected: payments),
+        FilterCase(name: "type glob, product", set: { $0.type = "okra.identity.*" }, expected: ["identity"]),
+        FilterCase(name: "type glob, outcome", set: { $0.type = "okra.*.success" }, expected: ["identity"] + payments),
+        FilterCase(name: "code glob", set: { $0.code = "PAYMENT_*" }, expected: payments),
+        FilterCase(name: "product", set: { $0.product = .payment }, expected: payments),
+        FilterCase(name: "outcome and env", set: { $0.outcome = .success; $0.env = .production }, expected: ["identity"] + payments),
+        FilterCase(name: "until", set: { $0.until = Date().addingTimeInterval(-60) }, expected: ["identity"]),
+        FilterCase(name: "since", set: { $0.since = Date().addingTimeInterval(-60) }, expected: ["deadletter"] + payments),
+        FilterCase(name: "dead letters", set: { $0.deadletter = true }, expected: ["deadletter"]),
+        FilterCase(name: "events only", set: { $0.deadletter = false }, expected: ["identity"] + payments),
+        FilterCase(name: "state pending", set: { $0.state = .pending }, expected: ["identity", "deadletter"] + payments),
+        FilterCase(name: "an id no entry has", set: { $0.id = "okra-00000000000000000000000000000000" }, expected: []),
+    ])
+    func filters(_ filterCase: FilterCase) async throws {
+        let (harness, ids) = try await Self.searchedLog()
+        defer { harness.remove() }
         var filter = EventFilter()
-        filter.record = "rec-PAY"
-        #expect(try await ids(filter) == [payment])
-        filter = EventFilter()
-        filter.customer = "cus-2"
-        #expect(try await ids(filter).count == 1)
-        filter = EventFilter()
-        filter.account = "acc-1"
-        #expect(try await ids(filter).count == 26)
-        filter = EventFilter()
-        filter.type = "okra.identity.*"
-        #expect(try await ids(filter).count == 1)
-        filter.type = "okra.*.success"
-        #expect(try await ids(filter).count == 27)
-        filter = EventFilter()
-        filter.code = "PAYMENT_*"
-        #expect(try await ids(filter).count == 26)
-        filter = EventFilter()
-        filter.until = Date().addingTimeInterval(-60)
-        #expect(try await ids(filter).count == 1, "only the identity callback is older than a minute")
-        filter = EventFilter()
-        filter.since = Date().addingTimeInterval(-60)
-        #expect(try await ids(filter).count == 27)
-        filter = EventFilter()
-        filter.deadletter = true
-        #expect(try await ids(filter) == [nil])
-        filter = EventFilter()
+        filterCase.set(&filter)
+        let found = try await harness.store.logEntries(filter, limit: 1000, before: nil).entries.map(\.id)
+        #expect(found.sorted { ($0 ?? "") < ($1 ?? "") } == filterCase.expected.map { ids[$0]! }.sorted { ($0 ?? "") < ($1 ?? "") })
+    }
+
+    @Test("a state filter follows the records: nothing is pending once every record is published")
+    func stateFollowsRecords() async throws {
+        let (harness, _) = try await Self.searchedLog()
+        defer { harness.remove() }
+        var filter = EventFilter()
         filter.state = .pending
-        #expect(try await ids(filter).count == 28)
+        #expect(try await harness.store.logEntries(filter, limit: 1000, before: nil).entries.count == 28)
         try await harness.publishAll()
-        #expect(try await ids(filter).isEmpty)
-        // Pages of 10, newest first, each entry once.
+        #expect(try await harness.store.logEntries(filter, limit: 1000, before: nil).entries.isEmpty)
+    }
+
+    @Test("pages of a listing are newest first, each entry once; an export is oldest first, every entry once")
+    func cursorsAndExport() async throws {
+        let (harness, ids) = try await Self.searchedLog()
+        defer { harness.remove() }
         var seen: [Int64] = []
         var cursor: Int64?
         repeat {
             let page = try await harness.store.logEntries(EventFilter(), limit: 10, before: cursor)
+            #expect(page.entries.count <= 10)
             seen += page.entries.map(\.entry)
             cursor = page.next
         } while cursor != nil
-        #expect(seen.count == 28)
+        #expect(seen.count == ids.count)
         #expect(seen == seen.sorted(by: >))
-        #expect(Set(seen).count == 28)
-        // Export: oldest first, every entry once.
+        #expect(Set(seen).count == ids.count)
         var exported: [Int64] = []
         try await harness.store.exportLog(EventFilter()) { exported.append($0.entry) }
         #expect(exported == seen.reversed())
