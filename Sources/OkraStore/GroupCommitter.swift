@@ -200,7 +200,18 @@ actor GroupCommitter {
     /// Whether the volume has room for more than the reserve: its free space, and when that is
     /// short, the pages free inside the database file (records the publisher deleted), which new
     /// records reuse.
+    ///
+    /// Short of room, the WAL is copied into the file and truncated before looking again: a WAL
+    /// left long (its last truncation met a reader) holds space no mark frees, and with every
+    /// new event refused no write would come to truncate it, so the store stayed full after the
+    /// publisher had drained it.
     private func hasRoom() async -> Bool {
+        if await roomNow() { return true }
+        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        return await roomNow()
+    }
+
+    private func roomNow() async -> Bool {
         guard let free = volume.availableBytes() else { return true }
         if free >= volume.reserveBytes { return true }
         let inside = (try? await pool.read { db in

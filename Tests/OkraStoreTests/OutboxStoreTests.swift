@@ -216,6 +216,32 @@ struct OutboxStoreTests {
         #expect(!store.volumeIsFull)
     }
 
+    @Test("short of room, the store truncates a long WAL before refusing: space the WAL holds is given back and the event is taken")
+    func walTruncatedBeforeRefusing() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let reserve = 1 << 20
+        // A volume whose free space is what the test sets, less what the WAL takes.
+        let volume = Mutex(Int.max / 2)
+        let wal = dir + "/okra-bridge.sqlite-wal"
+        var policy = OutboxStore.CheckpointPolicy()
+        policy.interval = .seconds(3600) // no background checkpoint: the WAL only grows
+        let store = try OutboxStore(directory: dir, checkpoints: policy, reserveBytes: reserve, freeSpace: {
+            let walBytes = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
+            return max(0, volume.withLock { $0 } - walBytes)
+        })
+        for index in 0..<300 {
+            _ = try await store.accept(eventID: "w-\(index)", records: [Self.record("a", String(repeating: "x", count: 4096))], receivedAt: Date())
+        }
+        let walBytes = store.walBytes
+        try #require(walBytes > 2 * reserve, "the WAL grew to \(walBytes) bytes")
+        // Without the WAL's space the volume is below the reserve; with it given back, above.
+        volume.withLock { $0 = walBytes + reserve / 2 }
+        #expect(try await store.accept(eventID: "after", records: [Self.record("a", "1")], receivedAt: Date()) == .accepted)
+        #expect(store.walBytes < walBytes / 10, "the WAL was truncated: \(store.walBytes) bytes")
+        #expect(!store.volumeIsFull)
+    }
+
     @Test("concurrent accepts are group-committed: fewer transactions than requests, none lost")
     func groupCommit() async throws {
         let dir = Self.directory()
