@@ -53,6 +53,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The operations port (§9) and its admin API's wire types, shared by the server and the
+        // CLI: what an operator asks of the event log. Pure: OkraEnvelope only.
+        .target(name: "OkraOperations", dependencies: ["OkraEnvelope"]),
         // The SQLite file: the outbox where records wait for Kafka, the publish mark, the dedupe
         // index; the durable EventSink.
         .target(
@@ -61,6 +64,7 @@ let package = Package(
                 "OkraEnvelope",
                 "OkraRouting",
                 "OkraIngest",
+                "OkraOperations",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -86,6 +90,7 @@ let package = Package(
             dependencies: [
                 "OkraEnvelope",
                 "OkraIngest",
+                "OkraOperations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -120,7 +125,7 @@ let package = Package(
             dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
         ),
         // `swift run -c release okra-store-bench`: the event log's searches and export (docs/benchmarks.md).
-        .executableTarget(name: "okra-store-bench", dependencies: ["OkraStore", "OkraIngest", "OkraEnvelope", "OkraRouting"]),
+        .executableTarget(name: "okra-store-bench", dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraEnvelope", "OkraRouting"]),
         // `swift run -c release okra-envelope-bench`: normalizer throughput (docs/benchmarks.md).
         .executableTarget(name: "okra-envelope-bench", dependencies: ["OkraEnvelope"]),
         // Flags, configuration, wiring, the ServiceGroup; nothing else.
@@ -130,6 +135,7 @@ let package = Package(
                 "OkraEnvelope",
                 "OkraRouting",
                 "OkraIngest",
+                "OkraOperations",
                 "OkraStore",
                 "OkraPublisher",
                 "OkraHTTP",
@@ -177,9 +183,10 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
+        .testTarget(name: "OkraOperationsTests", dependencies: ["OkraOperations", "OkraEnvelope"]),
         .testTarget(
             name: "OkraStoreTests",
-            dependencies: ["OkraStore", "OkraIngest", "OkraRouting", "OkraEnvelope", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraRouting", "OkraEnvelope", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
@@ -195,6 +202,7 @@ let package = Package(
             dependencies: [
                 "OkraHTTP",
                 "OkraIngest",
+                "OkraOperations",
                 "OkraRouting",
                 "OkraTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),

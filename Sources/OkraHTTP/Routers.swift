@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OkraIngest
+import OkraOperations
 
 /// The routes of both listeners (the contract's §3). They map HTTP to the pipeline and its
 /// answers back to HTTP; everything else is the pipeline's.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraRouting
 
 /// One row of `event_log` as written: the indexed attributes, the body, and the routed records

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import OkraIngest
+import OkraOperations
 import OkraRouting
 
 /// The store's one writer. Batches concurrent submissions into one transaction each (group

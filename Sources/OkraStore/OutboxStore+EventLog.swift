@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import OkraIngest
+import OkraOperations
 import OkraRouting
 
 /// How long the event log keeps entries, and how much of them (§9).

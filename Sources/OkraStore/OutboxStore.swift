@@ -3,6 +3,7 @@ import Synchronization
 import GRDB
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraRouting
 
 /// The durable store of `--delivery durable`: a SQLite file (WAL, `synchronous=FULL`, so a

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraRouting
 
 /// The operations of §9 over the durable store: the event log's reads, replay through the

@@ -6,6 +6,7 @@ import Metrics
 import OkraHTTP
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraKafka
 import OkraPublisher
 import OkraStore

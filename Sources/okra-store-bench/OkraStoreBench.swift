@@ -1,6 +1,7 @@
 import Foundation
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraRouting
 import OkraStore
 

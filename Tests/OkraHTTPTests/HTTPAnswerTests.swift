@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import OkraHTTP
 import OkraIngest
+import OkraOperations
 import OkraRouting
 import OkraTestSupport
 import ServiceLifecycle

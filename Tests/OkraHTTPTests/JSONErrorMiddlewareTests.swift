@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 @testable import OkraHTTP
 import OkraIngest
+import OkraOperations
 import OkraTestSupport
 import ServiceLifecycle
 import Synchronization
@@ -31,20 +32,5 @@ struct JSONErrorMiddlewareTests {
             #expect(!answer.body.contains("secret-detail"))
             #expect(counted.withLock { $0 } == [.internalError])
         }
-    }
-}
-
-@Suite("Operations JSON")
-struct OperationsJSONTests {
-    @Test("a replay's JSON filter takes true and false as JSON booleans, strings as they are")
-    func replayFilter() throws {
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(#"{"deadletter":true,"type":"okra.payment.*","since":"2026-12-01T00:00:00Z"}"#.utf8)) as? [String: Any])
-        let filter = try OperationsJSON.filter(json: object)
-        #expect(filter.deadletter == true)
-        #expect(filter.type == "okra.payment.*")
-        #expect(filter.since == Date(timeIntervalSince1970: 1_796_083_200)) // 2026-12-01T00:00:00Z
-        let off = try OperationsJSON.filter(json: ["deadletter": false])
-        #expect(off.deadletter == false)
-        #expect(throws: OperationsError.self) { try OperationsJSON.filter(json: ["deadletter": 1]) }
     }
 }

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import OkraEnvelope
 import OkraIngest
+import OkraOperations
 import OkraRouting
 @testable import OkraStore
 import Synchronization

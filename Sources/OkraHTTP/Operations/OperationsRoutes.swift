@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OkraIngest
+import OkraOperations
 
 /// The operations API on the admin listener (§9), behind the admin token.
 enum OperationsRoutes {
@@ -47,6 +48,8 @@ enum OperationsRoutes {
                     return try await handler(request)
                 } catch let error as OperationsError {
                     return JSONResponse.error(.badRequest, code: "bad-request", message: error.description)
+                } catch is BodyTooLarge {
+                    return JSONResponse.error(.contentTooLarge, code: "too-large", message: "the operations API takes request bodies of at most \(maxBody) bytes")
                 } catch let error as OperationsUnavailable {
                     var busy = JSONResponse.error(.serviceUnavailable, code: "unavailable", message: error.description)
                     busy.headers[.retryAfter] = "5"
@@ -56,27 +59,18 @@ enum OperationsRoutes {
         }
         group.get("events", use: guarded { request in
             let query = queryValues(request)
-            let filter = try OperationsJSON.filter(query)
-            let limit = try limitValue(query["limit"])
-            let cursor = try query["cursor"].map { text throws(OperationsError) -> Int64 in
-                guard let number = Int64(text) else { throw OperationsError("cursor takes the next_cursor of a previous answer, got \(text)") }
-                return number
-            }
-            let (entries, next) = try await operations.events(filter, limit: limit, before: cursor)
-            var out = Array(#"{"events":["#.utf8)
-            for (index, entry) in entries.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                OperationsJSON.entry(entry, whole: false, into: &out)
-            }
-            out += Array(#"],"next_cursor":\#(next.map { "\"\($0)\"" } ?? "null")}"#.utf8)
-            return json(.ok, out)
+            let filter = try EventFilter(query: query)
+            let (entries, next) = try await operations.events(filter, limit: try ListingQuery.limit(query["limit"]),
+                                                              before: try ListingQuery.cursor(query["cursor"]))
+            return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: false) }, nextCursor: next.map(String.init)))
         })
         group.get("events/export", use: guarded { request in
-            let filter = try OperationsJSON.filter(queryValues(request))
+            let filter = try EventFilter(query: queryValues(request))
             let body = ResponseBody { writer in
+                let encoder = AdminJSONEncoder()
                 var buffer: [UInt8] = []
                 try await operations.export(filter) { entry in
-                    OperationsJSON.entry(entry, whole: true, into: &buffer)
+                    buffer += try encoder.encode(AdminAPI.Entry(entry, whole: true))
                     buffer.append(UInt8(ascii: "\n"))
                     if buffer.count >= 64 << 10 {
                         try await writer.write(ByteBuffer(bytes: buffer))
@@ -90,60 +84,65 @@ enum OperationsRoutes {
         })
         group.get("events/:id", use: guarded { request in
             let key = String(request.uri.path.split(separator: "/").last ?? "")
-            let environment = try OperationsJSON.environment(queryValues(request)["env"])
-            let entries = try await operations.event(key.removingPercentEncoding ?? key, environment: environment)
+            let environment = try ListingQuery.environment(queryValues(request)["env"])
+            let entries = try await operations.event(key.removingPercentEncoding ?? key, environment: environment?.rawValue)
             guard !entries.isEmpty else {
-                return JSONResponse.error(.notFound, code: "not-found", message: "no entry for \(key)\(environment.map { " in \($0)" } ?? ""): unknown, or past retention")
+                return JSONResponse.error(.notFound, code: "not-found", message: "no entry for \(key)\(environment.map { " in \($0.rawValue)" } ?? ""): unknown, or past retention")
             }
             // An id has an entry per environment it arrived in (dedupe is per environment): all of them.
-            var out = Array(#"{"events":["#.utf8)
-            for (index, entry) in entries.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                OperationsJSON.entry(entry, whole: true, into: &out)
-            }
-            out += Array("]}".utf8)
-            return json(.ok, out)
+            return try answer(AdminAPI.Events(events: entries.map { AdminAPI.Entry($0, whole: true) }))
         })
         group.post("replay", use: guarded { request in
-            var request = request
-            let object = try OperationsJSON.object(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
-            var filter: EventFilter?
-            if let values = object["filter"] as? [String: Any] {
-                filter = try OperationsJSON.filter(json: values)
-            }
-            let ids = (object["ids"] as? [Any] ?? []).map { "\($0)" }
-            let execute = object["execute"] as? Bool ?? false
-            let plan = try await operations.replay(filter, ids: ids, execute: execute)
-            return JSONResponse.make(.ok, OperationsJSON.plan(plan))
+            let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
+            let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
+            let plan = try await operations.replay(filter, ids: replay.ids ?? [], execute: replay.execute ?? false)
+            return try answer(AdminAPI.Plan(plan))
         })
         group.get("parked", use: guarded { request in
-            let limit = try limitValue(queryValues(request)["limit"])
-            let records = try await operations.parked(limit: limit)
-            return JSONResponse.make(.ok, #"{"parked":[\#(records.map(OperationsJSON.parked).joined(separator: ","))]}"#)
+            let records = try await operations.parked(limit: try ListingQuery.limit(queryValues(request)["limit"]))
+            return try answer(AdminAPI.ParkedList(parked: records.map(AdminAPI.Parked.init)))
         })
-        for (path, redrive) in [("parked/redrive", true), ("parked/discard", false)] {
-            group.post(RouterPath(stringLiteral: path), use: guarded { request in
-                var request = request
-                let selection = try OperationsJSON.selection(OperationsJSON.object(Array(buffer: try await request.collectBody(upTo: 1 << 20))))
-                let count = redrive ? try await operations.redrive(selection) : try await operations.discard(selection)
-                return JSONResponse.make(.ok, #"{"\#(redrive ? "redriven" : "discarded")":\#(count)}"#)
-            })
+        group.post("parked/redrive", use: guarded { request in
+            let selection = try await body(AdminAPI.Selection.self, of: request)?.selection() ?? AdminAPI.Selection(.ids([])).selection()
+            return try answer(AdminAPI.Redriven(redriven: try await operations.redrive(selection)))
+        })
+        group.post("parked/discard", use: guarded { request in
+            let selection = try await body(AdminAPI.Selection.self, of: request)?.selection() ?? AdminAPI.Selection(.ids([])).selection()
+            return try answer(AdminAPI.Discarded(discarded: try await operations.discard(selection)))
+        })
+    }
+
+    /// A request body over ``maxBody`` (answered 413).
+    struct BodyTooLarge: Error {}
+
+    /// The largest request body the API reads; larger is 413.
+    static let maxBody = 1 << 20
+
+    /// The request's JSON body as `T` (nil when empty), or a 400 naming what is wrong with it.
+    static func body<T: Decodable>(_ type: T.Type, of request: Request) async throws -> T? {
+        var request = request
+        let bytes: [UInt8]
+        do {
+            bytes = Array(buffer: try await request.collectBody(upTo: maxBody))
+        } catch is NIOTooManyBytesError {
+            throw BodyTooLarge()
         }
+        guard !bytes.isEmpty else { return nil }
+        do {
+            return try AdminJSONDecoder().decode(T.self, from: bytes)
+        } catch {
+            throw OperationsError("the body is not what this operation takes: \(AdminJSONDecoder.describe(error))")
+        }
+    }
+
+    /// A 200 with `value` as JSON.
+    static func answer<T: Encodable>(_ value: T) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try AdminJSONEncoder().encode(value))))
     }
 
     static func queryValues(_ request: Request) -> [String: String] {
         var values: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { values[String(key)] = String(value) }
         return values
-    }
-
-    static func limitValue(_ text: String?) throws(OperationsError) -> Int {
-        guard let text else { return 100 }
-        guard let limit = Int(text), (1...1000).contains(limit) else { throw OperationsError("limit takes 1 to 1000, got \(text)") }
-        return limit
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

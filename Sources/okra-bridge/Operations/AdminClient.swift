@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import OkraOperations
 
 /// Where the operators' commands find the bridge's operations API (§9), and with what token.
 struct AdminOptions: ParsableArguments {
@@ -41,24 +42,36 @@ struct AdminClient {
     let base: URL
     let token: String
 
-    /// The answer's body, or a one-line error from the API's JSON error or the connection.
-    func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [String: Any]? = nil) async throws -> Data {
+    /// The answer as `Answer` (the type the server writes), or a one-line error from the API's
+    /// error answer or the connection.
+    func call<Answer: Decodable>(_ method: String, _ path: String, query: [(String, String)] = [], body: (some Encodable)? = Optional<AdminAPI.Selection>.none,
+                                 as answer: Answer.Type) async throws -> Answer {
+        let bytes = try await call(method, path, query: query, body: body)
+        do {
+            return try AdminJSONDecoder().decode(Answer.self, from: bytes)
+        } catch {
+            throw UserError("\(method) \(path): the answer is not what this version of okra-bridge reads (\(AdminJSONDecoder.describe(error))); is the bridge of another version?")
+        }
+    }
+
+    /// The answer's bytes, or a one-line error.
+    func call(_ method: String, _ path: String, query: [(String, String)] = [], body: (some Encodable)? = Optional<AdminAPI.Selection>.none) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url(path, query))
         request.method = HTTPMethod(rawValue: method)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+            request.body = .bytes(ByteBuffer(bytes: try AdminJSONEncoder().encode(body)))
             request.headers.add(name: "Content-Type", value: "application/json")
         }
         let response = try await send(request, timeout: .minutes(5))
-        var collected = Data()
+        var collected: [UInt8] = []
         do {
-            for try await buffer in response.body { collected.append(contentsOf: buffer.readableBytesView) }
+            for try await buffer in response.body { collected += buffer.readableBytesView }
         } catch {
             throw UserError("the operations API at \(base.absoluteString) broke off its answer: \(error)")
         }
         guard (200..<300).contains(response.status.code) else {
-            let message = ((try? JSONSerialization.jsonObject(with: collected)) as? [String: Any]).flatMap { ($0["error"] as? [String: Any])?["message"] as? String }
+            let message = (try? AdminJSONDecoder().decode(AdminAPI.ErrorAnswer.self, from: collected))?.error.message
             throw UserError("\(method) \(path): \(response.status.code) \(message ?? String(decoding: collected.prefix(200), as: UTF8.self))")
         }
         return collected
@@ -71,9 +84,10 @@ struct AdminClient {
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         let response = try await send(request, timeout: .hours(1))
         if !(200..<300).contains(response.status.code) {
-            var first = Data()
-            for try await buffer in response.body where first.count < 300 { first.append(contentsOf: buffer.readableBytesView.prefix(300)) }
-            throw UserError("GET \(path): \(response.status.code) \(String(decoding: first.prefix(300), as: UTF8.self))")
+            var first: [UInt8] = []
+            for try await buffer in response.body where first.count < 4096 { first += buffer.readableBytesView.prefix(4096) }
+            let message = (try? AdminJSONDecoder().decode(AdminAPI.ErrorAnswer.self, from: first))?.error.message
+            throw UserError("GET \(path): \(response.status.code) \(message ?? String(decoding: first.prefix(300), as: UTF8.self))")
         }
         do {
             for try await buffer in response.body { chunk(Data(buffer.readableBytesView)) }

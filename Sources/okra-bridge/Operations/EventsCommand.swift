@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraEnvelope
-import OkraIngest
+import OkraOperations
 
 /// `okra-bridge events list|show|export|replay`: the event log, over the operations API (§9).
 struct EventsCommand: AsyncParsableCommand {
@@ -75,16 +75,14 @@ struct EventsCommand: AsyncParsableCommand {
                 let query = try filters.query()
                 var printed = 0
                 var cursor: String?
-                var rows: [[String: Any]] = []
+                var rows: [AdminAPI.Entry] = []
                 repeat {
                     var items = query + [("limit", String(min(1000, limit - printed)))]
                     if let cursor { items.append(("cursor", cursor)) }
-                    let data = try await client.call("GET", "admin/events", query: items)
-                    let object = (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-                    let events = object["events"] as? [[String: Any]] ?? []
-                    if options.table { rows += events } else { for event in events { OperationsOutput.printJSONLine(event) } }
-                    printed += events.count
-                    cursor = object["next_cursor"] as? String
+                    let page = try await client.call("GET", "admin/events", query: items, as: AdminAPI.EventsPage.self)
+                    if options.table { rows += page.events } else { try page.events.forEach(OperationsOutput.printJSONLine) }
+                    printed += page.events.count
+                    cursor = page.nextCursor
                 } while cursor != nil && printed < limit
                 if options.table { OperationsOutput.printTable(rows) }
             }
@@ -103,15 +101,13 @@ struct EventsCommand: AsyncParsableCommand {
         func run() async throws {
             await runReporting {
                 let path = "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
-                let data = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [])
-                // Each entry as the server wrote it (member order and number text kept), one per
-                // line, or indented on a terminal.
-                guard case .array(let entries)? = try JSONParser.parse(Array(data)).value["events"] else {
-                    throw UserError("the admin API answered something other than {\"events\":[...]}")
-                }
-                for entry in entries {
+                let answer = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [], as: AdminAPI.Events.self)
+                // One entry a line, or indented on a terminal; the envelope's members in their
+                // order and its numbers as sent.
+                for entry in answer.events {
                     var line: [UInt8] = []
-                    if options.table { JSONWriter.pretty(entry, into: &line) } else { JSONWriter.compact(entry, into: &line) }
+                    let bytes = try AdminJSONEncoder().encode(entry)
+                    if options.table { JSONWriter.pretty(try JSONParser.parse(bytes).value, into: &line) } else { line = bytes }
                     print(String(decoding: line, as: UTF8.self))
                 }
             }
@@ -146,18 +142,15 @@ struct EventsCommand: AsyncParsableCommand {
             await runReporting {
                 let query = try filters.query()
                 guard !query.isEmpty || !events.isEmpty else { throw UsageError("name what to replay: filters such as --since 24h --type 'okra.payment.*', or --event ID") }
-                var body: [String: Any] = ["execute": execute]
-                if !query.isEmpty { body["filter"] = Dictionary(query, uniquingKeysWith: { $1 }) }
-                if !events.isEmpty { body["ids"] = events }
-                let data = try await options.client().call("POST", "admin/replay", body: body)
-                let plan = (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-                guard options.table else { return print(String(decoding: data, as: UTF8.self)) }
-                let executed = plan["executed"] as? Bool ?? false
-                print("\(executed ? "replayed" : "would replay") \(plan["events"] ?? 0) events, \(plan["records"] ?? 0) records\(executed ? "" : " (dry run: add --execute to publish)")")
-                if let recovered = plan["recovered"] as? Int, recovered > 0 { print("\(recovered) dead letters are events under the current code") }
-                if plan["truncated"] as? Bool == true { print("more entries matched than one replay takes (--max-replay); narrow the filters and run it again") }
-                for (topic, count) in (plan["topics"] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    print("  \(topic)  \(count)")
+                let request = AdminAPI.ReplayRequest(filter: query.isEmpty ? nil : AdminAPI.Filter(values: Dictionary(query, uniquingKeysWith: { $1 })),
+                                                     ids: events.isEmpty ? nil : events, execute: execute)
+                let plan = try await options.client().call("POST", "admin/replay", body: request, as: AdminAPI.Plan.self)
+                guard options.table else { return print(String(decoding: try AdminJSONEncoder().encode(plan), as: UTF8.self)) }
+                print("\(plan.executed ? "replayed" : "would replay") \(plan.events) events, \(plan.records) records\(plan.executed ? "" : " (dry run: add --execute to publish)")")
+                if plan.recovered > 0 { print("\(plan.recovered) dead letters are events under the current code") }
+                if plan.truncated { print("more entries matched than one replay takes (--max-replay); narrow the filters and run it again") }
+                for (topic, count) in plan.topics.sorted(by: { $0.key < $1.key }) {
+                    print("  \(TerminalText.escaped(topic))  \(count)")
                 }
             }
         }
@@ -179,12 +172,10 @@ struct ParkedCommand: AsyncParsableCommand {
 
         func run() async throws {
             await runReporting {
-                let data = try await options.client().call("GET", "admin/parked", query: [("limit", String(limit))])
-                let records = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["parked"] as? [[String: Any]] ?? []
-                guard options.table else { return records.forEach(OperationsOutput.printJSONLine) }
+                let records = try await options.client().call("GET", "admin/parked", query: [("limit", String(limit))], as: AdminAPI.ParkedList.self).parked
+                guard options.table else { return try records.forEach(OperationsOutput.printJSONLine) }
                 OperationsOutput.printColumns(["ID", "PARKED", "TOPIC", "EVENT", "BYTES", "REASON", "ERROR"], records.map { record in
-                    [record["id"], record["parkedtime"], record["topic"], record["event_id"], record["bytes"], record["reason"], record["error"]]
-                        .map { $0.map { "\($0)" } ?? "-" }
+                    [String(record.id), record.parkedtime, record.topic, record.eventID ?? "-", String(record.bytes), record.reason, record.error]
                 })
             }
         }
@@ -195,20 +186,12 @@ struct ParkedCommand: AsyncParsableCommand {
         @Option(name: .customLong("id"), help: "A parked record's id (repeatable).") var ids: [Int64] = []
         @Flag(help: "Every parked record.") var all = false
 
-        var body: [String: Any] {
+        var body: AdminAPI.Selection {
             get throws {
-                if all { return ["all": true] }
+                if all { return AdminAPI.Selection(.all) }
                 guard !ids.isEmpty else { throw UsageError("name the records: --id N (repeatable) or --all") }
-                return ["ids": ids]
+                return AdminAPI.Selection(.ids(ids))
             }
-        }
-
-        /// POSTs the selection to `admin/parked/ACTION`; prints the answer's `counted` number
-        /// followed by `saying` on a terminal, the answer itself otherwise.
-        func post(_ action: String, counted: String, options: AdminOptions, saying: String) async throws {
-            let data = try await options.client().call("POST", "admin/parked/\(action)", body: try body)
-            let count = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?[counted] ?? 0
-            print(options.table ? "\(count) \(saying)" : String(decoding: data, as: UTF8.self))
         }
     }
 
@@ -218,7 +201,10 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting { try await selection.post("redrive", counted: "redriven", options: options, saying: "records back in the outbox") }
+            await runReporting {
+                let answer = try await options.client().call("POST", "admin/parked/redrive", body: try selection.body, as: AdminAPI.Redriven.self)
+                print(options.table ? "\(answer.redriven) records back in the outbox" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
+            }
         }
     }
 
@@ -228,7 +214,10 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting { try await selection.post("discard", counted: "discarded", options: options, saying: "records discarded") }
+            await runReporting {
+                let answer = try await options.client().call("POST", "admin/parked/discard", body: try selection.body, as: AdminAPI.Discarded.self)
+                print(options.table ? "\(answer.discarded) records discarded" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
+            }
         }
     }
 }
@@ -250,29 +239,29 @@ extension ParsableCommand {
 
 /// How the operators' commands print.
 enum OperationsOutput {
-    static func printJSONLine(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        print(String(decoding: data, as: UTF8.self))
+    /// `value` as one JSON line, as the server wrote it.
+    static func printJSONLine(_ value: some Encodable) throws {
+        print(String(decoding: try AdminJSONEncoder().encode(value), as: UTF8.self))
     }
 
     /// Entries as a table: time, type, env, record, customer, the states of all their records
     /// (replayed ones too), how many replays, and the first records' topics.
-    static func printTable(_ events: [[String: Any]]) {
+    static func printTable(_ events: [AdminAPI.Entry]) {
         let rows = events.map { event -> [String] in
-            let records = event["records"] as? [[String: Any]] ?? []
-            let replays = event["replays"] as? [[String: Any]] ?? []
-            let replayed = replays.flatMap { $0["records"] as? [[String: Any]] ?? [] }
-            let states = Array(Set((records + replayed).compactMap { $0["state"] as? String })).sorted().joined(separator: ",")
-            let topics = records.compactMap { $0["topic"] as? String }.joined(separator: ",")
-            let type = (event["deadletter"] as? Bool == true) ? "deadletter:\(event["reason"] as? String ?? "")" : (event["type"] as? String ?? "-")
-            return [event["recordedtime"] as? String ?? "-", type, event["okraenv"] as? String ?? "-", event["okrarecord"] as? String ?? "-",
-                    event["okracustomer"] as? String ?? "-", states.isEmpty ? "-" : states, String(replays.count), topics.isEmpty ? "-" : topics]
+            let states = Set((event.records + event.replays.flatMap(\.records)).map(\.state.rawValue)).sorted().joined(separator: ",")
+            let topics = event.records.compactMap(\.topic).joined(separator: ",")
+            let type = event.deadletter ? "deadletter:\(event.reason ?? "")" : (event.type ?? "-")
+            return [event.recordedtime, type, event.okraenv ?? "-", event.okrarecord ?? "-", event.okracustomer ?? "-",
+                    states.isEmpty ? "-" : states, String(event.replays.count), topics.isEmpty ? "-" : topics]
         }
         printColumns(["TIME", "TYPE", "ENV", "RECORD", "CUSTOMER", "STATE", "REPLAYS", "TOPICS"], rows)
         if rows.isEmpty { print("no entries match") }
     }
 
+    /// Aligned columns; every cell's control characters escaped (a payload's ids are printed, and
+    /// must not move an operator's cursor or recolour the screen).
     static func printColumns(_ header: [String], _ rows: [[String]]) {
+        let rows = rows.map { $0.map(TerminalText.escaped) }
         var widths = header.map(\.count)
         for row in rows { for (index, cell) in row.enumerated() where index < widths.count - 1 { widths[index] = max(widths[index], cell.count) } }
         for row in [header] + rows {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraClient
+import OkraOperations
 
 /// `okra-bridge okra trigger|fetch`: recovery from Okra's side (the contract's §10).
 struct OkraCommand: AsyncParsableCommand {
@@ -104,14 +105,13 @@ struct OkraCommand: AsyncParsableCommand {
                 var method = self.method
                 if let event {
                     // The entry that arrived in --env's environment (an id has one per environment).
-                    let data = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)",
-                                                            query: [("env", connection.env)])
-                    let entries = ((try JSONSerialization.jsonObject(with: data)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
-                    guard let entry = entries.first else { throw UserError("event \(event) has no entry in \(connection.env)") }
-                    record = entry["okrarecord"] as? String
+                    let answer = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)",
+                                                              query: [("env", connection.env)], as: AdminAPI.Events.self)
+                    guard let entry = answer.events.first else { throw UserError("event \(event) has no entry in \(connection.env)") }
+                    record = entry.okrarecord
                     guard record != nil else { throw UserError("event \(event) names no record") }
-                    guard let product = entry["okraproduct"] as? String, let mapped = OkraClient.callbackMethod(forProduct: product) else {
-                        throw UserError("event \(event) is of no product Okra's callback endpoint serves (\(entry["okraproduct"] ?? "none"))")
+                    guard let product = entry.okraproduct, let mapped = OkraClient.callbackMethod(forProduct: product) else {
+                        throw UserError("event \(event) is of no product Okra's callback endpoint serves (\(entry.okraproduct ?? "none"))")
                     }
                     method = mapped
                 }

@@ -52,7 +52,7 @@ public struct EventFilter: Sendable, Equatable {
 /// One routed record of an entry and what became of it.
 public struct LoggedRecord: Sendable, Equatable {
     /// What became of a record.
-    public enum State: String, Sendable, CaseIterable {
+    public enum State: String, Sendable, CaseIterable, Codable {
         /// In the outbox, not yet confirmed by Kafka.
         case pending
         /// Confirmed by Kafka.
