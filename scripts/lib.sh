@@ -127,3 +127,17 @@ ensure_powerloss_venv() {
   "$POWERLOSS_VENV/bin/pip" install -q $want >&2
   printf '%s' "$want" >"$POWERLOSS_VENV/.installed"
 }
+
+# A Python venv with schemathesis (pinned), which checks the operations API against
+# docs/admin-api.yaml (scripts/test-admin-api.sh), in .tools/.
+SCHEMATHESIS_VENV="${OKRA_SCHEMATHESIS_VENV:-$OKRA_ROOT/.tools/schemathesis-venv}"
+ensure_schemathesis_venv() {
+  local want="schemathesis==4.32.5"
+  if [ -f "$SCHEMATHESIS_VENV/.installed" ] && [ "$(cat "$SCHEMATHESIS_VENV/.installed")" = "$want" ]; then return 0; fi
+  ensure_apt python3-venv
+  say "installing into $SCHEMATHESIS_VENV: $want"
+  python3 -m venv "$SCHEMATHESIS_VENV" >&2
+  # shellcheck disable=SC2086
+  "$SCHEMATHESIS_VENV/bin/pip" install -q $want >&2
+  printf '%s' "$want" >"$SCHEMATHESIS_VENV/.installed"
+}

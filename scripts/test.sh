@@ -52,5 +52,7 @@ if [ $# -eq 0 ]; then
   ./scripts/test-fsync.sh .build/debug/okra-bridge || status=1
   say "cutting the power under load: nothing acknowledged may be lost (scripts/test-powerloss.sh)"
   ./scripts/test-powerloss.sh .build/debug/okra-bridge || status=1
+  say "checking the operations API against docs/admin-api.yaml (scripts/test-admin-api.sh)"
+  ./scripts/test-admin-api.sh .build/debug/okra-bridge || status=1
 fi
 exit $status

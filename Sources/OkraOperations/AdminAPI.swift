@@ -5,6 +5,20 @@ import OkraEnvelope
 /// never an operator's command in silence. Written with ``AdminJSONEncoder`` and read with
 /// ``AdminJSONDecoder`` (docs/decisions/0012-admin-api-types.md).
 public enum AdminAPI {
+    /// The most ids one request names (a replay's events, a redrive's records).
+    public static let maxIDs = 1000
+
+    /// Throws unless `ids` holds 1 to ``maxIDs`` items, each valid.
+    static func check<ID>(_ ids: [ID]?, _ decoder: any Decoder, _ key: some CodingKey, valid: (ID) -> Bool) throws {
+        guard let ids else { return }
+        guard (1...maxIDs).contains(ids.count) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: "takes 1 to \(maxIDs) ids, got \(ids.count)"))
+        }
+        if let index = ids.firstIndex(where: { !valid($0) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: "item \(index) is not an id: \(ids[index])"))
+        }
+    }
+
     /// `GET /admin/events`: a page of entries, newest first.
     public struct EventsPage: Codable, Sendable, Equatable {
         /// The entries, without their envelopes.
@@ -185,9 +199,10 @@ public enum AdminAPI {
         public init(from decoder: any Decoder) throws {
             try AdminJSONDecoder.rejectUnknownKeys(decoder, allowed: Set(CodingKeys.allCases.map(\.rawValue)))
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            filter = try container.decodeIfPresent(Filter.self, forKey: .filter)
-            ids = try container.decodeIfPresent([String].self, forKey: .ids)
-            execute = try container.decodeIfPresent(Bool.self, forKey: .execute)
+            filter = try container.decodeIfThere(Filter.self, forKey: .filter)
+            ids = try container.decodeIfThere([String].self, forKey: .ids)
+            try AdminAPI.check(ids, decoder, CodingKeys.ids) { !$0.isEmpty }
+            execute = try container.decodeIfThere(Bool.self, forKey: .execute)
         }
     }
 
@@ -359,8 +374,9 @@ public enum AdminAPI {
         public init(from decoder: any Decoder) throws {
             try AdminJSONDecoder.rejectUnknownKeys(decoder, allowed: Set(CodingKeys.allCases.map(\.rawValue)))
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            ids = try container.decodeIfPresent([Int64].self, forKey: .ids)
-            all = try container.decodeIfPresent(Bool.self, forKey: .all)
+            ids = try container.decodeIfThere([Int64].self, forKey: .ids)
+            try AdminAPI.check(ids, decoder, CodingKeys.ids) { $0 >= 0 }
+            all = try container.decodeIfThere(Bool.self, forKey: .all)
         }
 
         /// The selection it names, or why it names none.
@@ -404,5 +420,13 @@ public enum AdminAPI {
 
         /// An error answer.
         public init(code: String, message: String) { error = Detail(code: code, message: message) }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The member when it is there, nil when it is not; a request's `null` is refused like any
+    /// other value of the wrong kind (the document declares no request member nullable).
+    func decodeIfThere<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        contains(key) ? try decode(T.self, forKey: key) : nil
     }
 }

@@ -246,6 +246,14 @@ public struct OperationsUnavailable: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// What an operation names is not in the log: unknown, or past retention (answered 404).
+public struct OperationsNotFound: Error, CustomStringConvertible {
+    /// One line.
+    public var description: String
+    /// An error saying `description`.
+    public init(_ description: String) { self.description = description }
+}
+
 /// A request of the operations API that cannot be served as asked (answered 400).
 public struct OperationsError: Error, CustomStringConvertible {
     /// One line.

@@ -95,7 +95,7 @@ public final class StoreOperations: Operations {
             for id in ids {
                 // Every environment's entry of the id (dedupe, and so the log, is per environment).
                 let entries = try await store.logEntries(id)
-                guard !entries.isEmpty else { throw OperationsError("no entry for \(id) (unknown, or past retention)") }
+                guard !entries.isEmpty else { throw OperationsNotFound("no entry for \(id) (unknown, or past retention)") }
                 for entry in entries { try await consider(entry) }
             }
             if let filter { try await store.exportLog(filter) { try await consider($0) } }

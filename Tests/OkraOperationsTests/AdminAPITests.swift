@@ -67,10 +67,13 @@ struct AdminAPITests {
         let decoder = AdminJSONDecoder()
         #expect(try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"ids":[3,4]}"#.utf8)).selection() == .ids([3, 4]))
         #expect(try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"all":true}"#.utf8)).selection() == .all)
-        for body in [#"{"ids":[]}"#, #"{"all":false}"#, #"{"ids":[1],"all":true}"#, "{}"] {
+        // JSON Schema's integers: 4.0 and 4e0 are 4.
+        #expect(try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"ids":[4.0,4e0]}"#.utf8)).selection() == .ids([4, 4]))
+        for body in [#"{"all":false}"#, #"{"ids":[1],"all":true}"#, "{}"] {
             #expect(throws: OperationsError.self, "\(body)") { try decoder.decode(AdminAPI.Selection.self, from: Array(body.utf8)).selection() }
         }
-        for body in [#"{"ids":["3"]}"#, #"{"ids":[1.5]}"#, #"{"id":[1]}"#] {
+        let tooMany = "{\"ids\":[" + (0...AdminAPI.maxIDs).map(String.init).joined(separator: ",") + "]}"
+        for body in [#"{"ids":["3"]}"#, #"{"ids":[1.5]}"#, #"{"id":[1]}"#, #"{"ids":[]}"#, #"{"ids":null}"#, #"{"all":null}"#, #"{"ids":[-1]}"#, tooMany] {
             #expect(throws: DecodingError.self, "\(body)") { try decoder.decode(AdminAPI.Selection.self, from: Array(body.utf8)) }
         }
     }

@@ -48,6 +48,8 @@ enum OperationsRoutes {
                     return try await handler(request)
                 } catch let error as OperationsError {
                     return JSONResponse.error(.badRequest, code: "bad-request", message: error.description)
+                } catch let error as OperationsNotFound {
+                    return JSONResponse.error(.notFound, code: "not-found", message: error.description)
                 } catch is BodyTooLarge {
                     return JSONResponse.error(.contentTooLarge, code: "too-large", message: "the operations API takes request bodies of at most \(maxBody) bytes")
                 } catch let error as OperationsUnavailable {

@@ -70,7 +70,8 @@ struct ValueDecoder: Decoder {
         case .string(let text) where T.self == String.self: return text as! T
         case .bool(let flag) where T.self == Bool.self: return flag as! T
         case .number(let text) where T.self == Int.self || T.self == Int64.self:
-            guard let number = Int64(text) else { throw mismatch("an integer") }
+            // JSON Schema's integer is a number without a fraction: 7, and 7.0 or 7e0 too.
+            guard let number = Int64(text) ?? Double(text).flatMap(Int64.init(exactly:)) else { throw mismatch("an integer") }
             return T.self == Int.self ? Int(number) as! T : number as! T
         case .number(let text) where T.self == Double.self:
             guard let number = Double(text) else { throw mismatch("a number") }
