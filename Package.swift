@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OkraKafka", "OkraStore", "OkraPublisher", "OkraRouting", "OkraEnvelope",
+                "OkraKafka", "OkraStore", "OkraPublisher", "OkraRouting", "OkraEnvelope", "OkraIngest", "OkraOperations", "OkraTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -20,12 +20,13 @@ extension IngestAnswer {
         switch self {
         case .accepted:
             return nil
-        case .refused(.unauthorized):
-            return ("unauthorized", "missing or unknown token: send it in Okra-Auth or Authorization: Bearer")
-        case .refused(.addressNotAllowed(let address)):
-            return ("forbidden", "address \(address) is not allowed to send webhooks")
-        case .refused(.environmentMismatch(let token, let payload)):
-            return ("environment-mismatch", "a \(payload) payload was sent with a \(token) token")
+        case .refused(let refusal):
+            let code = switch refusal {
+            case .unauthorized: "unauthorized"
+            case .addressNotAllowed: "forbidden"
+            case .environmentMismatch: "environment-mismatch"
+            }
+            return (code, refusal.description)
         case .tooLarge(let limit):
             return ("too-large", "the body is larger than \(limit) bytes")
         case .rejected(let rejection):

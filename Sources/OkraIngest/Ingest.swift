@@ -99,45 +99,40 @@ public final class Ingest: Sendable {
     private func process(_ delivery: VerifiedDelivery) async -> IngestAnswer {
         let table = routes.table
         let receivedAt = delivery.receivedAt
-        var event: CanonicalEvent
-        switch Normalizer.normalize(delivery.body, receivedAt: receivedAt) {
-        case .failure(let rejection):
+        switch decide(body: delivery.body, sender: delivery.sender, receivedAt: receivedAt, routes: table) {
+        case .rejected(let rejection, let record):
             // Not an event: the raw body still goes to the dead-letter topic, durably.
-            let record = Router.deadLetter(body: delivery.body, rejection: rejection, receivedAt: receivedAt, table: table)
             let provenance = Provenance(envelope: nil, body: delivery.body, tokenEnvironment: delivery.sender.environment,
                                         deadLetterReason: rejection.reason.rawValue)
             if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance)) { return answer }
-            logger.notice("rejected body sent to the dead-letter topic", metadata: ["reason": "\(rejection.reason)", "topic": "\(table.deadLetterTopic)"])
+            logger.notice("rejected body sent to the dead-letter topic", metadata: ["reason": "\(rejection.reason)", "topic": "\(record.topic)"])
             return .rejected(rejection)
-        case .success(let normalized):
-            event = normalized
+        case .refused(let refusal, let event):
+            logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
+            return .refused(refusal)
+        case .routed(let event, let decision):
+            countDroppedAttributes(of: event)
+            let provenance = Provenance(envelope: event, body: delivery.body, tokenEnvironment: delivery.sender.environment,
+                                        deadLetterReason: decision.deadLettered ? Rejection.Reason.unrecognized.rawValue : nil,
+                                        droppedBy: decision.dropped ? decision.matchedRoutes.last : nil)
+            if decision.dropped {
+                // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
+                logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
+            }
+            switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
+            case .failed(let answer):
+                return answer
+            case .taken(let acceptance):
+                logger.debug("event stored", metadata: ["event.id": "\(event.id)", "event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"])
+                return .accepted(id: event.id, duplicate: acceptance == .duplicate)
+            }
         }
+    }
+
+    private func countDroppedAttributes(of event: CanonicalEvent) {
         for attribute in event.droppedAttributes {
             droppedAttributes[attribute]?.increment()
             logger.notice("attribute left out: its text has characters CloudEvents forbids", metadata: ["event.id": "\(event.id)", "attribute": "\(attribute)"])
-        }
-        if let token = delivery.sender.environment {
-            // The token decides the environment: a sandbox token never reaches a production topic.
-            guard let bound = event.bound(to: token) else {
-                logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
-                return .refused(.environmentMismatch(token: token, payload: event.environment))
-            }
-            event = bound
-        }
-        let decision = Router.route(event, table: table, receivedAt: receivedAt)
-        let provenance = Provenance(envelope: event, body: delivery.body, tokenEnvironment: delivery.sender.environment,
-                                    deadLetterReason: decision.deadLettered ? Rejection.Reason.unrecognized.rawValue : nil,
-                                    droppedBy: decision.dropped ? decision.matchedRoutes.last : nil)
-        if decision.dropped {
-            // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
-            logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
-        }
-        switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
-        case .failed(let answer):
-            return answer
-        case .taken(let acceptance):
-            logger.debug("event stored", metadata: ["event.id": "\(event.id)", "event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"])
-            return .accepted(id: event.id, duplicate: acceptance == .duplicate)
         }
     }
 

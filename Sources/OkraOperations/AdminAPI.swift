@@ -251,12 +251,15 @@ public enum AdminAPI {
         public var records: Int
         /// Dead letters that are events under the current code.
         public var recovered: Int
+        /// Entries refused by the current code (an event for another environment than its
+        /// token's): nothing published for them.
+        public var refused: Int
         /// Whether more entries matched than one call replays.
         public var truncated: Bool
         /// Records per topic.
         public var topics: [String: Int]
 
-        enum CodingKeys: String, CodingKey { case executed, events, records, recovered, truncated, topics }
+        enum CodingKeys: String, CodingKey { case executed, events, records, recovered, refused, truncated, topics }
 
         /// `plan` as answered.
         public init(_ plan: ReplayPlan) {
@@ -264,6 +267,7 @@ public enum AdminAPI {
             events = plan.events
             records = plan.records
             recovered = plan.recovered
+            refused = plan.refused
             truncated = plan.truncated
             topics = plan.topics
         }
@@ -275,6 +279,7 @@ public enum AdminAPI {
             try container.encode(events, forKey: .events)
             try container.encode(records, forKey: .records)
             try container.encode(recovered, forKey: .recovered)
+            try container.encode(refused, forKey: .refused)
             try container.encode(truncated, forKey: .truncated)
             var counts = container.nestedContainer(keyedBy: AnyKey.self, forKey: .topics)
             for (topic, count) in topics.sorted(by: { $0.key < $1.key }) { try counts.encode(count, forKey: AnyKey(stringValue: topic)) }

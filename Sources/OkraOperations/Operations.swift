@@ -155,14 +155,18 @@ public struct ReplayPlan: Sendable, Equatable {
     public var topics: [String: Int]
     /// Dead letters that are events under the current code.
     public var recovered: Int
+    /// Entries the current code refuses (an event for another environment than its token's):
+    /// nothing published for them.
+    public var refused: Int
     /// Whether the records were appended to the outbox (false: a dry run).
     public var executed: Bool
     /// Whether more entries matched than one call replays (`--max-replay`).
     public var truncated: Bool
 
     /// A plan.
-    public init(events: Int = 0, records: Int = 0, topics: [String: Int] = [:], recovered: Int = 0, executed: Bool, truncated: Bool = false) {
+    public init(events: Int = 0, records: Int = 0, topics: [String: Int] = [:], recovered: Int = 0, refused: Int = 0, executed: Bool, truncated: Bool = false) {
         self.events = events
+        self.refused = refused
         self.records = records
         self.topics = topics
         self.recovered = recovered

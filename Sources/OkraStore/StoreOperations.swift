@@ -82,7 +82,10 @@ public final class StoreOperations: Operations {
                 plan.truncated = true
                 throw Enough()
             }
-            let (records, recovered, id) = Self.reroute(entry, table: table)
+            guard case .records(let records, let recovered, let id) = Self.reroute(entry, table: table) else {
+                plan.refused += 1
+                return
+            }
             plan.events += 1
             plan.records += records.count
             if recovered { plan.recovered += 1 }
@@ -110,38 +113,44 @@ public final class StoreOperations: Operations {
         return plan
     }
 
-    /// One entry routed again under `table`, each record marked as a replay; whether a dead
-    /// letter became an event under the current code; and the event's id. A dead letter is
-    /// normalized as of its original receipt, so an untimed payload keeps the id it had (§2).
-    static func reroute(_ entry: LogEntry, table: RouteTable) -> (records: [RoutedRecord], recovered: Bool, id: String?) {
+    /// What a replay makes of one entry under the current routes.
+    enum Rerouted: Equatable {
+        /// These records (each marked as a replay) under the event's id; `recovered` when a dead
+        /// letter is an event under the current code.
+        case records([RoutedRecord], recovered: Bool, id: String?)
+        /// An event for another environment than its token's: nothing (a dead letter of an
+        /// older bridge that the current code reads as such an event).
+        case refused
+    }
+
+    /// One entry through the pipeline's decision again (``decide(body:sender:receivedAt:routes:)``),
+    /// as of its receipt, so an untimed payload keeps the id it had (§2): a dead letter from its
+    /// body, normalized by the code running now; an event from the envelope the bridge accepted,
+    /// so its id is unchanged.
+    static func reroute(_ entry: LogEntry, table: RouteTable) -> Rerouted {
         let receivedAt = Date(timeIntervalSince1970: Double(entry.recordedAtMilliseconds) / 1000)
+        let sender = VerifiedSender(environment: entry.tokenEnvironment)
+        let decision = if !entry.deadletter, let envelope = entry.envelope {
+            // Stored by an older bridge, an attribute may hold what CloudEvents forbids: left out here too.
+            decide(event: envelope.droppingForbiddenAttributes(), sender: sender, receivedAt: receivedAt, routes: table)
+        } else {
+            decide(body: entry.body, sender: sender, receivedAt: receivedAt, routes: table)
+        }
         var records: [RoutedRecord]
         var recovered = false
         var id = entry.id ?? entry.envelope?.id
-        if !entry.deadletter, let envelope = entry.envelope {
-            // Stored by an older bridge, an attribute may hold what CloudEvents forbids: left out here too.
-            records = Router.route(envelope.droppingForbiddenAttributes(), table: table, receivedAt: receivedAt).records
-        } else {
-            // Normalized again by the code running now: an older bridge's dead letter may be an event today.
-            switch Normalizer.normalize(entry.body, receivedAt: receivedAt) {
-            case .failure(let rejection):
-                records = [Router.deadLetter(body: entry.body, rejection: rejection, receivedAt: receivedAt, table: table)]
-            case .success(var event):
-                id = event.id
-                if let token = entry.tokenEnvironment {
-                    guard let bound = event.bound(to: token) else {
-                        records = [Router.deadLetter(body: entry.body, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic)]
-                        break
-                    }
-                    event = bound
-                }
-                let decision = Router.route(event, table: table, receivedAt: receivedAt)
-                records = decision.records
-                recovered = !decision.deadLettered
-            }
+        switch decision {
+        case .refused:
+            return .refused
+        case .rejected(_, let record):
+            records = [record]
+        case .routed(let event, let routing):
+            records = routing.records
+            id = event.id
+            recovered = entry.deadletter && !routing.deadLettered
         }
         for index in records.indices { records[index].headers.append(("okra-bridge-replay", "true")) }
-        return (records, recovered, id)
+        return .records(records, recovered: recovered, id: id)
     }
 
     /// Parked records, oldest first.

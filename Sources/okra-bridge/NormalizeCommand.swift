@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraEnvelope
+import OkraIngest
 
 /// `okra-bridge normalize [FILE|-]`: print the canonical envelope of one payload.
 struct NormalizeCommand: ParsableCommand {
@@ -53,7 +54,7 @@ extension ParsableCommand {
     func bind(_ event: CanonicalEvent, to token: OkraEnvironment?) -> CanonicalEvent {
         guard let token else { return event }
         guard let bound = event.bound(to: token) else {
-            fail(UserError("a \(event.environment) payload with a \(token) token is refused (403 environment-mismatch)"))
+            fail(UserError("refused (403 environment-mismatch): \(SenderCheck.Refusal.environmentMismatch(token: token, payload: event.environment))"))
         }
         return bound
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraEnvelope
+import OkraIngest
 import OkraRouting
 
 /// `okra-bridge routes check [FILE]`: validate a routes file.
@@ -66,15 +67,15 @@ struct RouteCommand: ParsableCommand {
         let token = try tokenEnvironment(env)
         let body = readInput(file)
         var out = ""
-        switch Normalizer.normalize(body, receivedAt: received) {
-        case .failure(let rejection):
-            let record = Router.deadLetter(body: body, rejection: rejection, receivedAt: received, table: table)
+        switch decide(body: body, sender: VerifiedSender(environment: token), receivedAt: received, routes: table) {
+        case .rejected(let rejection, let record):
             out += "rejected: \(rejection)\n"
             out += "record: topic=\(record.topic) key=(none) reason=\(rejection.reason)\n"
-        case .success(let normalized):
-            let event = bind(normalized, to: token)
+        case .refused(let refusal, _):
+            // What the webhook path answers 403 with, word for word.
+            fail(UserError("refused (403 environment-mismatch): \(refusal)"))
+        case .routed(let event, let decision):
             out += String(decoding: event.oneLineJSONBytes(), as: UTF8.self) + "\n"
-            let decision = Router.route(event, table: table, receivedAt: received)
             out += "matched: \(decision.matchedRoutes.isEmpty ? "(no route)" : decision.matchedRoutes.joined(separator: ", "))\n"
             if decision.dropped {
                 out += "dropped: acknowledged and logged, not published\n"

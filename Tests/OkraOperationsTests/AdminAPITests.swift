@@ -82,7 +82,7 @@ struct AdminAPITests {
     func planOrder() throws {
         let plan = AdminAPI.Plan(ReplayPlan(events: 2, records: 3, topics: ["okra.z": 1, "okra.a": 2, "okra.m": 0], executed: false))
         #expect(String(decoding: try AdminJSONEncoder().encode(plan), as: UTF8.self)
-            == #"{"executed":false,"events":2,"records":3,"recovered":0,"truncated":false,"topics":{"okra.a":2,"okra.m":0,"okra.z":1}}"#)
+            == #"{"executed":false,"events":2,"records":3,"recovered":0,"refused":0,"truncated":false,"topics":{"okra.a":2,"okra.m":0,"okra.z":1}}"#)
     }
 
     @Test("control characters in a table cell are escaped: an escape sequence cannot reach the terminal")
