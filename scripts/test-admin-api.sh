@@ -49,14 +49,22 @@ PY
 done
 python3 scripts/adminapi/seed.py --port "$PORT" Tests/OkraEnvelopeTests/Fixtures/payloads || { tail -n 20 "$WORK/bridge.log" >&2; exit 1; }
 
+# The token reaches schemathesis through its environment and config file, never its argv; it
+# runs in $WORK, so its cache (requests and answers, personal data among them) goes with it.
+cat >"$WORK/schemathesis.toml" <<'TOML'
+headers = { Authorization = "Bearer ${OKRA_ADMIN_API_TOKEN}" }
+TOML
 run_schemathesis() {
-  "$SCHEMATHESIS_VENV/bin/schemathesis" run "$@" --url "http://127.0.0.1:$ADMIN_PORT" --checks all \
-    -H "Authorization: Bearer $(cat "$WORK/admin-token")" --max-examples "$EXAMPLES" --seed "${OKRA_SCHEMATHESIS_SEED:-20261203}" \
-    --generation-database none --no-color --output-truncate true --workers 1 --request-timeout 30
+  local document="$1"
+  shift
+  (cd "$WORK" && OKRA_ADMIN_API_TOKEN="$(cat "$WORK/admin-token")" "$SCHEMATHESIS_VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" \
+    run "$document" "$@" --url "http://127.0.0.1:$ADMIN_PORT" --checks all --max-examples "$EXAMPLES" --seed "${OKRA_SCHEMATHESIS_SEED:-20261203}" \
+    --generation-database none --no-color --output-truncate true --workers 1 --request-timeout 30 \
+    --report har --report-har-path "$WORK/$(basename "$document").har")
 }
 
 say "schemathesis against docs/admin-api.yaml (bridge on 127.0.0.1:$ADMIN_PORT, $EXAMPLES cases an operation)"
-run_schemathesis docs/admin-api.yaml >"$WORK/run.log" 2>&1
+run_schemathesis "$OKRA_ROOT/docs/admin-api.yaml" >"$WORK/run.log" 2>&1
 STATUS=$?
 tail -n 60 "$WORK/run.log" >&2
 if [ "$STATUS" -ne 0 ]; then
@@ -65,6 +73,22 @@ if [ "$STATUS" -ne 0 ]; then
   exit 1
 fi
 if grep -q '"level":"critical"\|Fatal error' "$WORK/bridge.log"; then say "FAIL: the bridge logged a crash"; exit 1; fi
+# A run whose token never applied would see only 401s (which the checks accept): every operation
+# must have answered 200 at least once.
+python3 - "$WORK/admin-api.yaml.har" <<'PY' || exit 1
+import json, re, sys, urllib.parse
+entries = json.load(open(sys.argv[1]))["log"]["entries"]
+ok = set()
+for entry in entries:
+    if entry["response"]["status"] == 200:
+        path = re.sub(r"^/admin/events/(?!export$)[^/]+$", "/admin/events/{id}", urllib.parse.urlsplit(entry["request"]["url"]).path)
+        ok.add((entry["request"]["method"], path))
+wanted = {("GET", "/admin/events"), ("GET", "/admin/events/export"), ("GET", "/admin/events/{id}"), ("POST", "/admin/replay"),
+          ("GET", "/admin/parked"), ("POST", "/admin/parked/redrive"), ("POST", "/admin/parked/discard")}
+missing = sorted(wanted - ok)
+print(f"{len(entries)} requests; every operation answered 200 at least once" if not missing else f"FAIL: never a 200 from {missing}", file=sys.stderr)
+sys.exit(1 if missing else 0)
+PY
 
 # The same document with the listing's next_cursor renamed: the live answers no longer conform,
 # so the run must fail (a check that cannot fail proves nothing).

@@ -8,7 +8,8 @@ import OkraIngest
 struct JSONErrorMiddleware: RouterMiddleware {
     typealias Context = BridgeRequestContext
 
-    /// The methods of each path the listeners serve.
+    /// The methods of each path the listeners serve; a key ending in `/*` stands for every path
+    /// under it (`/admin/events/*`: an event's page).
     let allowed: [String: String]
     let count: @Sendable (ListenerRefusal) -> Void
 
@@ -17,7 +18,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             count(.notFound)
-            if let methods = allowed[request.uri.path] {
+            let path = request.uri.path
+            let methods = allowed[path] ?? allowed.first { key, _ in key.hasSuffix("/*") && path.hasPrefix(key.dropLast()) && path.count > key.count - 1 }?.value
+            if let methods {
                 var response = JSONResponse.error(.methodNotAllowed, code: "method-not-allowed",
                                                   message: "\(request.method) is not served at \(request.uri.path); use \(methods)")
                 response.headers[.allow] = methods

@@ -85,7 +85,8 @@ public enum AdminAPI {
         public var replays: [Replay]
         /// The envelope on one line (whole entries).
         public var envelope: RawJSON?
-        /// The body as received, for a whole dead letter without an envelope.
+        /// The body as received, as UTF-8 text (bytes that are not UTF-8 as U+FFFD), for a whole
+        /// dead letter without an envelope.
         public var body: String?
 
         /// `entry` as the API answers it: `whole` with the envelope (or the body).
@@ -116,11 +117,6 @@ public enum AdminAPI {
             duplicates = entry.duplicates
             records = entry.records.map(Record.init)
             replays = entry.replays.map { Replay(replayedtime: RFC3339.milliseconds(sinceEpoch: $0.replayedAtMilliseconds), records: $0.records.map(Record.init)) }
-        }
-
-        /// Whether one of its records, first or replayed, is in `state`.
-        public func hasRecord(in state: LoggedRecord.State) -> Bool {
-            records.contains { $0.state == state } || replays.contains { $0.records.contains { $0.state == state } }
         }
     }
 
@@ -384,12 +380,15 @@ public enum AdminAPI {
             all = try container.decodeIfThere(Bool.self, forKey: .all)
         }
 
+        /// What a body that names no records is told.
+        public static let howToName = #"name the records: {"ids":[...]} (at least one) or {"all":true}, not both"#
+
         /// The selection it names, or why it names none.
         public func selection() throws(OperationsError) -> ParkedSelection {
             switch (ids, all) {
             case (nil, true?): return .all
             case (let ids?, nil) where !ids.isEmpty: return .ids(ids)
-            default: throw OperationsError(#"name the records: {"ids":[...]} (at least one) or {"all":true}, not both"#)
+            default: throw OperationsError(Self.howToName)
             }
         }
     }

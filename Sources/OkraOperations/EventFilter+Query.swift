@@ -8,10 +8,10 @@ extension EventFilter {
     public static let queryKeys = ["since", "until", "id", "record", "customer", "account", "type",
                                    "product", "outcome", "env", "code", "state", "deadletter"]
 
-    /// The filter of `values` (query keys and their texts); `limit` and `cursor` are the
-    /// listing's own and skipped. An unknown key or a value a key does not take is an error
+    /// The filter of `values` (query keys and their texts); with `paging`, `limit` and `cursor`
+    /// (a listing's own) are skipped. An unknown key or a value a key does not take is an error
     /// naming both (answered 400).
-    public init(query values: [String: String]) throws(OperationsError) {
+    public init(query values: [String: String], paging: Bool = false) throws(OperationsError) {
         self.init()
         for (key, value) in values {
             switch key {
@@ -30,7 +30,7 @@ extension EventFilter {
             case "deadletter":
                 guard let flag = Bool(value) else { throw OperationsError("deadletter takes true or false, got \(value)") }
                 deadletter = flag
-            case "limit", "cursor": break
+            case "limit" where paging, "cursor" where paging: break
             default: throw OperationsError("unknown filter \(key); filters are \(Self.queryKeys.joined(separator: ", "))")
             }
         }
@@ -56,10 +56,10 @@ public enum ListingQuery {
         return limit
     }
 
-    /// `cursor`: a previous answer's `next_cursor`.
+    /// `cursor`: a previous answer's `next_cursor` (digits, at most 18).
     public static func cursor(_ text: String?) throws(OperationsError) -> Int64? {
         guard let text else { return nil }
-        guard let number = Int64(text) else { throw OperationsError("cursor takes the next_cursor of a previous answer, got \(text)") }
+        guard (1...18).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let number = Int64(text) else { throw OperationsError("cursor takes the next_cursor of a previous answer, got \(text)") }
         return number
     }
 

@@ -22,6 +22,23 @@ public enum TerminalText {
         return out
     }
 
+    /// JSON text with every control character the JSON writer leaves as it is (DEL, C1, the
+    /// bidirectional overrides) written as a `\uXXXX` escape: the same JSON value, safe on a
+    /// terminal. Outside strings JSON has none of them, so every one is inside a string.
+    public static func escapingJSON(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: needsEscape) else { return json }
+        var out = ""
+        for scalar in json.unicodeScalars {
+            if scalar.value >= 0x20, scalar != "\\", needsEscape(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\\"
             // Bidirectional overrides and isolates reorder what follows them on screen.

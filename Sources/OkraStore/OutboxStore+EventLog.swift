@@ -134,7 +134,7 @@ extension OutboxStore {
         }
     }
 
-    /// Some groups of an ``append(_:receivedAt:)`` went in, the others did not.
+    /// Some groups of an ``append(_:receivedAt:)`` (or records of a ``redrive(_:)``) went in, the others did not.
     public struct PartialAppend: Error, CustomStringConvertible {
         /// Groups stored.
         public let groups: Int
@@ -177,8 +177,15 @@ extension OutboxStore {
         for (seq, record) in rows {
             let routed = RoutedRecord(topic: record.topic, key: record.key.map { String(decoding: $0, as: UTF8.self) },
                                       headers: record.headers, value: record.value, routeName: nil)
-            let outcome = try await committer.submit(.init(eventID: record.eventID, records: [routed], receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
-                                                            checkDuplicate: false, redriveOf: seq))
+            let outcome: Acceptance
+            do {
+                outcome = try await committer.submit(.init(eventID: record.eventID, records: [routed], receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+                                                           checkDuplicate: false, redriveOf: seq))
+            } catch {
+                // Those put back stay put back (each went in on its own); say how many.
+                if count > 0 { newRecords.signal() }
+                throw PartialAppend(groups: count, records: count, cause: error)
+            }
             if outcome == .accepted { count += 1 }
         }
         if count > 0 { newRecords.signal() }

@@ -51,6 +51,12 @@ public final class StoreOperations: Operations {
     /// Routes entries again through the current routes: a plan, or with `execute` the records appended.
     public func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan {
         guard filter != nil || !ids.isEmpty else { throw OperationsError("a replay names a filter or ids") }
+        // An empty filter would be the whole log: a replay names what it is about.
+        guard filter != EventFilter() else { throw OperationsError("a replay's filter names at least one condition (since, type, record...)") }
+        // Every id is looked up before anything is appended: an unknown one refuses the replay whole.
+        for id in ids where try await store.logEntries(id).isEmpty {
+            throw OperationsNotFound("no entry for \(id) (unknown, or past retention); nothing was replayed")
+        }
         let table = routes.table
         var plan = ReplayPlan(executed: execute)
         var pending: [(eventID: String?, entry: Int64?, records: [RoutedRecord])] = []
@@ -97,9 +103,7 @@ public final class StoreOperations: Operations {
         do {
             for id in ids {
                 // Every environment's entry of the id (dedupe, and so the log, is per environment).
-                let entries = try await store.logEntries(id)
-                guard !entries.isEmpty else { throw OperationsNotFound("no entry for \(id) (unknown, or past retention)") }
-                for entry in entries { try await consider(entry) }
+                for entry in try await store.logEntries(id) { try await consider(entry) }
             }
             if let filter { try await store.exportLog(filter) { try await consider($0) } }
         } catch is Enough {}
@@ -160,7 +164,15 @@ public final class StoreOperations: Operations {
 
     /// Puts parked records back at the end of the outbox; logged and counted.
     public func redrive(_ selection: ParkedSelection) async throws -> Int {
-        let count = try await store.redrive(selection)
+        let count: Int
+        do {
+            count = try await store.redrive(selection)
+        } catch let partial as OutboxStore.PartialAppend {
+            redriven.increment(by: partial.records)
+            logger.error("redrive stopped: the store refused more records", metadata: ["records.redriven": "\(partial.records)", "error": "\(partial.cause)"])
+            throw OperationsUnavailable("the redrive stopped after \(partial.records) records were put back in the outbox: \(partial.cause). "
+                + "The rest are still parked: wait until the outbox drains (okra_bridge_outbox_depth) and redrive again")
+        }
         redriven.increment(by: count)
         logger.notice("parked records redriven to the end of the outbox", metadata: ["records": "\(count)"])
         return count
@@ -168,7 +180,12 @@ public final class StoreOperations: Operations {
 
     /// Gives parked records up; logged and counted.
     public func discard(_ selection: ParkedSelection) async throws -> Int {
-        let count = try await store.discard(selection)
+        let count: Int
+        do {
+            count = try await store.discard(selection)
+        } catch let error as OutboxStore.VolumeFull {
+            throw OperationsUnavailable("nothing was discarded: \(error)")
+        }
         discarded.increment(by: count)
         logger.notice("parked records discarded", metadata: ["records": "\(count)"])
         return count

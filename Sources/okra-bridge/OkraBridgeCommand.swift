@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OkraOperations
 import OkraEnvelope
 
 /// `okra-bridge`: one executable, one subcommand per job (the contract's §7).
@@ -46,7 +47,8 @@ struct UsageError: Error, CustomStringConvertible {
 
     /// Prints the line and exits 2.
     func exit() -> Never {
-        FileHandle.standardError.write(Data("okra-bridge: \(description)\n".utf8))
+        // A message can quote what a server or a payload sent: no control character reaches the terminal.
+        FileHandle.standardError.write(Data("okra-bridge: \(TerminalText.escaped(description))\n".utf8))
         Foundation.exit(2)
     }
 }
@@ -60,7 +62,7 @@ struct UserError: Error, CustomStringConvertible {
 extension ParsableCommand {
     /// Prints `error` as one line on stderr and exits 1.
     func fail(_ error: UserError) -> Never {
-        FileHandle.standardError.write(Data("okra-bridge: \(error.description)\n".utf8))
+        FileHandle.standardError.write(Data("okra-bridge: \(TerminalText.escaped(error.description))\n".utf8))
         Foundation.exit(1)
     }
 

@@ -208,7 +208,7 @@ struct HTTPAnswerTests {
     @Test("a replay the store cannot take is 503 with Retry-After and says how far it got")
     func replayUnavailable() async throws {
         try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
-            let answer = try await Self.request(adminPort, "POST", "/admin/replay", body: #"{"filter":{},"execute":true}"#,
+            let answer = try await Self.request(adminPort, "POST", "/admin/replay", body: #"{"filter":{"type":"okra.*"},"execute":true}"#,
                                                 headers: ["Authorization": "Bearer \(Self.adminToken)"])
             #expect(answer.status == 503)
             #expect(answer.header("Retry-After") == "5")
@@ -230,6 +230,30 @@ struct HTTPAnswerTests {
             let answer = try await Self.request(adminPort, method, path, body: body, headers: ["Authorization": "Bearer \(Self.adminToken)"])
             #expect(answer.status == 400, "\(answer.body)")
             #expect((answer.error?["message"] as? String)?.hasPrefix(message) == true, "\(answer.body)")
+        }
+    }
+
+    @Test("the operations API's statuses: 413 for a body over 1 MiB, 405 with Allow on an event's page, 400 for paging words on an export, a bad cursor, a request member it does not know or gives twice")
+    func operationsStatuses() async throws {
+        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+            let auth = ["Authorization": "Bearer \(Self.adminToken)"]
+            let large = #"{"ids":["# + String(repeating: #""okra-1","#, count: 150_000) + #""okra-1"]}"#
+            let tooLarge = try await Self.request(adminPort, "POST", "/admin/replay", body: large, headers: auth)
+            #expect(tooLarge.status == 413, "\(tooLarge.body.prefix(200))")
+            #expect(tooLarge.error?["code"] as? String == "too-large")
+            let method = try await Self.request(adminPort, "DELETE", "/admin/events/okra-1", headers: auth)
+            #expect(method.status == 405 && method.header("Allow") == "GET", "\(method.body)")
+            for (verb, path, body, message) in [
+                ("GET", "/admin/events/export?limit=5", nil, "unknown filter limit"),
+                ("GET", "/admin/events?cursor=-1", nil, "cursor takes"),
+                ("POST", "/admin/parked/redrive", nil, "name the records"),
+                ("POST", "/admin/parked/redrive", #"{"ids":[1],"ids":[2]}"#, "member ids given twice"),
+                ("POST", "/admin/replay", #"{"ids":["okra-1"],"execut":true}"#, "unknown member execut"),
+            ] as [(String, String, String?, String)] {
+                let answer = try await Self.request(adminPort, verb, path, body: body, headers: auth)
+                #expect(answer.status == 400, "\(verb) \(path): \(answer.body)")
+                #expect((answer.error?["message"] as? String)?.contains(message) == true, "\(verb) \(path): \(answer.body)")
+            }
         }
     }
 }

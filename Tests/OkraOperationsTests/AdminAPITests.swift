@@ -92,4 +92,34 @@ struct AdminAPITests {
         #expect(TerminalText.escaped("a\nb\\c\u{9B}d\u{202E}e") == #"a\nb\\c\x9bd\u{202e}e"#)
         #expect(!TerminalText.escaped("\u{1B}]0;title\u{07}").unicodeScalars.contains { $0.value < 0x20 })
     }
+
+    struct Small: Codable, Equatable {
+        var byte: UInt8
+        var ratio: Float
+    }
+
+    @Test("integers are read from the number's text: a fraction is never rounded into an id; other integer and floating types are read too, in range")
+    func integers() throws {
+        let decoder = AdminJSONDecoder()
+        #expect(throws: DecodingError.self) { try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"ids":[41.99999999999999999]}"#.utf8)) }
+        #expect(try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"ids":[9007199254740993.0]}"#.utf8)).ids == [9_007_199_254_740_993])
+        #expect(throws: DecodingError.self) { try decoder.decode(AdminAPI.Selection.self, from: Array(#"{"ids":[1e19]}"#.utf8)) }
+        #expect(try decoder.decode(Small.self, from: Array(#"{"byte":7,"ratio":0.5}"#.utf8)) == Small(byte: 7, ratio: 0.5))
+        #expect(throws: DecodingError.self) { try decoder.decode(Small.self, from: Array(#"{"byte":300,"ratio":0.5}"#.utf8)) }
+        #expect(String(decoding: try AdminJSONEncoder().encode(Small(byte: 7, ratio: 0.5)), as: UTF8.self) == #"{"byte":7,"ratio":0.5}"#)
+    }
+
+    @Test("a request member given twice is refused")
+    func repeatedMember() {
+        #expect(throws: DecodingError.self) { try AdminJSONDecoder().decode(AdminAPI.Selection.self, from: Array(#"{"ids":[1],"ids":[2]}"#.utf8)) }
+        #expect(throws: DecodingError.self) { try AdminJSONDecoder().decode(AdminAPI.Filter.self, from: Array(#"{"type":"a","type":"b"}"#.utf8)) }
+    }
+
+    @Test("JSON for a terminal: DEL, C1 and bidirectional overrides inside strings become \\u escapes; the JSON value is unchanged")
+    func terminalJSON() throws {
+        let json = "{\"record\":\"a\u{9B}31m\u{7F}b\u{202E}c\",\"n\":1}"
+        let escaped = TerminalText.escapingJSON(json)
+        #expect(escaped == #"{"record":"a\u009b31m\u007fb\u202ec","n":1}"#)
+        #expect(try JSONParser.parse(Array(escaped.utf8)).value == JSONParser.parse(Array(json.utf8)).value)
+    }
 }

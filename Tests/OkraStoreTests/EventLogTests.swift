@@ -230,6 +230,26 @@ struct EventLogTests {
         #expect(try await harness.store.logEntry(second)?.records.first?.state == .dropped)
     }
 
+    @Test("a redrive into a full outbox stops with OperationsUnavailable saying how many records went back; the rest stay parked")
+    func redriveIntoFullOutbox() async throws {
+        let harness = try Harness(maxPending: 3)
+        defer { harness.remove() }
+        try harness.id(await harness.post(Self.payment))
+        try harness.id(await harness.post(Self.identity))
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending[1].seq, parking: [
+            .init(seq: pending[0].seq, reason: "topic", error: "Broker: Unknown topic or partition"),
+            .init(seq: pending[1].seq, reason: "topic", error: "Broker: Unknown topic or partition"),
+        ])
+        // Two new events wait for Kafka: room for one more record.
+        try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-PAY-2")))
+        try harness.id(await harness.post(Self.identity.replacingOccurrences(of: "rec-ID", with: "rec-ID-2")))
+        let error = await #expect(throws: OperationsUnavailable.self) { try await harness.operations.redrive(.all) }
+        #expect(error?.description.contains("after 1 records were put back") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("the outbox holds 3 unpublished records") == true, "the cause is named")
+        #expect(await harness.store.parkedCount == 1, "the other stays parked")
+    }
+
     @Test("replay: a dry run counts per topic under the current routes; execute appends the same ids with the replay header, to the new topics")
     func replay() async throws {
         let harness = try Harness()
@@ -250,9 +270,19 @@ struct EventLogTests {
         #expect(appended.map(\.eventID) == [payment])
         #expect(appended[0].headers.contains { $0.name == "okra-bridge-replay" && $0.value == "true" })
         #expect(appended[0].headers.contains { $0.name == "idempotency-key" && $0.value == payment })
-        let all = try await harness.operations.replay(EventFilter(), ids: [], execute: false)
+        var everything = EventFilter()
+        everything.since = Date(timeIntervalSince1970: 0)
+        let all = try await harness.operations.replay(everything, ids: [], execute: false)
         #expect(all.events == 2)
         await #expect(throws: OperationsError.self) { try await harness.operations.replay(nil, ids: [], execute: false) }
+        // An empty filter would be the whole log: refused, not taken as "everything".
+        await #expect(throws: OperationsError.self) { try await harness.operations.replay(EventFilter(), ids: [], execute: true) }
+        // An unknown id refuses the replay whole, before the known one is appended.
+        let depth = try await harness.store.depth().count
+        await #expect(throws: OperationsNotFound.self) {
+            try await harness.operations.replay(nil, ids: [payment, "okra-00000000000000000000000000000000"], execute: true)
+        }
+        #expect(try await harness.store.depth().count == depth, "nothing appended")
     }
 
     @Test("a replay is listed on its entry: when, its records under the routes of then, pending, then published; the state filter sees them; pruning removes them with the entry")
@@ -378,7 +408,9 @@ struct EventLogTests {
                 VALUES (1, NULL, ?, 'production', 1, 'unrecognized', ?, 1, '[["okra.deadletter",null,null]]', 100)
                 """, arguments: [recordedAt, Data(body.utf8)])
         }
-        let plan = try await harness.operations.replay(EventFilter(), ids: [], execute: true)
+        var deadLetters = EventFilter()
+        deadLetters.deadletter = true
+        let plan = try await harness.operations.replay(deadLetters, ids: [], execute: true)
         #expect(plan.recovered == 1)
         #expect(plan.topics == ["okra.production.user.reauth_required": 1])
         let record = try #require(try await harness.store.pending(after: 0, limit: 10).first)

@@ -13,7 +13,7 @@ enum OperationsRoutes {
         case directMode
     }
 
-    static let paths = ["/admin/events": "GET", "/admin/events/export": "GET", "/admin/replay": "POST",
+    static let paths = ["/admin/events": "GET", "/admin/events/export": "GET", "/admin/events/*": "GET", "/admin/replay": "POST",
                         "/admin/parked": "GET", "/admin/parked/redrive": "POST", "/admin/parked/discard": "POST"]
 
     static func add(to router: Router<BridgeRequestContext>, _ availability: Availability) {
@@ -37,15 +37,15 @@ enum OperationsRoutes {
 
     private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, token: [UInt8]) {
         // Every answer here can carry PII: the token is checked before anything else.
-        func guarded(_ handler: @escaping @Sendable (Request) async throws -> Response) -> @Sendable (Request, BridgeRequestContext) async throws -> Response {
-            { request, _ in
+        func guarded(_ handler: @escaping @Sendable (Request, BridgeRequestContext) async throws -> Response) -> @Sendable (Request, BridgeRequestContext) async throws -> Response {
+            { request, context in
                 guard BearerToken.authorizes(request.headers[.authorization], expected: token) else {
                     var refused = JSONResponse.error(.unauthorized, code: "unauthorized", message: "the operations API needs Authorization: Bearer with the admin token")
                     refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#
                     return refused
                 }
                 do {
-                    return try await handler(request)
+                    return try await handler(request, context)
                 } catch let error as OperationsError {
                     return JSONResponse.error(.badRequest, code: "bad-request", message: error.description)
                 } catch let error as OperationsNotFound {
@@ -59,14 +59,14 @@ enum OperationsRoutes {
                 }
             }
         }
-        group.get("events", use: guarded { request in
+        group.get("events", use: guarded { request, _ in
             let query = queryValues(request)
-            let filter = try EventFilter(query: query)
+            let filter = try EventFilter(query: query, paging: true)
             let (entries, next) = try await operations.events(filter, limit: try ListingQuery.limit(query["limit"]),
                                                               before: try ListingQuery.cursor(query["cursor"]))
             return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: false) }, nextCursor: next.map(String.init)))
         })
-        group.get("events/export", use: guarded { request in
+        group.get("events/export", use: guarded { request, _ in
             let filter = try EventFilter(query: queryValues(request))
             let body = ResponseBody { writer in
                 let encoder = AdminJSONEncoder()
@@ -84,8 +84,8 @@ enum OperationsRoutes {
             }
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
         })
-        group.get("events/:id", use: guarded { request in
-            let key = String(request.uri.path.split(separator: "/").last ?? "")
+        group.get("events/:id", use: guarded { request, context in
+            let key = context.parameters.get("id") ?? ""
             let environment = try ListingQuery.environment(queryValues(request)["env"])
             let entries = try await operations.event(key.removingPercentEncoding ?? key, environment: environment?.rawValue)
             guard !entries.isEmpty else {
@@ -94,23 +94,21 @@ enum OperationsRoutes {
             // An id has an entry per environment it arrived in (dedupe is per environment): all of them.
             return try answer(AdminAPI.Events(events: entries.map { AdminAPI.Entry($0, whole: true) }))
         })
-        group.post("replay", use: guarded { request in
+        group.post("replay", use: guarded { request, _ in
             let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
             let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
             let plan = try await operations.replay(filter, ids: replay.ids ?? [], execute: replay.execute ?? false)
             return try answer(AdminAPI.Plan(plan))
         })
-        group.get("parked", use: guarded { request in
+        group.get("parked", use: guarded { request, _ in
             let records = try await operations.parked(limit: try ListingQuery.limit(queryValues(request)["limit"]))
             return try answer(AdminAPI.ParkedList(parked: records.map(AdminAPI.Parked.init)))
         })
-        group.post("parked/redrive", use: guarded { request in
-            let selection = try await body(AdminAPI.Selection.self, of: request)?.selection() ?? AdminAPI.Selection(.ids([])).selection()
-            return try answer(AdminAPI.Redriven(redriven: try await operations.redrive(selection)))
+        group.post("parked/redrive", use: guarded { request, _ in
+            return try answer(AdminAPI.Redriven(redriven: try await operations.redrive(selection(of: request))))
         })
-        group.post("parked/discard", use: guarded { request in
-            let selection = try await body(AdminAPI.Selection.self, of: request)?.selection() ?? AdminAPI.Selection(.ids([])).selection()
-            return try answer(AdminAPI.Discarded(discarded: try await operations.discard(selection)))
+        group.post("parked/discard", use: guarded { request, _ in
+            return try answer(AdminAPI.Discarded(discarded: try await operations.discard(selection(of: request))))
         })
     }
 
@@ -135,6 +133,12 @@ enum OperationsRoutes {
         } catch {
             throw OperationsError("the body is not what this operation takes: \(AdminJSONDecoder.describe(error))")
         }
+    }
+
+    /// The parked records a redrive or discard body names.
+    static func selection(of request: Request) async throws -> ParkedSelection {
+        guard let body = try await body(AdminAPI.Selection.self, of: request) else { throw OperationsError(AdminAPI.Selection.howToName) }
+        return try body.selection()
     }
 
     /// A 200 with `value` as JSON.

@@ -1,3 +1,4 @@
+import Foundation
 import OkraEnvelope
 
 /// Decodes the admin API's types from JSON bytes, read by the project's own parser: a
@@ -17,11 +18,15 @@ public struct AdminJSONDecoder: Sendable {
         return try ValueDecoder(value: value, codingPath: []).decode(T.self)
     }
 
-    /// Throws when the object `decoder` reads has a member outside `allowed`: requests are closed
+    /// Throws when the object `decoder` reads has a member outside `allowed`, or one twice: requests are closed
     /// (`additionalProperties: false` in docs/admin-api.yaml), so a misspelt member is refused,
     /// never ignored.
     public static func rejectUnknownKeys(_ decoder: any Decoder, allowed: Set<String>) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
+        var seen = Set<String>()
+        if let repeated = container.allKeys.first(where: { !seen.insert($0.stringValue).inserted }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [repeated], debugDescription: "member \(repeated.stringValue) given twice"))
+        }
         if let unknown = container.allKeys.first(where: { !allowed.contains($0.stringValue) }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown],
                                                     debugDescription: "unknown member \(unknown.stringValue); takes \(allowed.sorted().joined(separator: ", "))"))
@@ -41,6 +46,10 @@ public struct AdminJSONDecoder: Sendable {
         default: return "\(error)"
         }
     }
+}
+
+func noSuperclass(_ codingPath: [any CodingKey]) -> DecodingError {
+    .dataCorrupted(.init(codingPath: codingPath, debugDescription: "the admin API's types decode no superclass"))
 }
 
 /// Any member name.
@@ -66,23 +75,40 @@ struct ValueDecoder: Decoder {
             JSONWriter.compact(value, into: &bytes)
             return RawJSON(verbatim: bytes) as! T
         }
-        switch value {
-        case .string(let text) where T.self == String.self: return text as! T
-        case .bool(let flag) where T.self == Bool.self: return flag as! T
-        case .number(let text) where T.self == Int.self || T.self == Int64.self:
-            // JSON Schema's integer is a number without a fraction: 7, and 7.0 or 7e0 too.
-            guard let number = Int64(text) ?? Double(text).flatMap(Int64.init(exactly:)) else { throw mismatch("an integer") }
-            return T.self == Int.self ? Int(number) as! T : number as! T
-        case .number(let text) where T.self == Double.self:
-            guard let number = Double(text) else { throw mismatch("a number") }
-            return number as! T
-        default:
-            if T.self == String.self { throw mismatch("a string") }
-            if T.self == Bool.self { throw mismatch("a boolean") }
-            if T.self == Int.self || T.self == Int64.self { throw mismatch("an integer") }
-            if T.self == Double.self { throw mismatch("a number") }
-            return try T(from: self)
+        if T.self == String.self {
+            guard case .string(let text) = value else { throw mismatch("a string") }
+            return text as! T
         }
+        if T.self == Bool.self {
+            guard case .bool(let flag) = value else { throw mismatch("a boolean") }
+            return flag as! T
+        }
+        if let integer = T.self as? any FixedWidthInteger.Type {
+            guard case .number(let text) = value, let number = Self.integer(text), let typed = integer.init(exactly: number) else {
+                throw mismatch("an integer\(T.self == Int64.self || T.self == Int.self ? "" : " that fits \(T.self)")")
+            }
+            return typed as! T
+        }
+        if let floating = T.self as? any BinaryFloatingPoint.Type {
+            guard case .number(let text) = value, let number = Double(text), number.isFinite else { throw mismatch("a number") }
+            return floating.init(number) as! T
+        }
+        return try T(from: self)
+    }
+
+    /// The integer a JSON number's text is, exactly, or nil: JSON Schema's integer is a number
+    /// without a fraction, so 7, 7.0 and 7e0 are 7; 7.5 and 6.99999999999999999999 are none
+    /// (read as a decimal, never through `Double`).
+    static func integer(_ text: String) -> Int64? {
+        if let number = Int64(text) { return number }
+        guard let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), decimal.isFinite,
+              decimal >= Decimal(Int64.min), decimal <= Decimal(Int64.max) else { return nil }
+        var whole = Decimal()
+        var copy = decimal
+        NSDecimalRound(&whole, &copy, 0, .plain)
+        guard whole == decimal else { return nil }
+        let number = NSDecimalNumber(decimal: decimal).int64Value
+        return Decimal(number) == decimal ? number : nil
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -129,8 +155,8 @@ struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try ValueDecoder(value: value(key), codingPath: codingPath + [key]).unkeyedContainer()
     }
 
-    func superDecoder() throws -> any Decoder { preconditionFailure("the admin API's types decode no superclass") }
-    func superDecoder(forKey key: Key) throws -> any Decoder { preconditionFailure("the admin API's types decode no superclass") }
+    func superDecoder() throws -> any Decoder { throw noSuperclass(codingPath) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { throw noSuperclass(codingPath + [key]) }
 }
 
 struct UnkeyedValueContainer: UnkeyedDecodingContainer {
@@ -145,29 +171,34 @@ struct UnkeyedValueContainer: UnkeyedDecodingContainer {
         self.codingPath = codingPath
     }
 
-    mutating func next() throws -> ValueDecoder {
+    /// The decoder of the current item; the index moves on only when `read` succeeds.
+    mutating func next<R>(_ read: (ValueDecoder) throws -> R) throws -> R {
         guard !isAtEnd else {
             throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "the array has \(items.count) items"))
         }
-        defer { currentIndex += 1 }
-        return ValueDecoder(value: items[currentIndex], codingPath: codingPath + [AnyKey(intValue: currentIndex)])
+        let result = try read(ValueDecoder(value: items[currentIndex], codingPath: codingPath + [AnyKey(intValue: currentIndex)]))
+        currentIndex += 1
+        return result
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, items[currentIndex] == .null else { return false }
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "the array has \(items.count) items"))
+        }
+        guard items[currentIndex] == .null else { return false }
         currentIndex += 1
         return true
     }
 
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next().decode(T.self) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next { try $0.decode(T.self) } }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        try next().container(keyedBy: type)
+        try next { try $0.container(keyedBy: type) }
     }
 
-    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer { try next().unkeyedContainer() }
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer { try next { try $0.unkeyedContainer() } }
 
-    mutating func superDecoder() throws -> any Decoder { preconditionFailure("the admin API's types decode no superclass") }
+    mutating func superDecoder() throws -> any Decoder { throw noSuperclass(codingPath) }
 }
 
 struct SingleValueContainer: SingleValueDecodingContainer {

@@ -38,13 +38,13 @@ enum EncodedSlot {
             JSONWriter.writeString(text, into: &out)
             return .bytes(out)
         case let flag as Bool: return .bytes(Array((flag ? "true" : "false").utf8))
-        case let number as Int: return .bytes(Array(String(number).utf8))
-        case let number as Int64: return .bytes(Array(String(number).utf8))
-        case let number as Double:
-            guard number.isFinite else {
-                throw EncodingError.invalidValue(number, .init(codingPath: codingPath, debugDescription: "JSON has no \(number)"))
+        case let number as any FixedWidthInteger: return .bytes(Array(String(describing: number).utf8))
+        case let number as any BinaryFloatingPoint:
+            let double = Double(number)
+            guard double.isFinite else {
+                throw EncodingError.invalidValue(double, .init(codingPath: codingPath, debugDescription: "JSON has no \(double)"))
             }
-            return .bytes(Array(String(number).utf8))
+            return .bytes(Array(String(double).utf8))
         default:
             let encoder = SlotEncoder(codingPath: codingPath)
             try value.encode(to: encoder)

@@ -1,19 +1,14 @@
 import OkraEnvelope
 
 /// A JSON value carried as its compact bytes (an envelope inside an answer): written byte for
-/// byte by ``AdminJSONEncoder``, read back by ``AdminJSONDecoder`` with member order and number
-/// text kept. Other coders (Foundation's) are refused: they would reorder it and rewrite its numbers.
+/// byte by ``AdminJSONEncoder``; read back by ``AdminJSONDecoder`` with member order and number
+/// text kept (strings re-escaped: `\u00e9` comes back as `é`). Other coders (Foundation's) are refused: they would reorder it and rewrite its numbers.
 public struct RawJSON: Codable, Sendable, Equatable {
     /// One JSON value, compact.
     public var bytes: [UInt8]
 
     /// `bytes`, which must be one compact JSON value (the caller wrote them).
     public init(verbatim bytes: [UInt8]) { self.bytes = bytes }
-
-    /// The value, parsed.
-    public var value: JSONValue {
-        get throws { try JSONParser.parse(bytes).value }
-    }
 
     /// Refuses: only ``AdminJSONDecoder`` reads a `RawJSON`.
     public init(from decoder: any Decoder) throws {

@@ -108,7 +108,7 @@ struct EventsCommand: AsyncParsableCommand {
                     var line: [UInt8] = []
                     let bytes = try AdminJSONEncoder().encode(entry)
                     if options.table { JSONWriter.pretty(try JSONParser.parse(bytes).value, into: &line) } else { line = bytes }
-                    print(String(decoding: line, as: UTF8.self))
+                    print(TerminalText.escapingJSON(String(decoding: line, as: UTF8.self)))
                 }
             }
         }
@@ -239,9 +239,10 @@ extension ParsableCommand {
 
 /// How the operators' commands print.
 enum OperationsOutput {
-    /// `value` as one JSON line, as the server wrote it.
+    /// `value` as one JSON line (members in the document's order, an envelope's numbers as
+    /// sent), control characters escaped.
     static func printJSONLine(_ value: some Encodable) throws {
-        print(String(decoding: try AdminJSONEncoder().encode(value), as: UTF8.self))
+        print(TerminalText.escapingJSON(String(decoding: try AdminJSONEncoder().encode(value), as: UTF8.self)))
     }
 
     /// Entries as a table: time, type, env, record, customer, the states of all their records
