@@ -19,6 +19,8 @@ C_FOLDER = ROOT / "Sources" / "OkraKafka" / "RDKafka"
 FORBIDDEN_IMPORTS = {
     "OkraEnvelope": {"*"},  # Foundation (and the standard library's modules) only
     "OkraRouting": {"*"},
+    # The operations port and the admin API's types: shared by the server and the CLI, pure.
+    "OkraOperations": {"*"},
     "OkraIngest": {"Hummingbird", "NIOCore", "NIOPosix", "GRDB", "OkraKafka", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
     "OkraStore": {"Hummingbird", "NIOCore", "OkraKafka", "OkraPublisher", "OkraHTTP", "CRDKafka"},
     "OkraPublisher": {"Hummingbird", "NIOCore", "GRDB", "OkraHTTP", "CRDKafka"},
