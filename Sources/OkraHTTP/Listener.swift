@@ -1,31 +1,40 @@
 import Hummingbird
 import NIOCore
-import OkraIngest
 import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// An HTTP listener that names its flag when its address is taken.
+/// A listener's address is taken by another process.
+public struct ListenerAddressInUse: Error, CustomStringConvertible {
+    /// Which listener (`ingest` or `admin`).
+    public let listener: String
+    /// `host:port`.
+    public let address: String
+    /// One line, without the flag's name (the executable adds it).
+    public var description: String { "\(address): the address is already in use; stop what listens there or choose another port" }
+}
+
+/// An HTTP listener that says which of the bridge's listeners could not bind, and where.
 public struct Listener<App: Service>: Service {
     private let app: App
-    private let flag: String
+    private let name: String
     private let address: String
 
-    /// `app`, listening on `address` as configured by `flag`.
-    public init(app: App, flag: String, address: String) {
+    /// `app`, the listener `name` (`ingest`, `admin`) on `address`.
+    public init(app: App, name: String, address: String) {
         self.app = app
-        self.flag = flag
+        self.name = name
         self.address = address
     }
 
-    /// Serves until graceful shutdown; a taken address is one line naming the flag.
+    /// Serves until graceful shutdown; a taken address is ``ListenerAddressInUse``.
     public func run() async throws {
         do {
             try await app.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw ConfigurationError("\(flag) \(address): the address is already in use; stop what listens there or choose another port")
+            throw ListenerAddressInUse(listener: name, address: address)
         }
     }
 }

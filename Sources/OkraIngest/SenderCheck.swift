@@ -33,18 +33,18 @@ public struct SenderCheck: Sendable {
     ///   - tokens: `ENV=SECRET` pairs (several per environment for rotation).
     ///   - allowIPs: addresses or CIDR ranges, or `okra` for Okra's three; empty allows all.
     ///   - trustedProxies: proxies whose `X-Forwarded-For` is believed.
-    public init(tokens: [String], allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws {
+    public init(tokens: [String], allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws(SetupError) {
         try self.init(tokenSource: try TokenSet(pairs: tokens), allowIPs: allowIPs, trustedProxies: trustedProxies, allowUnauthenticated: allowUnauthenticated)
     }
 
     /// A sender check whose tokens come from `tokenSource` (a token file that is re-read, say).
-    public init(tokenSource: any TokenSource, allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws {
+    public init(tokenSource: any TokenSource, allowIPs: [String], trustedProxies: [String], allowUnauthenticated: Bool) throws(SetupError) {
         let present = !tokenSource.tokens.isEmpty
         if !present && !allowUnauthenticated {
-            throw ConfigurationError("no --token given: pass --token production=SECRET (and/or sandbox=...) or --token-file, or --allow-unauthenticated to accept any sender")
+            throw SetupError.noSender
         }
         if present && allowUnauthenticated {
-            throw ConfigurationError("--allow-unauthenticated cannot be combined with tokens: with tokens every request must carry one")
+            throw SetupError.unauthenticatedWithTokens
         }
         self.tokens = tokenSource
         self.allowUnauthenticated = allowUnauthenticated
@@ -55,14 +55,16 @@ public struct SenderCheck: Sendable {
             } else if let range = IPRange(entry) {
                 ranges.append(range)
             } else {
-                throw ConfigurationError("--allow-ip \(entry): not an IP address, a CIDR range or 'okra'")
+                throw SetupError.badAllowedAddress(entry)
             }
         }
         self.allowed = ranges.isEmpty ? nil : ranges
-        self.trustedProxies = try trustedProxies.map { entry in
-            guard let range = IPRange(entry) else { throw ConfigurationError("--trusted-proxy \(entry): not an IP address or CIDR range") }
-            return range
+        var proxies: [IPRange] = []
+        for entry in trustedProxies {
+            guard let range = IPRange(entry) else { throw SetupError.badProxyAddress(entry) }
+            proxies.append(range)
         }
+        self.trustedProxies = proxies
     }
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest

@@ -19,13 +19,13 @@ public struct TokenSet: Sendable {
     init(entries: [Token]) { self.entries = entries }
 
     /// From `ENV=SECRET` pairs (`--token`, `OKRA_BRIDGE_TOKEN`).
-    /// - Throws: a ``ConfigurationError`` naming the flag, never the secret.
-    public init(pairs: [String]) throws(ConfigurationError) {
+    /// - Throws: ``SetupError/badToken(_:)`` saying what is wrong, never the secret.
+    public init(pairs: [String]) throws(SetupError) {
         var entries: [Token] = []
         for pair in pairs {
             switch Self.token(pair) {
             case .success(let token): entries.append(token)
-            case .failure(let problem): throw ConfigurationError("--token \(problem)")
+            case .failure(let problem): throw SetupError.badToken(problem.description)
             }
         }
         self.entries = entries
@@ -106,17 +106,17 @@ public final class TokenFileReloader: Service, TokenSource, Sendable {
     private let fixed: TokenSet
     private let file: FileReloader<TokenSet>
 
-    /// Reads the file once; a ``ConfigurationError`` naming the file and line when it cannot be used.
+    /// Reads the file once; a ``SetupError`` naming the file (and the line) when it cannot be used.
     public init(path: String, fixed: TokenSet = .none, interval: Duration = .seconds(1), logger: Logger,
-                metrics: MetricsFactory = MetricsSystem.factory) throws(ConfigurationError) {
+                metrics: MetricsFactory = MetricsSystem.factory) throws(SetupError) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("--token-file \(path): cannot read the file (missing or not readable)")
+            throw SetupError.unreadableTokenFile(path: path)
         }
         let bytes = Array(data)
         let initial: TokenSet
         switch TokenSet.parse(file: bytes, path: path) {
         case .success(let set): initial = set
-        case .failure(let problems): throw ConfigurationError("--token-file " + problems.problems.joined(separator: "; "))
+        case .failure(let problems): throw SetupError.badTokenFile(problems: problems.problems)
         }
         self.fixed = fixed
         file = FileReloader(path: path, name: "tokens", initial: initial, initialBytes: bytes, interval: interval, logger: logger, metrics: metrics,

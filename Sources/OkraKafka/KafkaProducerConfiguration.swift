@@ -52,11 +52,11 @@ public struct KafkaProducerConfiguration: Sendable {
         for name in overrides.keys.sorted() {
             let value = overrides[name]!
             func refuse(_ allowed: String) -> KafkaError {
-                KafkaError(.configuration, "--kafka \(name)=\(value) would weaken delivery: \(allowed)", isRetriable: false)
+                KafkaError(.configuration, "\(name)=\(value) would weaken delivery: \(allowed)", isRetriable: false)
             }
             func milliseconds() throws(KafkaError) -> Duration {
                 guard let number = Int(value), number >= 0 else {
-                    throw KafkaError(.configuration, "--kafka \(name) takes milliseconds (0 or more), got \(value)", isRetriable: false)
+                    throw KafkaError(.configuration, "\(name) takes milliseconds (0 or more), got \(value)", isRetriable: false)
                 }
                 return .milliseconds(number)
             }
@@ -76,12 +76,12 @@ public struct KafkaProducerConfiguration: Sendable {
                 linger = try milliseconds()
             case "message.max.bytes":
                 guard let number = Int(value), number >= 1000 else {
-                    throw KafkaError(.configuration, "--kafka \(name) takes a number of bytes (1000 or more), got \(value)", isRetriable: false)
+                    throw KafkaError(.configuration, "\(name) takes a number of bytes (1000 or more), got \(value)", isRetriable: false)
                 }
                 maxMessageBytes = number
             case "queue.buffering.max.messages":
                 guard let number = Int(value), number > 0 else {
-                    throw KafkaError(.configuration, "--kafka \(name) takes a positive number, got \(value)", isRetriable: false)
+                    throw KafkaError(.configuration, "\(name) takes a positive number, got \(value)", isRetriable: false)
                 }
                 maxInFlightMessages = number
             case "bootstrap.servers", "metadata.broker.list":

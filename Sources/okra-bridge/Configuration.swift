@@ -1,5 +1,4 @@
 import Foundation
-import OkraIngest
 
 /// How accepted events reach Kafka (`--delivery`).
 enum DeliveryMode: String, Sendable, CaseIterable {
@@ -9,42 +8,116 @@ enum DeliveryMode: String, Sendable, CaseIterable {
     case direct
 }
 
-/// Parsers for flag values; each throws a ``ConfigurationError`` naming the flag.
-enum FlagValue {
-    /// `host:port`.
-    static func hostPort(_ text: String, flag: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigurationError("\(flag) takes host:port, got \(text)")
+/// One setting of a command: its flag, its `OKRA_BRIDGE_*` variable, its default, and what it
+/// takes. The errors and `--help` are made from it, so a flag's name is written once.
+struct Setting: Sendable {
+    /// The flag without its dashes (`max-body`).
+    let name: String
+    /// The value when neither the flag nor the variable is given (as text), if any.
+    let defaultValue: String?
+    /// What it takes, for errors (`a size such as 900KiB or 1MiB`).
+    let takes: String
+    /// A secret: a value it refuses is never repeated.
+    var secret = false
+
+    /// `--max-body`.
+    var flag: String { "--\(name)" }
+    /// `OKRA_BRIDGE_MAX_BODY`.
+    var variable: String { "OKRA_BRIDGE_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
+}
+
+/// Reads settings from their flags, else their variables (the contract's §7): a value that does
+/// not parse is a ``UsageError`` naming the flag or the variable it came from. An empty flag
+/// value is refused; an empty variable is as good as unset (a manifest's blank line).
+struct SettingsReader {
+    let environment: [String: String]
+
+    /// The process's environment.
+    init(_ environment: [String: String] = ProcessInfo.processInfo.environment) { self.environment = environment }
+
+    /// The text given for `setting` and where it came from, or nil when neither is set.
+    func text(_ setting: Setting, _ option: String?) throws(UsageError) -> (text: String, source: String)? {
+        if let option {
+            guard !option.isEmpty else { throw UsageError("\(setting.flag) takes \(setting.takes), got an empty value") }
+            return (option, setting.flag)
         }
+        guard let text = environment[setting.variable], !text.isEmpty else { return nil }
+        return (text, "\(setting.variable) (\(setting.flag))")
+    }
+
+    /// The value given for `setting`, parsed by `parse` (nil: refused), or nil when not given.
+    func value<T>(_ setting: Setting, _ option: String?, _ parse: (String) -> T?) throws(UsageError) -> T? {
+        guard let (text, source) = try text(setting, option) else { return nil }
+        guard let value = parse(text) else {
+            throw UsageError("\(source) takes \(setting.takes), got \(setting.secret ? "a value that is not shown" : text)")
+        }
+        return value
+    }
+
+    /// The value given for `setting`, else its default, parsed by `parse`.
+    func value<T>(_ setting: Setting, _ option: String?, default fallback: T, _ parse: (String) -> T?) throws(UsageError) -> T {
+        try value(setting, option, parse) ?? fallback
+    }
+
+    /// A repeatable setting: the flag's values, else the variable's comma-separated list.
+    func list(_ setting: Setting, _ options: [String]) throws(UsageError) -> [String] {
+        if !options.isEmpty {
+            if options.contains(where: \.isEmpty) { throw UsageError("\(setting.flag) takes \(setting.takes), got an empty value") }
+            return options
+        }
+        return (environment[setting.variable] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// A switch: the flag, else the variable (`true` or `false`).
+    func flag(_ setting: Setting, _ option: Bool) throws(UsageError) -> Bool {
+        if option { return true }
+        guard let text = environment[setting.variable], !text.isEmpty else { return false }
+        guard let value = Bool(text) else { throw UsageError("\(setting.variable) (\(setting.flag)) takes true or false, got \(text)") }
+        return value
+    }
+}
+
+/// Parsers of flag values: nil when the text is not one (the reader names the flag).
+enum FlagValue {
+    /// `host:port`, port 0 to 65535.
+    static func hostPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
         return (String(text[..<colon]), port)
     }
 
-    /// A size such as `1048576`, `512KiB` or `1MiB`.
-    static func bytes(_ text: String, flag: String) throws -> Int {
+    /// A size such as `1048576`, `512KiB` or `1MiB`, at least 1 byte and at most 1 TiB.
+    static func bytes(_ text: String) -> Int? {
         let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Int(text.dropLast(suffix.count)), number > 0 { return number * factor }
+            guard let number = Int(text.dropLast(suffix.count)), number > 0 else { continue }
+            let (product, overflow) = number.multipliedReportingOverflow(by: factor)
+            return overflow || product > 1 << 40 ? nil : product
         }
-        throw ConfigurationError("\(flag) takes a size such as 1048576, 512KiB or 1MiB, got \(text)")
+        return nil
     }
 
-    /// A duration such as `73h`, `30m`, `90s` or `500ms`.
-    static func duration(_ text: String, flag: String) throws -> Duration {
-        if text.hasSuffix("ms"), let number = Int64(text.dropLast(2)), number > 0 { return .milliseconds(number) }
+    /// A duration such as `73h`, `30m`, `90s` or `500ms`, longer than zero and at most a hundred years.
+    static func duration(_ text: String) -> Duration? {
+        if text.hasSuffix("ms"), let number = Int64(text.dropLast(2)), number > 0 {
+            return number <= 100 * 365 * 86_400_000 ? .milliseconds(number) : nil
+        }
         let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Int64(text.dropLast(suffix.count)), number > 0 {
-                let (seconds, overflow) = number.multipliedReportingOverflow(by: factor)
-                guard !overflow, seconds <= 100 * 365 * 86_400 else { throw ConfigurationError("\(flag) \(text) is longer than a hundred years") }
-                return .seconds(seconds)
-            }
+            guard let number = Int64(text.dropLast(suffix.count)), number > 0 else { continue }
+            let (seconds, overflow) = number.multipliedReportingOverflow(by: factor)
+            return overflow || seconds > 100 * 365 * 86_400 ? nil : .seconds(seconds)
         }
-        throw ConfigurationError("\(flag) takes a duration such as 73h, 30m or 90s, got \(text)")
+        return nil
+    }
+
+    /// A count of at least `minimum`.
+    static func count(_ text: String, minimum: Int = 1) -> Int? {
+        Int(text).flatMap { $0 >= minimum ? $0 : nil }
     }
 
     /// `--kafka KEY=VALUE` pairs as librdkafka properties (the one parser for `serve` and `tail`);
     /// a pair without `=` is a ``UsageError``.
-    static func kafkaProperties(_ pairs: [String]) throws -> [String: String] {
+    static func kafkaProperties(_ pairs: [String]) throws(UsageError) -> [String: String] {
         var properties: [String: String] = [:]
         for pair in pairs {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
@@ -57,72 +130,32 @@ enum FlagValue {
     }
 }
 
-/// Flag values with their `OKRA_BRIDGE_<FLAG>` fallbacks (the contract's §7).
-struct Environment {
-    private let variables: [String: String]
-
-    /// The process's environment.
-    init(_ variables: [String: String] = ProcessInfo.processInfo.environment) { self.variables = variables }
-
-    /// The flag's value, else the variable's when it is not empty.
-    func value(_ option: String?, _ name: String) -> String? {
-        option ?? variables["OKRA_BRIDGE_\(name)"].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
-    /// A repeatable flag's values, else the variable's comma-separated list.
-    func list(_ option: [String], _ name: String) -> [String] {
-        guard option.isEmpty else { return option }
-        return (variables["OKRA_BRIDGE_\(name)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// A count: the flag's, else the variable's, else `defaultValue`; at least `minimum`. A
-    /// variable that is not a number, or a count below the minimum, is a usage error naming the
-    /// flag and the variable (never the default in silence).
-    func count(_ option: Int?, _ name: String, flag: String, default defaultValue: Int, minimum: Int = 1) throws -> Int {
-        let count: Int
-        if let option {
-            count = option
-        } else if let text = value(nil, name) {
-            guard let parsed = Int(text) else { throw UsageError("OKRA_BRIDGE_\(name) (\(flag)) takes a count, got \(text)") }
-            count = parsed
-        } else {
-            return defaultValue
-        }
-        guard count >= minimum else { throw UsageError("\(flag) (OKRA_BRIDGE_\(name)) takes a count of at least \(minimum), got \(count)") }
-        return count
-    }
-
-    /// Whether a flag is set, or its variable is `true`.
-    func flag(_ option: Bool, _ name: String) -> Bool {
-        option || variables["OKRA_BRIDGE_\(name)"] == "true"
-    }
-}
-
-/// Secrets and settings read from files, so they never have to be in argv or a comma list.
+/// Secrets and settings read from files, so they never have to be in argv or a comma list. A
+/// file that is missing, unreadable or invalid is a failed run (exit 1), named with its flag.
 enum SecretFile {
     /// The first line of the file (an admin token), without its line end.
-    static func firstLine(_ path: String, flag: String) throws -> String {
+    static func firstLine(_ path: String, flag: String) throws(UserError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("\(flag) \(path): cannot read the file (missing or not readable)")
+            throw UserError("\(flag) \(path): cannot read the file (missing or not readable)")
         }
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
         let value = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !value.isEmpty else { throw ConfigurationError("\(flag) \(path): the file is empty") }
+        guard !value.isEmpty else { throw UserError("\(flag) \(path): the file is empty") }
         return value
     }
 
     /// `KEY=VALUE` lines (blank lines and `#` comments ignored; the value is everything after
     /// the first `=`). A bad line is named by file and number, never by its value.
-    static func properties(_ path: String, flag: String) throws -> [String: String] {
+    static func properties(_ path: String, flag: String) throws(UserError) -> [String: String] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("\(flag) \(path): cannot read the file (missing or not readable)")
+            throw UserError("\(flag) \(path): cannot read the file (missing or not readable)")
         }
         var properties: [String: String] = [:]
         for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "="), equals != line.startIndex else {
-                throw ConfigurationError("\(flag) \(path):\(index + 1): expected KEY=VALUE (the value is not shown)")
+                throw UserError("\(flag) \(path):\(index + 1): expected KEY=VALUE (the value is not shown)")
             }
             properties[line[..<equals].trimmingCharacters(in: .whitespaces)] = String(line[line.index(after: equals)...])
         }

@@ -26,15 +26,15 @@ struct NormalizeCommand: ParsableCommand {
     func run() throws {
         let received = try receiveTime(receivedAt)
         let token = try tokenEnvironment(env)
-        let body = readInput(file)
+        let body = try readInput(file)
         switch Normalizer.normalize(body, receivedAt: received) {
         case .success(let normalized):
-            let event = bind(normalized, to: token)
+            let event = try bind(normalized, to: token)
             var output = pretty ? event.prettyJSONBytes() : event.oneLineJSONBytes()
             output.append(UInt8(ascii: "\n"))
             FileHandle.standardOutput.write(Data(output))
         case .failure(let rejection):
-            fail(UserError("\(file.flatMap { $0 == "-" ? nil : $0 } ?? "stdin"): \(rejection)"))
+            throw UserError("\(file.flatMap { $0 == "-" ? nil : $0 } ?? "stdin"): \(rejection)")
         }
     }
 }
@@ -44,17 +44,17 @@ extension ParsableCommand {
     func tokenEnvironment(_ option: String?) throws -> OkraEnvironment? {
         guard let option else { return nil }
         guard let environment = OkraEnvironment(rawValue: option), environment != .unknown else {
-            throw ValidationError("--env takes production or sandbox")
+            throw UsageError("--env takes production or sandbox, got \(option)")
         }
         return environment
     }
 
-    /// `event` as it would arrive with a token of `token` (§1); exits 1 when the bridge would
-    /// refuse it (the payload names the other environment).
-    func bind(_ event: CanonicalEvent, to token: OkraEnvironment?) -> CanonicalEvent {
+    /// `event` as it would arrive with a token of `token` (§1); a failed run (1) when the bridge
+    /// would refuse it (the payload names the other environment).
+    func bind(_ event: CanonicalEvent, to token: OkraEnvironment?) throws(UserError) -> CanonicalEvent {
         guard let token else { return event }
         guard let bound = event.bound(to: token) else {
-            fail(UserError("refused (403 environment-mismatch): \(SenderCheck.Refusal.environmentMismatch(token: token, payload: event.environment))"))
+            throw UserError("refused (403 environment-mismatch): \(SenderCheck.Refusal.environmentMismatch(token: token, payload: event.environment))")
         }
         return bound
     }
@@ -63,7 +63,7 @@ extension ParsableCommand {
     func receiveTime(_ option: String?) throws -> Date {
         guard let option else { return Date() }
         guard RFC3339.isValid(option), let date = ISO8601DateFormatter.lenient(option) else {
-            throw ValidationError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z")
+            throw UsageError("--received-at takes an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(option)")
         }
         return date
     }

@@ -28,10 +28,9 @@ struct RoutesCheckCommand: ParsableCommand {
             print("\(file): valid, \(table.routes.count) route\(table.routes.count == 1 ? "" : "s"), dead letter \(table.deadLetterTopic), sha256 \(table.sha256)")
             for line in table.shadowedRoutes { print("  warning: \(line)") }
         } catch {
-            var lines = "okra-bridge: \(file): invalid routes file, \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"):\n"
-            for problem in error.problems { lines += "  \(problem)\n" }
-            FileHandle.standardError.write(Data(lines.utf8))
-            Foundation.exit(1)
+            var lines = "\(file): invalid routes file, \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"):"
+            for problem in error.problems { lines += "\n  \(problem)" }
+            throw UserError(lines)
         }
     }
 }
@@ -61,11 +60,11 @@ struct RouteCommand: ParsableCommand {
         do {
             table = try RouteTable.load(path: routes)
         } catch {
-            fail(UserError("\(routes): \(error)"))
+            throw UserError("--routes \(routes): \(error)")
         }
         let received = try receiveTime(receivedAt)
         let token = try tokenEnvironment(env)
-        let body = readInput(file)
+        let body = try readInput(file)
         var out = ""
         switch decide(body: body, sender: VerifiedSender(environment: token), receivedAt: received, routes: table) {
         case .rejected(let rejection, let record):
@@ -73,7 +72,7 @@ struct RouteCommand: ParsableCommand {
             out += "record: topic=\(record.topic) key=(none) reason=\(rejection.reason)\n"
         case .refused(let refusal, _):
             // What the webhook path answers 403 with, word for word.
-            fail(UserError("refused (403 environment-mismatch): \(refusal)"))
+            throw UserError("refused (403 environment-mismatch): \(refusal)")
         case .routed(let event, let decision):
             out += String(decoding: event.oneLineJSONBytes(), as: UTF8.self) + "\n"
             out += "matched: \(decision.matchedRoutes.isEmpty ? "(no route)" : decision.matchedRoutes.joined(separator: ", "))\n"

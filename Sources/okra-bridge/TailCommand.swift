@@ -29,18 +29,14 @@ struct TailCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let brokers = brokers ?? ProcessInfo.processInfo.environment["OKRA_BRIDGE_BROKERS"], !brokers.isEmpty else {
-            throw ValidationError("--brokers (or OKRA_BRIDGE_BROKERS) is required")
+            throw UsageError("--brokers (or OKRA_BRIDGE_BROKERS) is required")
         }
-        if let count, count < 1 { throw ValidationError("--count takes a positive number") }
+        if let count, count < 1 { throw UsageError("--count takes a positive number, got \(count)") }
         var logger = Logger(label: "okra-bridge.tail")
         logger.logLevel = .warning
         var configuration = KafkaConsumerConfiguration(bootstrapServers: brokers)
         configuration.startFromBeginning = fromBeginning
-        do {
-            configuration.properties = try FlagValue.kafkaProperties(kafka)
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        configuration.properties = try FlagValue.kafkaProperties(kafka)
         if !fromBeginning {
             // A group of its own with auto.offset.reset=latest: only new records, nothing committed elsewhere.
             configuration.groupID = "okra-bridge-tail-\(UUID().uuidString.prefix(8))"
@@ -54,7 +50,7 @@ struct TailCommand: AsyncParsableCommand {
                 try consumer.subscribe(topics: [topic])
             }
         } catch {
-            fail(UserError("\(error)"))
+            throw UserError("\(error)")
         }
         var printed = 0
         while count.map({ printed < $0 }) ?? true {
@@ -62,7 +58,7 @@ struct TailCommand: AsyncParsableCommand {
             do {
                 records = try await consumer.poll(maxRecords: 500, timeout: .milliseconds(500))
             } catch {
-                fail(UserError("\(error)"))
+                throw UserError("\(error)")
             }
             for record in records {
                 if let count, printed >= count { break }

@@ -9,7 +9,7 @@ final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let logPath: String
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logPath: String) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, logPath: String) throws {
         self.logPath = logPath
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -20,6 +20,9 @@ final class ChildProcess: @unchecked Sendable {
         // Nothing else of this process: sockets that SwiftNIO accepts are not close-on-exec, and a
         // child holding one keeps a connection open that the test's own server has closed.
         Self.closeFrom(&actions, 3)
+        if let directory, let addChdir = Self.addChdir {
+            _ = withUnsafeMutablePointer(to: &actions) { addChdir($0, directory) }
+        }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -40,6 +43,12 @@ final class ChildProcess: @unchecked Sendable {
     private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), looked up the same way.
+    private static let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
     }()
 
     private static func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ first: Int32) {

@@ -13,10 +13,10 @@ struct CommandLineTests {
     static let payloads = DevBroker.repositoryRoot.appendingPathComponent("Tests/OkraEnvelopeTests/Fixtures/payloads")
 
     /// Runs the executable; its exit status and combined output.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) async throws -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let process = try ChildProcess(binary, arguments, environment: environment, logPath: log)
+        let process = try ChildProcess(binary, arguments, environment: environment, directory: directory, logPath: log)
         let status = try #require(await process.wait(timeout: .seconds(30)))
         return (status, process.log)
     }
@@ -74,7 +74,8 @@ struct CommandLineTests {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: data) }
         let noToken = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--routes", routes, "--data-dir", data])
-        #expect(noToken.status == 1 && noToken.output.contains("no --token given"))
+        // The command line alone is wrong: a usage error (§7).
+        #expect(noToken.status == 2 && noToken.output.contains("no --token given"), "\(noToken.output)")
         let badRoutes = try await Self.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", "/no/routes.json", "--data-dir", data])
         #expect(badRoutes.status == 1 && badRoutes.output.contains("/no/routes.json"))
 
@@ -91,7 +92,10 @@ struct CommandLineTests {
         #expect(adminInUse.status == 1, "\(adminInUse.output)")
         #expect(adminInUse.output.split(separator: "\n").contains { $0.hasPrefix("okra-bridge: --admin-listen 127.0.0.1:\(port): the address is already in use") }, "\(adminInUse.output)")
         let shortAdminToken = try await Self.run(["serve", "--admin-token", "short", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
-        #expect(shortAdminToken.status == 1 && shortAdminToken.output.contains("--admin-token must be at least 16 characters"))
+        // A value out of range: a usage error, and the token is not repeated.
+        #expect(shortAdminToken.status == 2 && shortAdminToken.output.contains("--admin-token takes a token of at least 16 characters, got a value that is not shown"),
+                "\(shortAdminToken.output)")
+        #expect(!shortAdminToken.output.contains("short"))
     }
 
     @Test("a second serve on a data directory in use exits 1 at once, naming the directory and the holder's pid; the first keeps serving")
@@ -153,11 +157,12 @@ struct CommandLineTests {
     }
 
     @Test("a count that is not one, from a variable or a flag, is a usage error naming both; never the default in silence", arguments: [
-        (["OKRA_BRIDGE_MAX_PENDING": "junk"], [String](), "OKRA_BRIDGE_MAX_PENDING (--max-pending) takes a count, got junk"),
-        (["OKRA_BRIDGE_MAX_REPLAY": "1e3"], [], "OKRA_BRIDGE_MAX_REPLAY (--max-replay) takes a count, got 1e3"),
-        (["OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS": "-1"], [], "--max-connections-per-address (OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS) takes a count of at least 1, got -1"),
-        ([:], ["--max-connections", "0"], "--max-connections (OKRA_BRIDGE_MAX_CONNECTIONS) takes a count of at least 1, got 0"),
-        ([:], ["--allow-ip", ""], "--allow-ip : not an IP address, a CIDR range or 'okra'"),
+        (["OKRA_BRIDGE_MAX_PENDING": "junk"], [String](), "OKRA_BRIDGE_MAX_PENDING (--max-pending) takes a count of at least 1, got junk"),
+        (["OKRA_BRIDGE_MAX_REPLAY": "1e3"], [], "OKRA_BRIDGE_MAX_REPLAY (--max-replay) takes a count of at least 1, got 1e3"),
+        (["OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS": "-1"], [], "OKRA_BRIDGE_MAX_CONNECTIONS_PER_ADDRESS (--max-connections-per-address) takes a count of at least 1, got -1"),
+        ([:], ["--max-connections", "0"], "--max-connections takes a count of at least 1, got 0"),
+        ([:], ["--allow-ip", ""], "--allow-ip takes an IP address, a CIDR range or okra, got an empty value"),
+        ([:], ["--allow-ip", "10.0.0.0/33"], "--allow-ip 10.0.0.0/33: not an IP address, a CIDR range or 'okra'"),
     ] as [([String: String], [String], String)])
     func badCounts(_ environment: [String: String], _ flags: [String], _ message: String) async throws {
         let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
@@ -168,6 +173,56 @@ struct CommandLineTests {
         #expect(status != 0 && status < 128, "no crash: \(status) \(output)")
         #expect(output.split(separator: "\n").first.map(String.init) == "okra-bridge: \(message)", "\(output)")
         #expect(!FileManager.default.fileExists(atPath: data + "/okra-bridge.sqlite"), "refused before the store is opened")
+    }
+
+    @Test("serve's settings table and its options list the same flags; every setting fed an empty, a negative, an overflowing and a junk value, by flag and by variable, exits 2 naming it, or 1 naming the file it could not read, or is taken (then the run fails on its unusable data folder, exit 1); never a crash")
+    func everySetting() async throws {
+        let help = try await Self.run(["serve", "--help"])
+        #expect(help.status == 0, "\(help.output)")
+        let lines = help.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // The argument parser's options: "  --name <name>   help" lines, above the table.
+        let tableStart = try #require(lines.firstIndex { $0.hasPrefix("Settings:") }, "\(help.output)")
+        let optionsStart = try #require(lines.firstIndex { $0.hasPrefix("OPTIONS:") }, "\(help.output)")
+        let options = Set(lines[optionsStart...].compactMap { line -> String? in
+            let words = line.split(separator: " ")
+            guard line.hasPrefix("  --"), let first = words.first else { return nil }
+            return String(first)
+        }).subtracting(["--help", "--version"])
+        // The table: "  --name   default" lines; each reads from OKRA_BRIDGE_NAME.
+        let table: [(flag: String, variable: String)] = lines[tableStart..<optionsStart].compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 2, words[0].hasPrefix("--") else { return nil }
+            return (String(words[0]), "OKRA_BRIDGE_" + words[0].dropFirst(2).uppercased().replacingOccurrences(of: "-", with: "_"))
+        }
+        #expect(table.count >= 29)
+        #expect(Set(table.map(\.flag)) == options, "the settings table and the options differ: \(Set(table.map(\.flag)).symmetricDifference(options).sorted())")
+
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        // A data folder that cannot be one, so a value that is taken ends the run at once, exit 1;
+        // and a working folder where nothing can be made (a relative --data-dir lands there).
+        let notAFolder = DevBroker.repositoryRoot.appendingPathComponent("Package.swift").path
+        let base = ["--listen": "127.0.0.1:0", "--brokers": "127.0.0.1:1", "--routes": routes, "--data-dir": notAFolder]
+        for (flag, variable) in table {
+            for value in ["", "-1", "99999999999999999999999", "j\u{1}unk"] {
+                var arguments = base.filter { $0.key != flag }.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+                if flag != "--allow-unauthenticated" { arguments.append("--allow-unauthenticated") }
+                var runs: [(String, [String], [String: String])] = [("\(variable)=\(value)", arguments, [variable: value])]
+                if flag != "--allow-unauthenticated" { runs.append(("\(flag)=\(value)", arguments + ["\(flag)=\(value)"], [:])) }
+                for (label, arguments, environment) in runs {
+                    let (status, output) = try await Self.run(["serve"] + arguments, environment: environment, directory: "/proc")
+                    #expect(status == 1 || status == 2, "\(label): exit \(status): \(output)")
+                    let first = output.split(separator: "\n").first.map(String.init) ?? ""
+                    if status == 2 {
+                        #expect(first.contains(flag) || first.contains(variable), "\(label): \(first)")
+                    } else {
+                        // A file it names that cannot be read (exit 1, naming it), or taken, and
+                        // then the run fails on the data folder.
+                        #expect(first.contains(flag) || first.contains("--data-dir"), "\(label): \(output)")
+                        #expect(!first.contains("\u{1}"), "control characters escaped: \(label)")
+                    }
+                }
+            }
+        }
     }
 
     @Test("serve refuses --kafka settings that weaken delivery: exit 2 and one line naming the property", arguments: [

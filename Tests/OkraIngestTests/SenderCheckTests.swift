@@ -34,7 +34,7 @@ struct SenderCheckTests {
     @Test("with tokens a request without one is refused, and tokens together with --allow-unauthenticated are a configuration error")
     func tokensAreRequired() throws {
         #expect(try Self.check().authenticate(okraAuth: nil, authorization: nil) == .failure(.unauthorized))
-        #expect(throws: ConfigurationError.self) {
+        #expect(throws: SetupError.self) {
             _ = try SenderCheck(tokens: ["production=\(Self.production)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: true)
         }
     }
@@ -51,26 +51,28 @@ struct SenderCheckTests {
         #expect(check.clientAddress(peer: "198.51.100.7", forwardedFor: ["13.38.152.18"]) == "198.51.100.7")
     }
 
-    @Test("an empty or malformed address is a configuration error naming the flag, never a crash", arguments: [
+    @Test("an empty or malformed address is a setup error naming the list and the entry, never a crash", arguments: [
         ("", "--allow-ip"), ("/", "--allow-ip"), ("/24", "--allow-ip"), ("10.0.0.0/", "--allow-ip"), ("10.0.0.0/33", "--allow-ip"),
         ("::1/129", "--allow-ip"), ("", "--trusted-proxy"), ("nonsense", "--trusted-proxy"),
     ])
     func malformedAddresses(_ entry: String, _ flag: String) {
-        #expect(throws: ConfigurationError.self) {
+        #expect(throws: SetupError.self) {
             _ = try Self.check(allow: flag == "--allow-ip" ? [entry] : [], proxies: flag == "--trusted-proxy" ? [entry] : [])
         }
         do {
             _ = try Self.check(allow: flag == "--allow-ip" ? [entry] : [], proxies: flag == "--trusted-proxy" ? [entry] : [])
         } catch {
-            #expect("\(error)".contains(flag), "\(error)")
+            // The library says which list and which entry; the executable names the flag.
+            let expected: SetupError = flag == "--allow-ip" ? .badAllowedAddress(entry) : .badProxyAddress(entry)
+            #expect(error as? SetupError == expected, "\(error)")
         }
     }
 
     @Test("without tokens serve refuses to start unless unauthenticated is explicit; short secrets are refused")
     func configuration() throws {
-        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
-        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: ["production=short"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
-        #expect(throws: ConfigurationError.self) { _ = try SenderCheck(tokens: ["staging=\(Self.production)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        #expect(throws: SetupError.self) { _ = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        #expect(throws: SetupError.self) { _ = try SenderCheck(tokens: ["production=short"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
+        #expect(throws: SetupError.self) { _ = try SenderCheck(tokens: ["staging=\(Self.production)"], allowIPs: [], trustedProxies: [], allowUnauthenticated: false) }
         let open = try SenderCheck(tokens: [], allowIPs: [], trustedProxies: [], allowUnauthenticated: true)
         #expect(open.authenticate(okraAuth: nil, authorization: nil) == .success(nil))
     }

@@ -71,12 +71,12 @@ struct TokenFileTests {
     func problems() throws {
         let folder = Folder()
         try folder.write("production=\(Self.old)\nproduction=short-secret\n")
-        let error = #expect(throws: ConfigurationError.self) { _ = try TokenFileReloader(path: folder.file.path, logger: Logger(label: "test")) }
+        let error = #expect(throws: SetupError.self) { _ = try TokenFileReloader(path: folder.file.path, logger: Logger(label: "test")) }
         #expect(error?.description.contains("\(folder.file.path):2:") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains("short-secret") == false)
         #expect(error?.description.contains(Self.old) == false)
         try folder.write("# nothing yet\n")
-        #expect(throws: ConfigurationError.self) { _ = try TokenFileReloader(path: folder.file.path, logger: Logger(label: "test")) }
+        #expect(throws: SetupError.self) { _ = try TokenFileReloader(path: folder.file.path, logger: Logger(label: "test")) }
     }
 
     @Test("--token tokens and the file's are used together")

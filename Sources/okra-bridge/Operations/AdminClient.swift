@@ -13,22 +13,23 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
     @Flag(help: "JSON lines even on a terminal (the default when piped).") var json = false
 
-    /// A client for the API, or a one-line error.
+    static let adminSetting = Setting(name: "admin", defaultValue: "http://127.0.0.1:9090", takes: "a URL such as http://127.0.0.1:9090")
+    static let tokenSetting = Setting(name: "admin-token", defaultValue: nil, takes: "the admin token", secret: true)
+    static let tokenFileSetting = Setting(name: "admin-token-file", defaultValue: nil, takes: "a file whose first line is the admin token")
+
+    /// A client for the API: a URL that does not parse is a usage error, a token file that
+    /// cannot be read a failed run.
     func client() throws -> AdminClient {
-        let env = Environment()
-        let base = env.value(admin, "ADMIN") ?? "http://127.0.0.1:9090"
-        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw UserError("--admin takes a URL such as http://127.0.0.1:9090, got \(base)")
+        let read = SettingsReader()
+        let url = try read.value(Self.adminSetting, admin, default: URL(string: "http://127.0.0.1:9090")!) { text in
+            URL(string: text).flatMap { ($0.scheme == "http" || $0.scheme == "https") && $0.host != nil ? $0 : nil }
         }
         // A flag beats the environment; a file beats a token given the same way.
-        func read(_ path: String) throws -> String {
-            do { return try SecretFile.firstLine(path, flag: "--admin-token-file") } catch { throw UserError("\(error)") }
-        }
-        let token: String? = if let adminTokenFile { try read(adminTokenFile) }
+        let token: String? = if let adminTokenFile { try SecretFile.firstLine(adminTokenFile, flag: "--admin-token-file") }
             else if let adminToken { adminToken }
-            else if let path = env.value(nil, "ADMIN_TOKEN_FILE") { try read(path) }
-            else { env.value(nil, "ADMIN_TOKEN") }
-        guard let token else { throw UserError("the operations API needs the admin token: --admin-token-file FILE or OKRA_BRIDGE_ADMIN_TOKEN") }
+            else if let path = try read.value(Self.tokenFileSetting, nil, { $0 }) { try SecretFile.firstLine(path, flag: "--admin-token-file") }
+            else { try read.value(Self.tokenSetting, nil, { $0 }) }
+        guard let token else { throw UsageError("the operations API needs the admin token: --admin-token-file FILE or OKRA_BRIDGE_ADMIN_TOKEN") }
         return AdminClient(base: url, token: token)
     }
 

@@ -52,7 +52,7 @@ struct EventsCommand: AsyncParsableCommand {
 
         /// `24h`-style durations back from `now`, or an RFC 3339 time as given.
         static func time(_ text: String, flag: String, now: Date) throws -> String {
-            if let duration = try? FlagValue.duration(text, flag: flag) {
+            if let duration = FlagValue.duration(text) {
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
                 return formatter.string(from: now.addingTimeInterval(-Double(duration.components.seconds) - Double(duration.components.attoseconds) / 1e18))
@@ -69,23 +69,21 @@ struct EventsCommand: AsyncParsableCommand {
         @Option(help: "Entries at most (pages of up to 1000 are fetched). Default 100.") var limit: Int = 100
 
         func run() async throws {
-            await runReporting {
-                guard limit > 0 else { throw UsageError("--limit takes a count of at least 1") }
-                let client = try options.client()
-                let query = try filters.query()
-                var printed = 0
-                var cursor: String?
-                var rows: [AdminAPI.Entry] = []
-                repeat {
-                    var items = query + [("limit", String(min(1000, limit - printed)))]
-                    if let cursor { items.append(("cursor", cursor)) }
-                    let page = try await client.call("GET", "admin/events", query: items, as: AdminAPI.EventsPage.self)
-                    if options.table { rows += page.events } else { try page.events.forEach(OperationsOutput.printJSONLine) }
-                    printed += page.events.count
-                    cursor = page.nextCursor
-                } while cursor != nil && printed < limit
-                if options.table { OperationsOutput.printTable(rows) }
-            }
+            guard limit > 0 else { throw UsageError("--limit takes a count of at least 1") }
+            let client = try options.client()
+            let query = try filters.query()
+            var printed = 0
+            var cursor: String?
+            var rows: [AdminAPI.Entry] = []
+            repeat {
+                var items = query + [("limit", String(min(1000, limit - printed)))]
+                if let cursor { items.append(("cursor", cursor)) }
+                let page = try await client.call("GET", "admin/events", query: items, as: AdminAPI.EventsPage.self)
+                if options.table { rows += page.events } else { try page.events.forEach(OperationsOutput.printJSONLine) }
+                printed += page.events.count
+                cursor = page.nextCursor
+            } while cursor != nil && printed < limit
+            if options.table { OperationsOutput.printTable(rows) }
         }
     }
 
@@ -99,17 +97,15 @@ struct EventsCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                let path = "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
-                let answer = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [], as: AdminAPI.Events.self)
-                // One entry a line, or indented on a terminal; the envelope's members in their
-                // order and its numbers as sent.
-                for entry in answer.events {
-                    var line: [UInt8] = []
-                    let bytes = try AdminJSONEncoder().encode(entry)
-                    if options.table { JSONWriter.pretty(try JSONParser.parse(bytes).value, into: &line) } else { line = bytes }
-                    print(TerminalText.escapingJSON(String(decoding: line, as: UTF8.self)))
-                }
+            let path = "admin/events/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)"
+            let answer = try await options.client().call("GET", path, query: env.map { [("env", $0)] } ?? [], as: AdminAPI.Events.self)
+            // One entry a line, or indented on a terminal; the envelope's members in their
+            // order and its numbers as sent.
+            for entry in answer.events {
+                var line: [UInt8] = []
+                let bytes = try AdminJSONEncoder().encode(entry)
+                if options.table { JSONWriter.pretty(try JSONParser.parse(bytes).value, into: &line) } else { line = bytes }
+                print(TerminalText.escapingJSON(String(decoding: line, as: UTF8.self)))
             }
         }
     }
@@ -120,11 +116,9 @@ struct EventsCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                // JSON lines on a terminal too: an export is for files and tools.
-                let output = FileHandle.standardOutput
-                try await options.client().stream("admin/events/export", query: try filters.query()) { output.write($0) }
-            }
+            // JSON lines on a terminal too: an export is for files and tools.
+            let output = FileHandle.standardOutput
+            try await options.client().stream("admin/events/export", query: try filters.query()) { output.write($0) }
         }
     }
 
@@ -139,19 +133,17 @@ struct EventsCommand: AsyncParsableCommand {
         @Flag(help: "Publish: append the records to the outbox.") var execute = false
 
         func run() async throws {
-            await runReporting {
-                let query = try filters.query()
-                guard !query.isEmpty || !events.isEmpty else { throw UsageError("name what to replay: filters such as --since 24h --type 'okra.payment.*', or --event ID") }
-                let request = AdminAPI.ReplayRequest(filter: query.isEmpty ? nil : AdminAPI.Filter(values: Dictionary(query, uniquingKeysWith: { $1 })),
-                                                     ids: events.isEmpty ? nil : events, execute: execute)
-                let plan = try await options.client().call("POST", "admin/replay", body: request, as: AdminAPI.Plan.self)
-                guard options.table else { return print(String(decoding: try AdminJSONEncoder().encode(plan), as: UTF8.self)) }
-                print("\(plan.executed ? "replayed" : "would replay") \(plan.events) events, \(plan.records) records\(plan.executed ? "" : " (dry run: add --execute to publish)")")
-                if plan.recovered > 0 { print("\(plan.recovered) dead letters are events under the current code") }
-                if plan.truncated { print("more entries matched than one replay takes (--max-replay); narrow the filters and run it again") }
-                for (topic, count) in plan.topics.sorted(by: { $0.key < $1.key }) {
-                    print("  \(TerminalText.escaped(topic))  \(count)")
-                }
+            let query = try filters.query()
+            guard !query.isEmpty || !events.isEmpty else { throw UsageError("name what to replay: filters such as --since 24h --type 'okra.payment.*', or --event ID") }
+            let request = AdminAPI.ReplayRequest(filter: query.isEmpty ? nil : AdminAPI.Filter(values: Dictionary(query, uniquingKeysWith: { $1 })),
+                                                 ids: events.isEmpty ? nil : events, execute: execute)
+            let plan = try await options.client().call("POST", "admin/replay", body: request, as: AdminAPI.Plan.self)
+            guard options.table else { return print(String(decoding: try AdminJSONEncoder().encode(plan), as: UTF8.self)) }
+            print("\(plan.executed ? "replayed" : "would replay") \(plan.events) events, \(plan.records) records\(plan.executed ? "" : " (dry run: add --execute to publish)")")
+            if plan.recovered > 0 { print("\(plan.recovered) dead letters are events under the current code") }
+            if plan.truncated { print("more entries matched than one replay takes (--max-replay); narrow the filters and run it again") }
+            for (topic, count) in plan.topics.sorted(by: { $0.key < $1.key }) {
+                print("  \(TerminalText.escaped(topic))  \(count)")
             }
         }
     }
@@ -171,13 +163,11 @@ struct ParkedCommand: AsyncParsableCommand {
         @Option(help: "Records at most (1 to 1000). Default 100.") var limit: Int = 100
 
         func run() async throws {
-            await runReporting {
-                let records = try await options.client().call("GET", "admin/parked", query: [("limit", String(limit))], as: AdminAPI.ParkedList.self).parked
-                guard options.table else { return try records.forEach(OperationsOutput.printJSONLine) }
-                OperationsOutput.printColumns(["ID", "PARKED", "TOPIC", "EVENT", "BYTES", "REASON", "ERROR"], records.map { record in
-                    [String(record.id), record.parkedtime, record.topic, record.eventID ?? "-", String(record.bytes), record.reason, record.error]
-                })
-            }
+            let records = try await options.client().call("GET", "admin/parked", query: [("limit", String(limit))], as: AdminAPI.ParkedList.self).parked
+            guard options.table else { return try records.forEach(OperationsOutput.printJSONLine) }
+            OperationsOutput.printColumns(["ID", "PARKED", "TOPIC", "EVENT", "BYTES", "REASON", "ERROR"], records.map { record in
+                [String(record.id), record.parkedtime, record.topic, record.eventID ?? "-", String(record.bytes), record.reason, record.error]
+            })
         }
     }
 
@@ -201,10 +191,8 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                let answer = try await options.client().call("POST", "admin/parked/redrive", body: try selection.body, as: AdminAPI.Redriven.self)
-                print(options.table ? "\(answer.redriven) records back in the outbox" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
-            }
+            let answer = try await options.client().call("POST", "admin/parked/redrive", body: try selection.body, as: AdminAPI.Redriven.self)
+            print(options.table ? "\(answer.redriven) records back in the outbox" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
         }
     }
 
@@ -214,25 +202,8 @@ struct ParkedCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                let answer = try await options.client().call("POST", "admin/parked/discard", body: try selection.body, as: AdminAPI.Discarded.self)
-                print(options.table ? "\(answer.discarded) records discarded" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
-            }
-        }
-    }
-}
-
-extension ParsableCommand {
-    /// Runs `body`; a usage error exits 2, any other error exits 1 with one line (§7).
-    func runReporting(_ body: () async throws -> Void) async {
-        do {
-            try await body()
-        } catch let error as UsageError {
-            error.exit()
-        } catch let error as UserError {
-            fail(error)
-        } catch {
-            fail(UserError("\(error)"))
+            let answer = try await options.client().call("POST", "admin/parked/discard", body: try selection.body, as: AdminAPI.Discarded.self)
+            print(options.table ? "\(answer.discarded) records discarded" : String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self))
         }
     }
 }

@@ -55,35 +55,36 @@ struct OkraCommand: AsyncParsableCommand {
         @Flag(help: "Print the requests it would send; send nothing.") var dryRun = false
 
         func run() async throws {
-            await runReporting {
-                var ids = records
-                if let recordsFile { ids += String(decoding: readInput(recordsFile), as: UTF8.self).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-                guard !ids.isEmpty else { throw UsageError("name the records: --record ID (repeatable) or --records-file FILE") }
-                let batches = OkraClient.batches(ids)
-                let endpoint = try connection.endpoint()
-                if dryRun {
-                    for (index, batch) in batches.enumerated() {
-                        print("batch \(index + 1)/\(batches.count): POST \(endpoint.baseURL)callback/trigger \(String(decoding: OkraClient.triggerBody(records: batch, url: url), as: UTF8.self))")
-                    }
-                    return
-                }
-                let client = try connection.client()
-                var failed: [String] = []
+            var ids = records
+            if let recordsFile {
+                let text = String(decoding: try readInput(recordsFile), as: UTF8.self)
+                ids += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+            guard !ids.isEmpty else { throw UsageError("name the records: --record ID (repeatable) or --records-file FILE") }
+            let batches = OkraClient.batches(ids)
+            let endpoint = try connection.endpoint()
+            if dryRun {
                 for (index, batch) in batches.enumerated() {
-                    do {
-                        let answer = try await client.trigger(records: batch, url: url)
-                        print("batch \(index + 1)/\(batches.count): \(batch.count) records: \(answer.status) \(answer.message ?? "")")
-                    } catch let failure as OkraClient.Failure {
-                        // A wrong key fails every batch alike: one line, nothing more sent.
-                        if case .unauthorized = failure { throw UserError(failure.description) }
-                        print("batch \(index + 1)/\(batches.count): \(batch.count) records: failed: \(failure)")
-                        failed += batch
-                    }
+                    print("batch \(index + 1)/\(batches.count): POST \(endpoint.baseURL)callback/trigger \(String(decoding: OkraClient.triggerBody(records: batch, url: url), as: UTF8.self))")
                 }
-                if !failed.isEmpty {
-                    let shown = failed.prefix(5).joined(separator: ", ") + (failed.count > 5 ? " and \(failed.count - 5) more" : "")
-                    throw UserError("\(failed.count) records were not triggered: \(shown)")
+                return
+            }
+            let client = try connection.client()
+            var failed: [String] = []
+            for (index, batch) in batches.enumerated() {
+                do {
+                    let answer = try await client.trigger(records: batch, url: url)
+                    print("batch \(index + 1)/\(batches.count): \(batch.count) records: \(answer.status) \(answer.message ?? "")")
+                } catch {
+                    // A wrong key fails every batch alike: one line, nothing more sent.
+                    if case .unauthorized = error { throw UserError(error.description) }
+                    print("batch \(index + 1)/\(batches.count): \(batch.count) records: failed: \(error)")
+                    failed += batch
                 }
+            }
+            if !failed.isEmpty {
+                let shown = failed.prefix(5).joined(separator: ", ") + (failed.count > 5 ? " and \(failed.count - 5) more" : "")
+                throw UserError("\(failed.count) records were not triggered: \(shown)")
             }
         }
     }
@@ -100,28 +101,26 @@ struct OkraCommand: AsyncParsableCommand {
         @OptionGroup var admin: AdminOptions
 
         func run() async throws {
-            await runReporting {
-                var record = self.record
-                var method = self.method
-                if let event {
-                    // The entry that arrived in --env's environment (an id has one per environment).
-                    let answer = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)",
-                                                              query: [("env", connection.env)], as: AdminAPI.Events.self)
-                    guard let entry = answer.events.first else { throw UserError("event \(event) has no entry in \(connection.env)") }
-                    record = entry.okrarecord
-                    guard record != nil else { throw UserError("event \(event) names no record") }
-                    guard let product = entry.okraproduct, let mapped = OkraClient.callbackMethod(forProduct: product) else {
-                        throw UserError("event \(event) is of no product Okra's callback endpoint serves (\(entry.okraproduct ?? "none"))")
-                    }
-                    method = mapped
+            var record = self.record
+            var method = self.method
+            if let event {
+                // The entry that arrived in --env's environment (an id has one per environment).
+                let answer = try await admin.client().call("GET", "admin/events/\(event.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? event)",
+                                                          query: [("env", connection.env)], as: AdminAPI.Events.self)
+                guard let entry = answer.events.first else { throw UserError("event \(event) has no entry in \(connection.env)") }
+                record = entry.okrarecord
+                guard record != nil else { throw UserError("event \(event) names no record") }
+                guard let product = entry.okraproduct, let mapped = OkraClient.callbackMethod(forProduct: product) else {
+                    throw UserError("event \(event) is of no product Okra's callback endpoint serves (\(entry.okraproduct ?? "none"))")
                 }
-                guard let record, let method else { throw UsageError("name the callback: --record ID --method METHOD, or --event ID") }
-                do {
-                    let data = try await connection.client().fetch(record: record, method: method)
-                    print(String(decoding: data, as: UTF8.self))
-                } catch let failure as OkraClient.Failure {
-                    throw UserError(failure.description)
-                }
+                method = mapped
+            }
+            guard let record, let method else { throw UsageError("name the callback: --record ID --method METHOD, or --event ID") }
+            do {
+                let data = try await connection.client().fetch(record: record, method: method)
+                print(String(decoding: data, as: UTF8.self))
+            } catch let failure as OkraClient.Failure {
+                throw UserError(failure.description)
             }
         }
 

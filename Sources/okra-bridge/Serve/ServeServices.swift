@@ -1,0 +1,175 @@
+import Foundation
+import Hummingbird
+import Logging
+import OkraEnvelope
+import OkraHTTP
+import OkraIngest
+import OkraKafka
+import OkraPublisher
+import OkraStore
+import Prometheus
+import ServiceLifecycle
+
+/// `serve`'s wiring: a ``ServeConfiguration`` in, the service group out. The files the settings
+/// name are read here (a bad one is a failed run, exit 1); in start order: the routes reloader,
+/// the sink's services (publisher and pruner, or the direct producer), the admin listener, and
+/// the ingest listener last, so on SIGTERM it stops first and the publisher drains last.
+enum ServeServices {
+    static func make(_ configuration: ServeConfiguration, registry: PrometheusCollectorRegistry,
+                     logger: Logger) async throws -> (ServiceGroup, DataDirectoryLock?) {
+        let reloader: RoutesReloader
+        do {
+            reloader = try RoutesReloader(path: configuration.routesPath, logger: logger)
+        } catch {
+            throw UserError("--routes \(configuration.routesPath): \(error)")
+        }
+        let (senderCheck, tokenFileReloader) = try senderCheck(configuration, logger: logger)
+        let adminToken = try configuration.adminTokenFile.map { try SecretFile.firstLine($0, flag: "--admin-token-file") } ?? configuration.adminToken
+        let producerConfiguration = try producerConfiguration(configuration, logger: logger)
+        let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: producerConfiguration, logger: logger) }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
+        if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
+        let sink = try await sink(configuration, makeProducer: makeProducer, reloader: reloader, adminToken: adminToken, logger: logger)
+        services += sink.services
+        let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger)
+        services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
+                              adminToken: adminToken, registry: registry, logger: logger)
+        logger.info("okra-bridge starting", metadata: [
+            "listen": "\(configuration.listen.host):\(configuration.listen.port)",
+            "admin_listen": "\(configuration.adminListen.map { "\($0.host):\($0.port)" } ?? "none")",
+            "metrics_token": "\(adminToken == nil ? "none" : "set")",
+            "delivery": "\(configuration.delivery.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
+            "header_timeout": "\(configuration.limits.headerTimeout)", "body_timeout": "\(configuration.limits.bodyTimeout)",
+            "idle_timeout": "\(configuration.limits.idleTimeout)", "max_connections": "\(configuration.limits.maxConnections)",
+            "max_connections_per_address": "\(configuration.limits.maxConnectionsPerAddress)",
+            "tokens": "\(senderCheck.tokenCount)", "token_file": "\(configuration.tokenFile ?? "none")", "max_body": "\(configuration.maxBody)",
+        ])
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A shutdown that takes longer is cancelled rather than left hanging.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        return (ServiceGroup(configuration: groupConfiguration), sink.lock)
+    }
+
+    /// Who may send: the tokens (a token file is read here and re-read while serving), the
+    /// allowlist and the trusted proxies.
+    static func senderCheck(_ configuration: ServeConfiguration, logger: Logger) throws -> (SenderCheck, TokenFileReloader?) {
+        do {
+            let fixed = try TokenSet(pairs: configuration.tokens)
+            let reloader = try configuration.tokenFile.map { try TokenFileReloader(path: $0, fixed: fixed, logger: logger) }
+            let check = try SenderCheck(tokenSource: reloader ?? fixed, allowIPs: configuration.allowIPs,
+                                        trustedProxies: configuration.trustedProxies, allowUnauthenticated: configuration.allowUnauthenticated)
+            return (check, reloader)
+        } catch {
+            throw error.commandLineError
+        }
+    }
+
+    /// librdkafka's settings: the delivery mode's timeouts, then `--kafka-config`'s file, then
+    /// `--kafka`; and the check that a body of `--max-body` always fits a record.
+    static func producerConfiguration(_ configuration: ServeConfiguration, logger: Logger) throws -> KafkaProducerConfiguration {
+        var producer = KafkaProducerConfiguration(bootstrapServers: configuration.brokers)
+        switch configuration.delivery {
+        case .durable:
+            // The record is safe on disk: librdkafka never gives up on it (message.timeout.ms=0)
+            // and keeps each partition in order; a producer that reports nothing for 30 s is
+            // replaced, and the outbox sends again from the mark (decision 0007).
+            producer.messageTimeout = .zero
+            producer.deliveryStallGrace = .seconds(30)
+            // At shutdown, records not yet on Kafka stay on disk, so the flush is short.
+            producer.flushTimeout = .seconds(2)
+        case .direct:
+            // The webhook is waiting for the report.
+            producer.messageTimeout = .seconds(10)
+            producer.deliveryStallGrace = .seconds(10)
+            producer.flushTimeout = .seconds(10)
+        }
+        if let path = configuration.kafkaConfigPath {
+            let properties = try SecretFile.properties(path, flag: "--kafka-config")
+            do {
+                try producer.apply(properties)
+            } catch {
+                throw UserError("--kafka-config \(path): \(error.reason)")
+            }
+        }
+        do {
+            try producer.apply(configuration.kafkaProperties)
+        } catch {
+            throw UsageError("--kafka \(error.reason)")
+        }
+        // A body of --max-body must always become a record librdkafka sends (decision 0007).
+        if configuration.maxBody + EnvelopeLimits.maxRecordOverhead > producer.maxMessageBytes {
+            throw UsageError("--max-body \(configuration.maxBody) plus the envelope (up to \(EnvelopeLimits.maxRecordOverhead) bytes) does not fit in message.max.bytes \(producer.maxMessageBytes): lower --max-body, or raise --kafka message.max.bytes (and the topics' max.message.bytes)")
+        }
+        if configuration.delivery == .durable && producer.messageTimeout != .zero {
+            logger.warning("message.timeout.ms is set in durable mode: during a Kafka outage longer than it, records of one key can reach Kafka out of order (decision 0007)",
+                           metadata: ["kafka.message_timeout": "\(producer.messageTimeout)"])
+        }
+        return producer
+    }
+
+    /// Where accepted events go, the services that come with it, and the operations API it serves.
+    struct Sink {
+        var sink: any EventSink
+        var services: [ServiceGroupConfiguration.ServiceConfiguration]
+        var operations: Routers.OperationsAPI
+        var lock: DataDirectoryLock?
+    }
+
+    static func sink(_ configuration: ServeConfiguration, makeProducer: @escaping @Sendable () throws -> KafkaProducer,
+                     reloader: RoutesReloader, adminToken: String?, logger: Logger) async throws -> Sink {
+        guard configuration.delivery == .durable else {
+            let direct = try DirectDelivery(makeProducer: makeProducer)
+            return Sink(sink: direct, services: [.init(service: direct)], operations: .directMode)
+        }
+        let directory = configuration.dataDirectory
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: directory)
+        } catch {
+            throw UserError("--data-dir \(error)")
+        }
+        let store: OutboxStore
+        do {
+            store = try OutboxStore(directory: directory, maxPending: configuration.maxPending, dedupeWindow: configuration.dedupeWindow,
+                                    reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog)
+        } catch {
+            throw UserError("--data-dir \(directory): cannot open the store: \(error)")
+        }
+        // Fail fast on a bad --kafka property; the publisher makes its own producer.
+        try await makeProducer().shutdown()
+        var operations = Routers.OperationsAPI.noAdminToken
+        if store.eventLog != nil, let adminToken {
+            operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), adminToken: adminToken)
+        }
+        return Sink(sink: DurableSink(store: store),
+                    services: [.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter)),
+                               .init(service: StorePruner(store: store, logger: logger))],
+                    operations: operations, lock: lock)
+    }
+
+    /// The admin listener (when asked for) and the ingest listener, in that order: on SIGTERM
+    /// the ingest listener stops first, and metrics and readiness stay visible while it drains.
+    static func listeners(_ configuration: ServeConfiguration, ingest: Ingest, senderCheck: SenderCheck, operations: Routers.OperationsAPI,
+                          adminToken: String?, registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let limits = configuration.limits
+        let metrics = Routers.MetricsEndpoint(
+            render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
+            token: adminToken
+        )
+        if let admin = configuration.adminListen {
+            let adminApp = Application(router: Routers.admin(ingest, metrics: metrics, operations: operations),
+                                       server: .http1(gate: ConnectionGate(limits: limits, listener: "admin", count: { ingest.count($0) })),
+                                       configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
+            services.append(.init(service: Listener(app: adminApp, name: "admin", address: "\(admin.host):\(admin.port)")))
+        }
+        let listen = configuration.listen
+        let app = Application(router: Routers.ingest(ingest, maxBody: configuration.maxBody, bodyBudget: BodyBudget(limit: configuration.maxInflightBody),
+                                                     metrics: configuration.adminListen == nil ? metrics : nil),
+                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(senderCheck), count: { ingest.count($0) })),
+                              configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
+        services.append(.init(service: Listener(app: app, name: "ingest", address: "\(listen.host):\(listen.port)")))
+        return services
+    }
+}

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import OkraHTTP
+import OkraStore
+
+/// Every setting of `serve`, once: flag, variable, default and what it takes. `serve --help`
+/// lists them, and a test keeps this table and the command's options in step.
+enum ServeSettings {
+    static let listen = Setting(name: "listen", defaultValue: "0.0.0.0:8080", takes: "host:port")
+    static let brokers = Setting(name: "brokers", defaultValue: nil, takes: "Kafka bootstrap servers (host:port,...)")
+    static let routes = Setting(name: "routes", defaultValue: "./routes.json", takes: "a routes file")
+    static let dataDir = Setting(name: "data-dir", defaultValue: "./data", takes: "a folder")
+    static let token = Setting(name: "token", defaultValue: nil, takes: "ENV=SECRET with ENV production or sandbox", secret: true)
+    static let tokenFile = Setting(name: "token-file", defaultValue: nil, takes: "a file of ENV=SECRET lines")
+    static let delivery = Setting(name: "delivery", defaultValue: "durable", takes: "durable or direct")
+    static let maxBody = Setting(name: "max-body", defaultValue: "900KiB", takes: "a size such as 900KiB or 1MiB")
+    static let dedupeWindow = Setting(name: "dedupe-window", defaultValue: "73h", takes: "a duration such as 73h, 30m or 90s")
+    static let allowIp = Setting(name: "allow-ip", defaultValue: nil, takes: "an IP address, a CIDR range or okra")
+    static let trustedProxy = Setting(name: "trusted-proxy", defaultValue: nil, takes: "an IP address or a CIDR range")
+    static let allowUnauthenticated = Setting(name: "allow-unauthenticated", defaultValue: "false", takes: "true or false")
+    static let kafka = Setting(name: "kafka", defaultValue: nil, takes: "a librdkafka property as KEY=VALUE", secret: true)
+    static let maxPending = Setting(name: "max-pending", defaultValue: "1000000", takes: "a count of at least 1")
+    static let maxInflightBody = Setting(name: "max-inflight-body", defaultValue: "256MiB", takes: "a size such as 256MiB")
+    static let storeReserve = Setting(name: "store-reserve", defaultValue: "8MiB", takes: "a size such as 8MiB, or 0 for none")
+    static let adminListen = Setting(name: "admin-listen", defaultValue: nil, takes: "host:port")
+    static let adminToken = Setting(name: "admin-token", defaultValue: nil, takes: "a token of at least 16 characters", secret: true)
+    static let adminTokenFile = Setting(name: "admin-token-file", defaultValue: nil, takes: "a file whose first line is the admin token")
+    static let kafkaConfig = Setting(name: "kafka-config", defaultValue: nil, takes: "a file of KEY=VALUE librdkafka properties")
+    static let retain = Setting(name: "retain", defaultValue: "168h", takes: "a duration such as 168h, or 0 to keep no event log")
+    static let retainSize = Setting(name: "retain-size", defaultValue: "1GiB", takes: "a size such as 1GiB")
+    static let maxReplay = Setting(name: "max-replay", defaultValue: "100000", takes: "a count of at least 1")
+    static let parkAfter = Setting(name: "park-after", defaultValue: "10m", takes: "a duration such as 10m")
+    static let headerTimeout = Setting(name: "header-timeout", defaultValue: "10s", takes: "a duration such as 10s")
+    static let bodyTimeout = Setting(name: "body-timeout", defaultValue: "30s", takes: "a duration such as 30s")
+    static let idleTimeout = Setting(name: "idle-timeout", defaultValue: "60s", takes: "a duration such as 60s")
+    static let maxConnections = Setting(name: "max-connections", defaultValue: "2048", takes: "a count of at least 1")
+    static let maxConnectionsPerAddress = Setting(name: "max-connections-per-address", defaultValue: "64", takes: "a count of at least 1")
+
+    /// The table, in `--help`'s order.
+    static let all = [listen, brokers, routes, dataDir, token, tokenFile, delivery, maxBody, dedupeWindow, allowIp, trustedProxy,
+                      allowUnauthenticated, kafka, maxPending, maxInflightBody, storeReserve, adminListen, adminToken, adminTokenFile,
+                      kafkaConfig, retain, retainSize, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
+                      maxConnectionsPerAddress]
+
+    /// `serve --help`'s section of settings: each flag and its default, one a line.
+    static var discussion: String {
+        var lines = ["Settings: each flag also reads from OKRA_BRIDGE_<FLAG> (--max-body from OKRA_BRIDGE_MAX_BODY; a repeatable one as a comma-separated list; an empty variable is unset). Defaults:", ""]
+        for setting in all {
+            lines.append("  \(setting.flag.padding(toLength: 31, withPad: " ", startingAt: 0))\(setting.defaultValue ?? "-")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// What `serve` runs with: every setting parsed and checked against the others, before anything
+/// is opened. Files named by settings (tokens, routes, Kafka properties) are read later, by
+/// `makeServices`: a bad file is a failed run (1), a bad value a usage error (2).
+struct ServeConfiguration: Sendable {
+    var listen: (host: String, port: Int)
+    var adminListen: (host: String, port: Int)?
+    var adminToken: String?
+    var adminTokenFile: String?
+    var brokers: String
+    var delivery: DeliveryMode
+    var routesPath: String
+    var dataDirectory: String
+    var tokens: [String]
+    var tokenFile: String?
+    var allowUnauthenticated: Bool
+    var allowIPs: [String]
+    var trustedProxies: [String]
+    var kafkaProperties: [String: String]
+    var kafkaConfigPath: String?
+    var maxBody: Int
+    var maxInflightBody: Int
+    var maxPending: Int
+    var maxReplay: Int
+    var dedupeWindow: Duration
+    var parkAfter: Duration
+    var storeReserve: Int
+    var eventLog: EventLogPolicy?
+    var limits: ConnectionLimits
+}
+
+extension ServeCommand {
+    /// The configuration of the flags, else the variables of `environment`, else the defaults;
+    /// a ``UsageError`` naming the flag or variable of the first value that cannot be used.
+    func resolve(environment: [String: String]) throws(UsageError) -> ServeConfiguration {
+        let read = SettingsReader(environment)
+        typealias S = ServeSettings
+        guard let brokers = try read.value(S.brokers, brokers, { $0 }) else {
+            throw UsageError("\(S.brokers.flag) (or \(S.brokers.variable)) is required")
+        }
+        let tokens = try read.list(S.token, token)
+        let tokenFile = try read.value(S.tokenFile, tokenFile, { $0 })
+        let unauthenticated = try read.flag(S.allowUnauthenticated, allowUnauthenticated)
+        if unauthenticated && (!tokens.isEmpty || tokenFile != nil) {
+            throw UsageError("--allow-unauthenticated cannot be combined with --token or --token-file: with tokens every request must carry one")
+        }
+        if tokens.isEmpty && tokenFile == nil && !unauthenticated {
+            throw UsageError("no --token given: pass --token-file (or --token production=SECRET), or --allow-unauthenticated to accept any sender")
+        }
+        let configuration = ServeConfiguration(
+            listen: try read.value(S.listen, listen, default: (host: "0.0.0.0", port: 8080), FlagValue.hostPort),
+            adminListen: try read.value(S.adminListen, adminListen, FlagValue.hostPort),
+            adminToken: try read.value(S.adminToken, adminToken) { $0.utf8.count >= 16 ? $0 : nil },
+            adminTokenFile: try read.value(S.adminTokenFile, adminTokenFile, { $0 }),
+            brokers: brokers,
+            delivery: try read.value(S.delivery, delivery, default: .durable, DeliveryMode.init(rawValue:)),
+            routesPath: try read.value(S.routes, routes, default: "./routes.json", { $0 }),
+            dataDirectory: try read.value(S.dataDir, dataDir, default: "./data", { $0 }),
+            tokens: tokens, tokenFile: tokenFile, allowUnauthenticated: unauthenticated,
+            allowIPs: try read.list(S.allowIp, allowIp), trustedProxies: try read.list(S.trustedProxy, trustedProxy),
+            kafkaProperties: try FlagValue.kafkaProperties(read.list(S.kafka, kafka)),
+            kafkaConfigPath: try read.value(S.kafkaConfig, kafkaConfig, { $0 }),
+            maxBody: try read.value(S.maxBody, maxBody, default: 900 << 10, FlagValue.bytes),
+            maxInflightBody: try read.value(S.maxInflightBody, maxInflightBody, default: 256 << 20, FlagValue.bytes),
+            maxPending: try read.value(S.maxPending, maxPending, default: 1_000_000) { FlagValue.count($0) },
+            maxReplay: try read.value(S.maxReplay, maxReplay, default: 100_000) { FlagValue.count($0) },
+            dedupeWindow: try read.value(S.dedupeWindow, dedupeWindow, default: .seconds(73 * 3600), FlagValue.duration),
+            parkAfter: try read.value(S.parkAfter, parkAfter, default: .seconds(600), FlagValue.duration),
+            storeReserve: try read.value(S.storeReserve, storeReserve, default: 8 << 20) { $0 == "0" ? 0 : FlagValue.bytes($0) },
+            eventLog: try eventLogPolicy(read),
+            limits: try connectionLimits(read))
+        if configuration.maxInflightBody < configuration.maxBody {
+            throw UsageError("--max-inflight-body \(configuration.maxInflightBody) is smaller than --max-body \(configuration.maxBody): no body of the largest size could be read")
+        }
+        return configuration
+    }
+
+    /// The connection limits of §3.
+    private func connectionLimits(_ read: SettingsReader) throws(UsageError) -> ConnectionLimits {
+        typealias S = ServeSettings
+        var limits = ConnectionLimits()
+        limits.headerTimeout = try read.value(S.headerTimeout, headerTimeout, default: limits.headerTimeout, FlagValue.duration)
+        limits.bodyTimeout = try read.value(S.bodyTimeout, bodyTimeout, default: limits.bodyTimeout, FlagValue.duration)
+        limits.idleTimeout = try read.value(S.idleTimeout, idleTimeout, default: limits.idleTimeout, FlagValue.duration)
+        limits.maxConnections = try read.value(S.maxConnections, maxConnections, default: limits.maxConnections) { FlagValue.count($0) }
+        limits.maxConnectionsPerAddress = try read.value(S.maxConnectionsPerAddress, maxConnectionsPerAddress,
+                                                         default: limits.maxConnectionsPerAddress) { FlagValue.count($0) }
+        return limits
+    }
+
+    /// The event log's retention (nil: `--retain 0`, off).
+    private func eventLogPolicy(_ read: SettingsReader) throws(UsageError) -> EventLogPolicy? {
+        typealias S = ServeSettings
+        enum Retain { case off, keep(Duration) }
+        let retain = try read.value(S.retain, retain, default: .keep(.seconds(168 * 3600))) { text in
+            text == "0" ? .off : FlagValue.duration(text).map(Retain.keep)
+        }
+        let bytes = try read.value(S.retainSize, retainSize, default: 1 << 30, FlagValue.bytes)
+        guard case .keep(let duration) = retain else { return nil }
+        return EventLogPolicy(retain: duration, retainBytes: Int64(bytes))
+    }
+}
