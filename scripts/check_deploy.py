@@ -26,11 +26,11 @@ def check(condition, message):
 
 
 def drain_seconds():
-    """The longest graceful shutdown `serve` allows itself (ServeCommand.swift)."""
-    source = (ROOT / "Sources" / "okra-bridge" / "ServeCommand.swift").read_text()
+    """The longest graceful shutdown `serve` allows itself (Serve/ServeServices.swift)."""
+    source = (ROOT / "Sources" / "okra-bridge" / "Serve" / "ServeServices.swift").read_text()
     match = re.search(r"maximumGracefulShutdownDuration = \.seconds\((\d+)\)", source)
     if not match:
-        sys.exit("check_deploy: cannot find maximumGracefulShutdownDuration in ServeCommand.swift")
+        sys.exit("check_deploy: cannot find maximumGracefulShutdownDuration in Serve/ServeServices.swift")
     return int(match.group(1))
 
 
