@@ -8,8 +8,8 @@ extension EventFilter {
     public static let queryKeys = ["since", "until", "id", "record", "customer", "account", "type",
                                    "product", "outcome", "env", "code", "state", "deadletter"]
 
-    /// The filter of `values` (query keys and their texts); with `paging`, `limit` and `cursor`
-    /// (a listing's own) are skipped. An unknown key or a value a key does not take is an error
+    /// The filter of `values` (query keys and their texts); with `paging`, `limit`, `cursor` and
+    /// `include` (a listing's own) are skipped. An unknown key or a value a key does not take is an error
     /// naming both (answered 400).
     public init(query values: [String: String], paging: Bool = false) throws(OperationsError) {
         self.init()
@@ -30,7 +30,7 @@ extension EventFilter {
             case "deadletter":
                 guard let flag = Bool(value) else { throw OperationsError("deadletter takes true or false, got \(value)") }
                 deadletter = flag
-            case "limit" where paging, "cursor" where paging: break
+            case "limit" where paging, "cursor" where paging, "include" where paging: break
             default: throw OperationsError("unknown filter \(key); filters are \(Self.queryKeys.joined(separator: ", "))")
             }
         }
@@ -61,6 +61,14 @@ public enum ListingQuery {
         guard let text else { return nil }
         guard (1...18).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let number = Int64(text) else { throw OperationsError("cursor takes the next_cursor of a previous answer, got \(text)") }
         return number
+    }
+
+    /// `include`: `data` for entries with their envelopes (or dead letters' bodies); absent for
+    /// entries without.
+    public static func includesData(_ text: String?) throws(OperationsError) -> Bool {
+        guard let text else { return false }
+        guard text == "data" else { throw OperationsError("include takes data, got \(text)") }
+        return true
     }
 
     /// `env`: `production`, `sandbox` or `unknown` (nil when absent).

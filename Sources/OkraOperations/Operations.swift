@@ -222,8 +222,10 @@ public enum ParkedSelection: Sendable, Equatable {
 /// The event log and the parked records, for operators (§9).
 public protocol Operations: Sendable {
     /// Entries matching `filter`, newest first, at most `limit`, before the entry `cursor`;
-    /// and the cursor of the next page (nil when this was the last).
-    func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?)
+    /// and the cursor of the next page (nil when this was the last). Without `withData` the
+    /// entries carry no body (nor envelope data); with it a page also ends once its bodies make
+    /// a few MiB, so a listing never holds the log in memory.
+    func events(_ filter: EventFilter, limit: Int, before cursor: Int64?, withData: Bool) async throws -> (entries: [LogEntry], next: Int64?)
     /// The entries of an event id, one per environment it arrived in (newest first; only
     /// `environment`'s when given), or the entry of an entry number; empty when unknown or past
     /// retention.

@@ -88,6 +88,15 @@ enum EventLogQuery {
         deadletter, reason, body, first_seq, records, duplicates
         """
 
+    /// ``columns`` with the body left out (`NULL` in its place): a listing without data reads
+    /// no body from the file.
+    static let columnsWithoutBody = columns.replacingOccurrences(of: "reason, body,", with: "reason, NULL,")
+
+    /// The most body bytes one page of a listing with data, or of an export, holds: a page ends
+    /// at the entry that passes it (one entry larger than this is a page of its own), so what an
+    /// operator reads never holds the log's bodies in memory at once (§9).
+    static let pageBodyBytes = 8 << 20
+
     /// The WHERE clause (without `WHERE`) and its arguments for `filter`; the entry number
     /// bound by `before`/`after` when given.
     static func condition(_ db: Database, _ filter: EventFilter, before: Int64? = nil, after: Int64? = nil) throws -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {

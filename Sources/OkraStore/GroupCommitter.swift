@@ -171,8 +171,14 @@ actor GroupCommitter {
             case .all:
                 try db.execute(sql: base, arguments: [now])
             case .ids(let ids):
-                try db.execute(sql: base + " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
-                               arguments: StatementArguments([now] + ids))
+                // In chunks well under SQLite's limit on variables a statement takes.
+                var changed = 0
+                for chunk in ids.chunked(500) {
+                    try db.execute(sql: base + " AND seq IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                                   arguments: StatementArguments([now] + Array(chunk)))
+                    changed += db.changesCount
+                }
+                return changed
             }
             return db.changesCount
         }

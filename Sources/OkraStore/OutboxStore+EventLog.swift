@@ -25,36 +25,38 @@ extension OutboxStore {
     public var eventLogBytes: Int64 { get async { await committer.logBytes } }
 
     /// Entries matching `filter`, newest first, at most `limit`, before entry `cursor`; with
-    /// the cursor of the next page. A `state` filter is applied to the entries read, reading at
-    /// most 100,000 rows a call (the next cursor goes on from there).
-    public func logEntries(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) {
+    /// the cursor of the next page. Without `withData` no body is read; with it a page also ends
+    /// once its bodies pass ``EventLogQuery/pageBodyBytes``. A `state` filter is applied to the
+    /// entries read, reading at most 100,000 rows a call (the next cursor goes on from there).
+    public func logEntries(_ filter: EventFilter, limit: Int, before cursor: Int64?, withData: Bool = true) async throws -> (entries: [LogEntry], next: Int64?) {
         let mark = await publishedThrough
         return try await pool.read { db in
             let replayed = try EventLogQuery.replayedEntries(db)
+            let (condition, arguments) = try EventLogQuery.condition(db, filter, before: cursor)
+            let columns = withData ? EventLogQuery.columns : EventLogQuery.columnsWithoutBody
+            let scanLimit = filter.state == nil ? limit + 1 : 100_000
+            // A cursor, not fetchAll: the rows are read one by one and dropped once made into entries.
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM event_log WHERE \(condition) ORDER BY entry DESC LIMIT ?",
+                                           arguments: StatementArguments(arguments + [scanLimit]))
             var entries: [LogEntry] = []
-            var position = cursor
+            var bodyBytes = 0
             var scanned = 0
-            let page = filter.state == nil ? limit + 1 : 500
-            while entries.count <= limit && scanned < 100_000 {
-                let (condition, arguments) = try EventLogQuery.condition(db, filter, before: position)
-                let rows = try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry DESC LIMIT ?",
-                                            arguments: StatementArguments(arguments + [page]))
-                for row in rows {
-                    let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
+            var position = cursor
+            while let row = try rows.next() {
+                scanned += 1
+                let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
+                if let state = filter.state, !entry.hasRecord(in: state) {
                     position = entry.entry
-                    if let state = filter.state, !entry.hasRecord(in: state) { continue }
-                    entries.append(entry)
-                    if entries.count > limit { break }
+                    continue
                 }
-                scanned += rows.count
-                if rows.count < page { break }
-            }
-            if entries.count > limit {
-                entries.removeLast()
-                return (entries, entries.last?.entry)
+                // Another match: the page is full, and the next one starts after its last entry.
+                if entries.count == limit || (!entries.isEmpty && bodyBytes >= EventLogQuery.pageBodyBytes) { return (entries, entries.last?.entry) }
+                entries.append(entry)
+                bodyBytes += entry.body.count
+                position = entry.entry
             }
             // Stopped scanning with rows left: the caller goes on from where it stopped.
-            return (entries, scanned >= 100_000 ? position : nil)
+            return (entries, scanned >= scanLimit && filter.state != nil ? position : nil)
         }
     }
 
@@ -84,22 +86,33 @@ extension OutboxStore {
         try await logEntries(key).first
     }
 
-    /// Every entry matching `filter`, oldest first, read 500 at a time, each handed to `body`.
+    /// Every entry matching `filter`, oldest first, each handed to `body`; read in pages of at
+    /// most 500 entries and about ``EventLogQuery/pageBodyBytes`` of bodies, so memory does not
+    /// grow with the log.
     public func exportLog(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {
         var after: Int64 = 0
         while true {
             let mark = await publishedThrough
             let start = after
-            let page = try await pool.read { db -> [LogEntry] in
+            let (page, more) = try await pool.read { db -> ([LogEntry], Bool) in
                 let (condition, arguments) = try EventLogQuery.condition(db, filter, after: start)
                 let replayed = try EventLogQuery.replayedEntries(db)
-                return try Row.fetchAll(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry LIMIT 500",
-                                        arguments: StatementArguments(arguments)).map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: replayed) }
+                let rows = try Row.fetchCursor(db, sql: "SELECT \(EventLogQuery.columns) FROM event_log WHERE \(condition) ORDER BY entry LIMIT 500",
+                                               arguments: StatementArguments(arguments))
+                var page: [LogEntry] = []
+                var bodyBytes = 0
+                while let row = try rows.next() {
+                    let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
+                    page.append(entry)
+                    bodyBytes += entry.body.count
+                    if bodyBytes >= EventLogQuery.pageBodyBytes { return (page, true) }
+                }
+                return (page, page.count == 500)
             }
             for entry in page where filter.state.map(entry.hasRecord(in:)) ?? true {
                 try await body(entry)
             }
-            guard let last = page.last, page.count == 500 else { return }
+            guard more, let last = page.last else { return }
             after = last.entry
         }
     }
@@ -162,34 +175,53 @@ extension OutboxStore {
     /// Puts parked records back at the end of the outbox, each in the transaction that marks it
     /// redriven (so one is never redriven twice); returns how many went back.
     public func redrive(_ selection: ParkedSelection) async throws -> Int {
-        let rows = try await pool.read { db -> [(Int64, PendingRecord)] in
-            let base = "SELECT seq, event_id, topic, key, headers, value, created_at FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL"
-            let fetched: [Row]
-            switch selection {
-            case .all: fetched = try Row.fetchAll(db, sql: base + " ORDER BY seq")
-            case .ids(let ids):
-                fetched = try Row.fetchAll(db, sql: base + " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ","))) ORDER BY seq",
-                                           arguments: StatementArguments(ids))
-            }
-            return fetched.map { ($0[0], Self.pendingRecord($0)) }
+        // A page of parked records at a time (their values are whole records), ids in chunks
+        // well under SQLite's limit on variables a statement takes.
+        let chunks: [[Int64]?] = switch selection {
+        case .all: [nil]
+        case .ids(let ids): ids.chunked(500).map { Array($0) }
         }
         var count = 0
-        for (seq, record) in rows {
-            let routed = RoutedRecord(topic: record.topic, key: record.key.map { String(decoding: $0, as: UTF8.self) },
-                                      headers: record.headers, value: record.value, routeName: nil)
-            let outcome: Acceptance
-            do {
-                outcome = try await committer.submit(.init(eventID: record.eventID, records: [routed], receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
-                                                           checkDuplicate: false, redriveOf: seq))
-            } catch {
-                // Those put back stay put back (each went in on its own); say how many.
-                if count > 0 { newRecords.signal() }
-                throw PartialAppend(groups: count, records: count, cause: error)
+        for chunk in chunks {
+            var after: Int64 = 0
+            while true {
+                let rows = try await parkedPage(ids: chunk, after: after)
+                for (seq, record) in rows {
+                    let routed = RoutedRecord(topic: record.topic, key: record.key.map { String(decoding: $0, as: UTF8.self) },
+                                              headers: record.headers, value: record.value, routeName: nil)
+                    let outcome: Acceptance
+                    do {
+                        outcome = try await committer.submit(.init(eventID: record.eventID, records: [routed], receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+                                                                   checkDuplicate: false, redriveOf: seq))
+                    } catch {
+                        // Those put back stay put back (each went in on its own); say how many.
+                        if count > 0 { newRecords.signal() }
+                        throw PartialAppend(groups: count, records: count, cause: error)
+                    }
+                    if outcome == .accepted { count += 1 }
+                }
+                guard let last = rows.last, rows.count == Self.parkedPageSize else { break }
+                after = last.0
             }
-            if outcome == .accepted { count += 1 }
         }
         if count > 0 { newRecords.signal() }
         return count
+    }
+
+    static let parkedPageSize = 100
+
+    /// Parked records not yet redriven or discarded, after `after` by seq, among `ids` when given.
+    private func parkedPage(ids: [Int64]?, after: Int64) async throws -> [(Int64, PendingRecord)] {
+        try await pool.read { db in
+            var sql = "SELECT seq, event_id, topic, key, headers, value, created_at FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL AND seq > ?"
+            var arguments: [Int64] = [after]
+            if let ids {
+                sql += " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
+                arguments += ids
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(Self.parkedPageSize)", arguments: StatementArguments(arguments))
+                .map { ($0[0], Self.pendingRecord($0)) }
+        }
     }
 
     /// Gives parked records up: they stay in the store as `dropped` until retention removes

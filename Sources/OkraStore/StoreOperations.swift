@@ -31,8 +31,8 @@ public final class StoreOperations: Operations {
     }
 
     /// Entries matching `filter`, newest first (``OutboxStore/logEntries(_:limit:before:)``).
-    public func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) {
-        try await store.logEntries(filter, limit: limit, before: cursor)
+    public func events(_ filter: EventFilter, limit: Int, before cursor: Int64?, withData: Bool) async throws -> (entries: [LogEntry], next: Int64?) {
+        try await store.logEntries(filter, limit: limit, before: cursor, withData: withData)
     }
 
     /// The entries of an id (one per environment, or `environment`'s only), or of an entry number.
@@ -63,10 +63,12 @@ public final class StoreOperations: Operations {
         var seen = Set<Int64>()
         var appendedEvents = 0
         var appendedRecords = 0
+        var pendingBytes = 0
         func flush() async throws {
             guard !pending.isEmpty else { return }
             let batch = pending
             pending = []
+            pendingBytes = 0
             do {
                 try await store.append(batch)
                 appendedEvents += batch.count
@@ -98,7 +100,9 @@ public final class StoreOperations: Operations {
             for record in records { plan.topics[record.topic, default: 0] += 1 }
             guard execute else { return }
             pending.append((id, entry.entry, records))
-            if pending.count >= 500 { try await flush() }
+            pendingBytes += records.reduce(0) { $0 + $1.value.count }
+            // Appended in batches of at most 500 events or a few MiB of records, whichever comes first.
+            if pending.count >= 500 || pendingBytes >= 8 << 20 { try await flush() }
         }
         do {
             for id in ids {

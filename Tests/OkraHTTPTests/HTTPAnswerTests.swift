@@ -194,7 +194,7 @@ struct HTTPAnswerTests {
 
     /// Operations whose store is full: a replay stops with ``OperationsUnavailable``.
     struct FullStoreOperations: Operations {
-        func events(_ filter: EventFilter, limit: Int, before cursor: Int64?) async throws -> (entries: [LogEntry], next: Int64?) { ([], nil) }
+        func events(_ filter: EventFilter, limit: Int, before cursor: Int64?, withData: Bool) async throws -> (entries: [LogEntry], next: Int64?) { ([], nil) }
         func event(_ key: String, environment: String?) async throws -> [LogEntry] { [] }
         func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {}
         func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan {

@@ -230,6 +230,50 @@ struct EventLogTests {
         #expect(try await harness.store.logEntry(second)?.records.first?.state == .dropped)
     }
 
+    @Test("a listing with data ends its page once the bodies pass the page's bytes, and the next page goes on from there; without data no body is read")
+    func listingPagesByBytes() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let pad = String(repeating: "x", count: 1 << 20)
+        var ids: [String] = []
+        for index in 0..<12 {
+            let body = Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-BIG-\(index)").replacingOccurrences(of: "{", with: "{\"pad\":\"\(pad)\",", options: [], range: nil)
+            ids.append(try harness.id(await harness.post(body)))
+        }
+        let first = try await harness.operations.events(EventFilter(), limit: 1000, before: nil, withData: true)
+        // 8 MiB of bodies: the ninth entry starts the next page.
+        #expect(first.entries.count == 8, "\(first.entries.count)")
+        #expect(first.entries.allSatisfy { $0.body.count > 1 << 20 })
+        let second = try await harness.operations.events(EventFilter(), limit: 1000, before: first.next, withData: true)
+        #expect(second.entries.count == 4 && second.next == nil)
+        #expect((first.entries + second.entries).compactMap(\.id) == ids.reversed(), "each entry once, newest first")
+        let summary = try await harness.operations.events(EventFilter(), limit: 1000, before: nil, withData: false)
+        #expect(summary.entries.count == 12 && summary.next == nil)
+        #expect(summary.entries.allSatisfy { $0.body.isEmpty }, "no body read without data")
+        var exported: [String] = []
+        try await harness.operations.export(EventFilter()) { exported.append($0.id ?? "") }
+        #expect(exported == ids, "an export pages by bytes too, each entry once, oldest first")
+    }
+
+    @Test("a redrive or discard of more records than a page or a chunk takes reaches every one of them")
+    func redriveAndDiscardInPages() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        for index in 0..<250 {
+            try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-PAGE-\(index)")))
+        }
+        let pending = try await harness.store.pending(after: 0, limit: 1000)
+        try await harness.store.markPublished(through: pending.last!.seq, parking: pending.map { .init(seq: $0.seq, reason: "topic", error: "Broker: Unknown topic or partition") })
+        let parked = try await harness.operations.parked(limit: 1000)
+        #expect(parked.count == 250)
+        // 120 by id (past a page of 100), among 600 ids (past a chunk of 500), most of them unknown.
+        let chosen = parked.prefix(120).map(\.seq)
+        #expect(try await harness.operations.redrive(.ids(chosen + (1_000_000..<1_000_480).map(Int64.init))) == 120)
+        #expect(try await harness.operations.discard(.ids(parked.dropFirst(120).prefix(10).map(\.seq) + (2_000_000..<2_000_590).map(Int64.init))) == 10)
+        #expect(try await harness.operations.redrive(.all) == 120)
+        #expect(await harness.store.parkedCount == 0)
+    }
+
     @Test("a redrive into a full outbox stops with OperationsUnavailable saying how many records went back; the rest stay parked")
     func redriveIntoFullOutbox() async throws {
         let harness = try Harness(maxPending: 3)

@@ -62,9 +62,10 @@ enum OperationsRoutes {
         group.get("events", use: guarded { request, _ in
             let query = queryValues(request)
             let filter = try EventFilter(query: query, paging: true)
+            let withData = try ListingQuery.includesData(query["include"])
             let (entries, next) = try await operations.events(filter, limit: try ListingQuery.limit(query["limit"]),
-                                                              before: try ListingQuery.cursor(query["cursor"]))
-            return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: false) }, nextCursor: next.map(String.init)))
+                                                              before: try ListingQuery.cursor(query["cursor"]), withData: withData)
+            return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: withData) }, nextCursor: next.map(String.init)))
         })
         group.get("events/export", use: guarded { request, _ in
             let filter = try EventFilter(query: queryValues(request))

@@ -67,6 +67,7 @@ struct EventsCommand: AsyncParsableCommand {
         @OptionGroup var filters: Filters
         @OptionGroup var options: AdminOptions
         @Option(help: "Entries at most (pages of up to 1000 are fetched). Default 100.") var limit: Int = 100
+        @Flag(help: "Each entry whole, with its envelope (JSON lines; personal data in them).") var withData = false
 
         func run() async throws {
             guard limit > 0 else { throw UsageError("--limit takes a count of at least 1") }
