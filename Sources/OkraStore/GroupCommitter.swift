@@ -13,25 +13,6 @@ import OkraRouting
 /// otherwise run inside a commit, the requests of that batch waiting for pages to be copied and
 /// the database file synced.
 actor GroupCommitter {
-    struct Submission: Sendable {
-        var eventID: String?
-        /// The environment its id is deduplicated in (``StoreSchema``'s `event_ids`).
-        var environment: String = "unknown"
-        var records: [RoutedRecord]
-        var receivedAtMilliseconds: Int64
-        /// A new request's: its id is checked against the dedupe index (a replay's is not).
-        var checkDuplicate = true
-        /// Its event log entry, written in the same transaction (nil: the log is off, or a replay).
-        var log: EventLogRow?
-        /// A redrive of this parked record: stored only if it is still parked, and marked redriven.
-        var redriveOf: Int64? = nil
-        /// A replay of this log entry: the records are listed under the entry's replays
-        /// (`records` described as ``EventLogRow/describe(_:)`` does), if the entry is still kept.
-        var replayOf: (entry: Int64, records: String)? = nil
-        /// With `log`: how each record's value is kept (its `value` already cut to match).
-        var valueForms: [StoreSchema.ValueForm]? = nil
-    }
-
     private let pool: DatabasePool
     private let maxPending: Int
     private let windowMilliseconds: Int64
@@ -81,22 +62,22 @@ actor GroupCommitter {
 
     func submit(_ submission: Submission) async throws -> OutboxStore.Acceptance {
         let pending = Int(lastSeq - publishedThrough)
-        if pending + uncommittedRecords + submission.records.count > maxPending {
+        if pending + uncommittedRecords + submission.recordCount > maxPending {
             throw OutboxStore.Full(pending: pending + uncommittedRecords)
         }
         // Taken with the check, before the volume check's await: the actor is reentrant there, and
         // submissions passing the check meanwhile must see these records as on their way in.
-        uncommittedRecords += submission.records.count
+        uncommittedRecords += submission.recordCount
         if volume.reserveBytes > 0 {
             guard await hasRoom() else {
-                uncommittedRecords -= submission.records.count
+                uncommittedRecords -= submission.recordCount
                 volume.noRoom(pending: pending)
                 throw OutboxStore.VolumeFull()
             }
             volume.room()
         } else {
             guard volume.admit(pending: pending) else {
-                uncommittedRecords -= submission.records.count
+                uncommittedRecords -= submission.recordCount
                 throw OutboxStore.VolumeFull()
             }
         }
@@ -268,6 +249,8 @@ actor GroupCommitter {
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
     }
 
+    /// Writes what is queued, a batch per transaction, until nothing is: each batch's
+    /// submissions by their kind (``BatchWriter``), then their callers resumed with the outcomes.
     private func drain() async {
         while !queued.isEmpty {
             await finishCheckpointIfWanted()
@@ -275,98 +258,34 @@ actor GroupCommitter {
             queued = []
             let submissions = batch.map(\.0)
             // Committed or failed below: either way no longer on its way in.
-            defer { uncommittedRecords -= submissions.reduce(0) { $0 + $1.records.count } }
-            let window = windowMilliseconds
-            let firstSeq = lastSeq + 1
-            let firstEntry = lastEntry + 1
+            defer { uncommittedRecords -= submissions.reduce(0) { $0 + $1.recordCount } }
+            let (window, lastSeq, lastEntry) = (windowMilliseconds, self.lastSeq, self.lastEntry)
             do {
-                let (outcomes, last, lastEntryWritten, addedBytes, redriven) = try await pool.write { db -> ([OutboxStore.Acceptance], Int64, Int64, Int64, Int) in
-                    var seq = firstSeq - 1
-                    var entry = firstEntry - 1
-                    var addedBytes: Int64 = 0
-                    var redriven = 0
-                    // A new id (the usual case) costs one insert; only a known one is looked up.
-                    let remember = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)")
-                    let lookup = try db.cachedStatement(sql: "SELECT received_at, entry FROM event_ids WHERE env = ? AND id = ?")
-                    let renew = try db.cachedStatement(sql: "UPDATE event_ids SET received_at = ?, entry = ? WHERE env = ? AND id = ?")
-                    let insert = try db.cachedStatement(sql: """
-                        INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
-                    let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
-                        let entryNumber: Int64? = submission.log == nil ? nil : entry + 1
-                        if let id = submission.eventID, submission.checkDuplicate {
-                            let stored = StoreSchema.storedID(id)
-                            try remember.execute(arguments: [submission.environment, stored, submission.receivedAtMilliseconds, entryNumber])
-                            if db.changesCount == 0 {
-                                // Known: a duplicate within the window, else remembered anew.
-                                let row = try Row.fetchOne(lookup, arguments: [submission.environment, stored])
-                                let seen: Int64 = row?[0] ?? .min
-                                if seen >= submission.receivedAtMilliseconds - window {
-                                    if let known: Int64 = row?[1] {
-                                        try db.execute(sql: "UPDATE event_log SET duplicates = duplicates + 1 WHERE entry = ?", arguments: [known])
-                                    }
-                                    return .duplicate
-                                }
-                                try renew.execute(arguments: [submission.receivedAtMilliseconds, entryNumber, submission.environment, stored])
-                            }
-                        }
-                        if let parkedSeq = submission.redriveOf {
-                            let still = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE seq = ? AND redriven_to IS NULL AND discarded_at IS NULL",
-                                                         arguments: [parkedSeq]) ?? 0
-                            guard still == 1 else { return .duplicate }
-                            try db.execute(sql: "UPDATE parked SET redriven_to = ? WHERE seq = ?", arguments: [seq + 1, parkedSeq])
-                            redriven += 1
-                        }
-                        var loggedEntry: Int64?
-                        if let log = submission.log, let entryNumber {
-                            try log.insert(db, entry: entryNumber, firstSeq: seq + 1)
-                            entry = entryNumber
-                            addedBytes += log.bytes
-                            loggedEntry = entryNumber
-                        }
-                        // A replay that appends nothing (its routes drop the event now) is not listed:
-                        // its first sequence number would be the next one's too.
-                        if let replay = submission.replayOf, !submission.records.isEmpty {
-                            // Prepared only when a replay is in the transaction (webhooks never are).
-                            let rememberReplay = try db.cachedStatement(sql: """
-                                INSERT OR IGNORE INTO event_log_replays(entry, first_seq, replayed_at, records)
-                                SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM event_log WHERE entry = ?1)
-                                """)
-                            try rememberReplay.execute(arguments: [replay.entry, seq + 1, submission.receivedAtMilliseconds, replay.records])
-                            if db.changesCount > 0 {
-                                let bytes = EventLogRow.replayBytes(replay.records)
-                                try db.execute(sql: "UPDATE event_log SET bytes = bytes + ? WHERE entry = ?", arguments: [bytes, replay.entry])
-                                addedBytes += bytes
-                            }
-                        }
-                        for (index, record) in submission.records.enumerated() {
-                            seq += 1
-                            // The body is in the entry: the record keeps the rest of its value.
-                            let form = loggedEntry == nil ? .whole : submission.valueForms?[index] ?? .whole
-                            try insert.execute(arguments: [seq, submission.eventID, record.topic, record.key.map { Data($0.utf8) },
-                                                           OutboxStore.encodeHeaders(record.headers), Data(record.value), submission.receivedAtMilliseconds,
-                                                           form == .whole ? nil : loggedEntry, form.rawValue])
-                        }
-                        return .accepted
-                    }
-                    return (outcomes, seq, entry, addedBytes, redriven)
+                let result = try await pool.write { db in
+                    var writer = try BatchWriter(db, lastSeq: lastSeq, lastEntry: lastEntry, windowMilliseconds: window)
+                    return try writer.write(submissions)
                 }
-                lastEntry = lastEntryWritten
-                logBytes += addedBytes
-                parked -= redriven
-                lastSeq = last
-                commits += 1
-                volume.written()
-                scheduleCheckpoint()
+                committed(result)
                 for (index, (_, continuation)) in batch.enumerated() {
-                    continuation.resume(returning: outcomes[index])
+                    continuation.resume(returning: result.outcomes[index])
                 }
             } catch {
-                volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
+                volume.writeFailed(error, pending: Int(self.lastSeq - publishedThrough))
                 await truncateWALIfFull()
                 for (_, continuation) in batch { continuation.resume(throwing: error) }
             }
         }
         writing = false
+    }
+
+    /// Takes a committed batch's numbers, and schedules a checkpoint.
+    private func committed(_ result: BatchResult) {
+        lastEntry = result.lastEntry
+        logBytes += result.addedBytes
+        parked -= result.redriven
+        lastSeq = result.lastSeq
+        commits += 1
+        volume.written()
+        scheduleCheckpoint()
     }
 }

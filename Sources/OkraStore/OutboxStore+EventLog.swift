@@ -128,8 +128,8 @@ extension OutboxStore {
             for (eventID, entry, records) in groups {
                 group.addTask {
                     do {
-                        _ = try await self.committer.submit(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds, checkDuplicate: false,
-                                                                  replayOf: entry.map { ($0, EventLogRow.describe(records)) }))
+                        _ = try await self.committer.submit(.replay(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds,
+                                                                          entry: entry, description: EventLogRow.describe(records))))
                         return .success(records.count)
                     } catch {
                         return .failure(error)
@@ -191,8 +191,8 @@ extension OutboxStore {
                                               headers: record.headers, value: record.value, routeName: nil)
                     let outcome: Acceptance
                     do {
-                        outcome = try await committer.submit(.init(eventID: record.eventID, records: [routed], receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
-                                                                   checkDuplicate: false, redriveOf: seq))
+                        outcome = try await committer.submit(.redrive(.init(eventID: record.eventID, record: routed, parkedSeq: seq,
+                                                                            receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
                     } catch {
                         // Those put back stay put back (each went in on its own); say how many.
                         if count > 0 { newRecords.signal() }

@@ -250,8 +250,8 @@ public final class OutboxStore: Sendable {
                 return form
             }
         }
-        let outcome = try await committer.submit(.init(eventID: eventID, environment: environment.rawValue, records: stored,
-                                                       receivedAtMilliseconds: milliseconds, log: log, valueForms: forms))
+        let outcome = try await committer.submit(.webhook(.init(eventID: eventID, environment: environment.rawValue, records: stored,
+                                                                receivedAtMilliseconds: milliseconds, log: log, valueForms: forms)))
         if outcome == .accepted && !records.isEmpty { newRecords.signal() }
         return outcome
     }

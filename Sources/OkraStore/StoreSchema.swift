@@ -89,82 +89,110 @@ enum StoreSchema {
         """
     }
 
+    /// Every table and index of this layout, each made only if missing.
+    static let tables = """
+        \(eventIDsTable("IF NOT EXISTS event_ids"))
+        CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
+        CREATE TABLE IF NOT EXISTS records (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT,
+            topic TEXT NOT NULL,
+            key BLOB,
+            headers TEXT NOT NULL,
+            value BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            body_entry INTEGER,
+            value_form INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE IF NOT EXISTS publish_progress (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            published_through INTEGER NOT NULL
+        );
+        INSERT OR IGNORE INTO publish_progress(one, published_through) VALUES (1, 0);
+        CREATE TABLE IF NOT EXISTS parked (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT,
+            topic TEXT NOT NULL,
+            key BLOB,
+            headers TEXT NOT NULL,
+            value BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            parked_at INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            error TEXT NOT NULL,
+            redriven_to INTEGER,
+            discarded_at INTEGER
+        );
+        CREATE TABLE IF NOT EXISTS event_log (
+            entry INTEGER PRIMARY KEY,
+            id TEXT,
+            recorded_at INTEGER NOT NULL,
+            time TEXT,
+            product TEXT,
+            outcome TEXT,
+            code TEXT,
+            env TEXT,
+            token_env TEXT,
+            record TEXT,
+            customer TEXT,
+            account TEXT,
+            bank TEXT,
+            shape TEXT,
+            deadletter INTEGER NOT NULL,
+            reason TEXT,
+            body BLOB NOT NULL,
+            first_seq INTEGER NOT NULL,
+            records TEXT NOT NULL,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
+        -- Each replay of an entry: its records (as event_log.records) from first_seq on.
+        CREATE TABLE IF NOT EXISTS event_log_replays (
+            entry INTEGER NOT NULL,
+            first_seq INTEGER NOT NULL,
+            replayed_at INTEGER NOT NULL,
+            records TEXT NOT NULL,
+            PRIMARY KEY (entry, first_seq)
+        ) WITHOUT ROWID;
+        """
+
+    /// The statements of the store's writer (``BatchWriter``), named.
+    enum SQL {
+        static let insertRecord = """
+            INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        /// A new id is remembered by one insert; a known one is left as it is.
+        static let rememberID = "INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)"
+        static let lookUpID = "SELECT received_at, entry FROM event_ids WHERE env = ? AND id = ?"
+        static let renewID = "UPDATE event_ids SET received_at = ?, entry = ? WHERE env = ? AND id = ?"
+        static let countDuplicate = "UPDATE event_log SET duplicates = duplicates + 1 WHERE entry = ?"
+        /// A replay listed on its entry, only while the entry is kept.
+        static let rememberReplay = """
+            INSERT OR IGNORE INTO event_log_replays(entry, first_seq, replayed_at, records)
+            SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM event_log WHERE entry = ?1)
+            """
+        static let growEntry = "UPDATE event_log SET bytes = bytes + ? WHERE entry = ?"
+        static let isStillParked = "SELECT COUNT(*) FROM parked WHERE seq = ? AND redriven_to IS NULL AND discarded_at IS NULL"
+        static let markRedriven = "UPDATE parked SET redriven_to = ? WHERE seq = ?"
+    }
+
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
     static func prepare(_ db: Database) throws -> State {
         let found = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         if found > version { throw OutboxStore.NewerLayout(found: found, supported: version) }
-        try db.execute(sql: """
-            \(eventIDsTable("IF NOT EXISTS event_ids"))
-            CREATE INDEX IF NOT EXISTS event_ids_received_at ON event_ids(received_at);
-            CREATE TABLE IF NOT EXISTS records (
-                seq INTEGER PRIMARY KEY,
-                event_id TEXT,
-                topic TEXT NOT NULL,
-                key BLOB,
-                headers TEXT NOT NULL,
-                value BLOB NOT NULL,
-                created_at INTEGER NOT NULL,
-                body_entry INTEGER,
-                value_form INTEGER NOT NULL DEFAULT 0
-            );
-            CREATE TABLE IF NOT EXISTS publish_progress (
-                one INTEGER PRIMARY KEY CHECK (one = 1),
-                published_through INTEGER NOT NULL
-            );
-            INSERT OR IGNORE INTO publish_progress(one, published_through) VALUES (1, 0);
-            CREATE TABLE IF NOT EXISTS parked (
-                seq INTEGER PRIMARY KEY,
-                event_id TEXT,
-                topic TEXT NOT NULL,
-                key BLOB,
-                headers TEXT NOT NULL,
-                value BLOB NOT NULL,
-                created_at INTEGER NOT NULL,
-                parked_at INTEGER NOT NULL,
-                reason TEXT NOT NULL,
-                error TEXT NOT NULL,
-                redriven_to INTEGER,
-                discarded_at INTEGER
-            );
-            CREATE TABLE IF NOT EXISTS event_log (
-                entry INTEGER PRIMARY KEY,
-                id TEXT,
-                recorded_at INTEGER NOT NULL,
-                time TEXT,
-                product TEXT,
-                outcome TEXT,
-                code TEXT,
-                env TEXT,
-                token_env TEXT,
-                record TEXT,
-                customer TEXT,
-                account TEXT,
-                bank TEXT,
-                shape TEXT,
-                deadletter INTEGER NOT NULL,
-                reason TEXT,
-                body BLOB NOT NULL,
-                first_seq INTEGER NOT NULL,
-                records TEXT NOT NULL,
-                duplicates INTEGER NOT NULL DEFAULT 0,
-                bytes INTEGER NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
-            -- Each replay of an entry: its records (as event_log.records) from first_seq on.
-            CREATE TABLE IF NOT EXISTS event_log_replays (
-                entry INTEGER NOT NULL,
-                first_seq INTEGER NOT NULL,
-                replayed_at INTEGER NOT NULL,
-                records TEXT NOT NULL,
-                PRIMARY KEY (entry, first_seq)
-            ) WITHOUT ROWID;
-            """)
+        try db.execute(sql: tables)
         try upgradeFromVersion3(db)
         try upgradeFromVersion5(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
+        return try state(db)
+    }
+
+    /// What the writer starts from: the mark, the last numbers handed out, the counts.
+    static func state(_ db: Database) throws -> State {
         let publishedThrough = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
         let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? publishedThrough
         let parked = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL") ?? 0

@@ -1,0 +1,170 @@
+import Foundation
+import GRDB
+import OkraRouting
+
+/// One write the store's writer takes, by kind: a webhook's records (deduplicated, with its
+/// event log entry), a replay's (listed under the entry replayed), or a parked record put back.
+enum Submission: Sendable {
+    case webhook(Webhook)
+    case replay(Replay)
+    case redrive(Redrive)
+
+    /// A new request's records: its id checked against the dedupe index of its environment, and
+    /// its event log entry written in the same transaction.
+    struct Webhook: Sendable {
+        var eventID: String?
+        /// The environment its id is deduplicated in (``StoreSchema``'s `event_ids`).
+        var environment: String
+        var records: [RoutedRecord]
+        var receivedAtMilliseconds: Int64
+        /// Its event log entry (nil: the log is off).
+        var log: EventLogRow?
+        /// With `log`: how each record's value is kept (its `value` already cut to match).
+        var valueForms: [StoreSchema.ValueForm]?
+    }
+
+    /// A replay's records: no dedupe, no new entry; listed under the replayed entry's replays
+    /// (if it is still kept).
+    struct Replay: Sendable {
+        var eventID: String?
+        var records: [RoutedRecord]
+        var receivedAtMilliseconds: Int64
+        /// The log entry replayed (nil: ids given without an entry).
+        var entry: Int64?
+        /// `records` as ``EventLogRow/describe(_:)`` writes them.
+        var description: String
+    }
+
+    /// A parked record back at the end of the outbox: stored only if it is still parked, and
+    /// marked redriven in the same transaction.
+    struct Redrive: Sendable {
+        var eventID: String?
+        var record: RoutedRecord
+        var parkedSeq: Int64
+        var receivedAtMilliseconds: Int64
+    }
+
+    /// How many records it adds to the outbox (what the bound counts).
+    var recordCount: Int {
+        switch self {
+        case .webhook(let webhook): webhook.records.count
+        case .replay(let replay): replay.records.count
+        case .redrive: 1
+        }
+    }
+}
+
+/// What one committed batch did: each submission's outcome, and the numbers the writer keeps.
+struct BatchResult: Sendable {
+    var outcomes: [OutboxStore.Acceptance]
+    /// The last record sequence number and event log entry handed out.
+    var lastSeq: Int64
+    var lastEntry: Int64
+    /// Bytes the event log grew by (entries, and replays listed on entries).
+    var addedBytes: Int64
+    /// Parked records put back.
+    var redriven: Int
+}
+
+/// One transaction of the store's writer: each submission written by its kind, in order, with
+/// the sequence numbers and entry numbers it hands out.
+struct BatchWriter {
+    private let db: Database
+    private let windowMilliseconds: Int64
+    private var seq: Int64
+    private var entry: Int64
+    private var addedBytes: Int64 = 0
+    private var redriven = 0
+    private let insertRecord: Statement
+
+    init(_ db: Database, lastSeq: Int64, lastEntry: Int64, windowMilliseconds: Int64) throws {
+        self.db = db
+        self.windowMilliseconds = windowMilliseconds
+        seq = lastSeq
+        entry = lastEntry
+        insertRecord = try db.cachedStatement(sql: StoreSchema.SQL.insertRecord)
+    }
+
+    /// Writes `submissions` in order.
+    mutating func write(_ submissions: [Submission]) throws -> BatchResult {
+        let outcomes = try submissions.map { submission -> OutboxStore.Acceptance in
+            switch submission {
+            case .webhook(let webhook): try write(webhook)
+            case .replay(let replay): try write(replay)
+            case .redrive(let redrive): try write(redrive)
+            }
+        }
+        return BatchResult(outcomes: outcomes, lastSeq: seq, lastEntry: entry, addedBytes: addedBytes, redriven: redriven)
+    }
+
+    private mutating func write(_ webhook: Submission.Webhook) throws -> OutboxStore.Acceptance {
+        let entryNumber: Int64? = webhook.log == nil ? nil : entry + 1
+        if let id = webhook.eventID, try isDuplicate(id, of: webhook, entry: entryNumber) { return .duplicate }
+        if let log = webhook.log, let entryNumber {
+            try log.insert(db, entry: entryNumber, firstSeq: seq + 1)
+            entry = entryNumber
+            addedBytes += log.bytes
+        }
+        try insert(webhook.records, eventID: webhook.eventID, at: webhook.receivedAtMilliseconds, entry: entryNumber) { index in
+            // The body is in the entry: the record keeps the rest of its value.
+            entryNumber == nil ? .whole : webhook.valueForms?[index] ?? .whole
+        }
+        return .accepted
+    }
+
+    /// Whether `id` was seen in the webhook's environment within the window: then the first
+    /// entry counts one more duplicate. Else the id is remembered (anew), with its entry.
+    private func isDuplicate(_ id: String, of webhook: Submission.Webhook, entry: Int64?) throws -> Bool {
+        let stored = StoreSchema.storedID(id)
+        // A new id (the usual case) costs one insert; only a known one is looked up.
+        try db.cachedStatement(sql: StoreSchema.SQL.rememberID).execute(arguments: [webhook.environment, stored, webhook.receivedAtMilliseconds, entry])
+        guard db.changesCount == 0 else { return false }
+        let row = try Row.fetchOne(db.cachedStatement(sql: StoreSchema.SQL.lookUpID), arguments: [webhook.environment, stored])
+        let seen: Int64 = row?["received_at"] ?? .min
+        if seen >= webhook.receivedAtMilliseconds - windowMilliseconds {
+            if let known: Int64 = row?["entry"] {
+                try db.execute(sql: StoreSchema.SQL.countDuplicate, arguments: [known])
+            }
+            return true
+        }
+        try db.cachedStatement(sql: StoreSchema.SQL.renewID).execute(arguments: [webhook.receivedAtMilliseconds, entry, webhook.environment, stored])
+        return false
+    }
+
+    private mutating func write(_ replay: Submission.Replay) throws -> OutboxStore.Acceptance {
+        // A replay that appends nothing (its routes drop the event now) is not listed: its first
+        // sequence number would be the next one's too.
+        if let replayed = replay.entry, !replay.records.isEmpty {
+            try db.cachedStatement(sql: StoreSchema.SQL.rememberReplay)
+                .execute(arguments: [replayed, seq + 1, replay.receivedAtMilliseconds, replay.description])
+            if db.changesCount > 0 {
+                let bytes = EventLogRow.replayBytes(replay.description)
+                try db.execute(sql: StoreSchema.SQL.growEntry, arguments: [bytes, replayed])
+                addedBytes += bytes
+            }
+        }
+        try insert(replay.records, eventID: replay.eventID, at: replay.receivedAtMilliseconds, entry: nil) { _ in .whole }
+        return .accepted
+    }
+
+    private mutating func write(_ redrive: Submission.Redrive) throws -> OutboxStore.Acceptance {
+        let still = try Int.fetchOne(db, sql: StoreSchema.SQL.isStillParked, arguments: [redrive.parkedSeq]) ?? 0
+        guard still == 1 else { return .duplicate }
+        try db.execute(sql: StoreSchema.SQL.markRedriven, arguments: [seq + 1, redrive.parkedSeq])
+        redriven += 1
+        try insert([redrive.record], eventID: redrive.eventID, at: redrive.receivedAtMilliseconds, entry: nil) { _ in .whole }
+        return .accepted
+    }
+
+    /// Appends `records` to the outbox with the next sequence numbers.
+    private mutating func insert(_ records: [RoutedRecord], eventID: String?, at milliseconds: Int64, entry: Int64?,
+                                 form: (Int) -> StoreSchema.ValueForm) throws {
+        for (index, record) in records.enumerated() {
+            seq += 1
+            let kept = form(index)
+            try insertRecord.execute(arguments: [seq, eventID, record.topic, record.key.map { Data($0.utf8) },
+                                                 OutboxStore.encodeHeaders(record.headers), Data(record.value), milliseconds,
+                                                 kept == .whole ? nil : entry, kept.rawValue])
+        }
+    }
+}
