@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 "OkraEnvelope",
                 "OkraRouting",
+                "OkraOperations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

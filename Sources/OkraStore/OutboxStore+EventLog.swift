@@ -230,3 +230,25 @@ extension OutboxStore {
         try await committer.discard(selection, now: Int64(now.timeIntervalSince1970 * 1000))
     }
 }
+
+/// The event log as a replay reads and appends to it (``Replayer`` orchestrates).
+extension OutboxStore: ReplayLog {
+    /// ``logEntries(_:environment:)`` of every environment.
+    public func entries(of key: String) async throws -> [LogEntry] {
+        try await logEntries(key)
+    }
+
+    /// ``exportLog(_:_:)``.
+    public func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws {
+        try await exportLog(filter, body)
+    }
+
+    /// ``append(_:receivedAt:)``, a stop said as ``ReplayStopped``.
+    public func appendReplayed(_ groups: [ReplayGroup]) async throws {
+        do {
+            try await append(groups.map { ($0.eventID, $0.entry, $0.records) })
+        } catch let partial as PartialAppend {
+            throw ReplayStopped(groups: partial.groups, records: partial.records, cause: partial.cause)
+        }
+    }
+}

@@ -4,7 +4,6 @@ import OkraEnvelope
 import OkraIngest
 import OkraOperations
 import OkraRouting
-@testable import OkraStore
 import OkraTestSupport
 import Testing
 
@@ -72,7 +71,7 @@ struct OneDecisionTests {
                 // (marked as replayed), or refused and nothing published.
                 let entry = LogEntry(entry: 1, id: nil, recordedAtMilliseconds: Int64(Self.received.timeIntervalSince1970 * 1000), envelope: nil,
                                      tokenEnvironment: environment, deadletter: true, reason: "unrecognized", body: body, duplicates: 0, records: [])
-                let replay: Outcome = switch StoreOperations.reroute(entry, table: table) {
+                let replay: Outcome = switch Replayer.reroute(entry, table: table) {
                 case .refused: decided.isRefusal ? decided : .refused("(a replay refused it)")
                 case .records(let records, _, _):
                     records.allSatisfy { $0.headers.contains { $0 == ("okra-bridge-replay", "true") } } ? Outcome(records) : .records(["not marked as a replay"])
