@@ -6,7 +6,9 @@
 - each module imports only what its room allows (the pure core imports Foundation only, the
   pipeline no HTTP, SQLite or Kafka, the HTTP layer neither OkraKafka nor GRDB);
 - every public declaration in Sources/ has a `///` summary;
-- nothing in Sources/ imports FoundationNetworking (it links libcurl, which the image lacks).
+- nothing in Sources/ imports FoundationNetworking (it links libcurl, which the image lacks);
+- no function, initializer or computed property in Sources/ is longer than 60 lines, from its
+  declaration to its closing brace (a long one is split into named steps).
 """
 import pathlib
 import re
@@ -30,6 +32,32 @@ FORBIDDEN_IMPORTS = {
     "OkraClient": {"Hummingbird", "GRDB", "OkraKafka", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
 }
 PURE_ALLOWED = {"Foundation", "Synchronization", "OkraEnvelope"}
+
+MAX_FUNCTION_LINES = 60
+FUNCTION = re.compile(r"^\s*(?:@[\w().,: ]+\s+)*(?:(?:public|private|fileprivate|internal|package|static|class|final|override|mutating|nonisolated|convenience|required)\s+)*"
+                      r"(?:func\s+[^\s(<]+|init[?!]?\s*[(<]|deinit\b|subscript\s*\(|var\s+\w+\s*:[^={]*\{\s*$)")
+STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+def long_functions(lines):
+    """(line number, length, declaration) of each body over MAX_FUNCTION_LINES lines."""
+    found = []
+    for start, line in enumerate(lines):
+        if not FUNCTION.match(line):
+            continue
+        depth, opened = 0, False
+        for end in range(start, len(lines)):
+            code = STRING_LITERAL.sub('""', lines[end].split("//", 1)[0])
+            depth += code.count("{") - code.count("}")
+            opened = opened or "{" in code
+            if opened and depth <= 0:
+                break
+            if not opened and end > start + 8:  # a protocol requirement: no body
+                break
+        if opened and end - start + 1 > MAX_FUNCTION_LINES:
+            found.append((start + 1, end - start + 1, line.strip()[:80]))
+    return found
+
 
 C_CALL = re.compile(r"\b(rd_kafka_\w+|RD_KAFKA_\w+)")
 IMPORT = re.compile(r"^\s*(?:@testable\s+|@preconcurrency\s+)?import\s+(\w+)", re.M)
@@ -62,6 +90,8 @@ def main() -> int:
             if ("*" in forbidden and name not in PURE_ALLOWED) or name in forbidden:
                 problems.append(f"{relative}: module {module} must not import {name}")
         lines = text.splitlines()
+        for number, length, declaration in long_functions(lines):
+            problems.append(f"{relative}:{number}: {length} lines, more than {MAX_FUNCTION_LINES}: {declaration}")
         for index, line in enumerate(lines):
             if not PUBLIC.match(line) or re.match(r"^\s*(public|open)\s+extension\b", line):
                 continue

@@ -118,26 +118,7 @@ private struct Loader {
             problem("defaults", "missing; it needs at least \"topic\"")
         }
 
-        var deadLetter: String?
-        if let section = root["deadLetter"] {
-            if case .object = section {
-                checkKeys(section, allowed: ["topic"], at: "deadLetter")
-                if let topic = section["topic"]?.nonEmptyString {
-                    if let issue = KafkaTopicName.problem(topic) {
-                        problem("deadLetter.topic", "\"\(topic)\" is not a valid Kafka topic name: \(issue) (no placeholders here)")
-                    } else {
-                        deadLetter = topic
-                    }
-                } else {
-                    problem("deadLetter.topic", "missing; a topic name is required")
-                }
-            } else {
-                problem("deadLetter", "expected an object, found \(section.kindName)")
-            }
-        } else {
-            problem("deadLetter", "missing; it needs \"topic\"")
-        }
-
+        let deadLetter = deadLetterTopic(root["deadLetter"])
         var routes: [RouteTable.Route] = []
         if let list = root["routes"] {
             if case .array(let entries) = list {
@@ -154,6 +135,28 @@ private struct Loader {
         guard let defaultTopic, let deadLetter else { return nil }
         return RouteTable(routes: routes, defaultTopic: defaultTopic, defaultKey: defaultKey, defaultFormat: defaultFormat,
                           deadLetterTopic: deadLetter, sha256: sha256)
+    }
+
+    /// The `deadLetter` section's topic, or nil with the problem noted.
+    mutating func deadLetterTopic(_ section: JSONValue?) -> String? {
+        guard let section else {
+            problem("deadLetter", "missing; it needs \"topic\"")
+            return nil
+        }
+        guard case .object = section else {
+            problem("deadLetter", "expected an object, found \(section.kindName)")
+            return nil
+        }
+        checkKeys(section, allowed: ["topic"], at: "deadLetter")
+        guard let topic = section["topic"]?.nonEmptyString else {
+            problem("deadLetter.topic", "missing; a topic name is required")
+            return nil
+        }
+        if let issue = KafkaTopicName.problem(topic) {
+            problem("deadLetter.topic", "\"\(topic)\" is not a valid Kafka topic name: \(issue) (no placeholders here)")
+            return nil
+        }
+        return topic
     }
 
     mutating func route(_ entry: JSONValue, index: Int, defaultKey: KeyChoice, defaultFormat: RecordFormat,

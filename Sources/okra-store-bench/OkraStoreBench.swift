@@ -20,34 +20,44 @@ struct OkraStoreBench {
         let directory = arguments.count > 2 ? arguments[2] : FileManager.default.temporaryDirectory.appendingPathComponent("okra-store-bench").path
         let store = try OutboxStore(directory: directory, maxPending: .max, reserveBytes: 0,
                                     eventLog: EventLogPolicy(retain: .seconds(3650 * 86400), retainBytes: .max))
+        try await fill(store, to: count)
+        try await searches(store, count: count)
+        try await export(store)
+    }
+
+    /// Stores webhooks until the log holds `count` entries, publishing as it goes.
+    static func fill(_ store: OutboxStore, to count: Int) async throws {
         let table = try RouteTable.load(Array(#"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},"routes":[]}"#.utf8))
         let existing = try await store.logEntries(EventFilter(), limit: 1, before: nil).entries.first?.entry ?? 0
-        if existing < Int64(count) {
-            let started = ContinuousClock.now
-            var written = Int(existing)
-            while written < count {
-                let batch = min(2000, count - written)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in written..<(written + batch) {
-                        group.addTask {
-                            // About 2,000 customers with 500 events each; record ids unique.
-                            let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-\#(index)","customerId":"cus-\#(index % 2000)","accountId":"acc-\#(index % 5000)","amount":\#(index)}"#
-                            let event = try Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get()
-                            let records = Router.route(event, table: table, receivedAt: Date()).records
-                            _ = try await store.accept(eventID: event.id, records: records, receivedAt: Date(),
-                                                       provenance: Provenance(envelope: event, body: Array(body.utf8), tokenEnvironment: .production))
-                        }
+        guard existing < Int64(count) else { return }
+        let started = ContinuousClock.now
+        var written = Int(existing)
+        while written < count {
+            let batch = min(2000, count - written)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in written..<(written + batch) {
+                    group.addTask {
+                        // About 2,000 customers with 500 events each; record ids unique.
+                        let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-\#(index)","customerId":"cus-\#(index % 2000)","accountId":"acc-\#(index % 5000)","amount":\#(index)}"#
+                        let event = try Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get()
+                        let records = Router.route(event, table: table, receivedAt: Date()).records
+                        _ = try await store.accept(eventID: event.id, records: records, receivedAt: Date(),
+                                                   provenance: Provenance(envelope: event, body: Array(body.utf8), tokenEnvironment: .production))
                     }
-                    try await group.waitForAll()
                 }
-                written += batch
-                // Published as it goes, as a running bridge would, so the outbox does not grow.
-                if let last = try await store.pending(after: await store.publishedThrough, limit: 10_000_000).last {
-                    try await store.markPublished(through: last.seq)
-                }
+                try await group.waitForAll()
             }
-            print("filled \(count - Int(existing)) entries in \(ContinuousClock.now - started)")
+            written += batch
+            // Published as it goes, as a running bridge would, so the outbox does not grow.
+            if let last = try await store.pending(after: await store.publishedThrough, limit: 10_000_000).last {
+                try await store.markPublished(through: last.seq)
+            }
         }
+        print("filled \(count - Int(existing)) entries in \(ContinuousClock.now - started)")
+    }
+
+    /// The searches an operator runs, each the best of five.
+    static func searches(_ store: OutboxStore, count: Int) async throws {
         func timed(_ name: String, _ body: () async throws -> Int) async throws {
             var best = Duration.seconds(1000)
             var found = 0
@@ -67,7 +77,10 @@ struct OkraStoreBench {
         var byType = EventFilter()
         byType.type = "okra.payment.*"
         try await timed("list by type glob (first page of 100)") { try await store.logEntries(byType, limit: 100, before: nil).entries.count }
+    }
 
+    /// The whole log exported, with the anonymous memory it took.
+    static func export(_ store: OutboxStore) async throws {
         let rssBefore = residentBytes()
         var exported = 0
         var bytes = 0
