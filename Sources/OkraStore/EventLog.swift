@@ -5,6 +5,24 @@ import OkraIngest
 import OkraOperations
 import OkraRouting
 
+/// What became of a request, as its entry says: routed to its records, sent to the dead-letter
+/// topic (and why), or dropped by a route (which one). Kept in `deadletter`, `reason` and
+/// `dropped_by` (layout 7; before it a drop was a `reason` of `dropped:<route>`).
+enum LogOutcome: Sendable, Equatable {
+    case routed
+    case deadLettered(reason: String)
+    case dropped(by: String)
+
+    /// The columns `deadletter`, `reason`, `dropped_by`.
+    var columns: (deadletter: Int, reason: String?, droppedBy: String?) {
+        switch self {
+        case .routed: (0, nil, nil)
+        case .deadLettered(let reason): (1, reason, nil)
+        case .dropped(let route): (0, nil, route)
+        }
+    }
+}
+
 /// One row of `event_log` as written: the indexed attributes, the body, and the routed records
 /// (topic, key, route) in order. The records' states are not here: they follow from the publish
 /// mark and `parked` when the entry is read (decision 0009).
@@ -13,8 +31,7 @@ struct EventLogRow: Sendable {
     var recordedAt: Int64
     var envelope: CanonicalEvent?
     var tokenEnvironment: OkraEnvironment?
-    var deadLetterReason: String?
-    var droppedBy: String?
+    var outcome: LogOutcome
     var body: [UInt8]
     /// `[[topic, key, route], ...]`.
     var records: String
@@ -27,8 +44,9 @@ struct EventLogRow: Sendable {
         recordedAt = receivedAtMilliseconds
         envelope = provenance.envelope
         tokenEnvironment = provenance.tokenEnvironment
-        deadLetterReason = provenance.deadLetterReason
-        droppedBy = provenance.droppedBy
+        outcome = if let reason = provenance.deadLetterReason { .deadLettered(reason: reason) }
+            else if let route = provenance.droppedBy { .dropped(by: route) }
+            else { .routed }
         body = provenance.envelope?.data ?? provenance.body
         self.records = Self.describe(records)
         bytes = Int64(body.count + self.records.utf8.count + 160)
@@ -61,22 +79,17 @@ struct EventLogRow: Sendable {
 
     mutating func bindColumns() {
         let event = envelope
+        let (deadletter, reason, droppedBy) = outcome.columns
         let values: [(any DatabaseValueConvertible)?] = [
             id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
             event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
-            event?.bank, event?.shape.rawValue, deadLetterReason != nil ? 1 : 0, deadLetterReason ?? droppedBy.map { "dropped:" + $0 },
-            Data(body), records, bytes,
+            event?.bank, event?.shape.rawValue, deadletter, reason, droppedBy, Data(body), records, bytes,
         ]
         columnValues = StatementArguments(values)
     }
 
     func insert(_ db: Database, entry: Int64, firstSeq: Int64) throws {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account,
-                                  bank, shape, deadletter, reason, body, records, bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        try statement.execute(arguments: [entry, firstSeq] + columnValues)
+        try db.cachedStatement(sql: StoreSchema.SQL.insertEntry).execute(arguments: [entry, firstSeq] + columnValues)
     }
 }
 
@@ -85,12 +98,12 @@ enum EventLogQuery {
     /// The columns every read selects, in this order.
     static let columns = """
         entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape,
-        deadletter, reason, body, first_seq, records, duplicates
+        deadletter, reason, dropped_by, body, first_seq, records, duplicates
         """
 
     /// ``columns`` with the body left out (`NULL` in its place): a listing without data reads
     /// no body from the file.
-    static let columnsWithoutBody = columns.replacingOccurrences(of: "reason, body,", with: "reason, NULL,")
+    static let columnsWithoutBody = columns.replacingOccurrences(of: " body,", with: " NULL AS body,")
 
     /// The most body bytes one page of a listing with data, or of an export, holds: a page ends
     /// at the entry that passes it (one entry larger than this is a page of its own), so what an
@@ -171,10 +184,10 @@ enum EventLogQuery {
 
     /// The states of the records `firstSeq...` of one entry, from the publish mark and the
     /// parked table (following redrives to the record's new position).
-    static func records(_ db: Database, description: String, firstSeq: Int64, mark: Int64, deadLetterOrDrop reason: String?) throws -> [LoggedRecord] {
+    static func records(_ db: Database, description: String, firstSeq: Int64, mark: Int64, droppedBy: String?) throws -> [LoggedRecord] {
         guard case .array(let items)? = try? JSONParser.parse(Array(description.utf8)).value else { return [] }
-        if items.isEmpty, let reason, reason.hasPrefix("dropped:") {
-            return [LoggedRecord(topic: nil, key: nil, route: String(reason.dropFirst("dropped:".count)), state: .dropped)]
+        if items.isEmpty, let droppedBy {
+            return [LoggedRecord(topic: nil, key: nil, route: droppedBy, state: .dropped)]
         }
         var out: [LoggedRecord] = []
         for (index, item) in items.enumerated() {
@@ -194,9 +207,9 @@ enum EventLogQuery {
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT error, redriven_to, discarded_at FROM parked WHERE seq = ?"), arguments: [seq]) else {
                 return (seq > mark ? .pending : .published, nil)
             }
-            if let next: Int64 = row[1] { seq = next; continue }
-            if (row[2] as Int64?) != nil { return (.dropped, row[0]) }
-            return (.parked, row[0])
+            if let next: Int64 = row["redriven_to"] { seq = next; continue }
+            if (row["discarded_at"] as Int64?) != nil { return (.dropped, row["error"]) }
+            return (.parked, row["error"])
         }
         return (seq > mark ? .pending : .published, nil)
     }
@@ -205,40 +218,40 @@ enum EventLogQuery {
     /// transaction, so that entries outside it skip the look-up (an export of a log without
     /// replays was 10 to 18% slower with one look-up per entry).
     static func replayedEntries(_ db: Database) throws -> ClosedRange<Int64>? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT MIN(entry), MAX(entry) FROM event_log_replays"),
-              let low: Int64 = row[0], let high: Int64 = row[1] else { return nil }
+        guard let row = try Row.fetchOne(db, sql: "SELECT MIN(entry) AS low, MAX(entry) AS high FROM event_log_replays"),
+              let low: Int64 = row["low"], let high: Int64 = row["high"] else { return nil }
         return low...high
     }
 
     /// A row of ``columns`` as an entry; `replayed` from ``replayedEntries(_:)``.
     static func entry(_ db: Database, row: Row, mark: Int64, replayed: ClosedRange<Int64>?) throws -> LogEntry {
-        let body = (row[16] as Data?).map { Array($0) } ?? []
-        let deadletter = (row[14] as Int) != 0
-        let reason: String? = row[15]
-        let recordedAt: Int64 = row[2]
+        let body = (row["body"] as Data?).map { Array($0) } ?? []
+        let deadletter = (row["deadletter"] as Int) != 0
+        let recordedAt: Int64 = row["recorded_at"]
+        let entry: Int64 = row["entry"]
         var envelope: CanonicalEvent?
-        if let id: String = row[1], let product = (row[4] as String?).flatMap(OkraProduct.init(rawValue:)),
-           let outcome = (row[5] as String?).flatMap(OkraOutcome.init(rawValue:)) {
+        if let id: String = row["id"], let product = (row["product"] as String?).flatMap(OkraProduct.init(rawValue:)),
+           let outcome = (row["outcome"] as String?).flatMap(OkraOutcome.init(rawValue:)) {
             envelope = CanonicalEvent(
-                id: id, time: row[3], recordedTime: RFC3339.milliseconds(sinceEpoch: recordedAt), product: product, outcome: outcome,
-                code: row[6], environment: (row[7] as String?).flatMap(OkraEnvironment.init(rawValue:)) ?? .unknown,
-                record: row[9], customer: row[10], account: row[11], bank: row[12],
-                shape: (row[13] as String?).flatMap(OkraShape.init(rawValue:)) ?? .unknown, partitionKey: nil, data: body)
+                id: id, time: row["time"], recordedTime: RFC3339.milliseconds(sinceEpoch: recordedAt), product: product, outcome: outcome,
+                code: row["code"], environment: (row["env"] as String?).flatMap(OkraEnvironment.init(rawValue:)) ?? .unknown,
+                record: row["record"], customer: row["customer"], account: row["account"], bank: row["bank"],
+                shape: (row["shape"] as String?).flatMap(OkraShape.init(rawValue:)) ?? .unknown, partitionKey: nil, data: body)
         }
         return LogEntry(
-            entry: row[0], id: row[1], recordedAtMilliseconds: recordedAt, envelope: envelope,
-            tokenEnvironment: (row[8] as String?).flatMap(OkraEnvironment.init(rawValue:)),
-            deadletter: deadletter, reason: deadletter ? reason : nil, body: body, duplicates: row[19],
-            records: try records(db, description: row[18], firstSeq: row[17], mark: mark, deadLetterOrDrop: reason),
-            replays: replayed?.contains(row[0]) == true ? try replays(db, entry: row[0], mark: mark) : [])
+            entry: entry, id: row["id"], recordedAtMilliseconds: recordedAt, envelope: envelope,
+            tokenEnvironment: (row["token_env"] as String?).flatMap(OkraEnvironment.init(rawValue:)),
+            deadletter: deadletter, reason: deadletter ? row["reason"] : nil, body: body, duplicates: row["duplicates"],
+            records: try records(db, description: row["records"], firstSeq: row["first_seq"], mark: mark, droppedBy: row["dropped_by"]),
+            replays: replayed?.contains(entry) == true ? try replays(db, entry: entry, mark: mark) : [])
     }
 
     /// The replays of `entry`, oldest first, with their records' states.
     static func replays(_ db: Database, entry: Int64, mark: Int64) throws -> [LoggedReplay] {
         let statement = try db.cachedStatement(sql: "SELECT first_seq, replayed_at, records FROM event_log_replays WHERE entry = ? ORDER BY first_seq")
         return try Row.fetchAll(statement, arguments: [entry]).map { row in
-            LoggedReplay(replayedAtMilliseconds: row[1],
-                         records: try records(db, description: row[2], firstSeq: row[0], mark: mark, deadLetterOrDrop: nil))
+            LoggedReplay(replayedAtMilliseconds: row["replayed_at"],
+                         records: try records(db, description: row["records"], firstSeq: row["first_seq"], mark: mark, droppedBy: nil))
         }
     }
 }

@@ -64,8 +64,9 @@ enum StoreSchema {
     }
 
     /// `PRAGMA user_version` of this layout. 5 added `event_log_replays` (a file of version 4 is
-    /// upgraded by making that table); 6 keys `event_ids` by environment and id.
-    static let version = 6
+    /// upgraded by making that table); 6 keys `event_ids` by environment and id; 7 keeps the
+    /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`).
+    static let version = 7
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -140,6 +141,7 @@ enum StoreSchema {
             shape TEXT,
             deadletter INTEGER NOT NULL,
             reason TEXT,
+            dropped_by TEXT,
             body BLOB NOT NULL,
             first_seq INTEGER NOT NULL,
             records TEXT NOT NULL,
@@ -177,6 +179,11 @@ enum StoreSchema {
         static let growEntry = "UPDATE event_log SET bytes = bytes + ? WHERE entry = ?"
         static let isStillParked = "SELECT COUNT(*) FROM parked WHERE seq = ? AND redriven_to IS NULL AND discarded_at IS NULL"
         static let markRedriven = "UPDATE parked SET redriven_to = ? WHERE seq = ?"
+        static let insertEntry = """
+            INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account,
+                                  bank, shape, deadletter, reason, dropped_by, body, records, bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
     }
 
     /// Creates the tables of a new file, upgrades an earlier layout, and reads the state.
@@ -186,6 +193,7 @@ enum StoreSchema {
         try db.execute(sql: tables)
         try upgradeFromVersion3(db)
         try upgradeFromVersion5(db)
+        try upgradeFromVersion6(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         return try state(db)
@@ -233,6 +241,17 @@ enum StoreSchema {
             DROP TABLE event_ids;
             ALTER TABLE event_ids_by_env RENAME TO event_ids;
             CREATE INDEX event_ids_received_at ON event_ids(received_at);
+            """)
+    }
+
+    /// Up to version 6 a route's drop was kept as `reason` `dropped:<route>` beside the dead
+    /// letters' reasons: it moves to its own column, and `reason` is a dead letter's only.
+    static func upgradeFromVersion6(_ db: Database) throws {
+        let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_log')").map { $0["name"] as String }
+        guard !columns.contains("dropped_by") else { return }
+        try db.execute(sql: """
+            ALTER TABLE event_log ADD COLUMN dropped_by TEXT;
+            UPDATE event_log SET dropped_by = substr(reason, 9), reason = NULL WHERE deadletter = 0 AND reason LIKE 'dropped:%';
             """)
     }
 

@@ -122,4 +122,28 @@ struct AdminAPITests {
         #expect(escaped == #"{"record":"a\u009b31m\u007fb\u202ec","n":1}"#)
         #expect(try JSONParser.parse(Array(escaped.utf8)).value == JSONParser.parse(Array(json.utf8)).value)
     }
+
+    @Test("the export stream's writer writes the encoder's bytes exactly: events and dead letters, replays, null and escaped members")
+    func exportWriterMatchesEncoder() throws {
+        let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-\u00e9\"q","customerId":"cus-1","amount":26.880}"#
+        let event = try Normalizer.normalize(Array(payment.utf8), receivedAt: Date(timeIntervalSince1970: 1_796_083_200)).get()
+        let records = [LoggedRecord(topic: "okra.production.payment.success", key: "rec-é\"q", route: nil, state: .published),
+                       LoggedRecord(topic: "okra.payments", key: nil, route: "payments", state: .parked, error: "Broker: \u{1}too large")]
+        let entries = [
+            LogEntry(entry: 1, id: event.id, recordedAtMilliseconds: 1_796_083_200_000, envelope: event, tokenEnvironment: .production,
+                     deadletter: false, reason: nil, body: Array(payment.utf8), duplicates: 3, records: records,
+                     replays: [LoggedReplay(replayedAtMilliseconds: 1_796_083_300_000, records: records), LoggedReplay(replayedAtMilliseconds: 1_796_083_400_000, records: [])]),
+            Self.deadLetter(entry: 2),
+            LogEntry(entry: 3, id: nil, recordedAtMilliseconds: 0, envelope: nil, tokenEnvironment: nil, deadletter: true, reason: "not-an-object",
+                     body: [0x5B, 0xFF, 0x0A, 0x5D], duplicates: 0, records: []),
+        ]
+        for entry in entries {
+            for whole in [true, false] {
+                let answer = AdminAPI.Entry(entry, whole: whole)
+                var written: [UInt8] = []
+                answer.writeJSON(into: &written)
+                #expect(String(decoding: written, as: UTF8.self) == String(decoding: try AdminJSONEncoder().encode(answer), as: UTF8.self), "entry \(entry.entry), whole \(whole)")
+            }
+        }
+    }
 }

@@ -698,4 +698,38 @@ struct EventLogTests {
         #expect(try await harness.store.logEntries(sandbox, environment: "sandbox").count == 1)
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
     }
+
+    @Test("a store file of version 6 (a drop kept as reason dropped:<route>) is upgraded in place: the route moves to dropped_by, reason keeps dead letters' reasons only")
+    func upgradeFromVersion6() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v6-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dropped: String
+        do {
+            let harness = try Harness(directory: directory)
+            dropped = try harness.id(await harness.post(Self.widget))
+            _ = await harness.post("{not json")
+        }
+        do {
+            // The version 6 layout: no dropped_by column, the route in reason.
+            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            try await queue.write { db in
+                try db.execute(sql: """
+                    UPDATE event_log SET reason = 'dropped:' || dropped_by WHERE dropped_by IS NOT NULL;
+                    ALTER TABLE event_log DROP COLUMN dropped_by;
+                    PRAGMA user_version = 6;
+                    """)
+            }
+            try queue.close()
+        }
+        let harness = try Harness(directory: directory)
+        let entry = try #require(try await harness.store.logEntry(dropped))
+        #expect(entry.records == [LoggedRecord(topic: nil, key: nil, route: "drop-widgets", state: .dropped)])
+        #expect(entry.reason == nil && !entry.deadletter)
+        let columns = try await harness.store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT deadletter, reason, dropped_by FROM event_log ORDER BY entry")
+                .map { [String(($0["deadletter"] as Int)), $0["reason"] ?? "-", $0["dropped_by"] ?? "-"] }
+        }
+        #expect(columns == [["0", "-", "drop-widgets"], ["1", "malformed-json", "-"]])
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
+    }
 }

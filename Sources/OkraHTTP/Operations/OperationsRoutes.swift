@@ -98,10 +98,10 @@ enum OperationsRoutes {
     static func export(_ request: Request, _ operations: any Operations) throws -> Response {
         let filter = try EventFilter(query: queryValues(request))
         let body = ResponseBody { writer in
-            let encoder = AdminJSONEncoder()
             var buffer: [UInt8] = []
             try await operations.export(filter) { entry in
-                buffer += try encoder.encode(AdminAPI.Entry(entry, whole: true))
+                // The stream's own writer: the encoder's bytes, written straight into the buffer.
+                AdminAPI.Entry(entry, whole: true).writeJSON(into: &buffer)
                 buffer.append(UInt8(ascii: "\n"))
                 if buffer.count >= 64 << 10 {
                     try await writer.write(ByteBuffer(bytes: buffer))
