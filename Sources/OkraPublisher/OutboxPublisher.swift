@@ -24,14 +24,9 @@ public final class OutboxPublisher: Service, Sendable {
     private let metrics: MetricsFactory
     private let published: Counter
     private let publishLatency: CoreMetrics.Timer
-    private let depth: Gauge
-    private let oldestAge: Gauge
-    private let walBytes: Gauge
     private let failures: Counter
     private let recreations: Counter
-    private let parkedGauge: Gauge
     private let storeErrors: Counter
-    private let volumeFull: Gauge
     private let parkedCounters = Mutex<[String: Counter]>([:])
     private let parkAfter: Mutex<ParkAfter>
 
@@ -71,14 +66,9 @@ public final class OutboxPublisher: Service, Sendable {
         self.metrics = metrics
         self.published = Counter(label: "okra_bridge_outbox_published_total", factory: metrics)
         self.publishLatency = CoreMetrics.Timer(label: "okra_bridge_publish_latency_seconds", factory: metrics)
-        self.depth = Gauge(label: "okra_bridge_outbox_depth", factory: metrics)
-        self.oldestAge = Gauge(label: "okra_bridge_outbox_oldest_age_seconds", factory: metrics)
-        self.walBytes = Gauge(label: "okra_bridge_store_wal_bytes", factory: metrics)
         self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
-        self.parkedGauge = Gauge(label: "okra_bridge_parked_records", factory: metrics)
         self.storeErrors = Counter(label: "okra_bridge_store_errors_total", factory: metrics)
-        self.volumeFull = Gauge(label: "okra_bridge_store_volume_full", factory: metrics)
     }
 
     /// `okra_bridge_records_parked_total{reason}`.
@@ -114,20 +104,8 @@ public final class OutboxPublisher: Service, Sendable {
     private func publish(_ current: ProducerSlot) async throws {
         var producer = current.producer
         var policy = PublisherStateMachine(batchSize: batchSize, gather: gather, maxBackoff: maxBackoff)
-        var lastGauges = ContinuousClock.now - .seconds(10)
         var byTopic: [String: Counter] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if ContinuousClock.now - lastGauges >= .seconds(1) {
-                lastGauges = .now
-                if let (count, age) = try? await store.depth() {
-                    depth.record(count)
-                    oldestAge.record(age)
-                }
-                walBytes.record(store.walBytes)
-                parkedGauge.record(await store.parkedCount)
-                volumeFull.record(store.volumeIsFull ? 1 : 0)
-                store.maintainReserve()
-            }
             let round: RoundTally
             do {
                 round = try await publishRound(producer)

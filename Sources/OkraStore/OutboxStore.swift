@@ -215,12 +215,6 @@ public final class OutboxStore: Sendable {
         }
     }
 
-    /// `PRAGMA synchronous` as the writer connection runs it (2 is FULL); tests read it here,
-    /// since a reader connection answers for itself only.
-    var writerSynchronous: Int? {
-        get async throws { try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } }
-    }
-
     /// Whether the data volume is full: new events are refused until a write succeeds again.
     public var volumeIsFull: Bool { volume.isFull }
 

@@ -144,7 +144,7 @@ enum ServeServices {
         }
         return Sink(sink: DurableSink(store: store),
                     services: [.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter)),
-                               .init(service: StorePruner(store: store, logger: logger))],
+                               .init(service: StoreUpkeep(store: store, logger: logger))],
                     operations: operations, lock: lock)
     }
 

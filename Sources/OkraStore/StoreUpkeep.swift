@@ -1,0 +1,68 @@
+import CoreMetrics
+import Logging
+import ServiceLifecycle
+
+/// The store's upkeep, apart from publishing: every second its gauges (outbox depth and oldest
+/// age, WAL size, parked records, a full volume) and the reserve file made again once the volume
+/// has room; every `pruneInterval` the ids older than the dedupe window and the event log past
+/// its retention pruned.
+public struct StoreUpkeep: Service {
+    private let store: OutboxStore
+    private let logger: Logger
+    private let pruneInterval: Duration
+    private let depth: Gauge
+    private let oldestAge: Gauge
+    private let walBytes: Gauge
+    private let parked: Gauge
+    private let volumeFull: Gauge
+
+    /// Upkeep of `store`, pruning every `pruneInterval`.
+    public init(store: OutboxStore, logger: Logger, pruneInterval: Duration = .seconds(60), metrics: MetricsFactory = MetricsSystem.factory) {
+        self.store = store
+        self.logger = logger
+        self.pruneInterval = pruneInterval
+        depth = Gauge(label: "okra_bridge_outbox_depth", factory: metrics)
+        oldestAge = Gauge(label: "okra_bridge_outbox_oldest_age_seconds", factory: metrics)
+        walBytes = Gauge(label: "okra_bridge_store_wal_bytes", factory: metrics)
+        parked = Gauge(label: "okra_bridge_parked_records", factory: metrics)
+        volumeFull = Gauge(label: "okra_bridge_store_volume_full", factory: metrics)
+    }
+
+    /// Keeps up until graceful shutdown.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var lastPrune = ContinuousClock.now
+            while !Task.isCancelled {
+                await recordGauges()
+                store.maintainReserve()
+                if ContinuousClock.now - lastPrune >= pruneInterval {
+                    lastPrune = .now
+                    await prune()
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// The gauges, from the store as it is now.
+    func recordGauges() async {
+        if let (count, age) = try? await store.depth() {
+            depth.record(count)
+            oldestAge.record(age)
+        }
+        walBytes.record(store.walBytes)
+        parked.record(await store.parkedCount)
+        volumeFull.record(store.volumeIsFull ? 1 : 0)
+    }
+
+    private func prune() async {
+        do {
+            let removed = try await store.prune()
+            if removed > 0 {
+                logger.debug("store pruned", metadata: ["ids": "\(removed)"])
+            }
+        } catch {
+            logger.error("store pruning failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
