@@ -67,6 +67,13 @@ public struct SenderCheck: Sendable {
         self.trustedProxies = proxies
     }
 
+    /// Checks allowlist and proxy entries without making a check: the first that is not an
+    /// address, a CIDR range (or, allowed, `okra`) is the error.
+    public static func check(allowIPs: [String], trustedProxies: [String]) throws(SetupError) {
+        if let bad = allowIPs.first(where: { $0 != "okra" && IPRange($0) == nil }) { throw .badAllowedAddress(bad) }
+        if let bad = trustedProxies.first(where: { IPRange($0) == nil }) { throw .badProxyAddress(bad) }
+    }
+
     /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
     /// address in `X-Forwarded-For` that is not one.
     public func clientAddress(peer: String?, forwardedFor: [String]) -> String? {

@@ -181,11 +181,14 @@ extension OutboxStore {
         case .all: [nil]
         case .ids(let ids): ids.chunked(500).map { Array($0) }
         }
+        // The records parked now: one parked again during this redrive (a higher seq) waits
+        // for the next, so a call never loops over its own records.
+        let through = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM parked") } ?? 0
         var count = 0
         for chunk in chunks {
             var after: Int64 = 0
             while true {
-                let rows = try await parkedPage(ids: chunk, after: after)
+                let rows = try await parkedPage(ids: chunk, after: after, through: through)
                 for (seq, record) in rows {
                     let routed = RoutedRecord(topic: record.topic, key: record.key.map { String(decoding: $0, as: UTF8.self) },
                                               headers: record.headers, value: record.value, routeName: nil)
@@ -210,11 +213,12 @@ extension OutboxStore {
 
     static let parkedPageSize = 100
 
-    /// Parked records not yet redriven or discarded, after `after` by seq, among `ids` when given.
-    private func parkedPage(ids: [Int64]?, after: Int64) async throws -> [(Int64, PendingRecord)] {
+    /// Parked records not yet redriven or discarded, after `after` and up to `through` by seq,
+    /// among `ids` when given.
+    private func parkedPage(ids: [Int64]?, after: Int64, through: Int64) async throws -> [(Int64, PendingRecord)] {
         try await pool.read { db in
-            var sql = "SELECT seq, event_id, topic, key, headers, value, created_at FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL AND seq > ?"
-            var arguments: [Int64] = [after]
+            var sql = "SELECT seq, event_id, topic, key, headers, value, created_at FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL AND seq > ? AND seq <= ?"
+            var arguments: [Int64] = [after, through]
             if let ids {
                 sql += " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
                 arguments += ids

@@ -121,8 +121,9 @@ enum FlagValue {
         var properties: [String: String] = [:]
         for pair in pairs {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                // The value may be a secret: only the key part is repeated.
-                throw UsageError("--kafka takes KEY=VALUE, got \(pair.split(separator: "=").first.map(String.init) ?? "an empty value")")
+                // The text may be a secret (a value without its key, or a piece of one that held
+                // a comma in OKRA_BRIDGE_KAFKA): none of it is repeated.
+                throw UsageError("--kafka (or OKRA_BRIDGE_KAFKA) takes KEY=VALUE; one entry is not, \(pair.isEmpty ? "it is empty" : "it is not shown"). Put values with commas in --kafka-config")
             }
             properties[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
         }

@@ -91,6 +91,25 @@ struct CommandLineTests {
                                              "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
         #expect(adminInUse.status == 1, "\(adminInUse.output)")
         #expect(adminInUse.output.split(separator: "\n").contains { $0.hasPrefix("okra-bridge: --admin-listen 127.0.0.1:\(port): the address is already in use") }, "\(adminInUse.output)")
+        // A short token in --admin-token-file: the file is unusable, a failed run naming it.
+        let tokenFile = data + "-admin-token"
+        try "short-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: tokenFile) }
+        let shortInFile = try await Self.run(["serve", "--admin-token-file", tokenFile, "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
+        #expect(shortInFile.status == 1 && shortInFile.output.contains("--admin-token-file \(tokenFile): the token must be at least 16 characters"), "\(shortInFile.output)")
+        #expect(!shortInFile.output.contains("short-token"))
+        // A bad value is a usage error even when a file named by another flag is missing too.
+        let badAddress = try await Self.run(["serve", "--allow-ip", "junk", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", "/no/routes.json", "--data-dir", data])
+        #expect(badAddress.status == 2 && badAddress.output.contains("--allow-ip junk"), "\(badAddress.output)")
+        // A --kafka entry without a key: none of it is repeated (it may be a password).
+        let keyless = try await Self.run(["serve", "--kafka", "=hunter2-secret-value", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
+        #expect(keyless.status == 2 && !keyless.output.contains("hunter2"), "\(keyless.output)")
+        // A property librdkafka refuses: exit 2, and the store is neither locked nor made.
+        let fresh = data + "-fresh"
+        defer { try? FileManager.default.removeItem(atPath: fresh) }
+        let unknownProperty = try await Self.run(["serve", "--kafka", "no.such.property=1", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", fresh])
+        #expect(unknownProperty.status == 2 && unknownProperty.output.contains("no.such.property"), "\(unknownProperty.output)")
+        #expect(!FileManager.default.fileExists(atPath: fresh + "/okra-bridge.sqlite"), "checked before the store is opened")
         let shortAdminToken = try await Self.run(["serve", "--admin-token", "short", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
         // A value out of range: a usage error, and the token is not repeated.
         #expect(shortAdminToken.status == 2 && shortAdminToken.output.contains("--admin-token takes a token of at least 16 characters, got a value that is not shown"),
@@ -211,7 +230,8 @@ struct CommandLineTests {
                 for (label, arguments, environment) in runs {
                     let (status, output) = try await Self.run(["serve"] + arguments, environment: environment, directory: "/proc")
                     #expect(status == 1 || status == 2, "\(label): exit \(status): \(output)")
-                    let first = output.split(separator: "\n").first.map(String.init) ?? ""
+                    // The one line of the error (librdkafka's log lines may come before it).
+                    let first = output.split(separator: "\n").first { $0.hasPrefix("okra-bridge: ") || $0.hasPrefix("Error: ") }.map(String.init) ?? output
                     if status == 2 {
                         #expect(first.contains(flag) || first.contains(variable), "\(label): \(first)")
                     } else {

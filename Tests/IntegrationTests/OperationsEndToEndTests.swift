@@ -145,6 +145,10 @@ struct OperationsEndToEndTests {
         }
         let payments = try await operated.json(["events", "list", "--type", "okra.payment.*", "--limit", "1000"])
         #expect(payments.count == events.values.filter { $0.product == .payment }.count)
+        // Listings carry no envelope unless asked; --with-data lists each entry whole.
+        #expect(payments.allSatisfy { $0["envelope"] == nil })
+        let whole = try await operated.json(["events", "list", "--type", "okra.payment.*", "--limit", "1000", "--with-data"])
+        #expect(whole.count == payments.count && whole.allSatisfy { ($0["envelope"] as? [String: Any])?["data"] != nil }, "\(whole.first ?? [:])")
         #expect(try await operated.json(["events", "list", "--since", "1h", "--limit", "1000"]).count == events.count + 1)
         #expect(try await operated.json(["events", "list", "--until", "1h"]).isEmpty)
         // The body that is no JSON, and the seeds of no shape Okra documents (unrecognized, with ids).

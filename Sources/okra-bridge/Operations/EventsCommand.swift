@@ -77,14 +77,15 @@ struct EventsCommand: AsyncParsableCommand {
             var cursor: String?
             var rows: [AdminAPI.Entry] = []
             repeat {
-                var items = query + [("limit", String(min(1000, limit - printed)))]
+                var items = query + [("limit", String(min(1000, limit - printed)))] + (withData ? [("include", "data")] : [])
                 if let cursor { items.append(("cursor", cursor)) }
                 let page = try await client.call("GET", "admin/events", query: items, as: AdminAPI.EventsPage.self)
-                if options.table { rows += page.events } else { try page.events.forEach(OperationsOutput.printJSONLine) }
+                // A table keeps only what its columns show; whole entries are printed page by page.
+                if options.table && !withData { rows += page.events } else { try page.events.forEach(OperationsOutput.printJSONLine) }
                 printed += page.events.count
                 cursor = page.nextCursor
             } while cursor != nil && printed < limit
-            if options.table { OperationsOutput.printTable(rows) }
+            if options.table && !withData { OperationsOutput.printTable(rows) }
         }
     }
 

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// `okra-bridge serve`: receive Okra's webhooks and land them on Kafka.
 ///
 /// Its settings are in ``ServeSettings`` (flag, variable, default); `resolve(environment:)` turns
-/// them into a ``ServeConfiguration``, and `makeServices` into the running services.
+/// them into a ``ServeConfiguration``, and ``ServeServices/make(_:registry:logger:)`` into the running services.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",

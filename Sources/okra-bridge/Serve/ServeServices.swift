@@ -12,7 +12,7 @@ import ServiceLifecycle
 
 /// `serve`'s wiring: a ``ServeConfiguration`` in, the service group out. The files the settings
 /// name are read here (a bad one is a failed run, exit 1); in start order: the routes reloader,
-/// the sink's services (publisher and pruner, or the direct producer), the admin listener, and
+/// the sink's services (publisher and store upkeep, or the direct producer), the admin listener, and
 /// the ingest listener last, so on SIGTERM it stops first and the publisher drains last.
 enum ServeServices {
     static func make(_ configuration: ServeConfiguration, registry: PrometheusCollectorRegistry,
@@ -24,9 +24,11 @@ enum ServeServices {
             throw UserError("--routes \(configuration.routesPath): \(error)")
         }
         let (senderCheck, tokenFileReloader) = try senderCheck(configuration, logger: logger)
-        let adminToken = try configuration.adminTokenFile.map { try SecretFile.firstLine($0, flag: "--admin-token-file") } ?? configuration.adminToken
+        let adminToken = try adminToken(configuration)
         let producerConfiguration = try producerConfiguration(configuration, logger: logger)
         let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: producerConfiguration, logger: logger) }
+        // Fail fast on a property librdkafka refuses, before the store is locked, opened or upgraded.
+        try await checkProducer(makeProducer, configuration)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
@@ -49,6 +51,27 @@ enum ServeServices {
         // A shutdown that takes longer is cancelled rather than left hanging.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         return (ServiceGroup(configuration: groupConfiguration), sink.lock)
+    }
+
+    /// The admin token: `--admin-token-file`'s first line (a file holding a short one is a failed
+    /// run, as a short `--admin-token` is a usage error), else `--admin-token`.
+    static func adminToken(_ configuration: ServeConfiguration) throws -> String? {
+        guard let path = configuration.adminTokenFile else { return configuration.adminToken }
+        let token = try SecretFile.firstLine(path, flag: "--admin-token-file")
+        guard token.utf8.count >= 16 else { throw UserError("--admin-token-file \(path): the token must be at least 16 characters (it is not shown)") }
+        return token
+    }
+
+    /// Makes a producer and shuts it down: librdkafka checks every property then. A property of
+    /// `--kafka` it refuses is a usage error; one of `--kafka-config`'s file a failed run.
+    static func checkProducer(_ makeProducer: @Sendable () throws -> KafkaProducer, _ configuration: ServeConfiguration) async throws {
+        do {
+            try await makeProducer().shutdown()
+        } catch let error as KafkaError {
+            let fromFlag = configuration.kafkaProperties.keys.contains { error.reason.contains($0) }
+            if let path = configuration.kafkaConfigPath, !fromFlag { throw UserError("--kafka-config \(path): \(error.reason)") }
+            throw UsageError("--kafka \(error.reason)")
+        }
     }
 
     /// Who may send: the tokens (a token file is read here and re-read while serving), the
@@ -136,8 +159,6 @@ enum ServeServices {
         } catch {
             throw UserError("--data-dir \(directory): cannot open the store: \(error)")
         }
-        // Fail fast on a bad --kafka property; the publisher makes its own producer.
-        try await makeProducer().shutdown()
         var operations = Routers.OperationsAPI.noAdminToken
         if store.eventLog != nil, let adminToken {
             operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), adminToken: adminToken)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OkraHTTP
+import OkraIngest
 import OkraStore
 
 /// Every setting of `serve`, once: flag, variable, default and what it takes. `serve --help`
@@ -54,7 +55,7 @@ enum ServeSettings {
 
 /// What `serve` runs with: every setting parsed and checked against the others, before anything
 /// is opened. Files named by settings (tokens, routes, Kafka properties) are read later, by
-/// `makeServices`: a bad file is a failed run (1), a bad value a usage error (2).
+/// ``ServeServices``: a bad file is a failed run (1), a bad value a usage error (2).
 struct ServeConfiguration: Sendable {
     var listen: (host: String, port: Int)
     var adminListen: (host: String, port: Int)?
@@ -100,6 +101,15 @@ extension ServeCommand {
         if tokens.isEmpty && tokenFile == nil && !unauthenticated {
             throw UsageError("no --token given: pass --token-file (or --token production=SECRET), or --allow-unauthenticated to accept any sender")
         }
+        let allowIPs = try read.list(S.allowIp, allowIp)
+        let trustedProxies = try read.list(S.trustedProxy, trustedProxy)
+        // The values alone, before anything is read: a bad one is a usage error naming its flag.
+        do {
+            _ = try TokenSet(pairs: tokens)
+            try SenderCheck.check(allowIPs: allowIPs, trustedProxies: trustedProxies)
+        } catch {
+            throw (error.commandLineError as? UsageError) ?? UsageError("\(error)")
+        }
         let configuration = ServeConfiguration(
             listen: try read.value(S.listen, listen, default: (host: "0.0.0.0", port: 8080), FlagValue.hostPort),
             adminListen: try read.value(S.adminListen, adminListen, FlagValue.hostPort),
@@ -110,7 +120,7 @@ extension ServeCommand {
             routesPath: try read.value(S.routes, routes, default: "./routes.json", { $0 }),
             dataDirectory: try read.value(S.dataDir, dataDir, default: "./data", { $0 }),
             tokens: tokens, tokenFile: tokenFile, allowUnauthenticated: unauthenticated,
-            allowIPs: try read.list(S.allowIp, allowIp), trustedProxies: try read.list(S.trustedProxy, trustedProxy),
+            allowIPs: allowIPs, trustedProxies: trustedProxies,
             kafkaProperties: try FlagValue.kafkaProperties(read.list(S.kafka, kafka)),
             kafkaConfigPath: try read.value(S.kafkaConfig, kafkaConfig, { $0 }),
             maxBody: try read.value(S.maxBody, maxBody, default: 900 << 10, FlagValue.bytes),
