@@ -175,15 +175,20 @@ extension OutboxStore {
     /// Puts parked records back at the end of the outbox, each in the transaction that marks it
     /// redriven (so one is never redriven twice); returns how many went back.
     public func redrive(_ selection: ParkedSelection) async throws -> Int {
+        // The records parked now: one parked again during this redrive (a higher seq) waits
+        // for the next, so a call never loops over its own records.
+        let through = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM parked") } ?? 0
+        return try await redrive(selection, through: through)
+    }
+
+    /// ``redrive(_:)`` of the parked records up to `through` (by seq) only.
+    func redrive(_ selection: ParkedSelection, through: Int64) async throws -> Int {
         // A page of parked records at a time (their values are whole records), ids in chunks
         // well under SQLite's limit on variables a statement takes.
         let chunks: [[Int64]?] = switch selection {
         case .all: [nil]
         case .ids(let ids): ids.chunked(500).map { Array($0) }
         }
-        // The records parked now: one parked again during this redrive (a higher seq) waits
-        // for the next, so a call never loops over its own records.
-        let through = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM parked") } ?? 0
         var count = 0
         for chunk in chunks {
             var after: Int64 = 0

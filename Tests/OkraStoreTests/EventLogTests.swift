@@ -274,6 +274,21 @@ struct EventLogTests {
         #expect(await harness.store.parkedCount == 0)
     }
 
+    @Test("a redrive takes the records parked when it starts: one parked later (a higher seq, as a record parked again during the call) waits for the next")
+    func redriveTakesASnapshot() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        for index in 0..<3 {
+            try harness.id(await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-SNAP-\(index)")))
+        }
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending[2].seq, parking: pending.map { .init(seq: $0.seq, reason: "topic", error: "Broker: Unknown topic or partition") })
+        // As if the third had been parked after the call began: only the first two go back.
+        #expect(try await harness.store.redrive(.all, through: pending[1].seq) == 2)
+        #expect(await harness.store.parkedCount == 1)
+        #expect(try await harness.operations.redrive(.all) == 1)
+    }
+
     @Test("a redrive into a full outbox stops with OperationsUnavailable saying how many records went back; the rest stay parked")
     func redriveIntoFullOutbox() async throws {
         let harness = try Harness(maxPending: 3)
