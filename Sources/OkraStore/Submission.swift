@@ -76,6 +76,8 @@ struct BatchWriter {
     private var addedBytes: Int64 = 0
     private var redriven = 0
     private let insertRecord: Statement
+    /// Prepared with the batch: every webhook with an id runs it (the others only for known ids).
+    private let rememberID: Statement
 
     init(_ db: Database, lastSeq: Int64, lastEntry: Int64, windowMilliseconds: Int64) throws {
         self.db = db
@@ -83,6 +85,7 @@ struct BatchWriter {
         seq = lastSeq
         entry = lastEntry
         insertRecord = try db.cachedStatement(sql: StoreSchema.SQL.insertRecord)
+        rememberID = try db.cachedStatement(sql: StoreSchema.SQL.rememberID)
     }
 
     /// Writes `submissions` in order.
@@ -117,7 +120,7 @@ struct BatchWriter {
     private func isDuplicate(_ id: String, of webhook: Submission.Webhook, entry: Int64?) throws -> Bool {
         let stored = StoreSchema.storedID(id)
         // A new id (the usual case) costs one insert; only a known one is looked up.
-        try db.cachedStatement(sql: StoreSchema.SQL.rememberID).execute(arguments: [webhook.environment, stored, webhook.receivedAtMilliseconds, entry])
+        try rememberID.execute(arguments: [webhook.environment, stored, webhook.receivedAtMilliseconds, entry])
         guard db.changesCount == 0 else { return false }
         let row = try Row.fetchOne(db.cachedStatement(sql: StoreSchema.SQL.lookUpID), arguments: [webhook.environment, stored])
         let seen: Int64 = row?["received_at"] ?? .min
