@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "CRDKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -224,7 +225,11 @@ let package = Package(
         ),
         .testTarget(
             name: "OkraKafkaTests",
-            dependencies: ["OkraKafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "OkraKafka", "CRDKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         // Real parts: the broker over TCP, SQLite files, `okra-bridge` as a process over HTTP.
         .testTarget(

@@ -127,6 +127,10 @@ extension Readiness {
     var json: String {
         let problems = sink.problems.map(JSONResponse.quoted).joined(separator: ",")
         let parked = sink.parked.map { #","parked":\#($0)"# } ?? ""
-        return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":"\#(sink.kafka.rawValue)"\#(parked),"problems":[\#(problems)]}"#
+        var kafka = #"{"state":"\#(sink.kafka.state.rawValue)""#
+        if let kind = sink.kafka.kind { kafka += #","kind":\#(JSONResponse.quoted(kind))"# }
+        if let reason = sink.kafka.reason { kafka += #","reason":\#(JSONResponse.quoted(reason))"# }
+        kafka += "}"
+        return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":\#(kafka)\#(parked),"problems":[\#(problems)]}"#
     }
 }

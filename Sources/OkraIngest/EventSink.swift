@@ -38,14 +38,38 @@ public struct SinkReadiness: Sendable, Equatable {
         case unreadable
     }
 
-    /// What is known of Kafka.
-    public enum Kafka: String, Sendable {
-        /// Not looked at (durable delivery rides out outages).
-        case notChecked = "not checked"
-        /// A metadata request reached a broker.
-        case reachable
-        /// No broker answered.
-        case unreachable
+    /// What is known of the connection to Kafka: `{"state":...,"kind":...,"reason":...}` in
+    /// `/readyz`. In durable mode a failing connection does not make the bridge unready (the
+    /// store rides it out); in direct mode it does.
+    public struct Kafka: Sendable, Equatable {
+        /// The connection's state.
+        public enum State: String, Sendable {
+            /// Nothing delivered, nothing failed, no broker asked yet.
+            case unknown
+            /// The last delivery succeeded, or a broker answered.
+            case ok
+            /// The last thing seen was a failure of the connection.
+            case failing
+        }
+
+        /// The state.
+        public var state: State
+        /// The kind of failure (`tls`, `authentication`, `transport`...), when failing.
+        public var kind: String?
+        /// What failed, in librdkafka's words, when failing.
+        public var reason: String?
+
+        /// A state, with its kind and reason when failing.
+        public init(_ state: State, kind: String? = nil, reason: String? = nil) {
+            self.state = state
+            self.kind = kind
+            self.reason = reason
+        }
+
+        /// Nothing known yet.
+        public static let unknown = Kafka(.unknown)
+        /// Working.
+        public static let ok = Kafka(.ok)
     }
 
     /// The store's state.

@@ -22,10 +22,18 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let shutdown = Code(name: "shutdown")
         /// The message is larger than the broker or client accepts.
         public static let messageTooLarge = Code(name: "messageTooLarge")
-        /// The topic name is invalid or the topic does not exist.
+        /// The topic name is invalid.
         public static let topic = Code(name: "topic")
-        /// Authentication or authorization failed.
-        public static let authorization = Code(name: "authorization")
+        /// The topic does not exist and the cluster does not create it on first use.
+        public static let unknownTopic = Code(name: "unknownTopic")
+        /// The cluster's ACLs refuse this client the topic (Write or Describe).
+        public static let topicAuthorization = Code(name: "topicAuthorization")
+        /// The TLS handshake failed (a certificate that does not verify, a wrong CA, a protocol mismatch).
+        public static let tls = Code(name: "tls")
+        /// SASL authentication failed (a wrong user or password, a mechanism the broker does not offer).
+        public static let authentication = Code(name: "authentication")
+        /// The cluster's ACLs refuse this client a cluster action (`IdempotentWrite`: InitProducerId).
+        public static let clusterAuthorization = Code(name: "clusterAuthorization")
         /// Creating or inspecting a topic failed.
         public static let admin = Code(name: "admin")
         /// Any other broker or client error.
@@ -46,6 +54,11 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public var isRetriable: Bool
     /// librdkafka's own error name (e.g. `_MSG_TIMED_OUT`), when the error came from it.
     public var librdkafkaName: String?
+    /// The kind of Kafka failure for metrics, `/readyz` and the log (nil for errors of the bridge's
+    /// own making: configuration, a full local queue, shutdown). Derived from the code, except
+    /// that a fatal error caused by a failure of the connection (authentication, authorization)
+    /// carries that failure's kind.
+    public var kind: KafkaErrorKind?
     /// Where the error was created.
     public var file: String
     /// Where the error was created.
@@ -64,6 +77,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.reason = reason
         self.isRetriable = isRetriable
         self.librdkafkaName = librdkafkaName
+        self.kind = KafkaErrorKind(code)
         self.file = file
         self.line = line
     }
@@ -74,4 +88,68 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         if let librdkafkaName { text += " [\(librdkafkaName)]" }
         return text
     }
+}
+
+/// The kinds of Kafka failure an operator tells apart: the `kind` label of
+/// `okra_bridge_kafka_errors_total`, the `kind` of `/readyz`'s `kafka`, and the parked `reason`.
+///
+/// Two families: failures of the **connection** (records stay pending and are retried, oldest
+/// first, in order) and refusals of **one record or topic** (the record is parked and the rest
+/// go on). See docs/decisions/0013-kafka-error-kinds.md.
+public enum KafkaErrorKind: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// No broker reachable, a connection refused or broken, a name that does not resolve.
+    case transport
+    /// The TLS handshake failed.
+    case tls
+    /// SASL authentication failed.
+    case authentication
+    /// A cluster action refused by ACLs (InitProducerId for the idempotent producer).
+    case clusterAuthorization = "cluster_authorization"
+    /// No acknowledgement in time (`message.timeout.ms`, a request timeout).
+    case timeout
+    /// The producer hit a fatal error or stalled, and is replaced.
+    case fatal
+    /// A passing broker condition (no leader, not enough replicas, a broker restarting).
+    case broker
+    /// A code the bridge does not classify: retried, parked after `--park-after`.
+    case unclassified
+    /// The cluster's ACLs refuse the topic: the record is parked.
+    case topicAuthorization = "topic_authorization"
+    /// The topic does not exist and is not created on use: the record is parked.
+    case unknownTopic = "unknown_topic"
+    /// The topic name is invalid: the record is parked.
+    case invalidTopic = "invalid_topic"
+    /// The record is larger than the client or the topic accepts: the record is parked.
+    case messageTooLarge = "message_too_large"
+
+    /// The kind of a code, nil for codes that are not Kafka's failures.
+    init?(_ code: KafkaError.Code) {
+        switch code {
+        case .transport: self = .transport
+        case .tls: self = .tls
+        case .authentication: self = .authentication
+        case .clusterAuthorization: self = .clusterAuthorization
+        case .messageTimedOut: self = .timeout
+        case .fatal: self = .fatal
+        case .other: self = .broker
+        case .unclassified: self = .unclassified
+        case .topicAuthorization: self = .topicAuthorization
+        case .unknownTopic: self = .unknownTopic
+        case .topic: self = .invalidTopic
+        case .messageTooLarge: self = .messageTooLarge
+        default: return nil
+        }
+    }
+
+    /// True for failures of the connection, which keep records pending; false for refusals of
+    /// one record or topic.
+    public var isConnectionFailure: Bool {
+        switch self {
+        case .topicAuthorization, .unknownTopic, .invalidTopic, .messageTooLarge: false
+        default: true
+        }
+    }
+
+    /// The label value.
+    public var description: String { rawValue }
 }

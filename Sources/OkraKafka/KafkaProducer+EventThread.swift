@@ -14,8 +14,12 @@ extension KafkaProducer {
             switch rdkafka.nextEvent(timeoutMilliseconds: 1000) {
             case .deliveryReports(let reports)?:
                 complete(reports)
-            case .warning(let text, let name)?:
-                logger.warning("Kafka producer error: \(text)", metadata: ["kafka.error": "\(name)"])
+            case .error(let error)?:
+                if let health {
+                    health.failed(error)
+                } else {
+                    logger.warning("Kafka producer error: \(error.reason)", metadata: ["kafka.error": "\(error.librdkafkaName ?? "-")"])
+                }
             case .fatal(let error)?:
                 becomeFatal(error)
             case .other?, nil:
@@ -31,14 +35,23 @@ extension KafkaProducer {
             state.deliveries.compact()
             return (promises, state.lifecycle)
         }
+        var delivered = false
+        var failures: [KafkaErrorKind: (error: KafkaError, count: Int)] = [:]
         for (promise, report) in zip(promises, reports) {
             guard let promise else { continue }
             if report.code.isSuccess {
+                delivered = true
                 promise.complete(.success(KafkaDeliveryReport(topic: promise.topic, partition: report.partition, offset: report.offset)))
             } else {
-                promise.complete(.failure(lifecycle.deliveryFailure(report.code, topic: promise.topic)))
+                let error = lifecycle.deliveryFailure(report.code, topic: promise.topic)
+                // The fatal error itself was reported when it happened, not once per message it failed.
+                if let kind = error.kind, error.code != .fatal { failures[kind] = (error, (failures[kind]?.count ?? 0) + 1) }
+                promise.complete(.failure(error))
             }
         }
+        guard let health else { return }
+        for (error, count) in failures.values { health.failed(error, count: count) }
+        if delivered { health.succeeded() }
     }
 
     /// Declares the producer stuck when the same message has been the oldest in flight for
@@ -64,7 +77,11 @@ extension KafkaProducer {
             }
         }
         guard let waiters else { return }
-        logger.error("Kafka producer fatal error; it must be recreated", metadata: ["kafka.error": "\(fatal.librdkafkaName ?? "")", "kafka.reason": "\(fatal.reason)"])
+        if let health {
+            health.failed(fatal)
+        } else {
+            logger.error("Kafka producer fatal error; it must be recreated", metadata: ["kafka.error": "\(fatal.librdkafkaName ?? "")", "kafka.reason": "\(fatal.reason)"])
+        }
         for promise in waiters { promise.complete(.failure(fatal)) }
         // Whatever librdkafka still holds is reported later against no waiter.
         rdkafka.purge(blocking: false)

@@ -20,6 +20,8 @@ public final class KafkaProducer: Service, Sendable {
     let rdkafka: RDKafkaProducer
     let configuration: KafkaProducerConfiguration
     let logger: Logger
+    /// Where failures and deliveries are reported (counted, logged once a minute per kind).
+    let health: KafkaHealth?
     let state: Mutex<State>
     let running = Atomic<Bool>(true)
     let threadExited = DispatchSemaphore(value: 0)
@@ -36,10 +38,13 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Creates a producer and starts its delivery-report thread.
+    /// - Parameter health: where this producer reports its failures and deliveries; without one,
+    ///   each failure is logged as it comes.
     /// - Throws: ``KafkaError/Code/configuration`` naming the property librdkafka rejected.
-    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
+    public init(configuration: KafkaProducerConfiguration, logger: Logger, health: KafkaHealth? = nil) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
+        self.health = health
         self.rdkafka = try RDKafkaProducer(properties: configuration.librdkafkaProperties, logger: logger)
         self.state = Mutex(State())
         let thread = Thread { [self] in
@@ -70,6 +75,16 @@ public final class KafkaProducer: Service, Sendable {
         value: [UInt8],
         headers: [KafkaHeader] = []
     ) throws(KafkaError) -> KafkaDelivery {
+        do {
+            return try enqueue(topic: topic, key: key, value: value, headers: headers)
+        } catch {
+            // A fatal error was reported when it happened.
+            if error.code != .fatal { health?.failed(error) }
+            throw error
+        }
+    }
+
+    private func enqueue(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader]) throws(KafkaError) -> KafkaDelivery {
         try state.withLock { (state: inout State) throws(KafkaError) -> KafkaDelivery in
             if case .fail(let error) = state.lifecycle.send() { throw error }
             let handle: RDKafkaTopic

@@ -13,11 +13,17 @@ public final class DirectDelivery: EventSink, Service, Sendable {
     /// Kafka's reachability as readiness reads it: at most one broker check in flight, its
     /// answer kept for a second, so a flood of probes never queues checks on the producer.
     let reachability: SharedCheck
+    private let health: KafkaHealth?
 
     /// Creates the first producer at once, so a broken configuration fails at start.
-    /// - Parameter readinessFreshness: how long a broker check answers `/readyz`.
-    public init(makeProducer: @escaping @Sendable () throws -> KafkaProducer, readinessFreshness: Duration = .seconds(1)) throws {
+    /// - Parameters:
+    ///   - readinessFreshness: how long a broker check answers `/readyz`.
+    ///   - health: the Kafka health the producers report to: `/readyz` gives its kind and
+    ///     reason when no broker answers (a TLS or SASL failure, say).
+    public init(makeProducer: @escaping @Sendable () throws -> KafkaProducer, readinessFreshness: Duration = .seconds(1),
+                health: KafkaHealth? = nil) throws {
         self.makeProducer = makeProducer
+        self.health = health
         let current = CurrentProducer(try makeProducer())
         self.current = current
         self.reachability = SharedCheck(freshFor: readinessFreshness) {
@@ -48,9 +54,12 @@ public final class DirectDelivery: EventSink, Service, Sendable {
     /// last check (at most a second old; one check at a time, shared by every probe).
     public func readiness() async -> SinkReadiness {
         guard await reachability.value() else {
-            return SinkReadiness(store: .none, kafka: .unreachable, problems: ["Kafka is unreachable and delivery is direct"])
+            var kafka = SinkReadiness.Kafka(.failing, kind: KafkaErrorKind.transport.rawValue, reason: "no broker answered a metadata request within 1 s")
+            if let status = health?.status, status.state == .failing { kafka = status.readiness }
+            return SinkReadiness(store: .none, kafka: kafka, problems: ["Kafka is unreachable and delivery is direct"])
         }
-        return SinkReadiness(store: .none, kafka: .reachable)
+        health?.succeeded()
+        return SinkReadiness(store: .none, kafka: .ok)
     }
 
     /// Waits for graceful shutdown, then shuts the producer down (flushing what is in flight).

@@ -29,6 +29,8 @@ public final class OutboxPublisher: Service, Sendable {
     private let storeErrors: Counter
     private let parkedCounters = Mutex<[String: Counter]>([:])
     private let parkAfter: Mutex<ParkAfter>
+    private let health: KafkaHealth?
+    private let retryLogInterval: Duration
 
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
@@ -40,6 +42,10 @@ public final class OutboxPublisher: Service, Sendable {
     ///     before the next one.
     ///   - parkAfter: how long a librdkafka code the bridge does not classify may keep failing
     ///     the oldest record before it is parked (`--park-after`).
+    ///   - health: the Kafka health the producers report to; while it says failing and the
+    ///     outbox is empty, the publisher asks a broker for metadata every few seconds, so the
+    ///     state turns ok once Kafka is back even when nothing is left to send.
+    ///   - retryLogInterval: the shortest time between two "delivery failing" lines.
     public init(
         store: OutboxStore,
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
@@ -51,8 +57,12 @@ public final class OutboxPublisher: Service, Sendable {
         maxBackoff: Duration = .seconds(5),
         shutdownGrace: Duration = .seconds(3),
         parkAfter: Duration = .seconds(600),
+        health: KafkaHealth? = nil,
+        retryLogInterval: Duration = .seconds(60),
         metrics: MetricsFactory = MetricsSystem.factory
     ) {
+        self.health = health
+        self.retryLogInterval = retryLogInterval
         self.shutdownGrace = shutdownGrace
         self.parkAfter = Mutex(ParkAfter(limit: parkAfter))
         self.store = store
@@ -105,6 +115,8 @@ public final class OutboxPublisher: Service, Sendable {
         var producer = current.producer
         var policy = PublisherStateMachine(batchSize: batchSize, gather: gather, maxBackoff: maxBackoff)
         var byTopic: [String: Counter] = [:]
+        var retries = RetryLines(interval: retryLogInterval)
+        var lastProbe: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let round: RoundTally
             do {
@@ -127,22 +139,31 @@ public final class OutboxPublisher: Service, Sendable {
                 continue
             case .waitForRecords:
                 await store.waitForNewRecords(timeout: idlePoll)
+                if let health, health.status.state == .failing, producer.fatalError == nil,
+                   lastProbe.map({ ContinuousClock.now - $0 >= .seconds(5) }) ?? true {
+                    lastProbe = .now
+                    if await producer.brokersReachable(timeout: .seconds(1)) { health.succeeded() }
+                }
             case .gather(let pause):
                 try? await Task.sleep(for: pause)
             case .retry(let backoff, let replaceProducer):
                 failures.increment(by: round.failed)
                 if replaceProducer {
-                    logger.warning("replacing the Kafka producer", metadata: ["reason": "\(round.fatal ? "fatal error" : "a round with no delivery")", "outbox.failed": "\(round.failed)"])
+                    retries.replaced(fatal: round.fatal)
                     await producer.shutdown()
                     recreations.increment()
                     // A broken configuration throws here and ends the service: nothing is lost.
                     producer = try makeProducer()
                     current.producer = producer
                 }
-                logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
-                    "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)",
-                    "error": "\(round.firstError.map { "\($0)" } ?? "")",
-                ])
+                if let line = retries.failedRound(now: .now) {
+                    // At most one line per interval: an outage retries every few seconds.
+                    logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
+                        "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)",
+                        "outbox.failed_rounds_since_last_line": "\(line.rounds)", "producer.replaced_since_last_line": "\(line.replaced)",
+                        "error": "\(round.firstError.map { "\($0)" } ?? "")",
+                    ])
+                }
                 try? await Task.sleep(for: backoff)
             }
         }

@@ -71,16 +71,11 @@ struct RoundTally {
     /// The per-topic counts, once every record was reported.
     mutating func finish() { flushRun() }
 
-    /// The `reason` label and column of a record Kafka refused for good.
+    /// The `reason` label and column of a record Kafka refused for good: its kind
+    /// (`message_too_large`, `unknown_topic`, `topic_authorization`, `invalid_topic`, or
+    /// `unclassified` after `--park-after`).
     static func reason(_ error: KafkaError) -> String {
-        switch error.code {
-        case .messageTooLarge: "message_too_large"
-        case .topic: "topic"
-        case .authorization: "authorization"
-        case .configuration: "configuration"
-        case .unclassified: "unclassified"
-        default: "other"
-        }
+        error.kind?.rawValue ?? "other"
     }
 
     private mutating func flushRun() {
@@ -184,4 +179,26 @@ struct ParkAfter {
 
     /// A round ended with no failure judged: nothing is failing now.
     mutating func cleared() { failing = nil }
+}
+
+/// The publisher's "delivery failing" line, written at most once per interval with the failed
+/// rounds and producer replacements since the last one (an outage retries every few seconds).
+struct RetryLines {
+    let interval: Duration
+    private var lastLine: ContinuousClock.Instant?
+    private var rounds = 0
+    private var replacements = 0
+
+    init(interval: Duration) { self.interval = interval }
+
+    /// The producer was replaced (after a fatal error, or a round that delivered nothing).
+    mutating func replaced(fatal: Bool) { replacements += 1 }
+
+    /// A round failed: the counts for a line, when one is due.
+    mutating func failedRound(now: ContinuousClock.Instant) -> (rounds: Int, replaced: Int)? {
+        rounds += 1
+        if let lastLine, now - lastLine < interval { return nil }
+        defer { (lastLine, rounds, replacements) = (now, 0, 0) }
+        return (rounds, replacements)
+    }
 }

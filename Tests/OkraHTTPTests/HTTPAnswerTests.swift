@@ -117,11 +117,13 @@ struct HTTPAnswerTests {
             #expect(ready.json?["status"] as? String == "ready")
             #expect(ready.json?["routes_sha256"] as? String == sha)
             #expect(ready.json?["store"] as? String == "accepting")
-            #expect(ready.json?["kafka"] as? String == "not checked")
+            #expect(ready.json?["kafka"] as? [String: String] == ["state": "unknown"])
 
             #expect(ready.json?["parked"] == nil, "no store, no parked count")
-            sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is \"full\""], parked: 2))
+            sink.setReadiness(SinkReadiness(store: .full, kafka: .init(.failing, kind: "tls", reason: "SSL handshake failed: \"verify\""),
+                                            problems: ["the outbox is \"full\""], parked: 2))
             let full = try await Self.request(adminPort, "GET", "/readyz")
+            #expect(full.json?["kafka"] as? [String: String] == ["state": "failing", "kind": "tls", "reason": "SSL handshake failed: \"verify\""])
             #expect(full.status == 503)
             #expect(full.json?["status"] as? String == "not ready")
             #expect(full.json?["problems"] as? [String] == ["the outbox is \"full\""])

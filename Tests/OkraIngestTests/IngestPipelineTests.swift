@@ -256,7 +256,7 @@ struct IngestPipelineTests {
         var readiness = await fixture.ingest.readiness()
         #expect(readiness.routesSHA256 == table.sha256)
         #expect(readiness.isReady)
-        fixture.sink.setReadiness(SinkReadiness(store: .full, kafka: .notChecked, problems: ["the outbox is full"]))
+        fixture.sink.setReadiness(SinkReadiness(store: .full, kafka: .unknown, problems: ["the outbox is full"]))
         readiness = await fixture.ingest.readiness()
         #expect(!readiness.isReady)
         #expect(readiness.sink.store == .full)

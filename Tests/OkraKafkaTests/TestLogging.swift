@@ -7,6 +7,8 @@ final class CapturingLogHandler: LogHandler, Sendable {
         var level: Logger.Level
         var message: String
         var source: String
+        /// The line's metadata, each value as text.
+        var metadata: [String: String] = [:]
     }
 
     let lines = Mutex<[Line]>([])
@@ -25,7 +27,8 @@ final class CapturingLogHandler: LogHandler, Sendable {
     }
 
     func log(event: LogEvent) {
-        lines.withLock { $0.append(Line(level: event.level, message: "\(event.message)", source: event.source)) }
+        let metadata = (event.metadata ?? [:]).mapValues { "\($0)" }
+        lines.withLock { $0.append(Line(level: event.level, message: "\(event.message)", source: event.source, metadata: metadata)) }
     }
 
     var captured: [Line] { lines.withLock { $0 } }

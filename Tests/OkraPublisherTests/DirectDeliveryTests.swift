@@ -4,6 +4,7 @@ import OkraKafka
 @testable import OkraPublisher
 import OkraRouting
 import Synchronization
+import MetricsTestKit
 import Testing
 
 /// Direct delivery against librdkafka's in-process mock cluster and an unreachable broker.
@@ -28,21 +29,24 @@ struct DirectDeliveryTests {
     func delivers() async throws {
         let direct = try DirectDelivery(makeProducer: Self.producer())
         #expect(try await direct.accept(Self.event(["direct-a", "direct-b"])) == .accepted)
-        #expect(await direct.readiness() == SinkReadiness(store: .none, kafka: .reachable))
+        #expect(await direct.readiness() == SinkReadiness(store: .none, kafka: .ok))
         await direct.producer.shutdown()
     }
 
-    @Test("an unreachable broker fails the event with a delivery error, and readiness says why")
+    @Test("an unreachable broker fails the event with a delivery error, and readiness says why, in librdkafka's words")
     func unreachable() async throws {
+        let health = KafkaHealth(logger: .init(label: "test"), metrics: TestMetrics())
         let direct = try DirectDelivery(makeProducer: {
             var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:1")
             configuration.messageTimeout = .milliseconds(500)
             configuration.flushTimeout = .milliseconds(100)
-            return try KafkaProducer(configuration: configuration, logger: .init(label: "test"))
-        })
+            return try KafkaProducer(configuration: configuration, logger: .init(label: "test"), health: health)
+        }, health: health)
         await #expect(throws: KafkaError.self) { _ = try await direct.accept(Self.event(["nowhere"])) }
         let readiness = await direct.readiness()
-        #expect(readiness.kafka == .unreachable)
+        #expect(readiness.kafka.state == .failing)
+        #expect(["transport", "timeout"].contains(readiness.kafka.kind ?? "-"), "\(readiness.kafka)")
+        #expect(readiness.kafka.reason?.isEmpty == false)
         #expect(readiness.problems == ["Kafka is unreachable and delivery is direct"])
         await direct.producer.shutdown()
     }
@@ -58,9 +62,10 @@ struct DirectDeliveryTests {
             for _ in 0..<200 { group.addTask { await direct.readiness().kafka } }
             return await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(answers == Array(repeating: .unreachable, count: 200))
+        #expect(answers.allSatisfy { $0.state == .failing && $0.kind == "transport" }, "\(answers.first.map { "\($0)" } ?? "")")
+        #expect(answers.count == 200)
         #expect(direct.reachability.checksStarted == 1, "200 probes, one broker check")
-        #expect(await direct.readiness().kafka == .unreachable)
+        #expect(await direct.readiness().kafka.state == .failing)
         #expect(direct.reachability.checksStarted == 1, "still fresh")
         await direct.producer.shutdown()
     }

@@ -28,8 +28,10 @@ struct OutboxPublisherMockClusterTests {
         /// lasting refusal survives the producer's replacement, as on a real cluster).
         let refuseWith = Mutex<Int32?>(nil)
         let configuration: KafkaProducerConfiguration
+        let health: KafkaHealth?
 
-        init(_ configure: (inout KafkaProducerConfiguration) -> Void = { _ in }) {
+        init(health: KafkaHealth? = nil, _ configure: (inout KafkaProducerConfiguration) -> Void = { _ in }) {
+            self.health = health
             var configuration = KafkaProducerConfiguration(bootstrapServers: "")
             configuration.properties["test.mock.num.brokers"] = "1"
             configuration.linger = .milliseconds(1)
@@ -39,7 +41,7 @@ struct OutboxPublisherMockClusterTests {
         }
 
         func make() throws -> KafkaProducer {
-            let producer = try KafkaProducer(configuration: configuration, logger: Self.quiet)
+            let producer = try KafkaProducer(configuration: configuration, logger: Self.quiet, health: health)
             if let code = refuseWith.withLock({ $0 }) { _ = producer.failNextProduceRequestsForTesting(1_000_000, brokerError: code) }
             latest.withLock { $0 = producer }
             made.withLock { $0 += 1 }
@@ -158,7 +160,46 @@ struct OutboxPublisherMockClusterTests {
         #expect(try await Self.eventually { try await store.depth().count == 0 }, "the record after it is delivered")
         let parked = try await store.parked()
         #expect(parked.map(\.record.eventID) == ["okra-refused"], "\(parked.map(\.error))")
-        #expect(parked.first?.reason == "authorization")
+        #expect(parked.first?.reason == "topic_authorization")
+    }
+
+    @Test("a cluster-authorization refusal (an ACL) is the connection's failure: nothing is parked, records wait in order and go once it is lifted; a topic-authorization refusal parks")
+    func clusterAuthorizationKeepsRecordsPending() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let metrics = TestMetrics()
+        let health = KafkaHealth(logger: Producers.quiet, metrics: metrics)
+        let producers = Producers(health: health)
+        let publisher = OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: Producers.quiet,
+                                        batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200),
+                                        health: health, metrics: metrics)
+        // CLUSTER_AUTHORIZATION_FAILED (31) on every Produce request, for every producer made.
+        producers.refuseWith.withLock { $0 = 31 }
+        let task = Task { try await publisher.run() }
+        defer { task.cancel() }
+        for index in 0..<5 {
+            _ = try await store.accept(eventID: "okra-acl-\(index)", records: [Self.record("acl", "acl-\(index)")], receivedAt: Date())
+        }
+        #expect(await Self.eventually { (try? metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "cluster_authorization")]).totalValue ?? 0) ?? 0 >= 5 })
+        try await Task.sleep(for: .seconds(1))
+        #expect(await store.parkedCount == 0, "a refusal of the connection parks nothing")
+        #expect(try await store.depth().count == 5, "every record waits")
+        #expect(health.status.kind == .clusterAuthorization, "\(health.status)")
+
+        producers.refuseWith.withLock { $0 = nil }
+        let refusing = try #require(producers.latest.withLock { $0 })
+        #expect(refusing.clearRequestErrorsForTesting(apiKey: 0))
+        #expect(try await Self.eventually { try await store.depth().count == 0 }, "delivered once the ACL allows it")
+        #expect(await store.parkedCount == 0)
+        #expect(health.status.state == .ok)
+
+        // A refusal of the topic itself parks the record, and what follows goes on.
+        let producer = try #require(producers.latest.withLock { $0 })
+        #expect(producer.refuseNextProduceRequestsForTesting(1))
+        _ = try await store.accept(eventID: "okra-topic-acl", records: [Self.record("acl-topic", "topic")], receivedAt: Date())
+        #expect(await Self.eventually { await store.parkedCount == 1 })
+        #expect(try await store.parked().first?.reason == "topic_authorization")
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "topic_authorization")]).totalValue >= 1)
     }
 
     @Test("a store that is locked past its busy timeout is retried with backoff; the publisher keeps running and drains")

@@ -85,9 +85,10 @@ struct PublisherPolicyTests {
     @Test("each kind of permanent refusal has its reason label")
     func reasons() {
         #expect(RoundTally.reason(Self.tooLarge) == "message_too_large")
-        #expect(RoundTally.reason(KafkaError(.topic, "unknown topic", isRetriable: false)) == "topic")
-        #expect(RoundTally.reason(KafkaError(.authorization, "denied", isRetriable: false)) == "authorization")
-        #expect(RoundTally.reason(KafkaError(.other, "?", isRetriable: false)) == "other")
+        #expect(RoundTally.reason(KafkaError(.topic, "invalid topic", isRetriable: false)) == "invalid_topic")
+        #expect(RoundTally.reason(KafkaError(.unknownTopic, "unknown topic", isRetriable: false)) == "unknown_topic")
+        #expect(RoundTally.reason(KafkaError(.topicAuthorization, "denied", isRetriable: false)) == "topic_authorization")
+        #expect(RoundTally.reason(KafkaError(.other, "?", isRetriable: false)) == "broker")
     }
 
     static func tally(sent: Int, delivered: Int = 0, failures: [KafkaError] = []) -> RoundTally {

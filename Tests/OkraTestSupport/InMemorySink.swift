@@ -9,7 +9,7 @@ public final class InMemorySink: EventSink {
         var accepted: [RoutedEvent] = []
         var seenIDs: Set<String> = []
         var failing = false
-        var readiness = SinkReadiness(store: .accepting, kafka: .notChecked)
+        var readiness = SinkReadiness(store: .accepting, kafka: .unknown)
     }
 
     /// What a failing sink throws.

@@ -24,6 +24,17 @@ extension KafkaProducer {
         rdkafka.failNextProduceRequestsForTesting(count, code: code)
     }
 
+    /// Makes the mock cluster answer the next `count` requests of `apiKey` (22 InitProducerId,
+    /// 36 SaslAuthenticate) with the broker error `code`.
+    func failNextRequestsForTesting(apiKey: Int16, _ count: Int, brokerError code: Int32) -> Bool {
+        rdkafka.failNextRequestsForTesting(apiKey: apiKey, count, code: code)
+    }
+
+    /// Clears the errors pushed for requests of `apiKey`.
+    func clearRequestErrorsForTesting(apiKey: Int16) -> Bool {
+        rdkafka.clearRequestErrorsForTesting(apiKey: apiKey)
+    }
+
     /// The bootstrap address of this producer's mock cluster, for other clients.
     func mockClusterBootstrapsForTesting() -> String? {
         rdkafka.mockClusterBootstrapsForTesting()

@@ -14,7 +14,14 @@ final class RDKafkaClient: @unchecked Sendable {
     /// What the C log callback reaches through `rd_kafka_opaque`.
     final class LogContext: Sendable {
         let logger: Logger
-        init(logger: Logger) { self.logger = logger }
+        /// librdkafka's `FAIL` lines (a connection failed) are written at debug level: the same
+        /// failures reach the client as error events, which are counted and logged once a minute
+        /// per kind (``KafkaHealth``), where librdkafka would write two lines a minute per broker.
+        let failuresAreEvents: Bool
+        init(logger: Logger, failuresAreEvents: Bool) {
+            self.logger = logger
+            self.failuresAreEvents = failuresAreEvents
+        }
     }
 
     /// Which kind of client.
@@ -34,7 +41,7 @@ final class RDKafkaClient: @unchecked Sendable {
         logger: Logger
     ) throws(KafkaError) {
         let conf = try RDKafkaConfig.make(properties)
-        let context = Unmanaged.passRetained(LogContext(logger: logger))
+        let context = Unmanaged.passRetained(LogContext(logger: logger, failuresAreEvents: routesDeliveryReportsAndErrors))
         rd_kafka_conf_set_opaque(conf, context.toOpaque())
         rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
             guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
@@ -42,7 +49,7 @@ final class RDKafkaClient: @unchecked Sendable {
             let text = message.map { String(cString: $0) } ?? ""
             let fac = facility.map { String(cString: $0) } ?? ""
             context.logger.log(
-                level: RDKafkaClient.logLevel(syslog: level),
+                level: context.failuresAreEvents && fac == "FAIL" ? .debug : RDKafkaClient.logLevel(syslog: level),
                 "\(text)",
                 metadata: ["librdkafka.facility": "\(fac)"],
                 source: "librdkafka"

@@ -11,6 +11,13 @@ enum RDKafkaError {
         return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: name, file: file, line: line)
     }
 
+    /// The error for a code librdkafka reported with its own text (an error event's string, which
+    /// names the broker and what failed, e.g. the certificate that did not verify).
+    static func make(_ err: rd_kafka_resp_err_t, reason: String, file: String = #fileID, line: Int = #line) -> KafkaError {
+        let (code, retriable) = classify(err)
+        return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: String(cString: rd_kafka_err2name(err)), file: file, line: line)
+    }
+
     /// The category of a librdkafka code and whether sending again can help. A code that is not
     /// retriable means Kafka refused the message for good: the outbox parks it. A code not
     /// listed here is ``KafkaError/Code/unclassified``: retriable.
@@ -24,6 +31,15 @@ enum RDKafkaError {
         case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
              RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
             return (.transport, true)
+        // Failures of the connection, not of a record: once an operator fixes the CA, the
+        // password or the ACL (or the cluster comes back), every pending record goes, in order.
+        case RD_KAFKA_RESP_ERR__SSL:
+            return (.tls, true)
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
+             RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM, RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE:
+            return (.authentication, true)
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            return (.clusterAuthorization, true)
         case RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
              RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
              RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
@@ -41,11 +57,9 @@ enum RDKafkaError {
             // Reported only once librdkafka gave up on the topic (after
             // topic.metadata.propagation.max.ms): the topic does not exist and will not be
             // created automatically. A retry cannot fix that; an operator who creates the topic can.
-            return (.topic, false)
-        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
-             RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, RD_KAFKA_RESP_ERR__AUTHENTICATION,
-             RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-            return (.authorization, false)
+            return (.unknownTopic, false)
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+            return (.topicAuthorization, false)
         case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
              RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
              RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,

@@ -52,8 +52,9 @@ struct RDKafkaDeliveryReport: Sendable {
 enum RDKafkaProducerEvent {
     /// A batch of delivery reports, in the order librdkafka gave them.
     case deliveryReports([RDKafkaDeliveryReport])
-    /// An error that does not end the producer (a broker went away, say): logged.
-    case warning(text: String, name: String)
+    /// An error that does not end the producer (a broker went away, a TLS handshake or SASL
+    /// authentication failed): librdkafka retries the connection by itself.
+    case error(KafkaError)
     /// A fatal error: the producer delivers nothing more.
     case fatal(KafkaError)
     /// Anything else.
@@ -137,15 +138,19 @@ final class RDKafkaProducer: Sendable {
             let err = rd_kafka_event_error(event)
             let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "unknown error"
             guard rd_kafka_event_error_is_fatal(event) != 0 else {
-                return .warning(text: text, name: String(cString: rd_kafka_err2name(err)))
+                return .error(RDKafkaError.make(err, reason: text))
             }
             let (code, reason) = client.fatalError() ?? (err, text)
-            return .fatal(KafkaError(
+            var fatal = KafkaError(
                 .fatal,
                 "the producer hit a fatal error and must be recreated: \(reason)",
                 isRetriable: true,
                 librdkafkaName: String(cString: rd_kafka_err2name(code))
-            ))
+            )
+            // A fatal error caused by the connection (an ACL refusing InitProducerId) is shown as
+            // that failure, which is what an operator must fix.
+            if let cause = RDKafkaError.make(code).kind, cause.isConnectionFailure, cause != .unclassified { fatal.kind = cause }
+            return .fatal(fatal)
         default:
             return .other
         }
@@ -208,9 +213,22 @@ extension RDKafkaProducer {
 
     /// Makes the mock cluster answer the next `count` Produce requests with the broker error `code`.
     func failNextProduceRequestsForTesting(_ count: Int, code: Int32) -> Bool {
+        failNextRequestsForTesting(apiKey: 0 /* Produce */, count, code: code)
+    }
+
+    /// Makes the mock cluster answer the next `count` requests of `apiKey` (Kafka's protocol
+    /// number: 22 InitProducerId, 36 SaslAuthenticate) with the broker error `code`.
+    func failNextRequestsForTesting(apiKey: Int16, _ count: Int, code: Int32) -> Bool {
         guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
         let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: code), count: count)
-        rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, count, errors)
+        rd_kafka_mock_push_request_errors_array(cluster, apiKey, count, errors)
+        return true
+    }
+
+    /// Clears every error pushed on the mock cluster for requests of `apiKey`.
+    func clearRequestErrorsForTesting(apiKey: Int16) -> Bool {
+        guard let cluster = rd_kafka_handle_mock_cluster(client.handle) else { return false }
+        rd_kafka_mock_clear_request_errors(cluster, apiKey)
         return true
     }
 }

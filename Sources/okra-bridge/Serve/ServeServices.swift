@@ -26,13 +26,17 @@ enum ServeServices {
         let (senderCheck, tokenFileReloader) = try senderCheck(configuration, logger: logger)
         let adminToken = try adminToken(configuration)
         let producerConfiguration = try producerConfiguration(configuration, logger: logger)
-        let makeProducer: @Sendable () throws -> KafkaProducer = { try KafkaProducer(configuration: producerConfiguration, logger: logger) }
+        // Every producer (one is replaced after a fatal error) reports to the one health.
+        let health = KafkaHealth(logger: logger)
+        let makeProducer: @Sendable () throws -> KafkaProducer = {
+            try KafkaProducer(configuration: producerConfiguration, logger: logger, health: health)
+        }
         // Fail fast on a property librdkafka refuses, before the store is locked, opened or upgraded.
         try await checkProducer(makeProducer, configuration)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
-        let sink = try await sink(configuration, makeProducer: makeProducer, reloader: reloader, adminToken: adminToken, logger: logger)
+        let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminToken: adminToken, logger: logger)
         services += sink.services
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger)
         services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
@@ -139,10 +143,10 @@ enum ServeServices {
         var lock: DataDirectoryLock?
     }
 
-    static func sink(_ configuration: ServeConfiguration, makeProducer: @escaping @Sendable () throws -> KafkaProducer,
+    static func sink(_ configuration: ServeConfiguration, makeProducer: @escaping @Sendable () throws -> KafkaProducer, health: KafkaHealth,
                      reloader: RoutesReloader, adminToken: String?, logger: Logger) async throws -> Sink {
         guard configuration.delivery == .durable else {
-            let direct = try DirectDelivery(makeProducer: makeProducer)
+            let direct = try DirectDelivery(makeProducer: makeProducer, health: health)
             return Sink(sink: direct, services: [.init(service: direct)], operations: .directMode)
         }
         let directory = configuration.dataDirectory
@@ -163,8 +167,9 @@ enum ServeServices {
         if store.eventLog != nil, let adminToken {
             operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), adminToken: adminToken)
         }
-        return Sink(sink: DurableSink(store: store),
-                    services: [.init(service: OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter)),
+        let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health)
+        return Sink(sink: DurableSink(store: store, kafka: { health.status.readiness }),
+                    services: [.init(service: publisher),
                                .init(service: StoreUpkeep(store: store, logger: logger))],
                     operations: operations, lock: lock)
     }

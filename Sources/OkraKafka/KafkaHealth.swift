@@ -1,0 +1,136 @@
+import CoreMetrics
+import Logging
+import Synchronization
+
+/// What the bridge knows of its connection to Kafka, across every producer it makes (a producer
+/// that turned fatal is replaced; the health stays).
+///
+/// Producers report each failure (an error event, a failed delivery report, a refused enqueue)
+/// and each successful delivery. The health counts failures by ``KafkaErrorKind`` in
+/// `okra_bridge_kafka_errors_total{kind}` (every kind present from the start, at 0), keeps the
+/// connection's state for `/readyz`, and logs each kind at most once per `logInterval` with the
+/// number of failures since its last line, so an outage that retries every few milliseconds
+/// writes one line a minute, not one per retry.
+public final class KafkaHealth: Sendable {
+    /// The connection's state.
+    public enum State: String, Sendable {
+        /// Nothing delivered and nothing failed yet.
+        case unknown
+        /// The last thing that happened was a delivery, or a broker answered.
+        case ok
+        /// The last thing that happened was a failure of the connection.
+        case failing
+    }
+
+    /// The state, and for a failing connection the kind and librdkafka's words for it.
+    public struct Status: Sendable, Equatable {
+        /// The state.
+        public var state: State
+        /// The kind of the failure, when failing.
+        public var kind: KafkaErrorKind?
+        /// What failed, when failing: librdkafka's text (it names the broker and, for TLS, what
+        /// did not verify). Never a secret: librdkafka does not put passwords in its errors.
+        public var reason: String?
+
+        /// A status.
+        public init(state: State, kind: KafkaErrorKind? = nil, reason: String? = nil) {
+            self.state = state
+            self.kind = kind
+            self.reason = reason
+        }
+    }
+
+    /// The kinds that name why a connection failed. librdkafka follows each with the generic
+    /// `transport` ("1/1 brokers are down"), which must not hide it.
+    static let causes: Set<KafkaErrorKind> = [.tls, .authentication, .clusterAuthorization]
+
+    private struct Tally {
+        var status = Status(state: .unknown)
+        /// Per kind: when its last line was written, and the failures since.
+        var lines: [KafkaErrorKind: (at: ContinuousClock.Instant, since: Int)] = [:]
+    }
+
+    private let tally = Mutex(Tally())
+    private let counters: [KafkaErrorKind: Counter]
+    private let logger: Logger
+    private let logInterval: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// - Parameters:
+    ///   - logInterval: the shortest time between two log lines of one kind.
+    ///   - now: the clock (tests move it).
+    public init(
+        logger: Logger,
+        metrics: MetricsFactory = MetricsSystem.factory,
+        logInterval: Duration = .seconds(60),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        self.logger = logger
+        self.logInterval = logInterval
+        self.now = now
+        var counters: [KafkaErrorKind: Counter] = [:]
+        for kind in KafkaErrorKind.allCases {
+            let counter = Counter(label: "okra_bridge_kafka_errors_total", dimensions: [("kind", kind.rawValue)], factory: metrics)
+            counter.increment(by: 0)
+            counters[kind] = counter
+        }
+        self.counters = counters
+    }
+
+    /// The connection's state now.
+    public var status: Status { tally.withLock { $0.status } }
+
+    /// Counts `count` failures like `error` (errors without a kind, such as a full local queue or
+    /// a shutdown, are not Kafka's and are ignored), and logs the kind unless it was logged
+    /// within `logInterval`. A failure of the connection makes the state failing; a refusal of
+    /// one record or topic leaves it as it is.
+    public func failed(_ error: KafkaError, count: Int = 1) {
+        guard let kind = error.kind, count > 0 else { return }
+        counters[kind]?.increment(by: count)
+        let instant = now()
+        let line: Int? = tally.withLock { tally in
+            if kind.isConnectionFailure, !tally.status.namesCause(over: kind) {
+                tally.status = Status(state: .failing, kind: kind, reason: error.reason)
+            }
+            if let last = tally.lines[kind], instant - last.at < logInterval {
+                tally.lines[kind] = (last.at, last.since + count)
+                return nil
+            }
+            let since = (tally.lines[kind]?.since ?? 0) + count
+            tally.lines[kind] = (instant, 0)
+            return since
+        }
+        guard let line else { return }
+        let metadata: Logger.Metadata = [
+            "kafka.kind": "\(kind)", "kafka.error": "\(error.librdkafkaName ?? "-")", "kafka.reason": "\(error.reason)",
+            "kafka.errors_since_last_line": "\(line)", "kafka.next_line_after": "\(logInterval)",
+        ]
+        if kind.isConnectionFailure {
+            logger.warning("Kafka connection failing; records stay pending and are retried in order", metadata: metadata)
+        } else {
+            logger.warning("Kafka refused a record or its topic; such records are parked", metadata: metadata)
+        }
+    }
+
+    /// A delivery succeeded or a broker answered: the connection is ok. The first success after
+    /// a failure is logged once.
+    public func succeeded() {
+        let recovered: Status? = tally.withLock { tally in
+            guard tally.status.state != .ok else { return nil }
+            defer { tally.status = Status(state: .ok) }
+            return tally.status.state == .failing ? tally.status : nil
+        }
+        if let recovered {
+            logger.notice("Kafka connection working again", metadata: ["kafka.kind": "\(recovered.kind.map { "\($0)" } ?? "-")"])
+        }
+    }
+}
+
+extension KafkaHealth.Status {
+    /// Whether this state already names the cause of a failure that `kind` only reports
+    /// generically (a `transport` error after a failed TLS handshake).
+    fileprivate func namesCause(over kind: KafkaErrorKind) -> Bool {
+        guard state == .failing, let current = self.kind else { return false }
+        return KafkaHealth.causes.contains(current) && !KafkaHealth.causes.contains(kind)
+    }
+}

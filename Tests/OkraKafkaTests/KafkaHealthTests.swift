@@ -1,0 +1,149 @@
+import CRDKafka
+import Foundation
+import Logging
+import MetricsTestKit
+import Synchronization
+import Testing
+
+@testable import OkraKafka
+
+/// Kafka's failures by kind: which keep records pending (the connection) and which park one
+/// record (its topic or size), how they are counted, shown and logged.
+@Suite("Kafka error kinds and health")
+struct KafkaHealthTests {
+    @Test("failures of the connection are retriable and keep records pending; refusals of one record or topic are not", arguments: [
+        (RD_KAFKA_RESP_ERR__TRANSPORT, KafkaErrorKind.transport),
+        (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, .transport),
+        (RD_KAFKA_RESP_ERR__SSL, .tls),
+        (RD_KAFKA_RESP_ERR__AUTHENTICATION, .authentication),
+        (RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, .authentication),
+        (RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM, .authentication),
+        (RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, .clusterAuthorization),
+        (RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, .timeout),
+        (RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, .broker),
+        (RD_KAFKA_RESP_ERR_POLICY_VIOLATION, .unclassified),
+        (RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, .topicAuthorization),
+        (RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, .unknownTopic),
+        (RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, .invalidTopic),
+        (RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, .messageTooLarge),
+    ])
+    func classification(code: rd_kafka_resp_err_t, kind: KafkaErrorKind) {
+        let error = RDKafkaError.make(code)
+        #expect(error.kind == kind)
+        #expect(error.isRetriable == kind.isConnectionFailure, "\(kind): retriable \(error.isRetriable)")
+    }
+
+    @Test("a fatal error caused by an ACL refusing InitProducerId is shown as cluster_authorization, still retriable with a new producer")
+    func fatalCarriesItsCause() {
+        var fatal = KafkaError(.fatal, "fatal", isRetriable: true, librdkafkaName: "CLUSTER_AUTHORIZATION_FAILED")
+        #expect(fatal.kind == .fatal)
+        fatal.kind = RDKafkaError.make(RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED).kind
+        #expect(fatal.kind == .clusterAuthorization && fatal.isRetriable)
+    }
+
+    /// A clock the test moves.
+    final class Clock: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        var now: ContinuousClock.Instant { instant.withLock { $0 } }
+        func advance(_ duration: Duration) { instant.withLock { $0 += duration } }
+    }
+
+    @Test("every kind is counted from 0; each kind is logged at most once a minute with the count since its last line; the state follows the last event")
+    func countsLogsAndState() throws {
+        let metrics = TestMetrics()
+        let (logger, log) = CapturingLogHandler.logger()
+        let clock = Clock()
+        let health = KafkaHealth(logger: logger, metrics: metrics, now: { clock.now })
+        for kind in KafkaErrorKind.allCases {
+            #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", kind.rawValue)]).totalValue == 0, "\(kind)")
+        }
+        #expect(health.status.state == .unknown)
+
+        let tls = RDKafkaError.make(RD_KAFKA_RESP_ERR__SSL, reason: "ssl://127.0.0.1:9/bootstrap: SSL handshake failed: certificate verify failed")
+        for _ in 0..<500 { health.failed(tls) }
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "tls")]).totalValue == 500)
+        #expect(health.status == KafkaHealth.Status(state: .failing, kind: .tls, reason: tls.reason))
+        #expect(log.captured.count == 1, "500 failures within a minute: one line")
+        #expect(log.captured.first?.metadata["kafka.errors_since_last_line"] == "1")
+
+        // Another kind has a line of its own; a record refusal does not change the state.
+        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), count: 3)
+        #expect(log.captured.count == 2)
+        #expect(health.status.kind == .tls)
+
+        clock.advance(.seconds(59))
+        health.failed(tls)
+        #expect(log.captured.count == 2, "59 s after the first line: still counted, not logged")
+        clock.advance(.seconds(1))
+        health.failed(tls)
+        #expect(log.captured.count == 3)
+        #expect(log.captured.last?.metadata["kafka.errors_since_last_line"] == "501", "the 499 + 1 suppressed, and this one")
+
+        health.succeeded()
+        health.succeeded()
+        #expect(health.status == KafkaHealth.Status(state: .ok))
+        #expect(log.captured.count == 4 && log.captured.last?.message.contains("working again") == true, "the recovery is logged once")
+        // A failed TLS handshake or SASL authentication is followed by "all brokers are down":
+        // the state keeps naming the cause, while both are counted.
+        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__AUTHENTICATION, reason: "SASL authentication error: invalid credentials"))
+        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
+        #expect(health.status.kind == .authentication, "\(health.status)")
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "transport")]).totalValue == 1)
+        health.succeeded()
+        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
+        #expect(health.status.kind == .transport, "after a success, a plain outage is shown as one")
+        health.succeeded()
+        #expect(log.captured.filter { $0.message.contains("working again") }.count == 3)
+        // Errors without a kind (our own queue, shutdown) are not Kafka's.
+        health.failed(KafkaError(.queueFull, "full", isRetriable: true))
+        #expect(health.status.state == .ok)
+    }
+}
+
+/// Failures of the connection on librdkafka's mock cluster. (Its brokers do not speak SASL in
+/// librdkafka 2.0.2, "SASL Handshake not supported by broker": SASL is tested on the dev broker.)
+@Suite("Kafka connection failures (mock cluster)")
+struct KafkaConnectionFailureTests {
+    /// A producer on `bootstrap` with `properties` and a fresh health.
+    static func producer(_ bootstrap: String, _ properties: [String: String] = [:], health: KafkaHealth) throws -> KafkaProducer {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
+        configuration.linger = .milliseconds(1)
+        configuration.messageTimeout = .zero
+        configuration.deliveryStallGrace = .seconds(20)
+        configuration.properties = properties
+        configuration.properties["reconnect.backoff.ms"] = "20"
+        configuration.properties["reconnect.backoff.max.ms"] = "100"
+        return try KafkaProducer(configuration: configuration, logger: Logger(label: "test"), health: health)
+    }
+
+    static func eventually(_ timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    @Test("an ACL refusing the idempotent producer (InitProducerId: CLUSTER_AUTHORIZATION_FAILED) shows as cluster_authorization, and the message is not refused for good")
+    func clusterAuthorizationIsTheConnections() async throws {
+        let owner = try KafkaProducer(configuration: KafkaProducerMockClusterTests.mockConfiguration(), logger: Logger(label: "owner"))
+        let bootstrap = try #require(owner.mockClusterBootstrapsForTesting())
+        #expect(owner.failNextRequestsForTesting(apiKey: 22, 100_000, brokerError: RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED.rawValue))
+        let health = KafkaHealth(logger: Logger(label: "health"), metrics: TestMetrics())
+        let producer = try Self.producer(bootstrap, health: health)
+        let delivery = try producer.send(topic: "acl", key: nil, value: Array("waits".utf8))
+        #expect(await Self.eventually { health.status.state == .failing }, "\(health.status)")
+        #expect(health.status.kind == .clusterAuthorization, "\(health.status)")
+        do {
+            _ = try await delivery.result()
+            Issue.record("delivered although every InitProducerId was refused")
+        } catch {
+            // librdkafka makes the producer fatal; the outbox replaces it and sends again.
+            #expect(error.isRetriable, "\(error)")
+            #expect(error.kind == .clusterAuthorization, "\(error)")
+        }
+        await producer.shutdown()
+        await owner.shutdown()
+    }
+}
