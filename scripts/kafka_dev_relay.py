@@ -14,17 +14,24 @@ For each accepted connection this relay:
 
 Nothing else is parsed or altered. Standard library only.
 
+With --tls-cert FILE --tls-key FILE the relay terminates TLS: clients
+connect to it with TLS (security.protocol=SSL) and it talks plain TCP to the
+broker, still fixing the ApiVersions reply, which it can only do on the
+decrypted stream. Tansu advertises one listener, so the broker behind a TLS
+relay must advertise the relay's TLS port.
+
 With --delay-ms N every byte from the broker reaches the client N ms after
 the relay read it (a slow broker or a distant one, for benchmarks); replies
 stay in order and pipelined ones are not serialized behind each other.
 
 Usage:
-  kafka_dev_relay.py serve --listen PORT --upstream PORT [--delay-ms N]
+  kafka_dev_relay.py serve --listen PORT --upstream PORT [--delay-ms N] [--tls-cert FILE --tls-key FILE]
   kafka_dev_relay.py probe --port PORT [--timeout SECONDS]
 """
 import argparse
 import collections
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -113,10 +120,17 @@ def pump(src, dst):
         pass
     finally:
         for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                s.shutdown(how)
-            except OSError:
-                pass
+            tcp_shutdown(s, how)
+
+
+def tcp_shutdown(s, how):
+    """Shut down the TCP connection under `s`. For a TLS socket this bypasses
+    SSLSocket.shutdown, which drops the TLS session while the other direction
+    may still be sending through it."""
+    try:
+        socket.socket.shutdown(s, how)
+    except OSError:
+        pass
 
 
 def delayed_pump(src, dst, delay):
@@ -140,10 +154,7 @@ def delayed_pump(src, dst, delay):
                 dst.sendall(data)
             except OSError:
                 break
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        tcp_shutdown(dst, socket.SHUT_WR)
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
@@ -162,15 +173,18 @@ def delayed_pump(src, dst, delay):
             closed.append(True)
             ready.notify()
         sender.join()
-        try:
-            src.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
+        tcp_shutdown(src, socket.SHUT_RD)
 
 
-def handle(client, upstream_port, delay=0.0):
+def handle(client, upstream_port, delay=0.0, tls=None):
     upstream = None
     try:
+        if tls is not None:
+            # The handshake runs here, in the connection's thread: a client that refuses the
+            # certificate (a wrong CA) fails its own connection only.
+            client.settimeout(10)
+            client = tls.wrap_socket(client, server_side=True)
+            client.settimeout(None)
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         for s in (client, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -197,14 +211,14 @@ def handle(client, upstream_port, delay=0.0):
                     pass
 
 
-def serve(listen_port, upstream_port, delay=0.0):
+def serve(listen_port, upstream_port, delay=0.0, tls=None):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", listen_port))
     server.listen(128)
     while True:
         client, _ = server.accept()
-        threading.Thread(target=handle, args=(client, upstream_port, delay), daemon=True).start()
+        threading.Thread(target=handle, args=(client, upstream_port, delay, tls), daemon=True).start()
 
 
 def request_frame(api_key, api_version, correlation_id, body):
@@ -214,13 +228,16 @@ def request_frame(api_key, api_version, correlation_id, body):
     return struct.pack(">i", len(payload)) + payload
 
 
-def probe(port, timeout):
-    """Succeed once a Metadata request through the relay names a broker."""
+def probe(port, timeout, ca=None):
+    """Succeed once a Metadata request through the relay names a broker (over TLS,
+    verifying the relay's certificate against `ca`, when given)."""
     deadline = time.monotonic() + timeout
     last = "no attempt"
+    context = ssl.create_default_context(cafile=ca) if ca else None
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                s = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
                 s.sendall(request_frame(API_VERSIONS, 0, 1, b""))
                 read_frame(s)
                 # Metadata v1 with a null topic array: all topics.
@@ -244,14 +261,21 @@ def main():
     s.add_argument("--listen", type=int, required=True)
     s.add_argument("--upstream", type=int, required=True)
     s.add_argument("--delay-ms", type=float, default=0.0)
+    s.add_argument("--tls-cert")
+    s.add_argument("--tls-key")
     p = sub.add_parser("probe")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--timeout", type=float, default=15.0)
+    p.add_argument("--ca", help="verify a TLS relay's certificate against this CA")
     args = parser.parse_args()
     if args.command == "serve":
-        serve(args.listen, args.upstream, args.delay_ms / 1000.0)
+        tls = None
+        if args.tls_cert:
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        serve(args.listen, args.upstream, args.delay_ms / 1000.0, tls)
         return 0
-    return probe(args.port, args.timeout)
+    return probe(args.port, args.timeout, args.ca)
 
 
 if __name__ == "__main__":

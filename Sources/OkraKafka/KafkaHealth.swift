@@ -89,9 +89,13 @@ public final class KafkaHealth: Sendable {
         counters[kind]?.increment(by: count)
         let instant = now()
         let line: Int? = tally.withLock { tally in
-            if kind.isConnectionFailure, !tally.status.namesCause(over: kind) {
-                tally.status = Status(state: .failing, kind: kind, reason: error.reason)
+            if tally.status.namesCause(over: kind) {
+                // "All brokers are down" after a failed handshake: counted, and said with the
+                // next line of its own kind, but the cause's line already told the operator.
+                tally.lines[kind, default: (instant - logInterval, 0)].since += count
+                return nil
             }
+            if kind.isConnectionFailure { tally.status = Status(state: .failing, kind: kind, reason: error.reason) }
             if let last = tally.lines[kind], instant - last.at < logInterval {
                 tally.lines[kind] = (last.at, last.since + count)
                 return nil
@@ -130,7 +134,7 @@ extension KafkaHealth.Status {
     /// Whether this state already names the cause of a failure that `kind` only reports
     /// generically (a `transport` error after a failed TLS handshake).
     fileprivate func namesCause(over kind: KafkaErrorKind) -> Bool {
-        guard state == .failing, let current = self.kind else { return false }
+        guard kind.isConnectionFailure, state == .failing, let current = self.kind else { return false }
         return KafkaHealth.causes.contains(current) && !KafkaHealth.causes.contains(kind)
     }
 }

@@ -60,8 +60,11 @@ enum DevBroker {
 
     /// Consumes `topic` from the beginning of every partition until `count` records arrived
     /// or nothing new came for `idle`.
-    static func consumeAll(topic: String, bootstrap: String, count: Int, idle: Duration = .seconds(15)) async throws -> [KafkaConsumerRecord] {
-        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap), logger: quietLogger)
+    static func consumeAll(topic: String, bootstrap: String, count: Int, idle: Duration = .seconds(15),
+                           properties: [String: String] = [:]) async throws -> [KafkaConsumerRecord] {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap)
+        configuration.properties = properties
+        let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
         try await consumer.assignAllPartitions(of: topic)
         var records: [KafkaConsumerRecord] = []
         var lastProgress = ContinuousClock.now
@@ -79,15 +82,25 @@ enum DevBroker {
 /// in a state folder of its own; its address stays the same across a stop and start.
 struct PrivateBroker: Sendable {
     let stateDirectory: URL
+    /// Whether its relay terminates TLS (`kafka-dev.sh start --tls`).
+    let tls: Bool
 
-    init() {
+    init(tls: Bool = false) {
         // scripts/test.sh stops any broker left in such a folder by a crashed run.
         stateDirectory = TestRun.brokerDirectory()
+        self.tls = tls
     }
 
+    /// The CA that verifies a TLS broker's certificate.
+    var caPath: String { stateDirectory.appendingPathComponent("tls/ca.pem").path }
+    /// A CA that signed nothing the broker uses: verification against it fails.
+    var otherCAPath: String { stateDirectory.appendingPathComponent("tls/other-ca.pem").path }
+    /// The librdkafka properties a client needs for this broker.
+    var clientProperties: [String: String] { tls ? ["security.protocol": "SSL", "ssl.ca.location": caPath] : [:] }
+
     /// Runs `body` with a new private broker, and stops it afterwards whatever happened.
-    static func withBroker<T>(_ body: (PrivateBroker, String) async throws -> T) async throws -> T {
-        let broker = PrivateBroker()
+    static func withBroker<T>(tls: Bool = false, _ body: (PrivateBroker, String) async throws -> T) async throws -> T {
+        let broker = PrivateBroker(tls: tls)
         let bootstrap = try await broker.start()
         do {
             let result = try await body(broker, bootstrap)
@@ -110,7 +123,7 @@ struct PrivateBroker: Sendable {
         let outputPath = stateDirectory.appendingPathComponent("\(command).out").path
         // system(3) waits for its own child; Foundation's Process did not always notice the
         // script's exit here. Output goes to a file, so the daemons it starts hold no pipe.
-        let line = "KAFKA_DEV_DIR='\(stateDirectory.path)' '\(script)' \(command) >'\(outputPath)'"
+        let line = "KAFKA_DEV_DIR='\(stateDirectory.path)' '\(script)' \(command)\(tls ? " --tls" : "") >'\(outputPath)'"
         let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             DispatchQueue.global().async { continuation.resume(returning: system(line)) }
         }

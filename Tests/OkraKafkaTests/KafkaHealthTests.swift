@@ -33,6 +33,16 @@ struct KafkaHealthTests {
         #expect(error.isRetriable == kind.isConnectionFailure, "\(kind): retriable \(error.isRetriable)")
     }
 
+    @Test("a failed handshake or SASL exchange that librdkafka reports as a transport error is named by the state it failed in")
+    func transportErrorsNameTheirCause() {
+        let handshake = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "ssl://127.0.0.1:9/bootstrap: error:0A000086:SSL routines::certificate verify failed (after 2ms in state SSL_HANDSHAKE)")
+        #expect(handshake.kind == .tls && handshake.isRetriable)
+        let sasl = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "sasl_ssl://b:9093/1: Disconnected (after 10ms in state AUTH_REQ)")
+        #expect(sasl.kind == .authentication)
+        let refused = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)")
+        #expect(refused.kind == .transport)
+    }
+
     @Test("a fatal error caused by an ACL refusing InitProducerId is shown as cluster_authorization, still retriable with a new producer")
     func fatalCarriesItsCause() {
         var fatal = KafkaError(.fatal, "fatal", isRetriable: true, librdkafkaName: "CLUSTER_AUTHORIZATION_FAILED")
@@ -89,6 +99,7 @@ struct KafkaHealthTests {
         health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
         #expect(health.status.kind == .authentication, "\(health.status)")
         #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "transport")]).totalValue == 1)
+        #expect(!log.captured.contains { $0.metadata["kafka.kind"] == "transport" }, "the cause's line said it")
         health.succeeded()
         health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
         #expect(health.status.kind == .transport, "after a success, a plain outage is shown as one")

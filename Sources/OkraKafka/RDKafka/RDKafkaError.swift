@@ -14,8 +14,18 @@ enum RDKafkaError {
     /// The error for a code librdkafka reported with its own text (an error event's string, which
     /// names the broker and what failed, e.g. the certificate that did not verify).
     static func make(_ err: rd_kafka_resp_err_t, reason: String, file: String = #fileID, line: Int = #line) -> KafkaError {
-        let (code, retriable) = classify(err)
+        var (code, retriable) = classify(err)
+        if code == .transport { code = transportCause(reason) ?? code }
         return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: String(cString: rd_kafka_err2name(err)), file: file, line: line)
+    }
+
+    /// librdkafka reports some failed TLS handshakes and SASL exchanges as `_TRANSPORT`, with
+    /// the connection's state in the text ("... certificate verify failed (after 2ms in state
+    /// SSL_HANDSHAKE)"): the state names the cause an operator has to fix.
+    static func transportCause(_ reason: String) -> KafkaError.Code? {
+        if reason.contains("in state SSL_HANDSHAKE") || reason.contains("SSL routines") { return .tls }
+        if reason.contains("in state AUTH_") { return .authentication }
+        return nil
     }
 
     /// The category of a librdkafka code and whether sending again can help. A code that is not
