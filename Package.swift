@@ -151,8 +151,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
-            ]
+            ],
+            plugins: ["BuildCommit"]
         ),
+        // Writes the commit the binary is built from (`okra-bridge version`).
+        .plugin(name: "BuildCommit", capability: .buildTool()),
         .testTarget(
             name: "OkraEnvelopeTests",
             dependencies: ["OkraEnvelope"],

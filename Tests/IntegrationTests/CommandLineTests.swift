@@ -30,6 +30,36 @@ struct CommandLineTests {
         #expect(lines.first?.hasPrefix(#"{"specversion":"1.0","id":"okra-"#) == true)
     }
 
+    @Test("version: the bridge's version and the commit it was built from, the librdkafka it loaded with its features, SQLite's version; --json the same as one object")
+    func version() async throws {
+        let (status, output) = try await Self.run(["version"])
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(output)")
+        // The commit of this checkout (the tests run from a clone), written in at build time.
+        let head = try await Self.git(["rev-parse", "--short=12", "HEAD"])
+        #expect(lines.first?.hasPrefix("okra-bridge 0.") == true && lines.first?.contains("(commit \(head)") == true, "\(lines.first ?? "") vs \(head)")
+        #expect(lines.dropFirst().first == "librdkafka \(KafkaLibrary.version) (builtin.features: \(KafkaLibrary.builtinFeatures))")
+        #expect(KafkaLibrary.builtinFeatures.split(separator: ",").contains("ssl"), "TLS support in the loaded librdkafka")
+        #expect(lines.last?.range(of: #"^SQLite 3\.\d+\.\d+$"#, options: .regularExpression) != nil, "\(lines.last ?? "")")
+
+        let (jsonStatus, json) = try await Self.run(["version", "--json"])
+        #expect(jsonStatus == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+        #expect(object?["commit"]?.hasPrefix(head) == true)
+        #expect(object?["librdkafka"] == KafkaLibrary.version)
+    }
+
+    /// `git ARGUMENTS` in the repository; its output, trimmed.
+    static func git(_ arguments: [String]) async throws -> String {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-git-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let process = try ChildProcess("/usr/bin/git", ["-C", DevBroker.repositoryRoot.path] + arguments, logPath: log)
+        let status = try #require(await process.wait(timeout: .seconds(30)))
+        #expect(status == 0, "git \(arguments): \(process.log)")
+        return process.log.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test("invalid input exits 1 with one line saying what and where")
     func normalizeInvalid() async throws {
         let (status, output) = try await Self.run(["normalize", Self.payloads.appendingPathComponent("user-disconnect.invalid.json").path])

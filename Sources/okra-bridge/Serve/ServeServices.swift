@@ -41,7 +41,9 @@ enum ServeServices {
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger)
         services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
                               adminToken: adminToken, registry: registry, logger: logger)
-        logger.info("okra-bridge starting", metadata: [
+        var versions: Logger.Metadata = [:]
+        for part in BridgeVersion.parts { versions[part.name == "okra-bridge" ? "version" : part.name] = "\(part.value)" }
+        logger.info("okra-bridge starting", metadata: versions.merging([
             "listen": "\(configuration.listen.host):\(configuration.listen.port)",
             "admin_listen": "\(configuration.adminListen.map { "\($0.host):\($0.port)" } ?? "none")",
             "metrics_token": "\(adminToken == nil ? "none" : "set")",
@@ -50,7 +52,7 @@ enum ServeServices {
             "idle_timeout": "\(configuration.limits.idleTimeout)", "max_connections": "\(configuration.limits.maxConnections)",
             "max_connections_per_address": "\(configuration.limits.maxConnectionsPerAddress)",
             "tokens": "\(senderCheck.tokenCount)", "token_file": "\(configuration.tokenFile ?? "none")", "max_body": "\(configuration.maxBody)",
-        ])
+        ]) { $1 })
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A shutdown that takes longer is cancelled rather than left hanging.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
