@@ -85,6 +85,17 @@ public enum OkraShape: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// The shapes an event of `product` with `outcome` can have (for planning topics: a route
+    /// may match on `shape`).
+    public static func possible(product: OkraProduct, outcome: OkraOutcome) -> [OkraShape] {
+        switch product {
+        case .user: return [.userEvent]
+        case .widget: return outcome == .event ? [.widgetEvent] : [.widgetSuccess]
+        case .unknown: return [.unknown]
+        default: return [.callbackV2, .callbackV1]
+        }
+    }
+
     /// The product every payload of this shape is about, if the shape decides it.
     var fixedProduct: OkraProduct? {
         switch self {

@@ -61,7 +61,7 @@ public enum Normalizer {
         let sentCode = first(OkraVocabulary.codeFields, in: payload)
         let code = sentCode.flatMap { CloudEventsString.isValid($0) ? $0 : nil }
         let product = shape.fixedProduct ?? callbackProduct(payload)
-        let outcome = shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString)
+        let outcome = OkraVocabulary.outcome(shape.fixedOutcome ?? outcome(code: code, status: payload["status"]?.nonEmptyString), of: product)
         let environment = environment(of: payload)
         let time = OkraVocabulary.timePaths.lazy.compactMap { payload.value(at: $0)?.nonEmptyString }.first(where: { fitsAttribute($0) && RFC3339.isValid($0) })
         let event = CanonicalEvent(

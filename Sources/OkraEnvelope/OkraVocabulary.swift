@@ -48,6 +48,34 @@ public enum OkraVocabulary {
         "is_cancelled": .cancelled,
     ]
 
+    /// The outcomes of each product: every (product, outcome) pair the normalizer emits is one of
+    /// these. A code or status that would give a product an outcome not listed (a payment
+    /// "disconnected", an AUTH callback "is_cancelled") gives `unknown` instead, so the topics
+    /// a routes file can produce are a short, known list (`okra-bridge topics plan`), not every
+    /// product times every outcome. Okra's pages and the corpus name these pairs; `failed` is
+    /// every callback product's (v1's `ERROR` code), and `unknown` every product's.
+    public static let outcomesByProduct: [(product: OkraProduct, outcomes: [OkraOutcome])] = [
+        (.auth, [.success, .failed, .unknown]),
+        (.identity, [.success, .failed, .unknown]),
+        (.accounts, [.success, .failed, .unknown]),
+        (.balance, [.success, .failed, .deleted, .unknown]),
+        (.transactions, [.success, .failed, .deleted, .unknown]),
+        (.income, [.success, .failed, .unknown]),
+        (.payment, [.success, .failed, .cancelled, .unknown]),
+        (.record, [.success, .failed, .updated, .unknown]),
+        (.user, [.disconnected, .reauthRequired, .unknown]),
+        (.widget, [.event, .success]),
+        (.unknown, [.unknown]),
+    ]
+
+    /// ``outcomesByProduct`` as a lookup.
+    static let outcomeSets: [OkraProduct: Set<OkraOutcome>] = Dictionary(uniqueKeysWithValues: outcomesByProduct.map { ($0.product, Set($0.outcomes)) })
+
+    /// `outcome` when `product` has it, else `unknown`.
+    static func outcome(_ outcome: OkraOutcome, of product: OkraProduct) -> OkraOutcome {
+        outcomeSets[product]?.contains(outcome) == true ? outcome : .unknown
+    }
+
     /// `env` values and the environment they mean.
     static let environmentByValue: [String: OkraEnvironment] = [
         "production": .production,

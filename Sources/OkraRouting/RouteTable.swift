@@ -321,6 +321,16 @@ struct Matcher: Sendable {
         conditions.contains { $0.0 == field && $0.1.contains(value) }
     }
 
+    /// Whether the match names `field`.
+    func constrains(_ field: Field) -> Bool { conditions.contains { $0.0 == field } }
+
+    /// Whether every condition on `field` accepts `value`.
+    func accepts(_ field: Field, _ value: String) -> Bool {
+        conditions.allSatisfy { condition, exact, globs in
+            condition != field || exact.contains(value) || globs.contains { Self.glob($0, matches: value) }
+        }
+    }
+
     func matches(_ event: CanonicalEvent) -> Bool {
         for (field, exact, globs) in conditions {
             guard let value = field.value(of: event) else { return false }

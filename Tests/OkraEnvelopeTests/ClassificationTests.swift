@@ -31,6 +31,25 @@ struct ClassificationTests {
         #expect(Normalizer.outcome(code: nil, status: status).rawValue == outcome)
     }
 
+    @Test("every callback product with every documented code and status gives a (product, outcome) pair of the vocabulary's table; one outside it gives unknown")
+    func pairsStayInTheTable() throws {
+        let table = Dictionary(uniqueKeysWithValues: OkraVocabulary.outcomesByProduct.map { ($0.product, Set($0.outcomes)) })
+        var seen: Set<String> = []
+        for (callbackType, _) in Self.products {
+            for code in Self.codes.map(\.0) + ["SOMETHING_NEW"] {
+                for status in ["is_success", "is_failed", "is_cancelled", "pending"] {
+                    let body = #"{"callback_type":"\#(callbackType)","callback_code":"\#(code)","status":"\#(status)","record":"r"}"#
+                    let event = try Normalizer.normalize(Array(body.utf8), receivedAt: Date()).get()
+                    #expect(table[event.product]?.contains(event.outcome) == true, "\(callbackType) \(code) \(status): \(event.product) \(event.outcome)")
+                    seen.insert("\(event.product).\(event.outcome)")
+                }
+            }
+        }
+        // The table is not a catch-all: outcomes a product does not have become unknown.
+        #expect(seen.contains("payment.cancelled") && seen.contains("transactions.deleted") && seen.contains("auth.unknown"))
+        #expect(!seen.contains("payment.disconnected") && !seen.contains("auth.cancelled"))
+    }
+
     static let products: [(String, String)] = [
         ("AUTH", "auth"), ("IDENTITY", "identity"), ("ACCOUNTS", "accounts"), ("BALANCE", "balance"),
         ("PERIODIC_BALANCE", "balance"), ("TRANSACTIONS", "transactions"), ("PERIODIC_TRANSACTIONS", "transactions"),
