@@ -1,6 +1,6 @@
 import Logging
 
-/// Creates topics and reads their partition counts (for tests, `tail` and operators).
+/// Creates topics and reads the cluster's topics and brokers (`topics`, `check`, `tail`, tests).
 public final class KafkaAdmin: Sendable {
     private let client: RDKafkaClient
 
@@ -13,19 +13,45 @@ public final class KafkaAdmin: Sendable {
     }
 
     /// Creates `topic` with `partitions` partitions.
-    /// - Parameter ifNotExists: when true, an existing topic is not an error.
+    /// - Parameters:
+    ///   - partitions: -1 for the broker's default (`num.partitions`; Kafka 2.4 and later).
+    ///   - replicationFactor: -1 for the broker's default (`default.replication.factor`).
+    ///   - config: topic properties (`retention.ms`, `min.insync.replicas`...), in order.
+    ///   - ifNotExists: when true, an existing topic is not an error.
     public func createTopic(
         _ topic: String,
         partitions: Int32,
         replicationFactor: Int32 = 1,
+        config: [(String, String)] = [],
         ifNotExists: Bool = false,
         timeout: Duration = .seconds(10)
     ) async throws(KafkaError) {
         let client = self.client
         let outcome = await client.blocking {
-            client.createTopic(topic, partitions: partitions, replicationFactor: replicationFactor, ifNotExists: ifNotExists, timeout: timeout)
+            client.createTopic(topic, partitions: partitions, replicationFactor: replicationFactor, config: config,
+                               ifNotExists: ifNotExists, timeout: timeout)
         }
         if let outcome { throw outcome }
+    }
+
+    /// Every topic of the cluster and its partition count, and the brokers' ids, from one
+    /// all-topics metadata request: looking never creates a topic.
+    public func clusterTopics(timeout: Duration = .seconds(10)) async throws(KafkaError) -> (topics: [String: Int], brokers: [Int32]) {
+        let client = self.client
+        let result: Result<(topics: [String: Int], brokers: [Int32]), KafkaError> = await client.blocking {
+            Result { () throws(KafkaError) in try client.clusterTopics(timeout: timeout) }
+        }
+        return try result.get()
+    }
+
+    /// A broker's configuration as it reports it (DescribeConfigs), e.g.
+    /// `auto.create.topics.enable`.
+    public func brokerConfiguration(id: Int32, timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: String] {
+        let client = self.client
+        let result: Result<[String: String], KafkaError> = await client.blocking {
+            Result { () throws(KafkaError) in try client.brokerConfiguration(id: id, timeout: timeout) }
+        }
+        return try result.get()
     }
 
     /// Whether a metadata request reaches a broker within `timeout`.

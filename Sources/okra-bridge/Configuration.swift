@@ -129,6 +129,18 @@ enum FlagValue {
         }
         return properties
     }
+
+    /// `KEY=VALUE` pairs of a repeatable flag that holds no secret, in the order given.
+    static func pairs(_ pairs: [String], flag: String) throws(UsageError) -> [(String, String)] {
+        var result: [(String, String)] = []
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw UsageError("\(flag) takes KEY=VALUE, got \(pair.isEmpty ? "an empty value" : pair)")
+            }
+            result.append((String(pair[..<equals]), String(pair[pair.index(after: equals)...])))
+        }
+        return result
+    }
 }
 
 /// Secrets and settings read from files, so they never have to be in argv or a comma list. A
