@@ -22,6 +22,8 @@ extension KafkaProducer {
                 }
             case .fatal(let error)?:
                 becomeFatal(error)
+            case .statistics(let json)?:
+                state.withLock { $0.statistics = json }
             case .other?, nil:
                 break
             }

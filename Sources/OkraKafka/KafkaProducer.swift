@@ -35,6 +35,8 @@ public final class KafkaProducer: Service, Sendable {
         var lastTopic: (name: String, handle: RDKafkaTopic)?
         /// Later shutdown callers, resumed once the first one closed the producer.
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        /// librdkafka's latest statistics (with `statistics.interval.ms` set).
+        var statistics: String?
     }
 
     /// Creates a producer and starts its delivery-report thread.
@@ -61,6 +63,17 @@ public final class KafkaProducer: Service, Sendable {
     /// The fatal error this producer hit, if any. A producer with a fatal error delivers
     /// nothing more: create a new one and send again what was not acknowledged.
     public var fatalError: KafkaError? { state.withLock { $0.lifecycle.fatal } }
+
+    /// The idempotent producer's state as librdkafka's latest statistics give it (`eos.idemp_state`:
+    /// `Assigned` once the cluster granted a producer id, InitProducerId; `RequestPID`,
+    /// `WaitPID`... before), and the id; nil until statistics came (set
+    /// `statistics.interval.ms`).
+    public var idempotence: (state: String, producerID: Int64)? {
+        guard let json = state.withLock({ $0.statistics }),
+              let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let eos = object["eos"] as? [String: Any], let state = eos["idemp_state"] as? String else { return nil }
+        return (state, (eos["producer_id"] as? NSNumber)?.int64Value ?? -1)
+    }
 
     /// Enqueues one message and returns a handle that completes with its delivery result.
     ///

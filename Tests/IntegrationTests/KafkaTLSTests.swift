@@ -111,6 +111,24 @@ struct KafkaTLSTests {
         }
     }
 
+    @Test("check over TLS: with the right CA the connection is ok; with another CA the connection fails naming TLS verification and what to check")
+    func checkOverTLS() async throws {
+        try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in
+            let folder = try CheckCommandTests.folder()
+            let common = ["check", "--brokers", bootstrap, "--token", "production=tls-check-token-0123456789",
+                          "--data-dir", folder.appendingPathComponent("data").path, "--json", "--kafka-timeout", "5", "--kafka", "security.protocol=SSL"]
+            let right = try CheckCommandTests.checks(try await CommandLineTests.run(common + ["--kafka", "ssl.ca.location=\(broker.caPath)"]).output)
+            #expect(right["kafka connection"]?["status"] == "ok" && right["kafka connection"]?["detail"]?.contains("security.protocol=SSL") == true, "\(right)")
+            #expect(right["idempotent producer"]?["status"] == "ok")
+            let (status, output) = try await CommandLineTests.run(common + ["--kafka", "ssl.ca.location=\(broker.otherCAPath)"])
+            #expect(status == 1)
+            let wrong = try CheckCommandTests.checks(output)["kafka connection"]
+            #expect(wrong?["status"] == "failed", "\(output)")
+            #expect(wrong?["detail"]?.hasPrefix("TLS failed") == true && wrong?["detail"]?.contains("certificate verify failed") == true
+                    && wrong?["detail"]?.contains("ssl.ca.location") == true, "\(wrong ?? [:])")
+        }
+    }
+
     @Test("a CA that does not verify the broker in direct mode: not ready, and /readyz says why")
     func wrongCADirect() async throws {
         try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in

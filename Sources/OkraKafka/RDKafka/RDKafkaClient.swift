@@ -56,7 +56,8 @@ final class RDKafkaClient: @unchecked Sendable {
             )
         }
         if routesDeliveryReportsAndErrors {
-            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
+            // Statistics come only with statistics.interval.ms set (`check` reads the producer id).
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS))
         }
         var errstr = [CChar](repeating: 0, count: 512)
         guard let rk = rd_kafka_new(kind.type, conf, &errstr, errstr.count) else {

@@ -57,6 +57,8 @@ enum RDKafkaProducerEvent {
     case error(KafkaError)
     /// A fatal error: the producer delivers nothing more.
     case fatal(KafkaError)
+    /// librdkafka's statistics (JSON), every `statistics.interval.ms`.
+    case statistics(String)
     /// Anything else.
     case other
 }
@@ -151,6 +153,8 @@ final class RDKafkaProducer: Sendable {
             // that failure, which is what an operator must fix.
             if let cause = RDKafkaError.make(code).kind, cause.isConnectionFailure, cause != .unclassified { fatal.kind = cause }
             return .fatal(fatal)
+        case RD_KAFKA_EVENT_STATS:
+            return .statistics(rd_kafka_event_stats(event).map { String(cString: $0) } ?? "{}")
         default:
             return .other
         }

@@ -61,20 +61,18 @@ struct RoutedEnvironmentOptions: ParsableArguments {
     /// and `unknown` too when serve accepts any sender.
     func environments(_ read: SettingsReader = SettingsReader()) throws -> [OkraEnvironment] {
         typealias S = ServeSettings
-        if try read.flag(S.allowUnauthenticated, allowUnauthenticated) { return [.production, .sandbox, .unknown] }
-        var counts: [OkraEnvironment: Int] = [:]
+        let unauthenticated = try read.flag(S.allowUnauthenticated, allowUnauthenticated)
+        let tokens = try read.list(S.token, token)
+        let tokenFile = try read.value(S.tokenFile, tokenFile, { $0 })
+        var quiet = Logger(label: "okra-bridge")
+        quiet.logLevel = .critical
+        // A bad token or an unreadable file is said here, as serve would say it.
         do {
-            counts = try TokenSet(pairs: read.list(S.token, token)).counts
-            if let path = try read.value(S.tokenFile, tokenFile, { $0 }) {
-                var quiet = Logger(label: "okra-bridge")
-                quiet.logLevel = .critical
-                let file = try TokenFileReloader(path: path, logger: quiet)
-                counts.merge(file.tokens.counts) { $0 + $1 }
-            }
+            _ = try TokenSet(pairs: tokens)
+            if let tokenFile { _ = try TokenFileReloader(path: tokenFile, logger: quiet) }
         } catch {
             throw error.commandLineError
         }
-        let given = OkraEnvironment.allCases.filter { (counts[$0] ?? 0) > 0 }
-        return given.isEmpty ? [.production, .sandbox] : given
+        return TopicEnvironments.of(tokens: tokens, tokenFile: tokenFile, allowUnauthenticated: unauthenticated, logger: quiet)
     }
 }

@@ -14,8 +14,8 @@ import ServiceLifecycle
 
 /// `okra-bridge serve`: receive Okra's webhooks and land them on Kafka.
 ///
-/// Its settings are in ``ServeSettings`` (flag, variable, default); `resolve(environment:)` turns
-/// them into a ``ServeConfiguration``, and ``ServeServices/make(_:registry:logger:)`` into the running services.
+/// Its settings are in ``ServeSettings`` (flag, variable, default) and its flags in
+/// ``ServeOptions`` (`check` takes the same); `resolve(environment:)` turns them into a ``ServeConfiguration``, and ``ServeServices/make(_:registry:logger:)`` into the running services.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -23,40 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: ServeSettings.discussion
     )
 
-    @Option(help: "Address to listen on (host:port).") var listen: String?
-    @Option(help: "Kafka bootstrap servers (host:port,...). Required.") var brokers: String?
-    @Option(help: "The routes file.") var routes: String?
-    @Option(help: "Folder of the durable store.") var dataDir: String?
-    @Option(help: "ENV=SECRET with ENV production or sandbox; repeat for rotation. Visible in the process list: prefer --token-file.") var token: [String] = []
-    @Option(help: "A file of ENV=SECRET lines (# comments), re-read on change and on SIGHUP: rotate tokens without a restart.") var tokenFile: String?
-    @Option(help: "durable or direct.") var delivery: String?
-    @Option(help: "Largest body accepted (bytes, KiB or MiB); the default makes every record fit Kafka's default 1 MB limit.") var maxBody: String?
-    @Option(help: "How long a duplicate id is suppressed (e.g. 73h, 30m, 90s).") var dedupeWindow: String?
-    @Option(help: "Allowed sender address or CIDR, or 'okra' for Okra's three; repeatable. Default: any.") var allowIp: [String] = []
-    @Option(help: "Proxy address or CIDR whose X-Forwarded-For is believed; repeatable.") var trustedProxy: [String] = []
-    @Flag(help: "Run without tokens, accepting any sender (a usage error together with tokens).") var allowUnauthenticated = false
-    @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
-    @Option(help: "Most unpublished records the store holds before answering 503.") var maxPending: String?
-    @Option(help: "Most bytes of request bodies read or processed at once (bytes, KiB or MiB); more concurrent bodies get 503.") var maxInflightBody: String?
-    @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none).") var storeReserve: String?
-    @Option(help: "A second listener (host:port) for /metrics, /readyz, /healthz and the operations API; /metrics then leaves --listen.") var adminListen: String?
-    @Option(help: "The admin token (at least 16 characters): /metrics and the operations API need it. Prefer --admin-token-file.") var adminToken: String?
-    @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
-    @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
-    @Option(help: "How long the event log keeps an entry (e.g. 168h; 0 turns the log off).") var retain: String?
-    @Option(help: "The event log's size at most, oldest dropped first (bytes, KiB, MiB or GiB).") var retainSize: String?
-    @Option(help: "Most events one replay call routes again.") var maxReplay: String?
-    @Option(help: "How long a Kafka error code the bridge does not classify may keep failing the oldest record before it is parked (e.g. 10m).") var parkAfter: String?
-    @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close.") var headerTimeout: String?
-    @Option(help: "Time for a request's body to arrive after its headers; else 408 and close.") var bodyTimeout: String?
-    @Option(help: "Time a keep-alive connection may wait for its next request.") var idleTimeout: String?
-    @Option(help: "Open connections per listener at most; one more is answered 503 and closed.") var maxConnections: String?
-    @Option(help: "Open connections from one remote address per listener at most (--trusted-proxy addresses exempt); one more is answered 503 and closed.") var maxConnectionsPerAddress: String?
+    @OptionGroup var options: ServeOptions
 
     func run() async throws {
         // Every value is read and checked before anything is opened: a usage error exits 2 with
         // nothing touched.
-        let configuration = try resolve(environment: ProcessInfo.processInfo.environment)
+        let configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

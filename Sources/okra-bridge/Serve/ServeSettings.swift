@@ -83,7 +83,7 @@ struct ServeConfiguration: Sendable {
     var limits: ConnectionLimits
 }
 
-extension ServeCommand {
+extension ServeOptions {
     /// The configuration of the flags, else the variables of `environment`, else the defaults;
     /// a ``UsageError`` naming the flag or variable of the first value that cannot be used.
     func resolve(environment: [String: String]) throws(UsageError) -> ServeConfiguration {
