@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "OkraKafkaTests",
             dependencies: [
-                "OkraKafka", "CRDKafka",
+                "OkraKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

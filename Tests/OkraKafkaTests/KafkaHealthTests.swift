@@ -1,4 +1,3 @@
-import CRDKafka
 import Foundation
 import Logging
 import MetricsTestKit
@@ -11,35 +10,37 @@ import Testing
 /// record (its topic or size), how they are counted, shown and logged.
 @Suite("Kafka error kinds and health")
 struct KafkaHealthTests {
-    @Test("failures of the connection are retriable and keep records pending; refusals of one record or topic are not", arguments: [
-        (RD_KAFKA_RESP_ERR__TRANSPORT, KafkaErrorKind.transport),
-        (RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, .transport),
-        (RD_KAFKA_RESP_ERR__SSL, .tls),
-        (RD_KAFKA_RESP_ERR__AUTHENTICATION, .authentication),
-        (RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED, .authentication),
-        (RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM, .authentication),
-        (RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, .clusterAuthorization),
-        (RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, .timeout),
-        (RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, .broker),
-        (RD_KAFKA_RESP_ERR_POLICY_VIOLATION, .unclassified),
-        (RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, .topicAuthorization),
-        (RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, .unknownTopic),
-        (RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, .invalidTopic),
-        (RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, .messageTooLarge),
-    ])
-    func classification(code: rd_kafka_resp_err_t, kind: KafkaErrorKind) {
-        let error = RDKafkaError.make(code)
+    static let codes: [(Int32, KafkaErrorKind)] = [
+        (-195 /* _TRANSPORT */, KafkaErrorKind.transport),
+        (-187 /* _ALL_BROKERS_DOWN */, .transport),
+        (-181 /* _SSL */, .tls),
+        (-169 /* _AUTHENTICATION */, .authentication),
+        (58 /* SASL_AUTHENTICATION_FAILED */, .authentication),
+        (33 /* UNSUPPORTED_SASL_MECHANISM */, .authentication),
+        (31 /* CLUSTER_AUTHORIZATION_FAILED */, .clusterAuthorization),
+        (-192 /* _MSG_TIMED_OUT */, .timeout),
+        (19 /* NOT_ENOUGH_REPLICAS */, .broker),
+        (44 /* POLICY_VIOLATION */, .unclassified),
+        (29 /* TOPIC_AUTHORIZATION_FAILED */, .topicAuthorization),
+        (3 /* UNKNOWN_TOPIC_OR_PART */, .unknownTopic),
+        (17 /* TOPIC_EXCEPTION */, .invalidTopic),
+        (10 /* MSG_SIZE_TOO_LARGE */, .messageTooLarge),
+    ]
+
+    @Test("failures of the connection are retriable and keep records pending; refusals of one record or topic are not", arguments: codes)
+    func classification(code: Int32, kind: KafkaErrorKind) {
+        let error = KafkaError.forTesting(librdkafkaCode: code)
         #expect(error.kind == kind)
         #expect(error.isRetriable == kind.isConnectionFailure, "\(kind): retriable \(error.isRetriable)")
     }
 
     @Test("a failed handshake or SASL exchange that librdkafka reports as a transport error is named by the state it failed in")
     func transportErrorsNameTheirCause() {
-        let handshake = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "ssl://127.0.0.1:9/bootstrap: error:0A000086:SSL routines::certificate verify failed (after 2ms in state SSL_HANDSHAKE)")
+        let handshake = KafkaError.forTesting(librdkafkaCode: -195 /* _TRANSPORT */, reason: "ssl://127.0.0.1:9/bootstrap: error:0A000086:SSL routines::certificate verify failed (after 2ms in state SSL_HANDSHAKE)")
         #expect(handshake.kind == .tls && handshake.isRetriable)
-        let sasl = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "sasl_ssl://b:9093/1: Disconnected (after 10ms in state AUTH_REQ)")
+        let sasl = KafkaError.forTesting(librdkafkaCode: -195 /* _TRANSPORT */, reason: "sasl_ssl://b:9093/1: Disconnected (after 10ms in state AUTH_REQ)")
         #expect(sasl.kind == .authentication)
-        let refused = RDKafkaError.make(RD_KAFKA_RESP_ERR__TRANSPORT, reason: "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)")
+        let refused = KafkaError.forTesting(librdkafkaCode: -195 /* _TRANSPORT */, reason: "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)")
         #expect(refused.kind == .transport)
     }
 
@@ -47,7 +48,7 @@ struct KafkaHealthTests {
     func fatalCarriesItsCause() {
         var fatal = KafkaError(.fatal, "fatal", isRetriable: true, librdkafkaName: "CLUSTER_AUTHORIZATION_FAILED")
         #expect(fatal.kind == .fatal)
-        fatal.kind = RDKafkaError.make(RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED).kind
+        fatal.kind = KafkaError.forTesting(librdkafkaCode: 31 /* CLUSTER_AUTHORIZATION_FAILED */).kind
         #expect(fatal.kind == .clusterAuthorization && fatal.isRetriable)
     }
 
@@ -69,7 +70,7 @@ struct KafkaHealthTests {
         }
         #expect(health.status.state == .unknown)
 
-        let tls = RDKafkaError.make(RD_KAFKA_RESP_ERR__SSL, reason: "ssl://127.0.0.1:9/bootstrap: SSL handshake failed: certificate verify failed")
+        let tls = KafkaError.forTesting(librdkafkaCode: -181 /* _SSL */, reason: "ssl://127.0.0.1:9/bootstrap: SSL handshake failed: certificate verify failed")
         for _ in 0..<500 { health.failed(tls) }
         #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "tls")]).totalValue == 500)
         #expect(health.status == KafkaHealth.Status(state: .failing, kind: .tls, reason: tls.reason))
@@ -77,7 +78,7 @@ struct KafkaHealthTests {
         #expect(log.captured.first?.metadata["kafka.errors_since_last_line"] == "1")
 
         // Another kind has a line of its own; a record refusal does not change the state.
-        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), count: 3)
+        health.failed(KafkaError.forTesting(librdkafkaCode: 10 /* MSG_SIZE_TOO_LARGE */), count: 3)
         #expect(log.captured.count == 2)
         #expect(health.status.kind == .tls)
 
@@ -95,13 +96,13 @@ struct KafkaHealthTests {
         #expect(log.captured.count == 4 && log.captured.last?.message.contains("working again") == true, "the recovery is logged once")
         // A failed TLS handshake or SASL authentication is followed by "all brokers are down":
         // the state keeps naming the cause, while both are counted.
-        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__AUTHENTICATION, reason: "SASL authentication error: invalid credentials"))
-        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
+        health.failed(KafkaError.forTesting(librdkafkaCode: -169 /* _AUTHENTICATION */, reason: "SASL authentication error: invalid credentials"))
+        health.failed(KafkaError.forTesting(librdkafkaCode: -187 /* _ALL_BROKERS_DOWN */, reason: "1/1 brokers are down"))
         #expect(health.status.kind == .authentication, "\(health.status)")
         #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "transport")]).totalValue == 1)
         #expect(!log.captured.contains { $0.metadata["kafka.kind"] == "transport" }, "the cause's line said it")
         health.succeeded()
-        health.failed(RDKafkaError.make(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, reason: "1/1 brokers are down"))
+        health.failed(KafkaError.forTesting(librdkafkaCode: -187 /* _ALL_BROKERS_DOWN */, reason: "1/1 brokers are down"))
         #expect(health.status.kind == .transport, "after a success, a plain outage is shown as one")
         health.succeeded()
         #expect(log.captured.filter { $0.message.contains("working again") }.count == 3)
@@ -140,7 +141,7 @@ struct KafkaConnectionFailureTests {
     func clusterAuthorizationIsTheConnections() async throws {
         let owner = try KafkaProducer(configuration: KafkaProducerMockClusterTests.mockConfiguration(), logger: Logger(label: "owner"))
         let bootstrap = try #require(owner.mockClusterBootstrapsForTesting())
-        #expect(owner.failNextRequestsForTesting(apiKey: 22, 100_000, brokerError: RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED.rawValue))
+        #expect(owner.failNextRequestsForTesting(apiKey: 22, 100_000, brokerError: 31 /* CLUSTER_AUTHORIZATION_FAILED */))
         let health = KafkaHealth(logger: Logger(label: "health"), metrics: TestMetrics())
         let producer = try Self.producer(bootstrap, health: health)
         let delivery = try producer.send(topic: "acl", key: nil, value: Array("waits".utf8))

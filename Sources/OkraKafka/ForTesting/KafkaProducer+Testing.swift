@@ -45,3 +45,11 @@ extension KafkaProducer {
         rdkafka.setMockBrokerForTesting(up: up)
     }
 }
+
+extension KafkaError {
+    /// The error librdkafka's code `code` (its number: -181 for `_SSL`, 31 for
+    /// `CLUSTER_AUTHORIZATION_FAILED`) becomes, with `reason` as librdkafka's text when given.
+    static func forTesting(librdkafkaCode code: Int32, reason: String? = nil) -> KafkaError {
+        RDKafkaError.make(code: code, reason: reason)
+    }
+}

@@ -19,6 +19,12 @@ enum RDKafkaError {
         return KafkaError(code, reason, isRetriable: retriable, librdkafkaName: String(cString: rd_kafka_err2name(err)), file: file, line: line)
     }
 
+    /// The error for a code given by its number (tests name codes without the C module).
+    static func make(code: Int32, reason: String?) -> KafkaError {
+        let err = rd_kafka_resp_err_t(rawValue: code)
+        return reason.map { make(err, reason: $0) } ?? make(err)
+    }
+
     /// librdkafka reports some failed TLS handshakes and SASL exchanges as `_TRANSPORT`, with
     /// the connection's state in the text ("... certificate verify failed (after 2ms in state
     /// SSL_HANDSHAKE)"): the state names the cause an operator has to fix.
