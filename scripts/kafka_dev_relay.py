@@ -228,9 +228,11 @@ def request_frame(api_key, api_version, correlation_id, body):
     return struct.pack(">i", len(payload)) + payload
 
 
-def probe(port, timeout, ca=None):
+def probe(port, timeout, ca=None, api_versions_only=False):
     """Succeed once a Metadata request through the relay names a broker (over TLS,
-    verifying the relay's certificate against `ca`, when given)."""
+    verifying the relay's certificate against `ca`, when given). A broker that
+    requires SASL answers nothing but ApiVersions before it: with
+    `api_versions_only`, an ApiVersions reply is enough."""
     deadline = time.monotonic() + timeout
     last = "no attempt"
     context = ssl.create_default_context(cafile=ca) if ca else None
@@ -240,6 +242,8 @@ def probe(port, timeout, ca=None):
                 s = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
                 s.sendall(request_frame(API_VERSIONS, 0, 1, b""))
                 read_frame(s)
+                if api_versions_only:
+                    return 0
                 # Metadata v1 with a null topic array: all topics.
                 s.sendall(request_frame(METADATA, 1, 2, struct.pack(">i", -1)))
                 frame = read_frame(s)
@@ -267,6 +271,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ca", help="verify a TLS relay's certificate against this CA")
+    p.add_argument("--api-versions-only", action="store_true", help="for a broker that requires SASL")
     args = parser.parse_args()
     if args.command == "serve":
         tls = None
@@ -275,7 +280,7 @@ def main():
             tls.load_cert_chain(args.tls_cert, args.tls_key)
         serve(args.listen, args.upstream, args.delay_ms / 1000.0, tls)
         return 0
-    return probe(args.port, args.timeout, args.ca)
+    return probe(args.port, args.timeout, args.ca, args.api_versions_only)
 
 
 if __name__ == "__main__":

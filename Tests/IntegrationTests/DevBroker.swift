@@ -82,14 +82,19 @@ enum DevBroker {
 /// in a state folder of its own; its address stays the same across a stop and start.
 struct PrivateBroker: Sendable {
     let stateDirectory: URL
-    /// Whether its relay terminates TLS (`kafka-dev.sh start --tls`).
-    let tls: Bool
+    /// Which kind: plain, TLS (`kafka-dev.sh start --tls`) or SASL required (`--sasl`).
+    let mode: Mode
 
-    init(tls: Bool = false) {
+    enum Mode: String, Sendable { case plain, tls, sasl }
+
+    init(_ mode: Mode = .plain) {
         // scripts/test.sh stops any broker left in such a folder by a crashed run.
         stateDirectory = TestRun.brokerDirectory()
-        self.tls = tls
+        self.mode = mode
     }
+
+    /// Whether its relay terminates TLS.
+    var tls: Bool { mode == .tls }
 
     /// The CA that verifies a TLS broker's certificate.
     var caPath: String { stateDirectory.appendingPathComponent("tls/ca.pem").path }
@@ -99,8 +104,8 @@ struct PrivateBroker: Sendable {
     var clientProperties: [String: String] { tls ? ["security.protocol": "SSL", "ssl.ca.location": caPath] : [:] }
 
     /// Runs `body` with a new private broker, and stops it afterwards whatever happened.
-    static func withBroker<T>(tls: Bool = false, _ body: (PrivateBroker, String) async throws -> T) async throws -> T {
-        let broker = PrivateBroker(tls: tls)
+    static func withBroker<T>(_ mode: Mode = .plain, _ body: (PrivateBroker, String) async throws -> T) async throws -> T {
+        let broker = PrivateBroker(mode)
         let bootstrap = try await broker.start()
         do {
             let result = try await body(broker, bootstrap)
@@ -123,7 +128,7 @@ struct PrivateBroker: Sendable {
         let outputPath = stateDirectory.appendingPathComponent("\(command).out").path
         // system(3) waits for its own child; Foundation's Process did not always notice the
         // script's exit here. Output goes to a file, so the daemons it starts hold no pipe.
-        let line = "KAFKA_DEV_DIR='\(stateDirectory.path)' '\(script)' \(command)\(tls ? " --tls" : "") >'\(outputPath)'"
+        let line = "KAFKA_DEV_DIR='\(stateDirectory.path)' '\(script)' \(command)\(mode == .plain ? "" : " --\(mode.rawValue)") >'\(outputPath)'"
         let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             DispatchQueue.global().async { continuation.resume(returning: system(line)) }
         }

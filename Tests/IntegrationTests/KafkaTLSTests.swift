@@ -60,7 +60,7 @@ struct KafkaTLSTests {
 
     @Test("security.protocol=SSL with ssl.ca.location: every seed is published over TLS, once, and /readyz says the connection is ok")
     func seedsOverTLS() async throws {
-        try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in
+        try await PrivateBroker.withBroker(.tls) { broker, bootstrap in
             let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: [
                 "--kafka", "security.protocol=SSL", "--kafka", "ssl.ca.location=\(broker.caPath)",
             ])
@@ -73,7 +73,7 @@ struct KafkaTLSTests {
 
     @Test("a CA that does not verify the broker: durable mode stays ready and accepts, /readyz names TLS verification, the log says it once; restarted with the right CA, every accepted webhook is published once")
     func wrongCAThenRightCA() async throws {
-        try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in
+        try await PrivateBroker.withBroker(.tls) { broker, bootstrap in
             var bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: [
                 "--kafka", "security.protocol=SSL", "--kafka", "ssl.ca.location=\(broker.otherCAPath)",
             ])
@@ -113,7 +113,7 @@ struct KafkaTLSTests {
 
     @Test("check over TLS: with the right CA the connection is ok; with another CA the connection fails naming TLS verification and what to check")
     func checkOverTLS() async throws {
-        try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in
+        try await PrivateBroker.withBroker(.tls) { broker, bootstrap in
             let folder = try CheckCommandTests.folder()
             let common = ["check", "--brokers", bootstrap, "--token", "production=tls-check-token-0123456789",
                           "--data-dir", folder.appendingPathComponent("data").path, "--json", "--kafka-timeout", "5", "--kafka", "security.protocol=SSL"]
@@ -131,7 +131,7 @@ struct KafkaTLSTests {
 
     @Test("a CA that does not verify the broker in direct mode: not ready, and /readyz says why")
     func wrongCADirect() async throws {
-        try await PrivateBroker.withBroker(tls: true) { broker, bootstrap in
+        try await PrivateBroker.withBroker(.tls) { broker, bootstrap in
             let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: [
                 "--delivery", "direct", "--kafka", "security.protocol=SSL", "--kafka", "ssl.ca.location=\(broker.otherCAPath)",
             ])
