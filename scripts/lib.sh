@@ -131,6 +131,21 @@ ensure_powerloss_venv() {
 # A Python venv with schemathesis (pinned), which checks the operations API against
 # docs/admin-api.yaml (scripts/test-admin-api.sh), in .tools/.
 SCHEMATHESIS_VENV="${OKRA_SCHEMATHESIS_VENV:-$OKRA_ROOT/.tools/schemathesis-venv}"
+# A newer librdkafka than Debian's: the one inside PyPI's confluent-kafka wheel, for the test
+# that runs the bridge on it (Tests/IntegrationTests/NewerLibrdkafkaTests.swift). Prints the
+# LD_LIBRARY_PATH that puts it first: a folder with librdkafka.so.1 pointing at the wheel's copy,
+# then the wheel's folder of libraries (which that copy needs by their own names).
+CONFLUENT_VENV="${OKRA_CONFLUENT_VENV:-$OKRA_ROOT/.tools/confluent-kafka-venv}"
+CONFLUENT_KAFKA_VERSION="2.16.1"
+newer_librdkafka_path() {
+  ensure_pinned_venv "$CONFLUENT_VENV" "confluent-kafka==$CONFLUENT_KAFKA_VERSION cloudevents==1.12.0"
+  local libs
+  libs="$("$CONFLUENT_VENV/bin/python" -c 'import confluent_kafka,os;print(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)),"confluent_kafka.libs"))')"
+  mkdir -p "$CONFLUENT_VENV/librdkafka"
+  ln -sf "$(ls "$libs"/librdkafka-*.so.1 | head -n 1)" "$CONFLUENT_VENV/librdkafka/librdkafka.so.1"
+  printf '%s:%s\n' "$CONFLUENT_VENV/librdkafka" "$libs"
+}
+
 ensure_schemathesis_venv() {
   ensure_pinned_venv "$SCHEMATHESIS_VENV" "schemathesis==4.32.5"
 }

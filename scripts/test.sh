@@ -38,6 +38,10 @@ say "checking deploy/ offline (scripts/check-deploy.sh)"
 say "checking the cleanup of test processes (scripts/test-cleanup.sh)"
 ./scripts/test-cleanup.sh || exit $?
 
+# librdkafka 2.16 from PyPI's confluent-kafka wheel, for the test that runs the bridge on it.
+OKRA_NEWER_LIBRDKAFKA_PATH="$(newer_librdkafka_path)" || { say "could not install confluent-kafka's librdkafka"; exit 1; }
+export OKRA_NEWER_LIBRDKAFKA_PATH
+
 KAFKA_BOOTSTRAP="$(./scripts/kafka-dev.sh start)" || { say "the dev broker did not start"; exit 1; }
 export KAFKA_BOOTSTRAP
 say "dev broker at $KAFKA_BOOTSTRAP"

@@ -82,10 +82,14 @@ enum DevBroker {
 /// in a state folder of its own; its address stays the same across a stop and start.
 struct PrivateBroker: Sendable {
     let stateDirectory: URL
-    /// Which kind: plain, TLS (`kafka-dev.sh start --tls`) or SASL required (`--sasl`).
+    /// Which kind: plain, TLS (`kafka-dev.sh start --tls`), SASL required (`--sasl`), or Tansu
+    /// alone for a librdkafka of 2.2 or later (`--no-relay`).
     let mode: Mode
 
-    enum Mode: String, Sendable { case plain, tls, sasl }
+    enum Mode: String, Sendable {
+        case plain, tls, sasl
+        case noRelay = "no-relay"
+    }
 
     init(_ mode: Mode = .plain) {
         // scripts/test.sh stops any broker left in such a folder by a crashed run.

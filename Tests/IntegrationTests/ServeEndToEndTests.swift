@@ -23,7 +23,7 @@ struct ServeEndToEndTests {
         let routes: RouteTable
         let directory: URL
 
-        static func start(bootstrap: String, extraArguments: [String] = []) async throws -> Bridge {
+        static func start(bootstrap: String, extraArguments: [String] = [], environment: [String: String] = [:]) async throws -> Bridge {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-e2e-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let prefix = "e2e\(UUID().uuidString.prefix(6).lowercased())"
@@ -32,18 +32,20 @@ struct ServeEndToEndTests {
             let routesPath = directory.appendingPathComponent("routes.json")
             try routesText.write(to: routesPath, atomically: true, encoding: .utf8)
             return try await launch(port: try Self.freePort(), prefix: prefix, routes: try RouteTable.load(Array(routesText.utf8)),
-                                    directory: directory, bootstrap: bootstrap, extraArguments: extraArguments, log: "serve.log")
+                                    directory: directory, bootstrap: bootstrap, extraArguments: extraArguments, log: "serve.log",
+                                    environment: environment)
         }
 
         /// Starts `serve` with this directory's routes and data, and waits until it is healthy.
         static func launch(port: Int, prefix: String, routes: RouteTable, directory: URL, bootstrap: String,
-                           extraArguments: [String], log: String, dataDirectory: URL? = nil) async throws -> Bridge {
+                           extraArguments: [String], log: String, dataDirectory: URL? = nil,
+                           environment: [String: String] = [:]) async throws -> Bridge {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
             let process = try ChildProcess(binary, [
                 "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", directory.appendingPathComponent("routes.json").path,
                 "--data-dir", (dataDirectory ?? directory.appendingPathComponent("data")).path,
                 "--token", "production=\(productionToken)", "--token", "sandbox=\(sandboxToken)",
-            ] + extraArguments, logPath: directory.appendingPathComponent(log).path)
+            ] + extraArguments, environment: environment, logPath: directory.appendingPathComponent(log).path)
             let bridge = Bridge(process: process, port: port, prefix: prefix, routes: routes, directory: directory)
             for _ in 0..<200 {
                 if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
