@@ -131,14 +131,21 @@ ensure_powerloss_venv() {
 # A Python venv with schemathesis (pinned), which checks the operations API against
 # docs/admin-api.yaml (scripts/test-admin-api.sh), in .tools/.
 SCHEMATHESIS_VENV="${OKRA_SCHEMATHESIS_VENV:-$OKRA_ROOT/.tools/schemathesis-venv}"
-# A newer librdkafka than Debian's: the one inside PyPI's confluent-kafka wheel, for the test
-# that runs the bridge on it (Tests/IntegrationTests/NewerLibrdkafkaTests.swift). Prints the
-# LD_LIBRARY_PATH that puts it first: a folder with librdkafka.so.1 pointing at the wheel's copy,
-# then the wheel's folder of libraries (which that copy needs by their own names).
+# The consumers' side: confluent-kafka and the CloudEvents SDK (examples/consumer-python's
+# requirements), with the AsyncAPI 3 checker (asyncapi3 and jsonref) and jsonschema, for
+# scripts/test-consumers.sh; and the librdkafka inside that wheel for the test that runs the
+# bridge on it.
 CONFLUENT_VENV="${OKRA_CONFLUENT_VENV:-$OKRA_ROOT/.tools/confluent-kafka-venv}"
-CONFLUENT_KAFKA_VERSION="2.16.1"
+ensure_consumers_venv() {
+  ensure_pinned_venv "$CONFLUENT_VENV" "$(tr '\n' ' ' <"$OKRA_ROOT/examples/consumer-python/requirements.txt")asyncapi3==0.0.2 jsonref==1.1.0 jsonschema==4.26.0"
+}
+
+# A newer librdkafka than Debian's: the one inside PyPI's confluent-kafka wheel
+# (Tests/IntegrationTests/NewerLibrdkafkaTests.swift). Prints the LD_LIBRARY_PATH that puts it
+# first: a folder with librdkafka.so.1 pointing at the wheel's copy, then the wheel's folder of
+# libraries (which that copy needs by their own names).
 newer_librdkafka_path() {
-  ensure_pinned_venv "$CONFLUENT_VENV" "confluent-kafka==$CONFLUENT_KAFKA_VERSION cloudevents==1.12.0"
+  ensure_consumers_venv
   local libs
   libs="$("$CONFLUENT_VENV/bin/python" -c 'import confluent_kafka,os;print(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)),"confluent_kafka.libs"))')"
   mkdir -p "$CONFLUENT_VENV/librdkafka"

@@ -58,5 +58,7 @@ if [ $# -eq 0 ]; then
   ./scripts/test-powerloss.sh .build/debug/okra-bridge || status=1
   say "checking the operations API against docs/admin-api.yaml (scripts/test-admin-api.sh)"
   ./scripts/test-admin-api.sh .build/debug/okra-bridge || status=1
+  say "the consumers' side: the AsyncAPI document, the records against it, the reference consumer (scripts/test-consumers.sh)"
+  ./scripts/test-consumers.sh .build/debug/okra-bridge || status=1
 fi
 exit $status

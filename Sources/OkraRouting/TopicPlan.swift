@@ -15,6 +15,10 @@ public struct PlannedTopic: Sendable, Equatable {
         public var route: String
         /// True when the route matches on `code` or `bank`, so only some of these events come.
         public var onlySome: Bool
+        /// How the records carry the event (nil for dead letters: the raw body).
+        public var format: RecordFormat?
+        /// What the records' key is (nil for dead letters: the event id when one was made).
+        public var key: KeyChoice?
 
         /// `production payment.failed (route payment-problems, some)`.
         public var description: String {
@@ -46,14 +50,16 @@ public enum TopicPlanner {
             if topics[topic] == nil { order.append(topic) }
             if topics[topic]?.contains(source) != true { topics[topic, default: []].append(source) }
         }
-        add(table.deadLetterTopic, PlannedTopic.Source(environment: nil, product: nil, outcome: nil, route: "deadLetter", onlySome: false))
+        add(table.deadLetterTopic, PlannedTopic.Source(environment: nil, product: nil, outcome: nil, route: "deadLetter", onlySome: false,
+                                                       format: nil, key: nil))
         for environment in environments {
             for (product, outcomes) in OkraVocabulary.outcomesByProduct {
                 for outcome in outcomes {
                     for shape in OkraShape.possible(product: product, outcome: outcome) {
                         let event = PossibleEvent(environment: environment, product: product, outcome: outcome, shape: shape)
-                        for (topic, route, onlySome) in destinations(of: event, table: table) {
-                            add(topic, PlannedTopic.Source(environment: environment, product: product, outcome: outcome, route: route, onlySome: onlySome))
+                        for destination in destinations(of: event, table: table) {
+                            add(destination.topic, PlannedTopic.Source(environment: environment, product: product, outcome: outcome, route: destination.route,
+                                                                       onlySome: destination.onlySome, format: destination.format, key: destination.key))
                         }
                     }
                 }
@@ -64,8 +70,8 @@ public enum TopicPlanner {
 
     /// Where routing can send an event of this kind: each topic, the route, and whether only
     /// some such events go there.
-    static func destinations(of event: PossibleEvent, table: RouteTable) -> [(String, String, Bool)] {
-        var found: [(String, String, Bool)] = []
+    static func destinations(of event: PossibleEvent, table: RouteTable) -> [Destination] {
+        var found: [Destination] = []
         var uncertain = false
         let unknownProduct = event.product == .unknown
         for route in table.routes {
@@ -78,18 +84,28 @@ public enum TopicPlanner {
                 continue
             }
             let topic = (route.topic ?? table.defaultTopic).expand(env: event.environment, product: event.product, outcome: event.outcome)
-            found.append((topic, route.name, !surely || uncertain))
+            found.append(Destination(topic: topic, route: route.name, onlySome: !surely || uncertain, format: route.format, key: route.key))
             if !route.continues {
                 if surely { return found }
                 uncertain = true
             }
         }
         if unknownProduct {
-            found.append((table.deadLetterTopic, "deadLetter", uncertain))
+            found.append(Destination(topic: table.deadLetterTopic, route: "deadLetter", onlySome: uncertain, format: nil, key: nil))
         } else {
-            found.append((table.defaultTopic.expand(env: event.environment, product: event.product, outcome: event.outcome), "defaults", uncertain))
+            found.append(Destination(topic: table.defaultTopic.expand(env: event.environment, product: event.product, outcome: event.outcome),
+                                     route: "defaults", onlySome: uncertain, format: table.defaultFormat, key: table.defaultKey))
         }
         return found
+    }
+
+    /// Where routing can send one kind of event, and how.
+    struct Destination {
+        let topic: String
+        let route: String
+        let onlySome: Bool
+        let format: RecordFormat?
+        let key: KeyChoice?
     }
 }
 

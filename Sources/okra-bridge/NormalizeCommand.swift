@@ -23,7 +23,17 @@ struct NormalizeCommand: ParsableCommand {
     @Option(help: "The environment of the token it would arrive with (production or sandbox): okraenv and source become it.")
     var env: String?
 
+    @Flag(help: "Print the envelope's JSON Schema (docs/envelope.schema.json) instead, and read no payload.")
+    var schema = false
+
     func run() throws {
+        if schema {
+            var output: [UInt8] = []
+            JSONWriter.pretty(EnvelopeSchema.structured, into: &output)
+            output.append(UInt8(ascii: "\n"))
+            FileHandle.standardOutput.write(Data(output))
+            return
+        }
         let received = try receiveTime(receivedAt)
         let token = try tokenEnvironment(env)
         let body = try readInput(file)

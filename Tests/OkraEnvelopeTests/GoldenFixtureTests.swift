@@ -26,6 +26,16 @@ struct GoldenFixtureTests {
         #expect(String(decoding: actual, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
     }
 
+    @Test("docs/envelope.schema.json is the schema the code makes from the domain (okra-bridge normalize --schema writes it), byte for byte")
+    func schemaFileIsTheCodes() throws {
+        var made: [UInt8] = []
+        JSONWriter.pretty(EnvelopeSchema.structured, into: &made)
+        made.append(UInt8(ascii: "\n"))
+        let file = try Data(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("docs/envelope.schema.json"))
+        #expect(String(decoding: made, as: UTF8.self) == String(decoding: file, as: UTF8.self),
+                "regenerate it: swift run okra-bridge normalize --schema > docs/envelope.schema.json")
+    }
+
     @Test("the structured JSON is valid against docs/envelope.schema.json and carries the payload byte for byte", arguments: valid)
     func structuredJSONIsValid(_ name: String) throws {
         let event = try Fixtures.event(name)

@@ -112,3 +112,36 @@ struct TopicPlanTests {
         }
     }
 }
+
+/// `okra-bridge topics asyncapi`'s document, read as a consumer's tooling would.
+@Suite("AsyncAPI document")
+struct AsyncAPIDocumentTests {
+    @Test("one channel and one send operation per planned topic, each message a reference that resolves, the envelope's schema in components")
+    func channelsAndReferences() throws {
+        let table = try RouteTable.load(path: TopicPlanTests.root.appendingPathComponent("routes.json").path)
+        let plan = TopicPlanner.plan(table, environments: [.production, .sandbox])
+        let document = AsyncAPIDocument.make(topics: plan, version: "0.1.0")
+        #expect(document["asyncapi"] == .string("3.0.0"))
+        guard case .object(let channels) = try #require(document["channels"]), case .object(let operations) = try #require(document["operations"]) else {
+            Issue.record("channels and operations are objects")
+            return
+        }
+        #expect(channels.map { $0.value["address"] } == plan.map { JSONValue.string($0.name) })
+        #expect(operations.count == plan.count)
+        #expect(channels.allSatisfy { $0.key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } })
+        for channel in channels {
+            guard case .object(let messages) = try #require(channel.value["messages"]) else { continue }
+            #expect(!messages.isEmpty)
+            for message in messages {
+                let reference = try #require(message.value["$ref"]?.nonEmptyString)
+                let path = reference.dropFirst(2).split(separator: "/").map(String.init)
+                #expect(document.value(at: path) != nil, "\(channel.key): \(reference) does not resolve")
+            }
+        }
+        let deadLetter = try #require(channels.first { $0.value["address"] == .string("okra.deadletter") })
+        #expect(deadLetter.value["messages"]?["deadLetter"] != nil && deadLetter.value["messages"]?["structured"] == nil)
+        // The payload is the envelope's schema, without the standalone file's $id.
+        let envelope = try #require(document.value(at: ["components", "schemas", "envelope"]))
+        #expect(envelope["$id"] == nil && envelope["properties"]?["okraproduct"] == EnvelopeSchema.structured["properties"]?["okraproduct"])
+    }
+}

@@ -12,7 +12,7 @@ struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
         abstract: "The topics the routes can produce: which exist, and the missing ones created.",
-        subcommands: [Plan.self, Create.self]
+        subcommands: [Plan.self, Create.self, AsyncAPI.self]
     )
 
     /// A planned topic and what the cluster says of it.
@@ -98,6 +98,23 @@ struct TopicsCommand: AsyncParsableCommand {
 
         func run() async throws {
             TopicsCommand.print(try await TopicsCommand.rows(environment, connection)) { _ in nil }
+        }
+    }
+
+    struct AsyncAPI: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "asyncapi",
+            abstract: "Print an AsyncAPI 3.0 document of the planned topics and their messages (no broker needed).",
+            discussion: "One channel per topic the routes can produce (the environments as for plan), each with its messages: the structured CloudEvent with the envelope's JSON Schema, the binary one with its ce_ headers, the dead letter; the key and the replay header. docs/consumers.md says what a consumer can rely on."
+        )
+        @OptionGroup var environment: RoutedEnvironmentOptions
+
+        func run() throws {
+            let plan = TopicPlanner.plan(try environment.table(), environments: try environment.environments())
+            var output: [UInt8] = []
+            JSONWriter.pretty(AsyncAPIDocument.make(topics: plan, version: BridgeVersion.version), into: &output)
+            output.append(UInt8(ascii: "\n"))
+            FileHandle.standardOutput.write(Data(output))
         }
     }
 
