@@ -137,6 +137,44 @@ struct KafkaConnectionFailureTests {
         return condition()
     }
 
+    @Test("each refusal a broker sends back for a record is counted under its kind, and only failures of the connection make the state failing", arguments: [
+        (Int32(29) /* TOPIC_AUTHORIZATION_FAILED */, KafkaErrorKind.topicAuthorization),
+        (31 /* CLUSTER_AUTHORIZATION_FAILED */, .clusterAuthorization),
+        (10 /* MSG_SIZE_TOO_LARGE */, .messageTooLarge),
+        (44 /* POLICY_VIOLATION */, .unclassified),
+    ])
+    func refusalsCountedByKind(code: Int32, kind: KafkaErrorKind) async throws {
+        let metrics = TestMetrics()
+        let health = KafkaHealth(logger: Logger(label: "health"), metrics: metrics)
+        var configuration = KafkaProducerMockClusterTests.mockConfiguration()
+        configuration.messageTimeout = .seconds(10)
+        let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test"), health: health)
+        _ = try await producer.publish(topic: "kinds", key: nil, value: Array("first".utf8))
+        #expect(health.status.state == .ok)
+        #expect(producer.failNextProduceRequestsForTesting(1, brokerError: code))
+        await #expect(throws: KafkaError.self) { _ = try await producer.publish(topic: "kinds", key: nil, value: Array("refused".utf8)) }
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", kind.rawValue)]).totalValue == 1)
+        #expect(health.status.state == (kind.isConnectionFailure ? .failing : .ok), "\(health.status)")
+        await producer.shutdown()
+    }
+
+    @Test("a fatal error and a message that times out are counted as fatal and timeout")
+    func fatalAndTimeoutCounted() async throws {
+        let metrics = TestMetrics()
+        let health = KafkaHealth(logger: Logger(label: "health"), metrics: metrics)
+        let producer = try KafkaProducer(configuration: KafkaProducerMockClusterTests.mockConfiguration(), logger: Logger(label: "test"), health: health)
+        producer.raiseFatalErrorForTesting()
+        #expect(await Self.eventually { (try? metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "fatal")]).totalValue) == 1 })
+        await producer.shutdown()
+
+        let timing = try KafkaProducer(configuration: KafkaProducerMockClusterTests.unreachableConfiguration(messageTimeout: .milliseconds(300)),
+                                       logger: Logger(label: "test"), health: health)
+        await #expect(throws: KafkaError.self) { _ = try await timing.publish(topic: "nowhere", key: nil, value: Array("late".utf8)) }
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "timeout")]).totalValue == 1)
+        #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "transport")]).totalValue >= 1, "the refused connections")
+        await timing.shutdown()
+    }
+
     @Test("an ACL refusing the idempotent producer (InitProducerId: CLUSTER_AUTHORIZATION_FAILED) shows as cluster_authorization, and the message is not refused for good")
     func clusterAuthorizationIsTheConnections() async throws {
         let owner = try KafkaProducer(configuration: KafkaProducerMockClusterTests.mockConfiguration(), logger: Logger(label: "owner"))
