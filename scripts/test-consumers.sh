@@ -34,6 +34,7 @@ PRODUCTION="consumers-production-token-0123456789"
 SANDBOX="consumers-sandbox-token-0123456789"
 printf 'production=%s\nsandbox=%s\n' "$PRODUCTION" "$SANDBOX" >"$WORK/tokens"
 random_secret admin- >"$WORK/admin-token"
+printf 'Authorization: Bearer %s\n' "$(cat "$WORK/admin-token")" >"$WORK/admin-header"
 read -r PORT ADMIN_PORT < <(free_ports 2)
 
 # The repository's routes, and a first one that copies balance events in binary mode, so both
@@ -71,7 +72,7 @@ for file in "$OKRA_ROOT"/Tests/OkraEnvelopeTests/Fixtures/payloads/*.json; do
 done
 printf '{not json' | curl -sS -o /dev/null -H "Okra-Auth: $PRODUCTION" --data-binary @- "http://127.0.0.1:$PORT/webhooks/okra"
 drained() {
-  curl -fsS -H "Authorization: Bearer $(cat "$WORK/admin-token")" "http://127.0.0.1:$ADMIN_PORT/metrics" |
+  curl -fsS -H @"$WORK/admin-header" "http://127.0.0.1:$ADMIN_PORT/metrics" |
     awk '$1 == "okra_bridge_outbox_depth" { exit ($2 == 0 ? 0 : 1) } END { }'
 }
 for _ in $(seq 1 150); do drained && break; sleep 0.2; done
@@ -79,6 +80,11 @@ drained || fail "the outbox did not drain"
 "$PY" "$HERE/validate_records.py" --bootstrap "$BOOTSTRAP" --asyncapi "$WORK/asyncapi.json" --ids "$WORK/records.jsonl" ||
   fail "records do not match the AsyncAPI document"
 say "posted $posted seeds and a malformed body; every record matches its channel's message"
+
+# A probe record of `okra-bridge check` on a topic the consumer reads: skipped, never a stop.
+"$BINARY" check --brokers "$BOOTSTRAP" --routes "$WORK/routes.json" --token-file "$WORK/tokens" --delivery direct \
+  --probe-topic okra.check-probe --json >"$WORK/check.out" || true
+grep -q '"check":"probe record","status":"ok"' "$WORK/check.out" || fail "the probe record was not delivered: $(cat "$WORK/check.out")"
 
 # 3. The reference consumer: a crash mid-stream, a restart, a replay, a second group.
 run_consumer() {
@@ -110,6 +116,8 @@ if sorted(processed) != sorted(expected):
                     f"missing {sorted(expected - set(processed))[:3]}, twice {sorted({i for i in processed if processed.count(i) > 1})[:3]}")
 if db.execute("SELECT count(*) FROM processed WHERE replay = 1").fetchone()[0] != 0:
     problems.append("a replayed copy was processed although its first copy had been")
+if "probe record of okra-bridge check" not in log:
+    problems.append("the probe record of okra-bridge check was not skipped")
 if "(a replay)" not in log:
     problems.append("no replayed record was recognised")
 if log.count("duplicate ") < 2:

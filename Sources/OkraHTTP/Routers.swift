@@ -22,7 +22,9 @@ public enum Routers {
     }
 
     /// The ingest listener: `POST /webhooks/okra`, `GET /healthz`, `GET /readyz`, and
-    /// `GET /metrics` when `metrics` is given (no admin listener).
+    /// `GET /metrics` when `metrics` is given (no admin listener). With an admin listener, this
+    /// public `/readyz` gives Kafka's state and kind but not librdkafka's reason, which names
+    /// brokers and certificates: the admin listener's does.
     public static func ingest(_ ingest: Ingest, maxBody: Int, bodyBudget: BodyBudget? = nil, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
@@ -59,7 +61,7 @@ public enum Routers {
             let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received)
             return await ingest.ingest(delivery).response
         }
-        addProbes(to: router, ingest: ingest)
+        addProbes(to: router, ingest: ingest, showsKafkaReason: metrics != nil)
         if let metrics { addMetrics(to: router, metrics) }
         return router
     }
@@ -94,13 +96,13 @@ public enum Routers {
 
     static let probePaths = ["/healthz": "GET, HEAD", "/readyz": "GET, HEAD"]
 
-    static func addProbes(to router: Router<BridgeRequestContext>, ingest: Ingest) {
+    static func addProbes(to router: Router<BridgeRequestContext>, ingest: Ingest, showsKafkaReason: Bool = true) {
         let alive: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
             JSONResponse.make(.ok, #"{"status":"alive"}"#)
         }
         let ready: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
             let readiness = await ingest.readiness()
-            return JSONResponse.make(readiness.isReady ? .ok : .serviceUnavailable, readiness.json)
+            return JSONResponse.make(readiness.isReady ? .ok : .serviceUnavailable, readiness.json(showingKafkaReason: showsKafkaReason))
         }
         // HEAD too, for load balancers that probe with it (Hummingbird sends no body for HEAD).
         router.get("/healthz", use: alive)
@@ -123,13 +125,13 @@ public enum Routers {
 }
 
 extension Readiness {
-    /// The `/readyz` body.
-    var json: String {
+    /// The `/readyz` body, with or without librdkafka's words for a failing Kafka.
+    func json(showingKafkaReason: Bool) -> String {
         let problems = sink.problems.map(JSONResponse.quoted).joined(separator: ",")
         let parked = sink.parked.map { #","parked":\#($0)"# } ?? ""
         var kafka = #"{"state":"\#(sink.kafka.state.rawValue)""#
         if let kind = sink.kafka.kind { kafka += #","kind":\#(JSONResponse.quoted(kind))"# }
-        if let reason = sink.kafka.reason { kafka += #","reason":\#(JSONResponse.quoted(reason))"# }
+        if let reason = sink.kafka.reason, showingKafkaReason { kafka += #","reason":\#(JSONResponse.quoted(reason))"# }
         kafka += "}"
         return #"{"status":"\#(isReady ? "ready" : "not ready")","routes_sha256":"\#(routesSHA256)","store":"\#(sink.store.rawValue)","kafka":\#(kafka)\#(parked),"problems":[\#(problems)]}"#
     }

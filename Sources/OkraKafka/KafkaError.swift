@@ -36,7 +36,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let clusterAuthorization = Code(name: "clusterAuthorization")
         /// Creating or inspecting a topic failed.
         public static let admin = Code(name: "admin")
-        /// Any other broker or client error.
+        /// A passing condition of the brokers (no leader, not enough replicas, a broker
+        /// restarting): retriable, shown as kind `broker`.
         public static let other = Code(name: "other")
         /// A librdkafka code the bridge does not classify: retried (it may be passing), and
         /// parked by the outbox only once it kept failing the same record for `--park-after`.
@@ -55,10 +56,11 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     /// librdkafka's own error name (e.g. `_MSG_TIMED_OUT`), when the error came from it.
     public var librdkafkaName: String?
     /// The kind of Kafka failure for metrics, `/readyz` and the log (nil for errors of the bridge's
-    /// own making: configuration, a full local queue, shutdown). Derived from the code, except
-    /// that a fatal error caused by a failure of the connection (authentication, authorization)
-    /// carries that failure's kind.
-    public var kind: KafkaErrorKind?
+    /// own making: configuration, a full local queue, shutdown): the code's, or ``cause`` when set.
+    public var kind: KafkaErrorKind? { cause ?? KafkaErrorKind(code) }
+    /// The failure behind this error when the code alone hides it: a fatal error caused by an
+    /// ACL refusing InitProducerId is `fatal` by code and `cluster_authorization` by cause.
+    public var cause: KafkaErrorKind?
     /// Where the error was created.
     public var file: String
     /// Where the error was created.
@@ -77,7 +79,6 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.reason = reason
         self.isRetriable = isRetriable
         self.librdkafkaName = librdkafkaName
-        self.kind = KafkaErrorKind(code)
         self.file = file
         self.line = line
     }

@@ -29,7 +29,7 @@ public final class KafkaHealth: Sendable {
         /// The kind of the failure, when failing.
         public var kind: KafkaErrorKind?
         /// What failed, when failing: librdkafka's text (it names the broker and, for TLS, what
-        /// did not verify). Never a secret: librdkafka does not put passwords in its errors.
+        /// did not verify), with the configured secrets masked in case a client put one there.
         public var reason: String?
 
         /// A status.
@@ -40,8 +40,8 @@ public final class KafkaHealth: Sendable {
         }
     }
 
-    /// The kinds that name why a connection failed. librdkafka follows each with the generic
-    /// `transport` ("1/1 brokers are down"), which must not hide it.
+    /// The kinds that name why a connection failed. librdkafka follows a failed handshake or
+    /// login with a `transport` error ("1/1 brokers are down"), which must not hide it.
     static let causes: Set<KafkaErrorKind> = [.tls, .authentication, .clusterAuthorization]
 
     private struct Tally {
@@ -55,17 +55,22 @@ public final class KafkaHealth: Sendable {
     private let logger: Logger
     private let logInterval: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
+    private let secrets: [String]
 
     /// - Parameters:
+    ///   - secrets: values that must never be shown (`sasl.password` and the like): masked in
+    ///     every reason this health stores or logs.
     ///   - logInterval: the shortest time between two log lines of one kind.
     ///   - now: the clock (tests move it).
     public init(
         logger: Logger,
         metrics: MetricsFactory = MetricsSystem.factory,
+        secrets: [String] = [],
         logInterval: Duration = .seconds(60),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.logger = logger
+        self.secrets = secrets.filter { $0.count >= 4 }
         self.logInterval = logInterval
         self.now = now
         var counters: [KafkaErrorKind: Counter] = [:]
@@ -86,6 +91,7 @@ public final class KafkaHealth: Sendable {
     /// one record or topic leaves it as it is.
     public func failed(_ error: KafkaError, count: Int = 1) {
         guard let kind = error.kind, count > 0 else { return }
+        let reason = secrets.reduce(error.reason) { $0.replacingOccurrences(of: $1, with: "***") }
         counters[kind]?.increment(by: count)
         let instant = now()
         let line: Int? = tally.withLock { tally in
@@ -95,7 +101,7 @@ public final class KafkaHealth: Sendable {
                 tally.lines[kind, default: (instant - logInterval, 0)].since += count
                 return nil
             }
-            if kind.isConnectionFailure { tally.status = Status(state: .failing, kind: kind, reason: error.reason) }
+            if kind.isConnectionFailure { tally.status = Status(state: .failing, kind: kind, reason: reason) }
             if let last = tally.lines[kind], instant - last.at < logInterval {
                 tally.lines[kind] = (last.at, last.since + count)
                 return nil
@@ -106,7 +112,7 @@ public final class KafkaHealth: Sendable {
         }
         guard let line else { return }
         let metadata: Logger.Metadata = [
-            "kafka.kind": "\(kind)", "kafka.error": "\(error.librdkafkaName ?? "-")", "kafka.reason": "\(error.reason)",
+            "kafka.kind": "\(kind)", "kafka.error": "\(error.librdkafkaName ?? "-")", "kafka.reason": "\(reason)",
             "kafka.errors_since_last_line": "\(line)", "kafka.next_line_after": "\(logInterval)",
         ]
         if kind.isConnectionFailure {
@@ -116,11 +122,21 @@ public final class KafkaHealth: Sendable {
         }
     }
 
-    /// A delivery succeeded or a broker answered: the connection is ok. The first success after
-    /// a failure is logged once.
-    public func succeeded() {
+    /// A delivery succeeded: the connection is ok. The first success after a failure is logged once.
+    public func succeeded() { clear { _ in true } }
+
+    /// A broker answered a metadata request: the connection works, so a failure of the network,
+    /// TLS or SASL is over. One of authorization or of the producer is not (metadata needs no
+    /// producer id), and stays until a delivery succeeds.
+    public func reachable() {
+        clear { [.transport, .tls, .authentication, .timeout, .broker].contains($0) }
+    }
+
+    /// Makes the state ok unless it is failing with a kind `clears` keeps.
+    private func clear(_ clears: (KafkaErrorKind) -> Bool) {
         let recovered: Status? = tally.withLock { tally in
             guard tally.status.state != .ok else { return nil }
+            if tally.status.state == .failing, let kind = tally.status.kind, !clears(kind) { return nil }
             defer { tally.status = Status(state: .ok) }
             return tally.status.state == .failing ? tally.status : nil
         }
@@ -131,10 +147,10 @@ public final class KafkaHealth: Sendable {
 }
 
 extension KafkaHealth.Status {
-    /// Whether this state already names the cause of a failure that `kind` only reports
-    /// generically (a `transport` error after a failed TLS handshake).
+    /// Whether this state already names the cause of a `transport` error (one that follows a
+    /// failed TLS handshake or login). Every other kind, `fatal` included, has its own line.
     fileprivate func namesCause(over kind: KafkaErrorKind) -> Bool {
-        guard kind.isConnectionFailure, state == .failing, let current = self.kind else { return false }
-        return KafkaHealth.causes.contains(current) && !KafkaHealth.causes.contains(kind)
+        guard kind == .transport, state == .failing, let current = self.kind else { return false }
+        return KafkaHealth.causes.contains(current)
     }
 }

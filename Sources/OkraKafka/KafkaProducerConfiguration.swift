@@ -37,6 +37,13 @@ public struct KafkaProducerConfiguration: Sendable {
         self.bootstrapServers = bootstrapServers
     }
 
+    /// The values of the properties that hold secrets (passwords, keys, OAuth client secrets):
+    /// what no reason, line or answer may show.
+    public var secretValues: [String] {
+        properties.filter { key, _ in ["password", "secret", "sasl.oauthbearer.config", "key.pem", "sasl.jaas"].contains { key.contains($0) } }
+            .map(\.value).filter { !$0.isEmpty }
+    }
+
     /// How long the oldest in-flight message may go without a delivery report before the
     /// producer declares itself stuck: `message.timeout.ms` plus the stall grace, or the grace
     /// alone when the timeout is unlimited. It reads the same `messageTimeout` librdkafka gets.

@@ -58,8 +58,10 @@ public final class DirectDelivery: EventSink, Service, Sendable {
             if let status = health?.status, status.state == .failing { kafka = status.readiness }
             return SinkReadiness(store: .none, kafka: kafka, problems: ["Kafka is unreachable and delivery is direct"])
         }
-        health?.succeeded()
-        return SinkReadiness(store: .none, kafka: .ok)
+        health?.reachable()
+        guard let status = health?.status, status.state == .failing else { return SinkReadiness(store: .none, kafka: .ok) }
+        // A broker answers, but the cluster refuses the producer (an ACL): deliveries fail.
+        return SinkReadiness(store: .none, kafka: status.readiness, problems: ["Kafka refuses this producer (\(status.kind.map { "\($0)" } ?? "?")) and delivery is direct"])
     }
 
     /// Waits for graceful shutdown, then shuts the producer down (flushing what is in flight).

@@ -142,7 +142,7 @@ public final class OutboxPublisher: Service, Sendable {
                 if let health, health.status.state == .failing, producer.fatalError == nil,
                    lastProbe.map({ ContinuousClock.now - $0 >= .seconds(5) }) ?? true {
                     lastProbe = .now
-                    if await producer.brokersReachable(timeout: .seconds(1)) { health.succeeded() }
+                    if await producer.brokersReachable(timeout: .seconds(1)) { health.reachable() }
                 }
             case .gather(let pause):
                 try? await Task.sleep(for: pause)
@@ -161,6 +161,7 @@ public final class OutboxPublisher: Service, Sendable {
                     logger.notice("Kafka delivery failing; retrying from the oldest unpublished record", metadata: [
                         "outbox.failed": "\(round.failed)", "outbox.delivered": "\(round.delivered)", "backoff": "\(backoff)",
                         "outbox.failed_rounds_since_last_line": "\(line.rounds)", "producer.replaced_since_last_line": "\(line.replaced)",
+                        "producer.replaced_after_fatal_since_last_line": "\(line.afterFatal)",
                         "error": "\(round.firstError.map { "\($0)" } ?? "")",
                     ])
                 }

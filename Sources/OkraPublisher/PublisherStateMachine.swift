@@ -188,17 +188,21 @@ struct RetryLines {
     private var lastLine: ContinuousClock.Instant?
     private var rounds = 0
     private var replacements = 0
+    private var afterFatal = 0
 
     init(interval: Duration) { self.interval = interval }
 
-    /// The producer was replaced (after a fatal error, or a round that delivered nothing).
-    mutating func replaced(fatal: Bool) { replacements += 1 }
+    /// The producer was replaced: after a fatal error, or after a round that delivered nothing.
+    mutating func replaced(fatal: Bool) {
+        replacements += 1
+        if fatal { afterFatal += 1 }
+    }
 
     /// A round failed: the counts for a line, when one is due.
-    mutating func failedRound(now: ContinuousClock.Instant) -> (rounds: Int, replaced: Int)? {
+    mutating func failedRound(now: ContinuousClock.Instant) -> (rounds: Int, replaced: Int, afterFatal: Int)? {
         rounds += 1
         if let lastLine, now - lastLine < interval { return nil }
-        defer { (lastLine, rounds, replacements) = (now, 0, 0) }
-        return (rounds, replacements)
+        defer { (lastLine, rounds, replacements, afterFatal) = (now, 0, 0, 0) }
+        return (rounds, replacements, afterFatal)
     }
 }

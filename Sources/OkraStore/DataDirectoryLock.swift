@@ -57,6 +57,21 @@ public final class DataDirectoryLock: Sendable {
 
     deinit { close(descriptor) }
 
+    /// Whether a running bridge holds `directory`'s lock, found without taking it or creating
+    /// anything (for `okra-bridge check`): the holder's pid when it wrote one, nil when not held.
+    /// - Throws: ``Held`` when it is held (with the pid, if known).
+    public static func checkNotHeld(directory: String) throws {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return } // no lock file: no bridge has run here
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_SH | LOCK_NB) == 0 else {
+            if errno == EWOULDBLOCK { throw Held(directory: directory, pid: readPID(descriptor)) }
+            return
+        }
+        flock(descriptor, LOCK_UN)
+    }
+
     private static func readPID(_ descriptor: Int32) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }

@@ -29,9 +29,15 @@ struct CheckCommandTests {
         let common = ["--brokers", bootstrap, "--routes", routes, "--token", "production=check-production-token-0123",
                       "--data-dir", folder.appendingPathComponent("data").path, "--json", "--kafka-timeout", "5"]
 
+        // A data directory that does not exist yet is a warning, and check does not make it.
+        var checks = try Self.checks(try await CommandLineTests.run(["check"] + common).output)
+        #expect(checks["data directory"]?["status"] == "warning", "\(checks["data directory"] ?? [:])")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("data").path), "check creates nothing")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
+
         let (missingStatus, missingOutput) = try await CommandLineTests.run(["check"] + common)
         #expect(missingStatus == 1, "\(missingOutput)")
-        var checks = try Self.checks(missingOutput)
+        checks = try Self.checks(missingOutput)
         #expect(checks["topics"]?["status"] == "failed")
         #expect(checks["topics"]?["detail"]?.contains("34 of 34 topics") == true && checks["topics"]?["detail"]?.contains("topics create --execute") == true,
                 "\(checks["topics"] ?? [:])")

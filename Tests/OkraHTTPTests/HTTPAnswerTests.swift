@@ -124,6 +124,9 @@ struct HTTPAnswerTests {
                                             problems: ["the outbox is \"full\""], parked: 2))
             let full = try await Self.request(adminPort, "GET", "/readyz")
             #expect(full.json?["kafka"] as? [String: String] == ["state": "failing", "kind": "tls", "reason": "SSL handshake failed: \"verify\""])
+            // The public listener names the kind, not librdkafka's words (brokers, certificates).
+            let publicReady = try await Self.request(port, "GET", "/readyz")
+            #expect(publicReady.json?["kafka"] as? [String: String] == ["state": "failing", "kind": "tls"])
             #expect(full.status == 503)
             #expect(full.json?["status"] as? String == "not ready")
             #expect(full.json?["problems"] as? [String] == ["the outbox is \"full\""])

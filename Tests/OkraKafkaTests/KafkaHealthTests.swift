@@ -44,14 +44,6 @@ struct KafkaHealthTests {
         #expect(refused.kind == .transport)
     }
 
-    @Test("a fatal error caused by an ACL refusing InitProducerId is shown as cluster_authorization, still retriable with a new producer")
-    func fatalCarriesItsCause() {
-        var fatal = KafkaError(.fatal, "fatal", isRetriable: true, librdkafkaName: "CLUSTER_AUTHORIZATION_FAILED")
-        #expect(fatal.kind == .fatal)
-        fatal.kind = KafkaError.forTesting(librdkafkaCode: 31 /* CLUSTER_AUTHORIZATION_FAILED */).kind
-        #expect(fatal.kind == .clusterAuthorization && fatal.isRetriable)
-    }
-
     /// A clock the test moves.
     final class Clock: Sendable {
         private let instant = Mutex(ContinuousClock.now)
@@ -109,6 +101,32 @@ struct KafkaHealthTests {
         // Errors without a kind (our own queue, shutdown) are not Kafka's.
         health.failed(KafkaError(.queueFull, "full", isRetriable: true))
         #expect(health.status.state == .ok)
+    }
+}
+
+extension KafkaHealthTests {
+    @Test("a broker's answer clears a failure of the network, TLS or SASL, not one of authorization; a fatal error after a TLS failure has its own line; configured secrets are masked")
+    func reachableSecretsAndFatal() throws {
+        let (logger, log) = CapturingLogHandler.logger()
+        let health = KafkaHealth(logger: logger, metrics: TestMetrics(), secrets: ["hunter2-password"])
+        health.failed(KafkaError.forTesting(librdkafkaCode: 31 /* CLUSTER_AUTHORIZATION_FAILED */, reason: "Failed to acquire PID"))
+        health.reachable()
+        #expect(health.status.kind == .clusterAuthorization, "metadata needs no producer id: still failing")
+        health.succeeded()
+        #expect(health.status.state == .ok)
+        health.failed(KafkaError.forTesting(librdkafkaCode: -169 /* _AUTHENTICATION */, reason: "SASL login as bridge/hunter2-password failed"))
+        #expect(health.status.reason == "SASL login as bridge/*** failed")
+        #expect(!log.captured.contains { $0.metadata.values.contains { $0.contains("hunter2") } })
+        health.failed(KafkaError(.fatal, "the producer hit a fatal error", isRetriable: true))
+        #expect(log.captured.contains { $0.metadata["kafka.kind"] == "fatal" }, "a fatal error is never hidden behind the cause")
+        health.reachable()
+        #expect(health.status.state == .failing && health.status.kind == .fatal, "a broker's answer does not clear a fatal producer")
+        let configuration = { () -> KafkaProducerConfiguration in
+            var configuration = KafkaProducerConfiguration(bootstrapServers: "b:9092")
+            configuration.properties = ["sasl.password": "p4ss", "ssl.key.password": "k3y", "sasl.username": "bridge"]
+            return configuration
+        }()
+        #expect(Set(configuration.secretValues) == ["p4ss", "k3y"])
     }
 }
 

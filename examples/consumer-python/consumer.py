@@ -10,17 +10,20 @@ What every consumer of the bridge must do, in one file:
     repeat one;
   - recognise a replay (header okra-bridge-replay: true): same id, so it is a duplicate unless
     the first copy was never processed;
-  - log dead letters (the dead-letter topic: bodies that are not Okra events) rather than fail.
+  - log dead letters (the dead-letter topic: bodies that are not Okra events), and any record
+    that is not a CloudEvent (a probe of `okra-bridge check`, say), rather than stop on them;
+  - keep what it stores private: payloads carry personal data (the state file is 0600, and the
+    reference stores ids, not payloads).
 
 "Processing" here is writing the event into the `processed` table; put your own work there,
 inside the same transaction.
 
 Usage:
   consumer.py --bootstrap HOST:PORT --topics-regex '^okra\\.' --group my-service \\
-              --state consumer.sqlite [--dead-letter-topic okra.deadletter] [--idle-exit SECONDS]
+              --state consumer.sqlite [--config-file kafka.properties] [--dead-letter-topic okra.deadletter]
+              [--idle-exit SECONDS]
 """
 import argparse
-import json
 import logging
 import os
 import signal
@@ -42,7 +45,7 @@ def open_state(path):
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE IF NOT EXISTS seen (source TEXT NOT NULL, id TEXT NOT NULL, first_seen REAL NOT NULL, PRIMARY KEY (source, id))")
     db.execute("CREATE TABLE IF NOT EXISTS processed (source TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL, "
-               "replay INTEGER NOT NULL, data TEXT, processed_at REAL NOT NULL)")
+               "replay INTEGER NOT NULL, processed_at REAL NOT NULL)")
     db.execute("CREATE TABLE IF NOT EXISTS dead_letters (topic TEXT, partition INTEGER, offset INTEGER, reason TEXT, received_at TEXT, size INTEGER)")
     return db
 
@@ -59,11 +62,10 @@ def process(db, event, topic, replay):
             db.execute("ROLLBACK")
             return False
         db.execute("INSERT INTO seen VALUES (?, ?, ?)", (source, event_id, now))
-        # Your work goes here, in this transaction. The reference keeps the event.
-        data = event.get_data()
-        db.execute("INSERT INTO processed VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (source, event_id, event.get_type(), topic, 1 if replay else 0,
-                    json.dumps(data) if isinstance(data, (dict, list)) else None, now))
+        # Your work goes here, in this transaction (event.get_data() is Okra's payload: personal
+        # data, so keep it only as your service must). The reference notes what it processed.
+        db.execute("INSERT INTO processed VALUES (?, ?, ?, ?, ?, ?)",
+                   (source, event_id, event.get_type(), topic, 1 if replay else 0, now))
         db.execute("COMMIT")
         return True
     except BaseException:
@@ -75,17 +77,29 @@ def headers_of(message):
     return {name: (value or b"") for name, value in (message.headers() or [])}
 
 
+def set_aside(db, message, reason):
+    """Keeps where a record that is not an event was and why, never its body (it may hold
+    personal data), so its offset can be committed and the stream goes on."""
+    headers = headers_of(message)
+    db.execute("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?)",
+               (message.topic(), message.partition(), message.offset(), reason,
+                headers.get("okra-bridge-received-at", b"").decode(), len(message.value() or b"")))
+    log.warning("set aside %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), reason)
+
+
 def handle(db, message, dead_letter_topic):
     headers = headers_of(message)
     if message.topic() == dead_letter_topic:
-        # Not an Okra event: keep what it is, never the body (it may hold personal data).
-        db.execute("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?)",
-                   (message.topic(), message.partition(), message.offset(), headers.get("okra-bridge-reason", b"").decode(),
-                    headers.get("okra-bridge-received-at", b"").decode(), len(message.value() or b"")))
-        log.warning("dead letter at %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(),
-                    headers.get("okra-bridge-reason", b"?").decode())
+        set_aside(db, message, "dead letter: " + headers.get("okra-bridge-reason", b"?").decode())
         return
-    event = from_kafka_event(KafkaMessage(headers=headers, key=message.key(), value=message.value() or b""))
+    if "okra-bridge-check" in headers:
+        log.info("probe record of okra-bridge check at %s[%d]@%d skipped", message.topic(), message.partition(), message.offset())
+        return
+    try:
+        event = from_kafka_event(KafkaMessage(headers=headers, key=message.key(), value=message.value() or b""))
+    except Exception as error:  # not a CloudEvent: never let one record stop the stream
+        set_aside(db, message, f"not a CloudEvent ({type(error).__name__})")
+        return
     replay = headers.get("okra-bridge-replay") == b"true"
     if process(db, event, message.topic(), replay):
         log.info("processed %s %s%s", event.get_id(), event.get_type(), " (replayed)" if replay else "")
@@ -100,13 +114,15 @@ def main():
     parser.add_argument("--dead-letter-topic", default="okra.deadletter")
     parser.add_argument("--group", required=True)
     parser.add_argument("--state", required=True, help="the SQLite file of seen ids and processed events")
-    parser.add_argument("--property", action="append", default=[], help="a librdkafka property KEY=VALUE (security settings)")
+    parser.add_argument("--config-file", help="librdkafka properties, KEY=VALUE a line (# comments): where sasl.password belongs")
+    parser.add_argument("--property", action="append", default=[], help="a librdkafka property KEY=VALUE that is not a secret")
     parser.add_argument("--idle-exit", type=float, default=0, help="exit after this many seconds without a record (0: never)")
     parser.add_argument("--crash-after", type=int, default=0,
                         help="for tests: die after processing this many records, before committing the last one's offset, "
                              "as a crash would (its record comes again, and is recognised)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.umask(0o077)  # the state file and its WAL: this process's only
 
     config = {
         "bootstrap.servers": args.bootstrap,
@@ -115,9 +131,10 @@ def main():
         "auto.offset.reset": "earliest",      # a new group reads what is already there
         "topic.metadata.refresh.interval.ms": 5000,  # new topics matching the regex are picked up
     }
-    for pair in args.property:
+    lines = open(args.config_file).read().splitlines() if args.config_file else []
+    for pair in [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")] + args.property:
         key, _, value = pair.partition("=")
-        config[key] = value
+        config[key.strip()] = value.strip()
     consumer = Consumer(config)
     consumer.subscribe([args.topics_regex if args.topics_regex.startswith("^") else "^" + args.topics_regex])
     db = open_state(args.state)

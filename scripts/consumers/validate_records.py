@@ -84,7 +84,12 @@ def main():
     counts, sample = {}, None
     with open(args.ids, "w") as out:
         for message in records:
-            kind, event_id, envelope = check(message, topics[message.topic()])
+            try:
+                kind, event_id, envelope = check(message, topics[message.topic()])
+            except jsonschema.ValidationError as error:
+                # Where and which rule, never the value: records carry personal data.
+                print(f"{message.topic()}[{message.partition()}]@{message.offset()}: invalid at {list(error.absolute_path)} ({error.validator})")
+                return 1
             counts[kind] = counts.get(kind, 0) + 1
             sample = sample or (envelope and (message.topic(), envelope))
             out.write(json.dumps({"topic": message.topic(), "kind": kind, "id": event_id,

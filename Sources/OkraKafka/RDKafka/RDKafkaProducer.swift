@@ -151,7 +151,7 @@ final class RDKafkaProducer: Sendable {
             )
             // A fatal error caused by the connection (an ACL refusing InitProducerId) is shown as
             // that failure, which is what an operator must fix.
-            if let cause = RDKafkaError.make(code).kind, cause.isConnectionFailure, cause != .unclassified { fatal.kind = cause }
+            if let cause = RDKafkaError.make(code).kind, cause.isConnectionFailure, cause != .unclassified { fatal.cause = cause }
             return .fatal(fatal)
         case RD_KAFKA_EVENT_STATS:
             return .statistics(rd_kafka_event_stats(event).map { String(cString: $0) } ?? "{}")

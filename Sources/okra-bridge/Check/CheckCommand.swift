@@ -70,8 +70,8 @@ struct CheckReport {
             out += Array(#","status":"\#(result.status.rawValue)","detail":"#.utf8)
             JSONWriter.writeString(result.detail, into: &out)
             out.append(UInt8(ascii: "}"))
-            out.append(UInt8(ascii: "\n"))
-            FileHandle.standardOutput.write(Data(out))
+            let line = TerminalText.escapingJSON(String(decoding: out, as: UTF8.self)) + "\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
         } else {
             // Unbuffered: the Kafka checks take seconds, and each line shows as it is known.
             let status = result.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)

@@ -47,18 +47,22 @@ struct Preflight {
     }
 
     /// Writable (a file written, synced and removed), free space above the reserve, not locked.
+    /// Nothing is left behind: a missing directory is reported, not made, and the lock is looked
+    /// at, not taken.
     func dataDirectory() -> CheckResult {
         guard configuration.delivery == .durable else { return .ok("data directory", "not used (--delivery direct)") }
         let directory = configuration.dataDirectory
-        let lock: DataDirectoryLock
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return .warning("data directory", "--data-dir \(directory) does not exist: serve creates it; on a persistent volume, check the volume is mounted")
+        }
         do {
-            lock = try DataDirectoryLock(directory: directory)
+            try DataDirectoryLock.checkNotHeld(directory: directory)
         } catch let held as DataDirectoryLock.Held {
             return .failed("data directory", "\(held.description): a bridge is running on it; stop it or give another --data-dir")
         } catch {
             return .failed("data directory", "--data-dir \(directory): \(error)")
         }
-        defer { withExtendedLifetime(lock) {} }
         let probe = (directory as NSString).appendingPathComponent("okra-bridge.check-\(getpid())")
         let descriptor = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { return .failed("data directory", "--data-dir \(directory) is not writable: \(String(cString: strerror(errno)))") }

@@ -55,10 +55,10 @@ struct TopicsCommand: AsyncParsableCommand {
                 let partitions = row.partitions.map(String.init) ?? "-"
                 let sources = row.topic.sources.map(\.description)
                 let sentBy = sources.count <= 2 ? sources.joined(separator: "; ") : "\(sources[0]); and \(sources.count - 1) more"
-                var line = row.topic.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                var line = TerminalText.escaped(row.topic.name).padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                 line += exists.padding(toLength: 6, withPad: " ", startingAt: 0) + "  "
                 line += partitions.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + TerminalText.escaped(sentBy)
-                if let done = action(row) { line += "  [\(done)]" }
+                if let done = action(row) { line += "  [\(TerminalText.escaped(done))]" }
                 Swift.print(line)
             }
         } else {
@@ -77,7 +77,8 @@ struct TopicsCommand: AsyncParsableCommand {
                     JSONWriter.writeString(done, into: &out)
                 }
                 out.append(UInt8(ascii: "}"))
-                Swift.print(String(decoding: out, as: UTF8.self))
+                // A broker's error text can hold any character: escaped for the terminal as JSON allows.
+                Swift.print(TerminalText.escapingJSON(String(decoding: out, as: UTF8.self)))
             }
         }
     }

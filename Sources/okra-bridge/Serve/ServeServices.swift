@@ -27,7 +27,7 @@ enum ServeServices {
         let adminToken = try adminToken(configuration)
         let producerConfiguration = try producerConfiguration(configuration, logger: logger)
         // Every producer (one is replaced after a fatal error) reports to the one health.
-        let health = KafkaHealth(logger: logger)
+        let health = KafkaHealth(logger: logger, secrets: producerConfiguration.secretValues)
         let makeProducer: @Sendable () throws -> KafkaProducer = {
             try KafkaProducer(configuration: producerConfiguration, logger: logger, health: health)
         }
