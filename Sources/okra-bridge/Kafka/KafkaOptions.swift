@@ -10,7 +10,7 @@ import OkraRouting
 /// `OKRA_BRIDGE_*` variables (``ServeSettings``), so one environment file serves all three.
 struct KafkaConnectionOptions: ParsableArguments {
     @Option(help: "Kafka bootstrap servers (host:port,...).") var brokers: String?
-    @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (security.protocol, ssl.ca.location, sasl.*...).") var kafka: [String] = []
+    @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (security.protocol, ssl.ca.location...). Secrets such as sasl.password belong in --kafka-config: argv is visible to every user.") var kafka: [String] = []
     @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
 
     /// The bootstrap servers and the librdkafka properties: `--kafka-config`'s file, then `--kafka`.

@@ -15,7 +15,7 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Allowed sender address or CIDR, or 'okra' for Okra's three; repeatable. Default: any.") var allowIp: [String] = []
     @Option(help: "Proxy address or CIDR whose X-Forwarded-For is believed; repeatable.") var trustedProxy: [String] = []
     @Flag(help: "Run without tokens, accepting any sender (a usage error together with tokens).") var allowUnauthenticated = false
-    @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (SASL, TLS, compression...).") var kafka: [String] = []
+    @Option(help: "Any librdkafka property as KEY=VALUE; repeatable (security.protocol, compression...). Secrets such as sasl.password belong in --kafka-config: argv is visible to every user.") var kafka: [String] = []
     @Option(help: "Most unpublished records the store holds before answering 503.") var maxPending: String?
     @Option(help: "Most bytes of request bodies read or processed at once (bytes, KiB or MiB); more concurrent bodies get 503.") var maxInflightBody: String?
     @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none).") var storeReserve: String?
