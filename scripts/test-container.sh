@@ -26,6 +26,10 @@ missing="$(grep "not found" <<<"$libraries" || true)"
 [ -z "$missing" ] || fail "the image lacks: $missing"
 grep -q libswiftCore <<<"$libraries" && fail "the binary links the Swift runtime dynamically (not --static-swift-stdlib)"
 podman_run --rm "$TAG" --help >/dev/null || fail "okra-bridge serve --help does not run in the image"
+# The version names the commit the binary was built from, and the image's own librdkafka.
+version="$(podman_run --rm --entrypoint /usr/local/bin/okra-bridge "$TAG" version)" || fail "okra-bridge version does not run in the image"
+grep -q "(commit $(git -C "$OKRA_ROOT" rev-parse --short=12 HEAD)" <<<"$version" || fail "the image's version names another commit: $version"
+grep -q "^librdkafka 2\." <<<"$version" || fail "the image's version names no librdkafka: $version"
 
 BROKERS="$(./scripts/kafka-dev.sh start)"
 read -r PORT ADMIN_PORT < <(free_ports 2)
