@@ -31,9 +31,7 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
         var report = CheckReport(json: json)
-        var quiet = Logger(label: "okra-bridge")
-        quiet.logLevel = .critical
-        let preflight = Preflight(configuration: configuration, timeout: .seconds(kafkaTimeout), logger: quiet)
+        let preflight = Preflight(configuration: configuration, timeout: .seconds(kafkaTimeout), logger: .quiet)
         report.add(preflight.routes())
         report.add(preflight.tokens())
         report.add(preflight.adminToken())

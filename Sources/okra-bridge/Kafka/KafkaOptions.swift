@@ -6,6 +6,16 @@ import OkraIngest
 import OkraKafka
 import OkraRouting
 
+extension Logger {
+    /// For commands that report by their output: librdkafka's and the libraries' lines are
+    /// left out unless critical (`topics`, `check`).
+    static var quiet: Logger {
+        var logger = Logger(label: "okra-bridge")
+        logger.logLevel = .critical
+        return logger
+    }
+}
+
 /// The connection flags `topics` and `check` share with `serve`: the same names and the same
 /// `OKRA_BRIDGE_*` variables (``ServeSettings``), so one environment file serves all three.
 struct KafkaConnectionOptions: ParsableArguments {
@@ -64,8 +74,7 @@ struct RoutedEnvironmentOptions: ParsableArguments {
         let unauthenticated = try read.flag(S.allowUnauthenticated, allowUnauthenticated)
         let tokens = try read.list(S.token, token)
         let tokenFile = try read.value(S.tokenFile, tokenFile, { $0 })
-        var quiet = Logger(label: "okra-bridge")
-        quiet.logLevel = .critical
+        let quiet = Logger.quiet
         // A bad token or an unreadable file is said here, as serve would say it.
         do {
             _ = try TokenSet(pairs: tokens)

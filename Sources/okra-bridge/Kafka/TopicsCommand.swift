@@ -26,7 +26,7 @@ struct TopicsCommand: AsyncParsableCommand {
     static func rows(_ environment: RoutedEnvironmentOptions, _ connection: KafkaConnectionOptions) async throws -> [Row] {
         let table = try environment.table()
         let plan = TopicPlanner.plan(table, environments: try environment.environments())
-        let admin = try connection.admin(logger: quietLogger)
+        let admin = try connection.admin(logger: .quiet)
         let cluster: [String: Int]
         do {
             cluster = try await admin.clusterTopics().topics
@@ -34,12 +34,6 @@ struct TopicsCommand: AsyncParsableCommand {
             throw UserError("cannot list the cluster's topics: \(error.reason)")
         }
         return plan.map { Row(topic: $0, partitions: cluster[$0.name]) }
-    }
-
-    static var quietLogger: Logger {
-        var logger = Logger(label: "okra-bridge")
-        logger.logLevel = .critical
-        return logger
     }
 
     /// Whether standard output is a terminal (a table), or a pipe or file (JSON lines).
@@ -147,7 +141,7 @@ struct TopicsCommand: AsyncParsableCommand {
                 TopicsCommand.print(rows) { $0.partitions == nil ? "would create" : nil }
                 return
             }
-            let admin = try connection.admin(logger: TopicsCommand.quietLogger)
+            let admin = try connection.admin(logger: .quiet)
             var outcomes: [String: String] = [:]
             var failures = 0
             for row in missing {
