@@ -165,3 +165,20 @@ struct PublisherPolicyTests {
         #expect(watch.judge(other, now: start + .seconds(2001)).isRetriable)
     }
 }
+
+@Suite("Publisher retry lines")
+struct RetryLinesTests {
+    @Test("a failing outbox says so at most once a minute, with the rounds and producer replacements since its last line")
+    func onceAMinute() {
+        var lines = RetryLines(interval: .seconds(60))
+        let start = ContinuousClock.now
+        #expect(lines.failedRound(now: start).map { [$0.rounds, $0.replaced, $0.afterFatal] } == [1, 0, 0])
+        for second in 1...50 {
+            lines.replaced(fatal: second % 10 == 0)
+            #expect(lines.failedRound(now: start + .seconds(second)) == nil, "second \(second)")
+        }
+        let line = lines.failedRound(now: start + .seconds(61))
+        #expect(line.map { [$0.rounds, $0.replaced, $0.afterFatal] } == [51, 50, 5])
+        #expect(lines.failedRound(now: start + .seconds(62)) == nil)
+    }
+}
