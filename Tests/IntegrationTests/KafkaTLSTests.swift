@@ -65,6 +65,7 @@ struct KafkaTLSTests {
                 "--kafka", "security.protocol=SSL", "--kafka", "ssl.ca.location=\(broker.caPath)",
             ])
             let expected = try await Self.postSeeds(bridge)
+            #expect(try await Self.drained(bridge), "published")
             try await Self.expectEachOnce(expected, broker: broker, bootstrap: bootstrap)
             #expect(try await Self.readyz(bridge).kafka == ["state": "ok"])
             #expect(await bridge.stop() == 0, "\(bridge.process.log.suffix(2000))")
