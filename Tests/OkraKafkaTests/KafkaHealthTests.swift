@@ -200,14 +200,20 @@ struct KafkaConnectionFailureTests {
         #expect(owner.failNextRequestsForTesting(apiKey: 22, 100_000, brokerError: 31 /* CLUSTER_AUTHORIZATION_FAILED */))
         let health = KafkaHealth(logger: Logger(label: "health"), metrics: TestMetrics())
         let producer = try Self.producer(bootstrap, health: health)
-        let delivery = try producer.send(topic: "acl", key: nil, value: Array("waits".utf8))
+        // The refusal comes as the producer starts; a message sent before or after it fails the
+        // same way: retriable (the outbox replaces the producer and sends again), and named by
+        // its cause once the producer knows it.
+        let early = try? producer.send(topic: "acl", key: nil, value: Array("early".utf8))
+        #expect(await Self.eventually { producer.fatalError != nil }, "\(health.status)")
         #expect(await Self.eventually { health.status.state == .failing }, "\(health.status)")
         #expect(health.status.kind == .clusterAuthorization, "\(health.status)")
+        if let early {
+            await #expect(throws: KafkaError.self) { _ = try await early.result() }
+        }
         do {
-            _ = try await delivery.result()
+            _ = try await producer.send(topic: "acl", key: nil, value: Array("waits".utf8)).result()
             Issue.record("delivered although every InitProducerId was refused")
         } catch {
-            // librdkafka makes the producer fatal; the outbox replaces it and sends again.
             #expect(error.isRetriable, "\(error)")
             #expect(error.kind == .clusterAuthorization, "\(error)")
         }
