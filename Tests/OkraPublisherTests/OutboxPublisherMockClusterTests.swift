@@ -202,6 +202,24 @@ struct OutboxPublisherMockClusterTests {
         #expect(try metrics.expectCounter("okra_bridge_kafka_errors_total", [("kind", "topic_authorization")]).totalValue >= 1)
     }
 
+    @Test("with nothing to send, a failing connection is looked at again: a broker's answer turns the state ok without a delivery")
+    func idleProbeClearsAnOutage() async throws {
+        let folder = Folder()
+        let store = try OutboxStore(directory: folder.path)
+        let health = KafkaHealth(logger: Producers.quiet, metrics: TestMetrics())
+        let producers = Producers(health: health)
+        let publisher = OutboxPublisher(store: store, makeProducer: { try producers.make() }, logger: Producers.quiet,
+                                        batchSize: 100, idlePoll: .milliseconds(50), maxBackoff: .milliseconds(200), shutdownGrace: .milliseconds(200),
+                                        health: health)
+        let task = Task { try await publisher.run() }
+        defer { task.cancel() }
+        // An outage that ended while the outbox was empty: no delivery will say so.
+        health.failed(KafkaError.forTesting(librdkafkaCode: -195 /* _TRANSPORT */, reason: "broker went away"))
+        #expect(health.status.state == .failing)
+        #expect(await Self.eventually(.seconds(15)) { health.status.state == .ok }, "\(health.status)")
+        #expect(try await store.depth().count == 0, "nothing was sent to find out")
+    }
+
     @Test("a store that is locked past its busy timeout is retried with backoff; the publisher keeps running and drains")
     func storeErrorsAreRetried() async throws {
         let folder = Folder()
