@@ -205,6 +205,7 @@ let package = Package(
         .testTarget(
             name: "OkraHTTPTests",
             dependencies: [
+                "OkraEnvelope",
                 "OkraHTTP",
                 "OkraIngest",
                 "OkraOperations",

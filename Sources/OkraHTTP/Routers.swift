@@ -11,13 +11,14 @@ public enum Routers {
     public struct MetricsEndpoint: Sendable {
         /// The Prometheus text.
         public var render: @Sendable () -> String
-        /// When set, `/metrics` answers 401 unless the request has `Authorization: Bearer <token>`.
-        public var token: String?
+        /// When set, `/metrics` answers 401 unless the request carries one of these admin tokens,
+        /// and 403 unless that token has the `metrics` scope (or `operate`).
+        public var tokens: (any AdminTokenSource)?
 
-        /// `/metrics` rendering with `render`, behind `token` when given.
-        public init(render: @escaping @Sendable () -> String, token: String?) {
+        /// `/metrics` rendering with `render`, behind `tokens` when given.
+        public init(render: @escaping @Sendable () -> String, tokens: (any AdminTokenSource)?) {
             self.render = render
-            self.token = token
+            self.tokens = tokens
         }
     }
 
@@ -68,12 +69,13 @@ public enum Routers {
 
     /// The operations API's place on the admin listener (§9).
     public enum OperationsAPI: Sendable {
-        /// Served, behind the admin token.
-        case served(any Operations, adminToken: String)
+        /// Served, behind the admin tokens, each route behind its scope.
+        case served(any Operations, tokens: any AdminTokenSource)
         /// Off: no admin token was given.
         case noAdminToken
-        /// Off: direct delivery keeps no event log.
-        case directMode
+        /// Off: direct delivery keeps no event log (`GET /admin/token` still answers when there
+        /// are tokens).
+        case directMode(tokens: (any AdminTokenSource)?)
     }
 
     /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`,
@@ -86,11 +88,7 @@ public enum Routers {
         router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0) }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
-        switch operations {
-        case .served(let api, let token): OperationsRoutes.add(to: router, .served(api, token: token))
-        case .noAdminToken: OperationsRoutes.add(to: router, .noToken)
-        case .directMode: OperationsRoutes.add(to: router, .directMode)
-        }
+        OperationsRoutes.add(to: router, operations)
         return router
     }
 
@@ -112,12 +110,12 @@ public enum Routers {
     }
 
     static func addMetrics(to router: Router<BridgeRequestContext>, _ metrics: MetricsEndpoint) {
-        let expected = metrics.token.map { Array($0.utf8) }
         router.get("/metrics") { request, _ -> Response in
-            if let expected, !BearerToken.authorizes(request.headers[.authorization], expected: expected) {
-                var refused = JSONResponse.error(.unauthorized, code: "unauthorized", message: "/metrics needs Authorization: Bearer with the admin token")
-                refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#
-                return refused
+            if let tokens = metrics.tokens {
+                switch AdminAccess.check(request, tokens: tokens.adminTokens, needs: .metrics, what: "/metrics") {
+                case .refused(let response): return response
+                case .allowed: break
+                }
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }

@@ -36,6 +36,7 @@ final class FileReloader<Value: Sendable>: Sendable {
     private let logger: Logger
     private let parse: @Sendable ([UInt8]) -> Result<Value, FileProblems>
     private let describe: @Sendable (Value) -> Logger.Metadata
+    private let onReload: @Sendable (Value) -> Void
     private let state: Mutex<State>
     private let hangupsTrapped = Atomic<Bool>(false)
     private let successes: Counter
@@ -47,15 +48,18 @@ final class FileReloader<Value: Sendable>: Sendable {
     ///   - parse: the file's bytes to a value, or one line per problem (naming the file and the
     ///     place, never a secret).
     ///   - describe: log metadata for a loaded value (never a secret).
+    ///   - onReload: called with each value a reload made active (not the initial one).
     init(path: String, name: String, initial: Value, initialBytes: [UInt8], interval: Duration, logger: Logger, metrics: MetricsFactory,
          parse: @escaping @Sendable ([UInt8]) -> Result<Value, FileProblems>,
-         describe: @escaping @Sendable (Value) -> Logger.Metadata) {
+         describe: @escaping @Sendable (Value) -> Logger.Metadata,
+         onReload: @escaping @Sendable (Value) -> Void = { _ in }) {
         self.path = path
         self.name = name
         self.interval = interval
         self.logger = logger
         self.parse = parse
         self.describe = describe
+        self.onReload = onReload
         self.state = Mutex(State(value: initial, lastSeen: SHA256.hex(initialBytes)))
         self.successes = Counter(label: "okra_bridge_\(name)_reload_total", dimensions: [("result", "success")], factory: metrics)
         self.failures = Counter(label: "okra_bridge_\(name)_reload_total", dimensions: [("result", "invalid")], factory: metrics)
@@ -87,6 +91,7 @@ final class FileReloader<Value: Sendable>: Sendable {
             }
             successes.increment()
             logger.info("\(name) reloaded", metadata: describe(value).merging(["\(name).path": "\(path)"]) { $1 })
+            onReload(value)
             return .success
         }
     }

@@ -107,8 +107,9 @@ public final class TokenFileReloader: Service, TokenSource, Sendable {
     private let file: FileReloader<TokenSet>
 
     /// Reads the file once; a ``SetupError`` naming the file (and the line) when it cannot be used.
+    /// `onReload` is called with the new set after each successful reload (the audit trail).
     public init(path: String, fixed: TokenSet = .none, interval: Duration = .seconds(1), logger: Logger,
-                metrics: MetricsFactory = MetricsSystem.factory) throws(SetupError) {
+                metrics: MetricsFactory = MetricsSystem.factory, onReload: @escaping @Sendable (TokenSet) -> Void = { _ in }) throws(SetupError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SetupError.unreadableTokenFile(path: path)
         }
@@ -123,7 +124,8 @@ public final class TokenFileReloader: Service, TokenSource, Sendable {
                             parse: { TokenSet.parse(file: $0, path: path) },
                             describe: { set in
                                 ["tokens.production": "\(set.counts[.production] ?? 0)", "tokens.sandbox": "\(set.counts[.sandbox] ?? 0)"]
-                            })
+                            },
+                            onReload: onReload)
     }
 
     /// The tokens of `--token` and of the file as last read successfully.

@@ -46,6 +46,8 @@ extension AdminAPI.Entry {
             out += envelope.bytes
         }
         string("body", body)
+        if let bodyBytes { key("body_bytes"); out += String(bodyBytes).utf8 }
+        if let redacted { key("redacted"); out += (redacted ? "true" : "false").utf8 }
         out.append(UInt8(ascii: "}"))
     }
 

@@ -86,11 +86,22 @@ public enum AdminAPI {
         /// The envelope on one line (whole entries).
         public var envelope: RawJSON?
         /// The body as received, as UTF-8 text (bytes that are not UTF-8 as U+FFFD), for a whole
-        /// dead letter without an envelope.
+        /// dead letter without an envelope, shown only to a token with `read-pii`.
         public var body: String?
+        /// The body's size in bytes, for a whole dead letter without an envelope.
+        public var bodyBytes: Int?
+        /// Whether personal data was masked (the envelope's) or withheld (a dead letter's body):
+        /// present on whole entries for a token without `read-pii`.
+        public var redacted: Bool?
 
-        /// `entry` as the API answers it: `whole` with the envelope (or the body).
-        public init(_ entry: LogEntry, whole: Bool) {
+        enum CodingKeys: String, CodingKey {
+            case entry, id, recordedtime, type, time, okraproduct, okraoutcome, okracode, okraenv, okrashape, okrarecord, okracustomer, okraaccount,
+                 okrabank, deadletter, reason, duplicates, records, replays, envelope, body, bodyBytes = "body_bytes", redacted
+        }
+
+        /// `entry` as the API answers it: `whole` with the envelope (or the body); `redacting`,
+        /// its personal data masked (``PersonalData``) and a dead letter's body withheld.
+        public init(_ entry: LogEntry, whole: Bool, redacting: Bool) {
             self.entry = entry.entry
             id = entry.id
             recordedtime = RFC3339.milliseconds(sinceEpoch: entry.recordedAtMilliseconds)
@@ -107,11 +118,16 @@ public enum AdminAPI {
                 okraaccount = event.account
                 okrabank = event.bank
                 // On one line (the whitespace between the payload's tokens removed), so an export is JSON lines.
-                envelope = whole ? RawJSON(verbatim: event.oneLineJSONBytes()) : nil
+                if whole { envelope = RawJSON(verbatim: redacting ? event.redactedOneLineJSONBytes() : event.oneLineJSONBytes()) }
             } else {
                 okraenv = entry.tokenEnvironment?.rawValue
-                body = whole ? String(decoding: entry.body, as: UTF8.self) : nil
+                if whole {
+                    // A body that is no event cannot be masked by key: withheld, its size shown.
+                    body = redacting ? nil : String(decoding: entry.body, as: UTF8.self)
+                    bodyBytes = entry.body.count
+                }
             }
+            if whole && redacting { redacted = true }
             deadletter = entry.deadletter
             reason = entry.reason
             duplicates = entry.duplicates

@@ -37,7 +37,7 @@ extension EventFilter {
     }
 
     /// An RFC 3339 time (`2026-12-01T09:00:00Z`, fractional seconds and offsets allowed).
-    static func time(_ text: String, _ key: String) throws(OperationsError) -> Date {
+    public static func time(_ text: String, _ key: String) throws(OperationsError) -> Date {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }

@@ -220,7 +220,7 @@ public enum ParkedSelection: Sendable, Equatable {
 }
 
 /// The event log and the parked records, for operators (§9).
-public protocol Operations: Sendable {
+public protocol Operations: AuditTrail {
     /// Entries matching `filter`, newest first, at most `limit`, before the entry `cursor`;
     /// and the cursor of the next page (nil when this was the last). Without `withData` the
     /// entries carry no body (nor envelope data); with it a page also ends once its bodies make

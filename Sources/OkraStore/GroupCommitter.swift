@@ -167,6 +167,53 @@ actor GroupCommitter {
         return changed
     }
 
+    /// Removes the log entries of `customer` whose records are all out of the outbox (their
+    /// replays and parked records with them), and remembers the customer while some still wait
+    /// for delivery (forgets it once none do). The dedupe index keeps the ids (hashes of Okra's
+    /// ids), without their entry.
+    func erase(customer: String, now: Int64) async throws -> Erasure {
+        let (erasure, bytes) = try await maintenanceWrite { db -> (Erasure, Int64) in
+            let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes FROM event_log WHERE customer = ?", arguments: [customer])
+            let waitingIDs = Set(try String.fetchAll(db, sql: """
+                SELECT DISTINCT event_id FROM records WHERE event_id IN (SELECT id FROM event_log WHERE customer = ?)
+                """, arguments: [customer]))
+            var erased = 0, waiting = 0, parkedRemoved = 0
+            var bytes: Int64 = 0
+            for row in entries {
+                let entry: Int64 = row[0]
+                let id: String? = row[1]
+                if let id, waitingIDs.contains(id) {
+                    waiting += 1
+                    continue
+                }
+                if let id {
+                    try db.execute(sql: "DELETE FROM parked WHERE event_id = ? AND redriven_to IS NULL AND discarded_at IS NULL", arguments: [id])
+                    parkedRemoved += db.changesCount
+                    try db.execute(sql: "DELETE FROM parked WHERE event_id = ?", arguments: [id])
+                }
+                try db.execute(sql: "UPDATE event_ids SET entry = NULL WHERE entry = ?", arguments: [entry])
+                try db.execute(sql: "DELETE FROM event_log_replays WHERE entry = ?", arguments: [entry])
+                try db.execute(sql: "DELETE FROM event_log WHERE entry = ?", arguments: [entry])
+                erased += 1
+                bytes += row[2] as Int64
+            }
+            if waiting > 0 {
+                try db.execute(sql: "INSERT OR IGNORE INTO erasures(customer, requested_at) VALUES (?, ?)", arguments: [customer, now])
+            } else {
+                try db.execute(sql: "DELETE FROM erasures WHERE customer = ?", arguments: [customer])
+            }
+            return (Erasure(erased: erased, waiting: waiting, parked: parkedRemoved), bytes)
+        }
+        logBytes -= bytes
+        parked -= erasure.parked
+        if erasure.erased > 0 {
+            // The pages the deletes zeroed reach the database file, and the WAL, which still
+            // holds the earlier images of those pages, is truncated.
+            _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        }
+        return erasure
+    }
+
     /// A write other than a batch of submissions (marks, pruning), with the same checkpoint
     /// scheduling, so that a period of marks alone (the publisher catching up after an outage)
     /// cannot grow the WAL either.

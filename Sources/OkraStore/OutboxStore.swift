@@ -112,6 +112,8 @@ public final class OutboxStore: Sendable {
     public let dedupeWindow: Duration
     /// The event log's retention; nil when it is off (`--retain 0`).
     public let eventLog: EventLogPolicy?
+    /// Whether an erasure waits for records still in the outbox (the file's `erasures` says which).
+    let erasuresWaiting = Atomic<Bool>(false)
 
     /// When WAL checkpoints run. Commits never run one: a connection of its own copies the WAL
     /// into the database file in the background, and once the WAL is `restartFrames` long the
@@ -162,6 +164,10 @@ public final class OutboxStore: Sendable {
             // connection's cache when the file changed under it) were 1 to 2% of the bridge's CPU
             // with the event log on, for no measured gain (docs/benchmarks.md).
             try db.execute(sql: "PRAGMA mmap_size = \(256 << 20)")
+            // Deleted rows and freed pages are overwritten with zeros, so what retention, the
+            // publisher or an erasure removed is gone from the file and, once checkpointed and
+            // truncated, from the WAL (docs/privacy.md; its cost is in docs/benchmarks.md).
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         configuration.busyMode = .timeout(busyTimeout)
         let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)
@@ -180,6 +186,7 @@ public final class OutboxStore: Sendable {
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
         self.eventLog = eventLog
+        erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
                                    maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
     }
@@ -347,6 +354,7 @@ public final class OutboxStore: Sendable {
             DELETE FROM parked WHERE seq IN (SELECT seq FROM parked
             WHERE (redriven_to IS NOT NULL OR discarded_at IS NOT NULL) AND parked_at < ? ORDER BY seq LIMIT 1000)
             """, logHorizon)
+        removed += try await pruneAudit(now: nowMilliseconds)
         return removed
     }
 

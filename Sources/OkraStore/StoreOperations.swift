@@ -67,6 +67,38 @@ public final class StoreOperations: Operations {
         return count
     }
 
+    /// Appends `record` to the audit trail in the store and writes it to the process log as one
+    /// `audit` line (the token's name, never its secret; ids and filters are Okra's ids).
+    public func audit(_ record: AuditRecord) async throws {
+        let stored = try await store.appendAudit(record)
+        Self.log(stored, to: logger)
+    }
+
+    /// Writes an audit line to the process log.
+    public static func log(_ record: AuditRecord, to logger: Logger) {
+        let line = AdminAPI.AuditLine(record)
+        let json = (try? AdminJSONEncoder().encode(line)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        logger.notice("audit", metadata: ["audit.action": "\(record.action.rawValue)", "audit.token": "\(record.token)", "audit": "\(json)"])
+    }
+
+    /// The audit trail, newest first.
+    public func auditTrail(since: Date?, until: Date?, limit: Int, before cursor: Int64?) async throws -> (records: [AuditRecord], next: Int64?) {
+        try await store.auditTrail(since: since, until: until, limit: limit, before: cursor)
+    }
+
+    /// Removes one customer's entries (``OutboxStore/erase(customer:now:)``); logged.
+    public func erase(customer: String) async throws -> Erasure {
+        let erasure: Erasure
+        do {
+            erasure = try await store.erase(customer: customer)
+        } catch let error as OutboxStore.VolumeFull {
+            throw OperationsUnavailable("nothing was erased: \(error)")
+        }
+        logger.notice("customer entries erased", metadata: ["entries.erased": "\(erasure.erased)", "entries.waiting": "\(erasure.waiting)",
+                                                            "parked.erased": "\(erasure.parked)"])
+        return erasure
+    }
+
     /// Gives parked records up; logged and counted.
     public func discard(_ selection: ParkedSelection) async throws -> Int {
         let count: Int

@@ -17,6 +17,8 @@ import GRDB
 /// - `parked`: records Kafka refused for good, taken out of the outbox in the transaction that
 ///   moved the mark past them, with their error (version 3); a redriven one keeps its row with
 ///   `redriven_to` (its new outbox position), a discarded one with `discarded_at` (version 4).
+/// - `audit_log`: the audit trail (§9, version 8), one row per operator action.
+/// - `erasures`: customers whose erasure waits for their pending records (version 8).
 /// - `event_log`: the event log (§9, version 4), one row per accepted request, written in the
 ///   transaction that stores its records. Its records are `first_seq` and the ones after it
 ///   (a request's records are numbered together); their states are derived from the publish
@@ -65,8 +67,10 @@ enum StoreSchema {
 
     /// `PRAGMA user_version` of this layout. 5 added `event_log_replays` (a file of version 4 is
     /// upgraded by making that table); 6 keys `event_ids` by environment and id; 7 keeps the
-    /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`).
-    static let version = 7
+    /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`);
+    /// 8 adds the audit trail (`audit_log`) and the erasures waiting for delivery (`erasures`),
+    /// made by the `IF NOT EXISTS` of ``tables``.
+    static let version = 8
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -75,6 +79,7 @@ enum StoreSchema {
         var parked: Int
         var lastEntry: Int64
         var logBytes: Int64
+        var erasuresWaiting: Bool
     }
 
     /// The dedupe index's table (layout 6), made under `name` (with `IF NOT EXISTS` when asked).
@@ -159,6 +164,23 @@ enum StoreSchema {
             records TEXT NOT NULL,
             PRIMARY KEY (entry, first_seq)
         ) WITHOUT ROWID;
+        -- The audit trail (version 8): each operator action, kept --audit-retain.
+        CREATE TABLE IF NOT EXISTS audit_log (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            scope TEXT,
+            action TEXT NOT NULL,
+            filter TEXT,
+            ids TEXT,
+            count INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
+        -- Erasures waiting for a customer's pending records to be delivered (version 8).
+        CREATE TABLE IF NOT EXISTS erasures (
+            customer TEXT PRIMARY KEY,
+            requested_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
         """
 
     /// The statements of the store's writer (``BatchWriter``), named.
@@ -206,8 +228,9 @@ enum StoreSchema {
         let parked = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL") ?? 0
         let lastEntry = try Int64.fetchOne(db, sql: "SELECT MAX(entry) FROM event_log") ?? 0
         let logBytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log") ?? 0
+        let erasures = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM erasures") ?? 0
         return State(publishedThrough: publishedThrough, lastSeq: max(lastSeq, publishedThrough), parked: parked,
-                     lastEntry: lastEntry, logBytes: logBytes)
+                     lastEntry: lastEntry, logBytes: logBytes, erasuresWaiting: erasures > 0)
     }
 
     /// Version 3 had no event log: `event_ids` gains `entry`, `parked` its redrive and discard

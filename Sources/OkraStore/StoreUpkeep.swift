@@ -35,6 +35,7 @@ public struct StoreUpkeep: Service {
             while !Task.isCancelled {
                 await recordGauges()
                 store.maintainReserve()
+                await finishErasures()
                 if ContinuousClock.now - lastPrune >= pruneInterval {
                     lastPrune = .now
                     await prune()
@@ -53,6 +54,16 @@ public struct StoreUpkeep: Service {
         walBytes.record(store.walBytes)
         parked.record(await store.parkedCount)
         volumeFull.record(store.volumeIsFull ? 1 : 0)
+    }
+
+    /// Erasures that waited for delivery, once it came.
+    private func finishErasures() async {
+        do {
+            let removed = try await store.finishErasures()
+            if removed > 0 { logger.notice("waiting erasures went on: entries erased", metadata: ["entries.erased": "\(removed)"]) }
+        } catch {
+            logger.warning("erasure could not go on; tried again in a second", metadata: ["error": "\(error)"])
+        }
     }
 
     private func prune() async {

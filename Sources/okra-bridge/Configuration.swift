@@ -96,12 +96,12 @@ enum FlagValue {
         return nil
     }
 
-    /// A duration such as `73h`, `30m`, `90s` or `500ms`, longer than zero and at most a hundred years.
+    /// A duration such as `365d`, `73h`, `30m`, `90s` or `500ms`, longer than zero and at most a hundred years.
     static func duration(_ text: String) -> Duration? {
         if text.hasSuffix("ms"), let number = Int64(text.dropLast(2)), number > 0 {
             return number <= 100 * 365 * 86_400_000 ? .milliseconds(number) : nil
         }
-        let units: [(String, Int64)] = [("h", 3600), ("m", 60), ("s", 1)]
+        let units: [(String, Int64)] = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let number = Int64(text.dropLast(suffix.count)), number > 0 else { continue }
             let (seconds, overflow) = number.multipliedReportingOverflow(by: factor)

@@ -9,7 +9,7 @@ struct OkraBridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "okra-bridge",
         abstract: "Turns Okra's webhooks into CloudEvents on Kafka.",
-        subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self, EventsCommand.self, ParkedCommand.self, OkraCommand.self, TopicsCommand.self, CheckCommand.self, VersionCommand.self]
+        subcommands: [ServeCommand.self, NormalizeCommand.self, RouteCommand.self, RoutesCommand.self, TailCommand.self, EventsCommand.self, ParkedCommand.self, AuditCommand.self, OkraCommand.self, TopicsCommand.self, CheckCommand.self, VersionCommand.self]
     )
 
     /// Runs the chosen subcommand; whatever it throws is turned into one exit status and one

@@ -18,6 +18,10 @@ import Testing
 struct HTTPAnswerTests {
     static let token = "http-production-token-0123456789"
     static let adminToken = "http-admin-token-0123456789"
+    /// The bare admin token (operate, named admin) and one token per scope, named after it.
+    static let adminTokens: AdminTokenSet = try! AdminTokenSet(bare: adminToken).adding(AdminTokenSet.parsing(
+        AdminScope.allCases.map { "\($0.rawValue):\($0.rawValue)=\(scopedToken($0))" }.joined(separator: "\n")))
+    static func scopedToken(_ scope: AdminScope) -> String { "http-\(scope.rawValue)-token-0123456789" }
     static let routes = #"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}"},"deadLetter":{"topic":"okra.deadletter"},"routes":[]}"#
     static let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-1"}"#
 
@@ -42,7 +46,7 @@ struct HTTPAnswerTests {
         var logger = Logger(label: "http-test")
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
-        let metrics = Routers.MetricsEndpoint(render: { "okra_bridge_test 1\n" }, token: adminToken)
+        let metrics = Routers.MetricsEndpoint(render: { "okra_bridge_test 1\n" }, tokens: adminTokens)
         let ingestRouter = Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)
         let adminRouter = Routers.admin(ingest, metrics: metrics, operations: operations)
         try await Loopback.serve([
@@ -186,7 +190,7 @@ struct HTTPAnswerTests {
 
     @Test("the operations API answers 404 saying why when it is off: no admin token, or direct mode; never on the ingest listener")
     func operationsOff() async throws {
-        for (operations, words) in [(Routers.OperationsAPI.noAdminToken, "--admin-token-file"), (.directMode, "direct delivery keeps no event log")] {
+        for (operations, words) in [(Routers.OperationsAPI.noAdminToken, "--admin-token-file"), (.directMode(tokens: Self.adminTokens), "direct delivery keeps no event log")] {
             try await Self.withServer(operations: operations) { ingestPort, adminPort, _ in
                 let answer = try await Self.request(adminPort, "GET", "/admin/events", headers: ["Authorization": "Bearer \(Self.adminToken)"])
                 #expect(answer.status == 404)
@@ -208,11 +212,14 @@ struct HTTPAnswerTests {
         func parked(limit: Int) async throws -> [ParkedEntry] { [] }
         func redrive(_ selection: ParkedSelection) async throws -> Int { 0 }
         func discard(_ selection: ParkedSelection) async throws -> Int { 0 }
+        func audit(_ record: AuditRecord) async throws {}
+        func auditTrail(since: Date?, until: Date?, limit: Int, before cursor: Int64?) async throws -> (records: [AuditRecord], next: Int64?) { ([], nil) }
+        func erase(customer: String) async throws -> Erasure { Erasure(erased: 0, waiting: 0, parked: 0) }
     }
 
     @Test("a replay the store cannot take is 503 with Retry-After and says how far it got")
     func replayUnavailable() async throws {
-        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+        try await Self.withServer(operations: .served(FullStoreOperations(), tokens: Self.adminTokens)) { _, adminPort, _ in
             let answer = try await Self.request(adminPort, "POST", "/admin/replay", body: #"{"filter":{"type":"okra.*"},"execute":true}"#,
                                                 headers: ["Authorization": "Bearer \(Self.adminToken)"])
             #expect(answer.status == 503)
@@ -231,7 +238,7 @@ struct HTTPAnswerTests {
         ("POST", "/admin/replay", #"{"filter":{"product":"paymnt"}}"#, "product takes auth, identity"),
     ] as [(String, String, String?, String)])
     func unknownFilterWords(_ method: String, _ path: String, _ body: String?, _ message: String) async throws {
-        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+        try await Self.withServer(operations: .served(FullStoreOperations(), tokens: Self.adminTokens)) { _, adminPort, _ in
             let answer = try await Self.request(adminPort, method, path, body: body, headers: ["Authorization": "Bearer \(Self.adminToken)"])
             #expect(answer.status == 400, "\(answer.body)")
             #expect((answer.error?["message"] as? String)?.hasPrefix(message) == true, "\(answer.body)")
@@ -240,7 +247,7 @@ struct HTTPAnswerTests {
 
     @Test("the operations API's statuses: 413 for a body over 1 MiB, 405 with Allow on an event's page, 400 for paging words on an export, a bad cursor, a request member it does not know or gives twice")
     func operationsStatuses() async throws {
-        try await Self.withServer(operations: .served(FullStoreOperations(), adminToken: Self.adminToken)) { _, adminPort, _ in
+        try await Self.withServer(operations: .served(FullStoreOperations(), tokens: Self.adminTokens)) { _, adminPort, _ in
             let auth = ["Authorization": "Bearer \(Self.adminToken)"]
             let large = #"{"ids":["# + String(repeating: #""okra-1","#, count: 150_000) + #""okra-1"]}"#
             let tooLarge = try await Self.request(adminPort, "POST", "/admin/replay", body: large, headers: auth)

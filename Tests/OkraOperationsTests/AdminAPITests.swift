@@ -13,10 +13,11 @@ struct AdminAPITests {
 
     @Test("an entry is written with its members in the document's order and its envelope byte for byte (numbers as sent, members in order)")
     func envelopeVerbatim() throws {
-        var entry = AdminAPI.Entry(Self.deadLetter(), whole: true)
+        var entry = AdminAPI.Entry(Self.deadLetter(), whole: true, redacting: false)
         let envelope = #"{"specversion":"1.0","zeta":1,"data":{"amount":26.880,"big":1e400,"a":"\u001b"}}"#
         entry.envelope = RawJSON(verbatim: Array(envelope.utf8))
         entry.body = nil
+        entry.bodyBytes = nil
         let text = String(decoding: try AdminJSONEncoder().encode(AdminAPI.Events(events: [entry])), as: UTF8.self)
         #expect(text == #"{"events":[{"entry":7,"recordedtime":"2026-12-01T00:00:00.123Z","okraenv":"sandbox","deadletter":true,"reason":"malformed-json","duplicates":0,"#
             + #""records":[{"topic":"okra.deadletter","key":null,"route":null,"state":"parked","error":"Broker: Message size too large"}],"replays":[],"#
@@ -139,10 +140,12 @@ struct AdminAPITests {
         ]
         for entry in entries {
             for whole in [true, false] {
-                let answer = AdminAPI.Entry(entry, whole: whole)
-                var written: [UInt8] = []
-                answer.writeJSON(into: &written)
-                #expect(written == (try AdminJSONEncoder().encode(answer)), "entry \(entry.entry), whole \(whole)")
+                for redacting in [true, false] {
+                    let answer = AdminAPI.Entry(entry, whole: whole, redacting: redacting)
+                    var written: [UInt8] = []
+                    answer.writeJSON(into: &written)
+                    #expect(written == (try AdminJSONEncoder().encode(answer)), "entry \(entry.entry), whole \(whole), redacting \(redacting)")
+                }
             }
         }
     }

@@ -4,22 +4,21 @@ import NIOCore
 import OkraIngest
 import OkraOperations
 
-/// The operations API on the admin listener (§9), behind the admin token.
+/// The operations API on the admin listener (§9): each route behind the scope it needs, personal
+/// data masked for tokens without `read-pii`, every operator action on the audit trail.
 enum OperationsRoutes {
-    /// Where the API stands: served, off for want of an admin token, or absent in direct mode.
-    enum Availability: Sendable {
-        case served(any Operations, token: String)
-        case noToken
-        case directMode
-    }
-
     static let paths = ["/admin/events": "GET", "/admin/events/export": "GET", "/admin/events/*": "GET", "/admin/replay": "POST",
-                        "/admin/parked": "GET", "/admin/parked/redrive": "POST", "/admin/parked/discard": "POST"]
+                        "/admin/parked": "GET", "/admin/parked/redrive": "POST", "/admin/parked/discard": "POST",
+                        "/admin/token": "GET", "/admin/audit": "GET", "/admin/erase": "POST"]
 
-    static func add(to router: Router<BridgeRequestContext>, _ availability: Availability) {
+    /// The routes that need the event log (all but `token`), by method.
+    static let logRoutes: (get: [RouterPath], post: [RouterPath]) = (["events", "events/export", "events/:id", "parked", "audit"],
+                                                                     ["replay", "parked/redrive", "parked/discard", "erase"])
+
+    static func add(to router: Router<BridgeRequestContext>, _ availability: Routers.OperationsAPI) {
         let group = router.group("admin")
         switch availability {
-        case .noToken, .directMode:
+        case .noAdminToken, .directMode:
             let message = if case .directMode = availability {
                 "direct delivery keeps no event log: the operations API needs --delivery durable"
             } else {
@@ -28,48 +27,95 @@ enum OperationsRoutes {
             let off: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
                 JSONResponse.error(.notFound, code: "not-found", message: message)
             }
-            for path: RouterPath in ["events", "events/export", "events/:id", "parked"] { group.get(path, use: off) }
-            for path: RouterPath in ["replay", "parked/redrive", "parked/discard"] { group.post(path, use: off) }
-        case .served(let operations, let token):
-            add(to: group, operations, token: Array(token.utf8))
+            for path in logRoutes.get { group.get(path, use: off) }
+            for path in logRoutes.post { group.post(path, use: off) }
+            if case .directMode(let tokens?) = availability {
+                group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
+            } else {
+                group.get("token", use: off)
+            }
+        case .served(let operations, let tokens):
+            add(to: group, operations, tokens: tokens)
         }
     }
 
-    typealias Handler = @Sendable (Request, BridgeRequestContext) async throws -> Response
+    typealias Handler = @Sendable (Request, BridgeRequestContext, AdminCaller) async throws -> Response
 
-    private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, token: [UInt8]) {
-        let guarded = { (handler: @escaping Handler) in Self.guarded(handler, token: token) }
-        group.get("events", use: guarded { request, _ in try await list(request, operations) })
-        group.get("events/export", use: guarded { request, _ in try export(request, operations) })
-        group.get("events/:id", use: guarded { request, context in try await show(request, context, operations) })
-        group.post("replay", use: guarded { request, _ in
-            let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
-            let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
-            return try answer(AdminAPI.Plan(try await operations.replay(filter, ids: replay.ids ?? [], execute: replay.execute ?? false)))
-        })
-        group.get("parked", use: guarded { request, _ in
+    private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource) {
+        let read = { (handler: @escaping Handler) in guarded(.read, tokens: tokens, handler) }
+        let operate = { (handler: @escaping Handler) in guarded(.operate, tokens: tokens, handler) }
+        group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
+        group.get("events", use: read { request, _, caller in try await list(request, operations, caller) })
+        group.get("events/export", use: read { request, _, caller in try export(request, operations, caller) })
+        group.get("events/:id", use: read { request, context, caller in try await show(request, context, operations, caller) })
+        group.get("parked", use: read { request, _, _ in
             let records = try await operations.parked(limit: try ListingQuery.limit(queryValues(request)["limit"]))
             return try answer(AdminAPI.ParkedList(parked: records.map(AdminAPI.Parked.init)))
         })
-        group.post("parked/redrive", use: guarded { request, _ in
-            try answer(AdminAPI.Redriven(redriven: try await operations.redrive(selection(of: request))))
+        group.post("replay", use: operate { request, _, caller in
+            let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
+            let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
+            let execute = replay.execute ?? false
+            let plan = try await operations.replay(filter, ids: replay.ids ?? [], execute: execute)
+            try await audit(operations, caller, .operate, execute ? .replay : .replayDryRun, filter: replay.filter?.values, ids: replay.ids, count: plan.events)
+            return try answer(AdminAPI.Plan(plan))
         })
-        group.post("parked/discard", use: guarded { request, _ in
-            try answer(AdminAPI.Discarded(discarded: try await operations.discard(selection(of: request))))
+        group.post("parked/redrive", use: operate { request, _, caller in
+            let selection = try await selection(of: request)
+            let count = try await operations.redrive(selection)
+            try await audit(operations, caller, .operate, .redrive, ids: ids(of: selection), count: count)
+            return try answer(AdminAPI.Redriven(redriven: count))
+        })
+        group.post("parked/discard", use: operate { request, _, caller in
+            let selection = try await selection(of: request)
+            let count = try await operations.discard(selection)
+            try await audit(operations, caller, .operate, .discard, ids: ids(of: selection), count: count)
+            return try answer(AdminAPI.Discarded(discarded: count))
+        })
+        group.post("erase", use: operate { request, _, caller in
+            guard let erase = try await body(AdminAPI.EraseRequest.self, of: request) else { throw OperationsError(#"name the customer: {"customer":"..."}"#) }
+            let erasure = try await operations.erase(customer: erase.customer)
+            try await audit(operations, caller, .operate, .erase, ids: [erase.customer], count: erasure.erased + erasure.waiting)
+            return try answer(AdminAPI.Erased(erasure))
+        })
+        group.get("audit", use: operate { request, _, _ in
+            let query = queryValues(request)
+            for key in query.keys where !["since", "until", "limit", "cursor"].contains(key) {
+                throw OperationsError("unknown filter \(key); the audit trail takes since, until, limit and cursor")
+            }
+            let (records, next) = try await operations.auditTrail(since: try query["since"].map { text throws(OperationsError) in try EventFilter.time(text, "since") },
+                                                                  until: try query["until"].map { text throws(OperationsError) in try EventFilter.time(text, "until") },
+                                                                  limit: try ListingQuery.limit(query["limit"]), before: try ListingQuery.cursor(query["cursor"]))
+            return try answer(AdminAPI.AuditPage(audit: records.map(AdminAPI.AuditLine.init), nextCursor: next.map(String.init)))
         })
     }
 
-    /// `handler` behind the admin token (every answer here can carry PII: the token is checked
-    /// before anything else), its errors as the contract's statuses.
-    static func guarded(_ handler: @escaping Handler, token: [UInt8]) -> Handler {
+    /// The ids a redrive or discard names, for the audit trail (`all` as no ids).
+    static func ids(of selection: ParkedSelection) -> [String]? {
+        if case .ids(let ids) = selection { return ids.map(String.init) }
+        return nil
+    }
+
+    /// Appends an action to the audit trail.
+    static func audit(_ operations: any Operations, _ caller: AdminCaller, _ needed: AdminScope, _ action: AuditAction,
+                      filter: [String: String]? = nil, ids: [String]? = nil, count: Int) async throws {
+        let record = AuditRecord(atMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), token: caller.name, scope: caller.scope(for: needed),
+                                 action: action, filter: filter, ids: ids, count: count)
+        try await operations.audit(record)
+    }
+
+    /// `handler` behind the admin tokens and the scope it needs (nil: any): the token is checked
+    /// before anything else, as every answer here can carry personal data; its errors as the
+    /// contract's statuses.
+    static func guarded(_ needed: AdminScope?, tokens: any AdminTokenSource, _ handler: @escaping Handler) -> @Sendable (Request, BridgeRequestContext) async throws -> Response {
         { request, context in
-            guard BearerToken.authorizes(request.headers[.authorization], expected: token) else {
-                var refused = JSONResponse.error(.unauthorized, code: "unauthorized", message: "the operations API needs Authorization: Bearer with the admin token")
-                refused.headers[.wwwAuthenticate] = #"Bearer realm="okra-bridge admin""#
-                return refused
+            let caller: AdminCaller
+            switch AdminAccess.check(request, tokens: tokens.adminTokens, needs: needed, what: "\(request.method) \(request.uri.path)") {
+            case .refused(let response): return response
+            case .allowed(let allowed): caller = allowed
             }
             do {
-                return try await handler(request, context)
+                return try await handler(request, context, caller)
             } catch let error as OperationsError {
                 return JSONResponse.error(.badRequest, code: "bad-request", message: error.description)
             } catch let error as OperationsNotFound {
@@ -84,45 +130,66 @@ enum OperationsRoutes {
         }
     }
 
-    /// `GET /admin/events`: a page, with data only when asked.
-    static func list(_ request: Request, _ operations: any Operations) async throws -> Response {
+    /// `GET /admin/events`: a page, with data only when asked, masked without `read-pii`
+    /// (a page with data in clear is on the audit trail).
+    static func list(_ request: Request, _ operations: any Operations, _ caller: AdminCaller) async throws -> Response {
         let query = queryValues(request)
         let filter = try EventFilter(query: query, paging: true)
         let withData = try ListingQuery.includesData(query["include"])
         let (entries, next) = try await operations.events(filter, limit: try ListingQuery.limit(query["limit"]),
                                                           before: try ListingQuery.cursor(query["cursor"]), withData: withData)
-        return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: withData) }, nextCursor: next.map(String.init)))
+        let redacting = !caller.seesPersonalData
+        if withData && !redacting {
+            try await audit(operations, caller, .readPII, .listWithPersonalData, filter: query.filter { $0.key != "include" }, count: entries.count)
+        }
+        return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: withData, redacting: redacting) }, nextCursor: next.map(String.init)))
     }
 
-    /// `GET /admin/events/export`: JSON lines, written 64 KiB at a time as the pages come.
-    static func export(_ request: Request, _ operations: any Operations) throws -> Response {
-        let filter = try EventFilter(query: queryValues(request))
+    /// `GET /admin/events/export`: JSON lines, written 64 KiB at a time as the pages come,
+    /// masked without `read-pii`; on the audit trail with how many entries went out.
+    static func export(_ request: Request, _ operations: any Operations, _ caller: AdminCaller) throws -> Response {
+        let query = queryValues(request)
+        let filter = try EventFilter(query: query)
+        let redacting = !caller.seesPersonalData
         let body = ResponseBody { writer in
             var buffer: [UInt8] = []
-            try await operations.export(filter) { entry in
-                // The stream's own writer: the encoder's bytes, written straight into the buffer.
-                AdminAPI.Entry(entry, whole: true).writeJSON(into: &buffer)
-                buffer.append(UInt8(ascii: "\n"))
-                if buffer.count >= 64 << 10 {
-                    try await writer.write(ByteBuffer(bytes: buffer))
-                    buffer.removeAll(keepingCapacity: true)
+            var count = 0
+            do {
+                try await operations.export(filter) { entry in
+                    // The stream's own writer: the encoder's bytes, written straight into the buffer.
+                    AdminAPI.Entry(entry, whole: true, redacting: redacting).writeJSON(into: &buffer)
+                    buffer.append(UInt8(ascii: "\n"))
+                    count += 1
+                    if buffer.count >= 64 << 10 {
+                        try await writer.write(ByteBuffer(bytes: buffer))
+                        buffer.removeAll(keepingCapacity: true)
+                    }
                 }
+                if !buffer.isEmpty { try await writer.write(ByteBuffer(bytes: buffer)) }
+            } catch {
+                // What went out before the failure is on the trail too.
+                try? await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count)
+                throw error
             }
-            if !buffer.isEmpty { try await writer.write(ByteBuffer(bytes: buffer)) }
+            try await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count)
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
     }
 
-    /// `GET /admin/events/{id}`: every environment's entry of the id (dedupe is per environment).
-    static func show(_ request: Request, _ context: BridgeRequestContext, _ operations: any Operations) async throws -> Response {
+    /// `GET /admin/events/{id}`: every environment's entry of the id (dedupe is per environment),
+    /// masked without `read-pii` (shown in clear, it is on the audit trail).
+    static func show(_ request: Request, _ context: BridgeRequestContext, _ operations: any Operations, _ caller: AdminCaller) async throws -> Response {
         let key = context.parameters.get("id") ?? ""
         let environment = try ListingQuery.environment(queryValues(request)["env"])
-        let entries = try await operations.event(key.removingPercentEncoding ?? key, environment: environment?.rawValue)
+        let id = key.removingPercentEncoding ?? key
+        let entries = try await operations.event(id, environment: environment?.rawValue)
         guard !entries.isEmpty else {
             return JSONResponse.error(.notFound, code: "not-found", message: "no entry for \(key)\(environment.map { " in \($0.rawValue)" } ?? ""): unknown, or past retention")
         }
-        return try answer(AdminAPI.Events(events: entries.map { AdminAPI.Entry($0, whole: true) }))
+        let redacting = !caller.seesPersonalData
+        if !redacting { try await audit(operations, caller, .readPII, .showWithPersonalData, ids: [id], count: entries.count) }
+        return try answer(AdminAPI.Events(events: entries.map { AdminAPI.Entry($0, whole: true, redacting: redacting) }))
     }
 
     /// A request body over ``maxBody`` (answered 413).

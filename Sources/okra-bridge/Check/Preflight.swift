@@ -3,6 +3,7 @@ import Logging
 import OkraEnvelope
 import OkraIngest
 import OkraKafka
+import OkraOperations
 import OkraRouting
 import OkraStore
 
@@ -35,14 +36,21 @@ struct Preflight {
         }
     }
 
+    /// The admin tokens: each line of the file valid, and what each scope has.
     func adminToken() -> CheckResult {
         do {
-            guard try ServeServices.adminToken(configuration) != nil else {
-                return .ok("admin token", "none: /metrics is open and the operations API is off")
+            guard let tokens = try ServeServices.adminTokens(configuration, logger: .quiet).0?.adminTokens else {
+                return .ok("admin tokens", "none: /metrics is open and the operations API is off")
             }
-            return .ok("admin token", configuration.adminTokenFile.map { "read from --admin-token-file \($0)" } ?? "given (prefer --admin-token-file)")
+            let scopes = AdminScope.allCases.map { "\($0.rawValue) \(tokens.counts[$0] ?? 0)" }.joined(separator: ", ")
+            let source = configuration.adminTokenFile.map { "from --admin-token-file \($0)" } ?? "given (prefer --admin-token-file)"
+            var result = CheckResult.ok("admin tokens", "\(tokens.names.joined(separator: ", ")) \(source); tokens per scope: \(scopes)")
+            if (tokens.counts[.metrics] ?? 0) == 0 && configuration.adminListen != nil {
+                result = .warning("admin tokens", "\(tokens.names.joined(separator: ", ")) \(source); no metrics token: give Prometheus a NAME:metrics=SECRET line, not an operate token")
+            }
+            return result
         } catch {
-            return .failed("admin token", "\(error)")
+            return .failed("admin tokens", "\(ExitStatus.of(error).message.replacingOccurrences(of: "okra-bridge: ", with: ""))")
         }
     }
 

@@ -4,13 +4,14 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import OkraIngest
 import OkraOperations
 
 /// Where the operators' commands find the bridge's operations API (§9), and with what token.
 struct AdminOptions: ParsableArguments {
     @Option(help: "The bridge's admin listener. Default http://127.0.0.1:9090 (or OKRA_BRIDGE_ADMIN).") var admin: String?
     @Option(help: "The admin token; visible in the process list: prefer --admin-token-file or OKRA_BRIDGE_ADMIN_TOKEN.") var adminToken: String?
-    @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
+    @Option(help: "A file holding the admin token: its first line, bare or as NAME:SCOPE=SECRET (the token is the part after the =).") var adminTokenFile: String?
     @Flag(help: "JSON lines even on a terminal (the default when piped).") var json = false
 
     static let adminSetting = Setting(name: "admin", defaultValue: "http://127.0.0.1:9090", takes: "a URL such as http://127.0.0.1:9090")
@@ -25,12 +26,24 @@ struct AdminOptions: ParsableArguments {
             URL(string: text).flatMap { ($0.scheme == "http" || $0.scheme == "https") && $0.host != nil ? $0 : nil }
         }
         // A flag beats the environment; a file beats a token given the same way.
-        let token: String? = if let adminTokenFile { try SecretFile.firstLine(adminTokenFile, flag: "--admin-token-file") }
+        let token: String? = if let adminTokenFile { try Self.token(file: adminTokenFile) }
             else if let adminToken { adminToken }
-            else if let path = try read.value(Self.tokenFileSetting, nil, { $0 }) { try SecretFile.firstLine(path, flag: "--admin-token-file") }
+            else if let path = try read.value(Self.tokenFileSetting, nil, { $0 }) { try Self.token(file: path) }
             else { try read.value(Self.tokenSetting, nil, { $0 }) }
         guard let token else { throw UsageError("the operations API needs the admin token: --admin-token-file FILE or OKRA_BRIDGE_ADMIN_TOKEN") }
         return AdminClient(base: url, token: token)
+    }
+
+    /// The token of a file: its first line that is not blank or a `#` comment; of a line
+    /// `NAME:SCOPE[,SCOPE...]=SECRET` (the server's token file form), the secret.
+    static func token(file path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UserError("--admin-token-file \(path): cannot read the file (missing or not readable)")
+        }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard let line = lines.first(where: { !$0.isEmpty && !$0.hasPrefix("#") }) else { throw UserError("--admin-token-file \(path): the file holds no token") }
+        if AdminTokenSet.isScoped(Substring(line)), let equals = line.firstIndex(of: "=") { return String(line[line.index(after: equals)...]) }
+        return line
     }
 
     /// Whether to print a table: on a terminal, unless `--json`.

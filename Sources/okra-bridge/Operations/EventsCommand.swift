@@ -7,8 +7,8 @@ import OkraOperations
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Search, show, export and replay the bridge's event log (durable mode, admin listener).",
-        subcommands: [List.self, Show.self, Export.self, Replay.self]
+        abstract: "Search, show, export, replay and erase the bridge's event log (durable mode, admin listener).",
+        subcommands: [List.self, Show.self, Export.self, Replay.self, Erase.self]
     )
 
     /// The filters of §9 as flags.
@@ -147,6 +147,67 @@ struct EventsCommand: AsyncParsableCommand {
             for (topic, count) in plan.topics.sorted(by: { $0.key < $1.key }) {
                 print("  \(TerminalText.escaped(topic))  \(count)")
             }
+        }
+    }
+}
+
+extension EventsCommand {
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove one customer's entries and parked records from the event log (operate scope; on the audit trail).",
+            discussion: "Entries whose records are still on their way to Kafka are removed once delivered. What Kafka holds is out of the bridge's hands (docs/privacy.md)."
+        )
+        @Option(help: "The Okra customer id (okracustomer).") var customer: String
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            guard !customer.isEmpty else { throw UsageError("--customer takes an Okra customer id") }
+            let answer = try await options.client().call("POST", "admin/erase", body: AdminAPI.EraseRequest(customer: customer), as: AdminAPI.Erased.self)
+            guard options.table else { return try OperationsOutput.printJSONLine(answer) }
+            print("\(answer.erased) entries and \(answer.parked) parked records erased"
+                + (answer.waiting > 0 ? "; \(answer.waiting) entries are erased once their records reach Kafka" : ""))
+        }
+    }
+}
+
+/// `okra-bridge audit list`: the audit trail (§9).
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "The audit trail: every operator action, who did it and on what (operate scope).",
+        subcommands: [List.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Audit lines, newest first.")
+        @Option(help: "At or after: a duration back from now (24h) or an RFC 3339 time.") var since: String?
+        @Option(help: "Before: a duration back from now or an RFC 3339 time.") var until: String?
+        @Option(help: "Lines at most (pages of up to 1000 are fetched). Default 100.") var limit: Int = 100
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            guard limit > 0 else { throw UsageError("--limit takes a count of at least 1") }
+            let client = try options.client()
+            var query: [(String, String)] = []
+            if let since { query.append(("since", try EventsCommand.Filters.time(since, flag: "--since", now: Date()))) }
+            if let until { query.append(("until", try EventsCommand.Filters.time(until, flag: "--until", now: Date()))) }
+            var lines: [AdminAPI.AuditLine] = []
+            var cursor: String?
+            repeat {
+                var items = query + [("limit", String(min(1000, limit - lines.count)))]
+                if let cursor { items.append(("cursor", cursor)) }
+                let page = try await client.call("GET", "admin/audit", query: items, as: AdminAPI.AuditPage.self)
+                if !options.table { try page.audit.forEach(OperationsOutput.printJSONLine) }
+                lines += page.audit
+                cursor = page.nextCursor
+            } while cursor != nil && lines.count < limit
+            guard options.table else { return }
+            OperationsOutput.printColumns(["TIME", "TOKEN", "SCOPE", "ACTION", "COUNT", "ON"], lines.map { line in
+                let filter = (line.filter ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                let on = (filter + (line.ids ?? [])).joined(separator: " ")
+                return [line.time, line.token, line.scope?.rawValue ?? "-", line.action.rawValue, String(line.count), on.isEmpty ? "-" : on]
+            })
+            if lines.isEmpty { print("no audit lines") }
         }
     }
 }

@@ -20,11 +20,12 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Most bytes of request bodies read or processed at once (bytes, KiB or MiB); more concurrent bodies get 503.") var maxInflightBody: String?
     @Option(help: "Space kept free on the data volume in a reserve file, released when the volume fills so the bridge can drain (bytes, KiB or MiB; 0 for none).") var storeReserve: String?
     @Option(help: "A second listener (host:port) for /metrics, /readyz, /healthz and the operations API; /metrics then leaves --listen.") var adminListen: String?
-    @Option(help: "The admin token (at least 16 characters): /metrics and the operations API need it. Prefer --admin-token-file.") var adminToken: String?
-    @Option(help: "A file holding the admin token (its first line).") var adminTokenFile: String?
+    @Option(help: "An operate admin token named admin (at least 16 characters): /metrics and the operations API need a token. Prefer --admin-token-file.") var adminToken: String?
+    @Option(help: "The admin tokens: NAME:SCOPE[,SCOPE...]=SECRET lines (scopes metrics, read, read-pii, operate), or one bare operate token. Re-read on change and SIGHUP.") var adminTokenFile: String?
     @Option(help: "A file of librdkafka properties, KEY=VALUE a line (# comments), for secrets such as sasl.password; --kafka overrides it.") var kafkaConfig: String?
     @Option(help: "How long the event log keeps an entry (e.g. 168h; 0 turns the log off).") var retain: String?
     @Option(help: "The event log's size at most, oldest dropped first (bytes, KiB, MiB or GiB).") var retainSize: String?
+    @Option(help: "How long the audit trail keeps an operator's action (e.g. 365d).") var auditRetain: String?
     @Option(help: "Most events one replay call routes again.") var maxReplay: String?
     @Option(help: "How long a Kafka error code the bridge does not classify may keep failing the oldest record before it is parked (e.g. 10m).") var parkAfter: String?
     @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close.") var headerTimeout: String?

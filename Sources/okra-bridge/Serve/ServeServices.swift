@@ -5,10 +5,12 @@ import OkraEnvelope
 import OkraHTTP
 import OkraIngest
 import OkraKafka
+import OkraOperations
 import OkraPublisher
 import OkraStore
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// `serve`'s wiring: a ``ServeConfiguration`` in, the service group out. The files the settings
 /// name are read here (a bad one is a failed run, exit 1); in start order: the routes reloader,
@@ -23,8 +25,10 @@ enum ServeServices {
         } catch {
             throw UserError("--routes \(configuration.routesPath): \(error)")
         }
-        let (senderCheck, tokenFileReloader) = try senderCheck(configuration, logger: logger)
-        let adminToken = try adminToken(configuration)
+        // Token reloads go on the audit trail once the store is open (the process log before).
+        let reloadAudit = ReloadAudit(logger: logger)
+        let (senderCheck, tokenFileReloader) = try senderCheck(configuration, audit: reloadAudit, logger: logger)
+        let (adminTokens, adminTokenReloader) = try adminTokens(configuration, audit: reloadAudit, logger: logger)
         let producerConfiguration = try producerConfiguration(configuration, logger: logger)
         // Every producer (one is replaced after a fatal error) reports to the one health.
         let health = KafkaHealth(logger: logger, secrets: producerConfiguration.secretValues)
@@ -36,17 +40,19 @@ enum ServeServices {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
-        let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminToken: adminToken, logger: logger)
+        if let adminTokenReloader { services.append(.init(service: adminTokenReloader)) }
+        let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminTokens: adminTokens, logger: logger)
+        if case .served(let operations, _) = sink.operations { reloadAudit.trail = operations }
         services += sink.services
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger)
         services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
-                              adminToken: adminToken, registry: registry, logger: logger)
+                              adminTokens: adminTokens, registry: registry, logger: logger)
         var versions: Logger.Metadata = [:]
         for part in BridgeVersion.parts { versions[part.name == "okra-bridge" ? "version" : part.name] = "\(part.value)" }
         logger.info("okra-bridge starting", metadata: versions.merging([
             "listen": "\(configuration.listen.host):\(configuration.listen.port)",
             "admin_listen": "\(configuration.adminListen.map { "\($0.host):\($0.port)" } ?? "none")",
-            "metrics_token": "\(adminToken == nil ? "none" : "set")",
+            "admin_tokens": "\(adminTokens?.adminTokens.names.joined(separator: ",") ?? "none")",
             "delivery": "\(configuration.delivery.rawValue)", "routes.sha256": "\(reloader.activeSHA256)",
             "header_timeout": "\(configuration.limits.headerTimeout)", "body_timeout": "\(configuration.limits.bodyTimeout)",
             "idle_timeout": "\(configuration.limits.idleTimeout)", "max_connections": "\(configuration.limits.maxConnections)",
@@ -59,13 +65,23 @@ enum ServeServices {
         return (ServiceGroup(configuration: groupConfiguration), sink.lock)
     }
 
-    /// The admin token: `--admin-token-file`'s first line (a file holding a short one is a failed
-    /// run, as a short `--admin-token` is a usage error), else `--admin-token`.
-    static func adminToken(_ configuration: ServeConfiguration) throws -> String? {
-        guard let path = configuration.adminTokenFile else { return configuration.adminToken }
-        let token = try SecretFile.firstLine(path, flag: "--admin-token-file")
-        guard token.utf8.count >= 16 else { throw UserError("--admin-token-file \(path): the token must be at least 16 characters (it is not shown)") }
-        return token
+    /// The admin tokens: `--admin-token` (one `operate` token named `admin`) and the lines of
+    /// `--admin-token-file`, which is re-read while serving (a bad file is a failed run naming its
+    /// lines, as a short `--admin-token` is a usage error); nil when neither is given.
+    static func adminTokens(_ configuration: ServeConfiguration, audit: ReloadAudit? = nil,
+                            logger: Logger) throws -> ((any AdminTokenSource)?, AdminTokenFileReloader?) {
+        let fixed = try configuration.adminToken.map { token in
+            do { return try AdminTokenSet(bare: token) } catch { throw UsageError("--admin-token: \(error)") }
+        }
+        guard let path = configuration.adminTokenFile else { return (fixed, nil) }
+        do {
+            let reloader = try AdminTokenFileReloader(path: path, fixed: fixed ?? .none, logger: logger) { set in
+                audit?.record(.adminTokensReload, path: path, names: set.names)
+            }
+            return (reloader, reloader)
+        } catch {
+            throw UserError("--admin-token-file \(error)")
+        }
     }
 
     /// Makes a producer and shuts it down: librdkafka checks every property then. A property of
@@ -82,10 +98,14 @@ enum ServeServices {
 
     /// Who may send: the tokens (a token file is read here and re-read while serving), the
     /// allowlist and the trusted proxies.
-    static func senderCheck(_ configuration: ServeConfiguration, logger: Logger) throws -> (SenderCheck, TokenFileReloader?) {
+    static func senderCheck(_ configuration: ServeConfiguration, audit: ReloadAudit? = nil, logger: Logger) throws -> (SenderCheck, TokenFileReloader?) {
         do {
             let fixed = try TokenSet(pairs: configuration.tokens)
-            let reloader = try configuration.tokenFile.map { try TokenFileReloader(path: $0, fixed: fixed, logger: logger) }
+            let reloader = try configuration.tokenFile.map { path in
+                try TokenFileReloader(path: path, fixed: fixed, logger: logger) { set in
+                    audit?.record(.webhookTokensReload, path: path, names: nil, count: set.counts.values.reduce(0, +))
+                }
+            }
             let check = try SenderCheck(tokenSource: reloader ?? fixed, allowIPs: configuration.allowIPs,
                                         trustedProxies: configuration.trustedProxies, allowUnauthenticated: configuration.allowUnauthenticated)
             return (check, reloader)
@@ -146,10 +166,10 @@ enum ServeServices {
     }
 
     static func sink(_ configuration: ServeConfiguration, makeProducer: @escaping @Sendable () throws -> KafkaProducer, health: KafkaHealth,
-                     reloader: RoutesReloader, adminToken: String?, logger: Logger) async throws -> Sink {
+                     reloader: RoutesReloader, adminTokens: (any AdminTokenSource)?, logger: Logger) async throws -> Sink {
         guard configuration.delivery == .durable else {
             let direct = try DirectDelivery(makeProducer: makeProducer, health: health)
-            return Sink(sink: direct, services: [.init(service: direct)], operations: .directMode)
+            return Sink(sink: direct, services: [.init(service: direct)], operations: .directMode(tokens: adminTokens))
         }
         let directory = configuration.dataDirectory
         let lock: DataDirectoryLock
@@ -166,8 +186,8 @@ enum ServeServices {
             throw UserError("--data-dir \(directory): cannot open the store: \(error)")
         }
         var operations = Routers.OperationsAPI.noAdminToken
-        if store.eventLog != nil, let adminToken {
-            operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), adminToken: adminToken)
+        if store.eventLog != nil, let adminTokens {
+            operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), tokens: adminTokens)
         }
         let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health)
         return Sink(sink: DurableSink(store: store, kafka: { health.status.readiness }),
@@ -179,12 +199,12 @@ enum ServeServices {
     /// The admin listener (when asked for) and the ingest listener, in that order: on SIGTERM
     /// the ingest listener stops first, and metrics and readiness stay visible while it drains.
     static func listeners(_ configuration: ServeConfiguration, ingest: Ingest, senderCheck: SenderCheck, operations: Routers.OperationsAPI,
-                          adminToken: String?, registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+                          adminTokens: (any AdminTokenSource)?, registry: PrometheusCollectorRegistry, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let limits = configuration.limits
         let metrics = Routers.MetricsEndpoint(
             render: { var buffer: [UInt8] = []; registry.emit(into: &buffer); return String(decoding: buffer, as: UTF8.self) },
-            token: adminToken
+            tokens: adminTokens
         )
         if let admin = configuration.adminListen {
             let adminApp = Application(router: Routers.admin(ingest, metrics: metrics, operations: operations),
@@ -199,5 +219,39 @@ enum ServeServices {
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, name: "ingest", address: "\(listen.host):\(listen.port)")))
         return services
+    }
+}
+
+/// Token file reloads on the audit trail: the process log at once, the store's trail once it is
+/// open (``trail``); a reload is no token's action, so the line names the file.
+final class ReloadAudit: Sendable {
+    private let logger: Logger
+    private let target = Mutex<(any AuditTrail)?>(nil)
+
+    init(logger: Logger) { self.logger = logger }
+
+    /// The store's trail, once it is open.
+    var trail: (any AuditTrail)? {
+        get { target.withLock { $0 } }
+        set { target.withLock { $0 = newValue } }
+    }
+
+    /// Records a reload of the file at `path`, which now holds `names` (or `count` tokens).
+    func record(_ action: AuditAction, path: String, names: [String]?, count: Int? = nil) {
+        let record = AuditRecord(atMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), token: path, scope: nil, action: action,
+                                 ids: names, count: count ?? names?.count ?? 0)
+        guard let trail else {
+            StoreOperations.log(record, to: logger)
+            return
+        }
+        let logger = logger
+        Task {
+            do {
+                try await trail.audit(record)
+            } catch {
+                StoreOperations.log(record, to: logger)
+                logger.error("the audit trail could not keep a token reload; it is in this log only", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }

@@ -25,10 +25,11 @@ enum ServeSettings {
     static let storeReserve = Setting(name: "store-reserve", defaultValue: "8MiB", takes: "a size such as 8MiB, or 0 for none")
     static let adminListen = Setting(name: "admin-listen", defaultValue: nil, takes: "host:port")
     static let adminToken = Setting(name: "admin-token", defaultValue: nil, takes: "a token of at least 16 characters", secret: true)
-    static let adminTokenFile = Setting(name: "admin-token-file", defaultValue: nil, takes: "a file whose first line is the admin token")
+    static let adminTokenFile = Setting(name: "admin-token-file", defaultValue: nil, takes: "a file of NAME:SCOPE[,SCOPE...]=SECRET lines, or one bare token")
     static let kafkaConfig = Setting(name: "kafka-config", defaultValue: nil, takes: "a file of KEY=VALUE librdkafka properties")
     static let retain = Setting(name: "retain", defaultValue: "168h", takes: "a duration such as 168h, or 0 to keep no event log")
     static let retainSize = Setting(name: "retain-size", defaultValue: "1GiB", takes: "a size such as 1GiB")
+    static let auditRetain = Setting(name: "audit-retain", defaultValue: "365d", takes: "a duration such as 365d or 8760h")
     static let maxReplay = Setting(name: "max-replay", defaultValue: "100000", takes: "a count of at least 1")
     static let parkAfter = Setting(name: "park-after", defaultValue: "10m", takes: "a duration such as 10m")
     static let headerTimeout = Setting(name: "header-timeout", defaultValue: "10s", takes: "a duration such as 10s")
@@ -40,7 +41,7 @@ enum ServeSettings {
     /// The table, in `--help`'s order.
     static let all = [listen, brokers, routes, dataDir, token, tokenFile, delivery, maxBody, dedupeWindow, allowIp, trustedProxy,
                       allowUnauthenticated, kafka, maxPending, maxInflightBody, storeReserve, adminListen, adminToken, adminTokenFile,
-                      kafkaConfig, retain, retainSize, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
+                      kafkaConfig, retain, retainSize, auditRetain, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
                       maxConnectionsPerAddress]
 
     /// `serve --help`'s section of settings: each flag and its default, one a line.
@@ -159,7 +160,8 @@ extension ServeOptions {
             text == "0" ? .off : FlagValue.duration(text).map(Retain.keep)
         }
         let bytes = try read.value(S.retainSize, retainSize, default: 1 << 30, FlagValue.bytes)
+        let audit = try read.value(S.auditRetain, auditRetain, default: .seconds(365 * 86400), FlagValue.duration)
         guard case .keep(let duration) = retain else { return nil }
-        return EventLogPolicy(retain: duration, retainBytes: Int64(bytes))
+        return EventLogPolicy(retain: duration, retainBytes: Int64(bytes), auditRetain: audit)
     }
 }
