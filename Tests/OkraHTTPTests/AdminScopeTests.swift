@@ -74,7 +74,14 @@ struct AdminScopeTests {
             for route in Self.routes {
                 for scope in AdminScope.allCases {
                     let answer = try await HTTP.request(adminPort, route.method, route.path, body: route.body, headers: Self.auth(scope))
-                    let allowed = route.needs.map { scope.grants($0) } ?? true
+                    // Written out, not computed with the scopes' own rule.
+                    let allowed = switch route.needs {
+                    case nil: true
+                    case .metrics?: [AdminScope.metrics, .operate].contains(scope)
+                    case .read?: [AdminScope.read, .readPII, .operate].contains(scope)
+                    case .readPII?: [AdminScope.readPII, .operate].contains(scope)
+                    case .operate?: scope == .operate
+                    }
                     if allowed {
                         #expect(answer.status == 200, "\(route.method) \(route.path) with \(scope.rawValue): \(answer.status) \(answer.body)")
                     } else {
@@ -143,7 +150,7 @@ struct AdminScopeTests {
             try await call("GET", "/admin/events?include=data", nil, .read)
             #expect(operations.audits.withLock { $0 }.isEmpty, "masked reads are not audited")
             try await call("GET", "/admin/events/\(id)", nil, .readPII)
-            try await call("GET", "/admin/events?include=data&product=identity", nil, .readPII)
+            try await call("GET", "/admin/events?include=data&product=identity&limit=5", nil, .readPII)
             try await call("GET", "/admin/events/export?customer=cus-9", nil, .read)
             try await call("POST", "/admin/replay", #"{"filter":{"record":"rec-9"}}"#, .operate)
             try await call("POST", "/admin/replay", #"{"ids":["\#(id)"],"execute":true}"#, .operate)

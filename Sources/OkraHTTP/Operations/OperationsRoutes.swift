@@ -140,7 +140,7 @@ enum OperationsRoutes {
                                                           before: try ListingQuery.cursor(query["cursor"]), withData: withData)
         let redacting = !caller.seesPersonalData
         if withData && !redacting {
-            try await audit(operations, caller, .readPII, .listWithPersonalData, filter: query.filter { $0.key != "include" }, count: entries.count)
+            try await audit(operations, caller, .readPII, .listWithPersonalData, filter: query.filter { EventFilter.queryKeys.contains($0.key) }, count: entries.count)
         }
         return try answer(AdminAPI.EventsPage(events: entries.map { AdminAPI.Entry($0, whole: withData, redacting: redacting) }, nextCursor: next.map(String.init)))
     }
