@@ -125,6 +125,19 @@ struct PrivacyEndToEndTests {
         for expected in ["support export", "support-pii export", "support-pii list-pii", "support-pii show-pii"] {
             #expect(actions.contains(expected), "\(actions)")
         }
+        // Erasure through the CLI: refused to a read token, done for an operate one, on the trail.
+        let customer = "63d43e042e2c240013b94ed5" // the payskul deliveries' customer
+        let refused = try await read.cli(["events", "erase", "--customer", customer])
+        #expect(refused.status == 1 && refused.output.contains("403") && refused.output.contains("operate"), "\(refused.output)")
+        let before = try await read.json(["events", "list", "--customer", customer, "--limit", "1000"]).count
+        #expect(before > 0)
+        let erased = try await operate.json(["events", "erase", "--customer", customer])
+        #expect(erased.first?["erased"] as? Int == before, "\(erased)")
+        #expect(try await read.json(["events", "list", "--customer", customer, "--limit", "1000"]).isEmpty)
+        let trail = try await operate.json(["audit", "list", "--limit", "1"])
+        #expect(trail.first?["action"] as? String == "erase" && trail.first?["token"] as? String == "ops"
+                && trail.first?["ids"] as? [String] == [customer] && trail.first?["count"] as? Int == before, "\(trail)")
+
         let log = read.bridge.process.log
         let inLog = sentinels.filter { log.contains($0) }
         #expect(inLog.isEmpty, "in the process log: \(inLog.prefix(20))")

@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import OkraEnvelope
+import OkraIngest
+import OkraOperations
+@testable import OkraStore
+import Testing
+
+/// The audit trail and erasure (§9) against a real SQLite file.
+@Suite("Audit trail and erasure")
+struct PrivacyStoreTests {
+    typealias Harness = EventLogTests.Harness
+
+    static func payment(record: String, customer: String, secret: String) -> String {
+        #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"\#(record)","customerId":"\#(customer)","#
+            + #""accountId":"acc-1","nuban":"\#(secret)","customerName":"\#(secret)-name"}"#
+    }
+
+    /// The bytes of the store's file and its WAL.
+    static func fileBytes(_ harness: Harness) -> Data {
+        var bytes = Data()
+        for suffix in ["", "-wal"] {
+            if let data = FileManager.default.contents(atPath: harness.store.path + suffix) { bytes += data }
+        }
+        return bytes
+    }
+
+    @Test("audit lines are kept in order with token, scope, action, filter, ids and count; listed newest first in pages; pruned past --audit-retain")
+    func auditTrail() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(auditRetain: .seconds(86400)))
+        defer { harness.remove() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await harness.operations.audit(AuditRecord(atMilliseconds: now - 2 * 86_400_000, token: "old", scope: .operate, action: .discard, count: 1))
+        for index in 0..<3 {
+            try await harness.operations.audit(AuditRecord(atMilliseconds: now + Int64(index), token: "support", scope: .readPII, action: .export,
+                                                           filter: ["customer": "cus-\(index)", "deadletter": "false"], count: index))
+        }
+        try await harness.operations.audit(AuditRecord(atMilliseconds: now + 5, token: "/etc/okra/admin-tokens", scope: nil, action: .adminTokensReload,
+                                                       ids: ["ops", "prometheus"], count: 2))
+        let (first, next) = try await harness.operations.auditTrail(since: nil, until: nil, limit: 2, before: nil)
+        #expect(first.map(\.token) == ["/etc/okra/admin-tokens", "support"])
+        #expect(first[0].ids == ["ops", "prometheus"] && first[0].scope == nil && first[0].action == .adminTokensReload)
+        #expect(first[1].filter == ["customer": "cus-2", "deadletter": "false"] && first[1].count == 2 && first[1].scope == .readPII)
+        let (rest, end) = try await harness.operations.auditTrail(since: nil, until: nil, limit: 10, before: next)
+        #expect(rest.map(\.count) == [1, 0, 1] && end == nil)
+        let recent = try await harness.operations.auditTrail(since: Date(timeIntervalSince1970: Double(now) / 1000 - 60), until: nil, limit: 10, before: nil)
+        #expect(recent.records.count == 4)
+        try await harness.store.prune()
+        let kept = try await harness.operations.auditTrail(since: nil, until: nil, limit: 10, before: nil).records
+        #expect(kept.count == 4 && !kept.contains { $0.token == "old" }, "the line past retention is pruned")
+    }
+
+    @Test("erase removes a customer's entries and parked records and nothing else; the customer's id and data are gone from the file and the WAL")
+    func eraseDelivered() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let at = Date(timeIntervalSince1970: 1_796_083_200)
+        let gone = try harness.id(await harness.post(Self.payment(record: "rec-A", customer: "cus-ERASEME-7781", secret: "SECRETA9911"), at: at))
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-B", customer: "cus-ERASEME-7781", secret: "SECRETB9922"), at: at))
+        let kept = try harness.id(await harness.post(Self.payment(record: "rec-C", customer: "cus-keep", secret: "SECRETC9933"), at: at))
+        // rec-B's record is parked: it leaves with the erasure too.
+        let pending = try await harness.store.pending(after: 0, limit: 100)
+        try await harness.store.markPublished(through: pending.last!.seq, parking: [
+            OutboxStore.Parking(seq: pending[1].seq, reason: "message_too_large", error: "too large"),
+        ])
+        #expect(await harness.store.parkedCount == 1)
+        #expect(Self.fileBytes(harness).range(of: Data("SECRETA9911".utf8)) != nil, "the data is in the file before (the log is not encrypted here)")
+
+        let erasure = try await harness.operations.erase(customer: "cus-ERASEME-7781")
+        #expect(erasure == Erasure(erased: 2, waiting: 0, parked: 1))
+        #expect(try await harness.operations.event(gone, environment: nil).isEmpty)
+        #expect(try await harness.operations.event(kept, environment: nil).count == 1)
+        #expect(await harness.store.parkedCount == 0)
+        #expect(try await harness.operations.parked(limit: 10).isEmpty)
+        let bytes = Self.fileBytes(harness)
+        for text in ["cus-ERASEME-7781", "SECRETA9911", "SECRETB9922"] {
+            #expect(bytes.range(of: Data(text.utf8)) == nil, "\(text) is still in the file or the WAL")
+        }
+        #expect(bytes.range(of: Data("SECRETC9933".utf8)) != nil, "another customer's entry stays")
+        // The id is still known: a redelivery is a duplicate, not a new event.
+        guard case .accepted(_, let duplicate) = await harness.post(Self.payment(record: "rec-A", customer: "cus-ERASEME-7781", secret: "SECRETA9911"), at: at) else {
+            Issue.record("not accepted"); return
+        }
+        #expect(duplicate)
+    }
+
+    @Test("an entry whose records are still pending is erased once they are delivered, also after a restart")
+    func eraseWaitsForDelivery() async throws {
+        let harness = try Harness()
+        let directory = harness.directory
+        defer { harness.remove() }
+        let id = try harness.id(await harness.post(Self.payment(record: "rec-W", customer: "cus-WAIT-4410", secret: "SECRETW4410")))
+        let erasure = try await harness.operations.erase(customer: "cus-WAIT-4410")
+        #expect(erasure == Erasure(erased: 0, waiting: 1, parked: 0))
+        #expect(try await harness.operations.event(id, environment: nil).count == 1, "kept while its record waits for Kafka")
+        #expect(try await harness.store.finishErasures() == 0)
+
+        // A restart keeps the erasure waiting.
+        let reopened = try Harness(directory: directory)
+        #expect(try await reopened.store.finishErasures() == 0)
+        try await reopened.publishAll()
+        #expect(try await reopened.store.finishErasures() == 1)
+        #expect(try await reopened.operations.event(id, environment: nil).isEmpty)
+        let bytes = Self.fileBytes(reopened)
+        #expect(bytes.range(of: Data("cus-WAIT-4410".utf8)) == nil && bytes.range(of: Data("SECRETW4410".utf8)) == nil)
+        #expect(try await reopened.store.finishErasures() == 0, "nothing waits any more")
+    }
+}
