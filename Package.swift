@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.21.0"),
+        // Already under swift-nio-extras and swift-certificates; AES-GCM for the event log at rest.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // librdkafka, found through pkg-config. Only OkraKafka imports it, in Sources/OkraKafka/RDKafka/.
@@ -66,6 +68,7 @@ let package = Package(
                 "OkraRouting",
                 "OkraIngest",
                 "OkraOperations",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -33,13 +33,16 @@ struct EventLogRow: Sendable {
     var tokenEnvironment: OkraEnvironment?
     var outcome: LogOutcome
     var body: [UInt8]
+    /// The body as stored: in clear, or sealed under `keyID`.
+    var storedBody: DatabaseValue
+    var keyID: String?
     /// `[[topic, key, route], ...]`.
     var records: String
     /// What retention by size counts: the body, the records' description, and a fixed 160
     /// bytes for the row's other columns and its index entries.
     var bytes: Int64
 
-    init(provenance: Provenance, records: [RoutedRecord], receivedAtMilliseconds: Int64, id: String?) {
+    init(provenance: Provenance, records: [RoutedRecord], receivedAtMilliseconds: Int64, id: String?, cipher: StoreCipher?) throws(StoreCipherFailure) {
         self.id = id
         recordedAt = receivedAtMilliseconds
         envelope = provenance.envelope
@@ -48,6 +51,13 @@ struct EventLogRow: Sendable {
             else if let route = provenance.droppedBy { .dropped(by: route) }
             else { .routed }
         body = provenance.envelope?.data ?? provenance.body
+        if let cipher {
+            storedBody = try cipher.seal(body, .body).databaseValue
+            keyID = cipher.currentKeyID
+        } else {
+            storedBody = Data(body).databaseValue
+            keyID = nil
+        }
         self.records = Self.describe(records)
         bytes = Int64(body.count + self.records.utf8.count + 160)
         bindColumns()
@@ -83,7 +93,7 @@ struct EventLogRow: Sendable {
         let values: [(any DatabaseValueConvertible)?] = [
             id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
             event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
-            event?.bank, event?.shape.rawValue, deadletter, reason, droppedBy, Data(body), records, bytes,
+            event?.bank, event?.shape.rawValue, deadletter, reason, droppedBy, storedBody, records, bytes, keyID,
         ]
         columnValues = StatementArguments(values)
     }
@@ -101,7 +111,7 @@ enum EventLogQuery {
     /// made a million-entry export about 20% slower).
     enum Column: Int, CaseIterable {
         case entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape,
-             deadletter, reason, dropped_by, body, first_seq, records, duplicates
+             deadletter, reason, dropped_by, body, first_seq, records, duplicates, key_id
     }
 
     static let columns = Column.allCases.map { "\($0)" }.joined(separator: ", ")
@@ -229,9 +239,9 @@ enum EventLogQuery {
     }
 
     /// A row of ``columns`` as an entry; `replayed` from ``replayedEntries(_:)``.
-    static func entry(_ db: Database, row: Row, mark: Int64, replayed: ClosedRange<Int64>?) throws -> LogEntry {
+    static func entry(_ db: Database, row: Row, mark: Int64, replayed: ClosedRange<Int64>?, cipher: StoreCipher?) throws -> LogEntry {
         func value<T: DatabaseValueConvertible>(_ column: Column) -> T? { row[column.rawValue] }
-        let body = (value(.body) as Data?).map { Array($0) } ?? []
+        let body = try OutboxStore.opened(row.dataNoCopy(atIndex: Column.body.rawValue), .body, keyID: value(.key_id), cipher: cipher)
         let deadletter = (value(.deadletter) as Int?) != 0
         let recordedAt: Int64 = value(.recorded_at) ?? 0
         let entry: Int64 = value(.entry) ?? 0

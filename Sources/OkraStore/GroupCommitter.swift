@@ -32,6 +32,8 @@ actor GroupCommitter {
     /// The event log's size, as its rows count it (``EventLogRow/bytes``).
     private(set) var logBytes: Int64
     private(set) var commits = 0
+    /// What seals parked values (a parked record is sealed again whole, under its own key).
+    private let cipher: StoreCipher?
     /// The background checkpoints' own connection.
     private let checkpointer: DatabaseQueue
     private let policy: OutboxStore.CheckpointPolicy
@@ -43,7 +45,8 @@ actor GroupCommitter {
     private let volume: VolumeGuard
 
     init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
-         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64) {
+         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64, cipher: StoreCipher? = nil) {
+        self.cipher = cipher
         self.volume = volume
         self.pool = pool
         self.policy = policy
@@ -94,21 +97,26 @@ actor GroupCommitter {
         let target = min(seq, lastSeq)
         guard target > publishedThrough else { return }
         let parking = parking.filter { $0.seq > publishedThrough && $0.seq <= target }
+        let cipher = cipher
         let added = try await maintenanceWrite { db -> Int in
             // The parked records leave the outbox in the same transaction as the mark passes them.
             // A parked record keeps its whole value: its entry may be pruned long before it is redriven.
             let park = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error)
-                SELECT seq, event_id, topic, key, headers, ?, created_at, ?, ?, ? FROM records WHERE seq = ?
+                INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error, key_id)
+                SELECT seq, event_id, topic, key, headers, ?, created_at, ?, ?, ?, key_id FROM records WHERE seq = ?
                 """)
             var added = 0
             for record in parking {
                 guard let row = try Row.fetchOne(db, sql: """
-                    SELECT r.value, r.value_form, l.body FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
+                    SELECT r.value, r.value_form, l.body, r.key_id, l.key_id FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
                     """, arguments: [record.seq]) else { continue }
-                let value = StoreSchema.ValueForm.join((row[0] as Data?).map { Array($0) } ?? [], form: row[1],
-                                                       body: row[2] as Data?)
-                try park.execute(arguments: [Data(value), now, record.reason, record.error, record.seq])
+                // Opened, made whole and sealed again under the record's key (its headers stay as they are).
+                let keyID: String? = row[3]
+                let kept = try OutboxStore.opened(row[0] as Data?, .value, keyID: keyID, cipher: cipher)
+                let body = try (row[2] as Data?).map { body in try OutboxStore.opened(body, .body, keyID: row[4], cipher: cipher) }
+                let whole = StoreSchema.ValueForm.join(kept, form: row[1], body: body)
+                let value: Data = if let keyID, let cipher { try cipher.seal(whole, .value, keyID: keyID) } else { Data(whole) }
+                try park.execute(arguments: [value, now, record.reason, record.error, record.seq])
                 added += db.changesCount
             }
             try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])

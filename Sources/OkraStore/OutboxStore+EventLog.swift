@@ -48,7 +48,7 @@ extension OutboxStore {
             var position = cursor
             while let row = try rows.next() {
                 scanned += 1
-                let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
+                let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed, cipher: self.cipher)
                 if let state = filter.state, !entry.hasRecord(in: state) {
                     position = entry.entry
                     continue
@@ -80,7 +80,7 @@ extension OutboxStore {
                     """, arguments: StatementArguments([StoreSchema.storedID(key)] + (environment.map { [$0.databaseValue] } ?? [])))
             }
             let replayed = try EventLogQuery.replayedEntries(db)
-            return try rows.map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: replayed) }
+            return try rows.map { try EventLogQuery.entry(db, row: $0, mark: mark, replayed: replayed, cipher: self.cipher) }
         }
     }
 
@@ -106,7 +106,7 @@ extension OutboxStore {
                 var page: [LogEntry] = []
                 var bodyBytes = 0
                 while let row = try rows.next() {
-                    let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed)
+                    let entry = try EventLogQuery.entry(db, row: row, mark: mark, replayed: replayed, cipher: self.cipher)
                     page.append(entry)
                     bodyBytes += entry.body.count
                     if bodyBytes >= EventLogQuery.pageBodyBytes { return (page, true) }
@@ -132,7 +132,8 @@ extension OutboxStore {
             for (eventID, entry, records) in groups {
                 group.addTask {
                     do {
-                        _ = try await self.committer.submit(.replay(.init(eventID: eventID, records: records, receivedAtMilliseconds: milliseconds,
+                        let stored = try records.map { record throws(StoreCipherFailure) in try StoredRecord(record, value: record.value, cipher: self.cipher) }
+                        _ = try await self.committer.submit(.replay(.init(eventID: eventID, records: stored, receivedAtMilliseconds: milliseconds,
                                                                           entry: entry, description: EventLogRow.describe(records))))
                         return .success(records.count)
                     } catch {
@@ -203,7 +204,7 @@ extension OutboxStore {
                                               headers: record.headers, value: record.value, routeName: nil)
                     let outcome: Acceptance
                     do {
-                        outcome = try await committer.submit(.redrive(.init(eventID: record.eventID, record: routed, parkedSeq: seq,
+                        outcome = try await committer.submit(.redrive(.init(eventID: record.eventID, record: try StoredRecord(routed, value: routed.value, cipher: cipher), parkedSeq: seq,
                                                                             receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
                     } catch {
                         // Those put back stay put back (each went in on its own); say how many.
@@ -226,14 +227,14 @@ extension OutboxStore {
     /// among `ids` when given.
     private func parkedPage(ids: [Int64]?, after: Int64, through: Int64) async throws -> [(Int64, PendingRecord)] {
         try await pool.read { db in
-            var sql = "SELECT seq, event_id, topic, key, headers, value, created_at FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL AND seq > ? AND seq <= ?"
+            var sql = "SELECT seq, event_id, topic, key, headers, value, created_at, key_id FROM parked WHERE redriven_to IS NULL AND discarded_at IS NULL AND seq > ? AND seq <= ?"
             var arguments: [Int64] = [after, through]
             if let ids {
                 sql += " AND seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
                 arguments += ids
             }
             return try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(Self.parkedPageSize)", arguments: StatementArguments(arguments))
-                .map { ($0[0], Self.pendingRecord($0)) }
+                .map { ($0[0], try Self.pendingRecord($0, cipher: self.cipher)) }
         }
     }
 

@@ -27,20 +27,27 @@ extension OutboxStore {
         if let until { conditions.append("at < ?"); arguments.append(Int64(until.timeIntervalSince1970 * 1000)) }
         if let cursor { conditions.append("seq < ?"); arguments.append(cursor) }
         let condition = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let rows = try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, at, token, scope, action, filter, ids, count FROM audit_log \(condition) ORDER BY seq DESC LIMIT \(limit + 1)",
-                             arguments: StatementArguments(arguments))
+        let sql = "SELECT seq, at, token, scope, action, filter, ids, count FROM audit_log \(condition) ORDER BY seq DESC LIMIT \(limit + 1)"
+        let values = arguments.map { $0?.databaseValue ?? .null }
+        let rows = try await pool.read { db -> [AuditRecord] in
+            let decoder = JSONDecoder()
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(values)).map { row -> AuditRecord in
+                let filter: String? = row[5]
+                let ids: String? = row[6]
+                guard let action = AuditAction(rawValue: row[4]) else { throw UnknownAuditAction(action: row[4]) }
+                return AuditRecord(seq: row[0], atMilliseconds: row[1], token: row[2], scope: (row[3] as String?).flatMap(AdminScope.init(rawValue:)),
+                                   action: action, filter: try filter.map { try decoder.decode([String: String].self, from: Data($0.utf8)) },
+                                   ids: try ids.map { try decoder.decode([String].self, from: Data($0.utf8)) }, count: row[7])
+            }
         }
-        let decoder = JSONDecoder()
-        let records = try rows.prefix(limit).map { row -> AuditRecord in
-            let filter: String? = row[5]
-            let ids: String? = row[6]
-            return AuditRecord(seq: row[0], atMilliseconds: row[1], token: row[2], scope: (row[3] as String?).flatMap(AdminScope.init(rawValue:)),
-                               action: AuditAction(rawValue: row[4]) ?? .export,
-                               filter: try filter.map { try decoder.decode([String: String].self, from: Data($0.utf8)) },
-                               ids: try ids.map { try decoder.decode([String].self, from: Data($0.utf8)) }, count: row[7])
-        }
+        let records = Array(rows.prefix(limit))
         return (records, rows.count > limit ? records.last?.seq : nil)
+    }
+
+    /// An audit line of an action this version does not know (written by a newer bridge).
+    struct UnknownAuditAction: Error, CustomStringConvertible {
+        let action: String
+        var description: String { "the audit trail holds an action this version does not know (\(action)): read it with the bridge that wrote it" }
     }
 
     /// Removes `customer`'s entries whose records are delivered (or parked), and their parked

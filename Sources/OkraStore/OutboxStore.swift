@@ -112,6 +112,8 @@ public final class OutboxStore: Sendable {
     public let dedupeWindow: Duration
     /// The event log's retention; nil when it is off (`--retain 0`).
     public let eventLog: EventLogPolicy?
+    /// What seals bodies, values and headers at rest; nil: kept in clear (`--log-unencrypted`).
+    let cipher: StoreCipher?
     /// Whether an erasure waits for records still in the outbox (the file's `erasures` says which).
     let erasuresWaiting = Atomic<Bool>(false)
 
@@ -139,15 +141,16 @@ public final class OutboxStore: Sendable {
     ///     fills so the store can still drain (``VolumeGuard``); 0 keeps none.
     public convenience init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
                             checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-                            reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy()) throws {
+                            reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), cipher: StoreCipher? = nil) throws {
         try self.init(directory: directory, maxPending: maxPending, dedupeWindow: dedupeWindow, checkpoints: checkpoints,
-                      busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, freeSpace: nil)
+                      busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, cipher: cipher, freeSpace: nil)
     }
 
     /// As above; `freeSpace` replaces the volume's free space as the store reads it (tests only).
     init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
          checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-         reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), freeSpace: (@Sendable () -> Int?)?) throws {
+         reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), cipher: StoreCipher? = nil,
+         freeSpace: (@Sendable () -> Int?)?) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes, freeSpace: freeSpace)
@@ -172,11 +175,11 @@ public final class OutboxStore: Sendable {
         configuration.busyMode = .timeout(busyTimeout)
         let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)
         do {
-            opened = try Self.open(path: path, configuration: configuration)
+            opened = try Self.open(path: path, configuration: configuration, cipher: cipher)
         } catch where VolumeGuard.isVolumeFull(error) {
             // A full volume: give the reserve back so the store opens and can drain.
             volume.releaseReserve()
-            opened = try Self.open(path: path, configuration: configuration)
+            opened = try Self.open(path: path, configuration: configuration, cipher: cipher)
             volume.openedFull(pending: Int(opened.1.lastSeq - opened.1.publishedThrough))
         }
         let (pool, state, checkpointer) = opened
@@ -186,16 +189,54 @@ public final class OutboxStore: Sendable {
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
         self.eventLog = eventLog
+        self.cipher = cipher
         erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
-                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000)
+                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000, cipher: cipher)
     }
 
-    private static func open(path: String, configuration: Configuration) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
+    private static func open(path: String, configuration: Configuration, cipher: StoreCipher?) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
         let pool = try DatabasePool(path: path, configuration: configuration)
         try requireFullSync(pool)
-        let state = try pool.write { db in try StoreSchema.prepare(db) }
+        let state = try pool.write { db in
+            let state = try StoreSchema.prepare(db)
+            try StoreSchema.checkKeys(db, held: cipher?.keyIDs ?? [], sealing: cipher?.currentKeyID)
+            return state
+        }
         return (pool, state, try DatabaseQueue(path: path, configuration: configuration))
+    }
+
+    /// The ids of the keys the file at `directory` has values sealed with (and still uses): what
+    /// `--log-key-file` must hold. Read without opening the store for writing (`check`); empty
+    /// when there is no store yet.
+    public static func keyIDsInUse(directory: String) throws -> [String] {
+        let path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        return try queue.read { db in
+            guard try db.tableExists("cipher_keys") else { return [] }
+            return try String.fetchAll(db, sql: "SELECT key_id FROM cipher_keys").filter { try StoreSchema.isKeyInUse(db, $0) }
+        }
+    }
+
+    /// A key id in use that the key file does not hold (or a store with sealed values opened
+    /// without a key file): the store refuses to open, naming it.
+    public struct MissingKey: Error, CustomStringConvertible {
+        /// The key's id.
+        public let keyID: String
+        public var description: String {
+            "values in the store are sealed under key \(keyID), which --log-key-file does not hold: add its line back (a key is removed only once nothing uses it)"
+        }
+    }
+
+    /// `stored` opened with the key `keyID` (nil: it is in clear), as bytes.
+    static func opened(_ stored: Data?, _ purpose: StoreCipher.Purpose, keyID: String?, cipher: StoreCipher?) throws -> [UInt8] {
+        guard let stored else { return [] }
+        guard let keyID else { return Array(stored) }
+        guard let cipher else { throw StoreCipherFailure.missingKey(keyID) }
+        return try cipher.open(stored, purpose, keyID: keyID)
     }
 
     /// The writer commits with `synchronous=FULL`, so a commit returns only once its WAL frames
@@ -239,17 +280,22 @@ public final class OutboxStore: Sendable {
     public func accept(eventID: String?, environment: OkraEnvironment = .unknown, records: [RoutedRecord], receivedAt: Date,
                        provenance: Provenance? = nil) async throws -> Acceptance {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
-        let log = eventLog == nil ? nil : provenance.map { EventLogRow(provenance: $0, records: records, receivedAtMilliseconds: milliseconds, id: eventID) }
-        var stored = records
+        let log = try eventLog == nil ? nil : provenance.map { provenance throws(StoreCipherFailure) in
+            try EventLogRow(provenance: provenance, records: records, receivedAtMilliseconds: milliseconds, id: eventID, cipher: cipher)
+        }
+        var stored: [StoredRecord] = []
+        stored.reserveCapacity(records.count)
         var forms: [StoreSchema.ValueForm]?
         if let log {
-            // Split here, on the request's task, not in the store's one writer: each record keeps
-            // only what its value has beside the body the entry holds (StoreSchema.ValueForm).
-            forms = stored.indices.map { index in
-                let (form, kept) = StoreSchema.ValueForm.split(stored[index].value, body: log.body)
-                if form != .whole { stored[index].value = Array(kept) }
+            // Split (and sealed) here, on the request's task, not in the store's one writer: each
+            // record keeps only what its value has beside the body the entry holds (StoreSchema.ValueForm).
+            forms = try records.map { record throws(StoreCipherFailure) in
+                let (form, kept) = StoreSchema.ValueForm.split(record.value, body: log.body)
+                stored.append(try StoredRecord(record, value: kept, cipher: cipher))
                 return form
             }
+        } else {
+            for record in records { stored.append(try StoredRecord(record, value: record.value, cipher: cipher)) }
         }
         let outcome = try await committer.submit(.webhook(.init(eventID: eventID, environment: environment.rawValue, records: stored,
                                                                 receivedAtMilliseconds: milliseconds, log: log, valueForms: forms)))
@@ -275,7 +321,7 @@ public final class OutboxStore: Sendable {
             // lowercased copies of every column name, which cost more than the rest of the read.
             // A record whose body is in its log entry gets it back here (StoreSchema.ValueForm).
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT r.seq, r.event_id, r.topic, r.key, r.headers, r.value, r.created_at, r.value_form, l.body
+                SELECT r.seq, r.event_id, r.topic, r.key, r.headers, r.value, r.created_at, r.key_id, r.value_form, l.body, l.key_id
                 FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry
                 WHERE r.seq > ? ORDER BY r.seq LIMIT ?
                 """), arguments: [seq, limit])
@@ -283,12 +329,13 @@ public final class OutboxStore: Sendable {
             records.reserveCapacity(min(limit, 4096))
             var bytes = 0
             while let row = try rows.next() {
-                var record = Self.pendingRecord(row)
-                let form: Int = row[7]
+                var record = try Self.pendingRecord(row, cipher: self.cipher)
+                let form: Int = row[8]
                 if form != StoreSchema.ValueForm.whole.rawValue {
-                    record.value = StoreSchema.ValueForm.join(record.value, form: form, body: row.dataNoCopy(atIndex: 8))
+                    let body = try Self.opened(row.dataNoCopy(atIndex: 9), .body, keyID: row[10], cipher: self.cipher)
+                    record.value = StoreSchema.ValueForm.join(record.value, form: form, body: body)
                 }
-                let size = (record.key?.count ?? 0) + record.value.count + ((row[4] as String?)?.utf8.count ?? 0)
+                let size = (record.key?.count ?? 0) + record.value.count + record.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
                 if !records.isEmpty && bytes + size > maxBytes { break }
                 bytes += size
                 records.append(record)
@@ -311,9 +358,9 @@ public final class OutboxStore: Sendable {
     public func parked(limit: Int = 1000) async throws -> [ParkedRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error FROM parked ORDER BY seq LIMIT ?
+                SELECT seq, event_id, topic, key, headers, value, created_at, key_id, parked_at, reason, error FROM parked ORDER BY seq LIMIT ?
                 """, arguments: [limit]).map { row in
-                ParkedRecord(record: Self.pendingRecord(row), parkedAtMilliseconds: row[7], reason: row[8], error: row[9])
+                ParkedRecord(record: try Self.pendingRecord(row, cipher: self.cipher), parkedAtMilliseconds: row[8], reason: row[9], error: row[10])
             }
         }
     }
@@ -373,14 +420,22 @@ public final class OutboxStore: Sendable {
     /// How many transactions group commit has written (for tests and benchmarks).
     public var commitCount: Int { get async { await committer.commits } }
 
-    /// A record from the columns `seq, event_id, topic, key, headers, value, created_at`, read
-    /// by position, blobs without an intermediate copy.
-    static func pendingRecord(_ row: Row) -> PendingRecord {
-        PendingRecord(
+    /// A record from the columns `seq, event_id, topic, key, headers, value, created_at, key_id`,
+    /// read by position, blobs without an intermediate copy; headers and value opened when sealed.
+    static func pendingRecord(_ row: Row, cipher: StoreCipher?) throws -> PendingRecord {
+        let keyID: String? = row[7]
+        let headers: [(name: String, value: String)]
+        if keyID == nil {
+            headers = decodeHeaders(row[4])
+        } else {
+            headers = decodeHeaders(String(decoding: try opened(row.dataNoCopy(atIndex: 4), .headers, keyID: keyID, cipher: cipher), as: UTF8.self))
+        }
+        return PendingRecord(
             seq: row[0], eventID: row[1], topic: row[2],
             key: row.dataNoCopy(atIndex: 3).map { Array($0) },
-            headers: decodeHeaders(row[4]),
-            value: row.dataNoCopy(atIndex: 5).map { Array($0) } ?? [], createdAtMilliseconds: row[6]
+            headers: headers,
+            value: keyID == nil ? row.dataNoCopy(atIndex: 5).map { Array($0) } ?? [] : try opened(row.dataNoCopy(atIndex: 5), .value, keyID: keyID, cipher: cipher),
+            createdAtMilliseconds: row[6]
         )
     }
 

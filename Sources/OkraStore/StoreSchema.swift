@@ -18,6 +18,9 @@ import GRDB
 ///   moved the mark past them, with their error (version 3); a redriven one keeps its row with
 ///   `redriven_to` (its new outbox position), a discarded one with `discarded_at` (version 4).
 /// - `audit_log`: the audit trail (§9, version 8), one row per operator action.
+/// - `key_id` (records, parked, event_log; version 8): the key the row's body, value and
+///   headers are sealed with (``StoreCipher``), NULL when they are in clear; `cipher_keys` lists
+///   every key id used, so a key file without one of them is found at start.
 /// - `erasures`: customers whose erasure waits for their pending records (version 8).
 /// - `event_log`: the event log (§9, version 4), one row per accepted request, written in the
 ///   transaction that stores its records. Its records are `first_seq` and the ones after it
@@ -68,8 +71,8 @@ enum StoreSchema {
     /// `PRAGMA user_version` of this layout. 5 added `event_log_replays` (a file of version 4 is
     /// upgraded by making that table); 6 keys `event_ids` by environment and id; 7 keeps the
     /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`);
-    /// 8 adds the audit trail (`audit_log`) and the erasures waiting for delivery (`erasures`),
-    /// made by the `IF NOT EXISTS` of ``tables``.
+    /// 8 adds the audit trail (`audit_log`), the erasures waiting for delivery (`erasures`) and
+    /// encryption at rest (`key_id`, `cipher_keys`).
     static let version = 8
 
     /// What the store needs to know about the file at start.
@@ -108,7 +111,8 @@ enum StoreSchema {
             value BLOB NOT NULL,
             created_at INTEGER NOT NULL,
             body_entry INTEGER,
-            value_form INTEGER NOT NULL DEFAULT 0
+            value_form INTEGER NOT NULL DEFAULT 0,
+            key_id TEXT
         );
         CREATE TABLE IF NOT EXISTS publish_progress (
             one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -127,7 +131,8 @@ enum StoreSchema {
             reason TEXT NOT NULL,
             error TEXT NOT NULL,
             redriven_to INTEGER,
-            discarded_at INTEGER
+            discarded_at INTEGER,
+            key_id TEXT
         );
         CREATE TABLE IF NOT EXISTS event_log (
             entry INTEGER PRIMARY KEY,
@@ -151,7 +156,8 @@ enum StoreSchema {
             first_seq INTEGER NOT NULL,
             records TEXT NOT NULL,
             duplicates INTEGER NOT NULL DEFAULT 0,
-            bytes INTEGER NOT NULL
+            bytes INTEGER NOT NULL,
+            key_id TEXT
         );
         CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
         CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
@@ -176,6 +182,10 @@ enum StoreSchema {
             count INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
+        -- The ids of the keys values were sealed with (version 8): a key file must hold them all.
+        CREATE TABLE IF NOT EXISTS cipher_keys (
+            key_id TEXT PRIMARY KEY
+        ) WITHOUT ROWID;
         -- Erasures waiting for a customer's pending records to be delivered (version 8).
         CREATE TABLE IF NOT EXISTS erasures (
             customer TEXT PRIMARY KEY,
@@ -186,7 +196,7 @@ enum StoreSchema {
     /// The statements of the store's writer (``BatchWriter``), named.
     enum SQL {
         static let insertRecord = """
-            INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         /// A new id is remembered by one insert; a known one is left as it is.
         static let rememberID = "INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)"
@@ -203,8 +213,8 @@ enum StoreSchema {
         static let markRedriven = "UPDATE parked SET redriven_to = ? WHERE seq = ?"
         static let insertEntry = """
             INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account,
-                                  bank, shape, deadletter, reason, dropped_by, body, records, bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  bank, shape, deadletter, reason, dropped_by, body, records, bytes, key_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
     }
 
@@ -216,9 +226,32 @@ enum StoreSchema {
         try upgradeFromVersion3(db)
         try upgradeFromVersion5(db)
         try upgradeFromVersion6(db)
+        try upgradeFromVersion7(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         return try state(db)
+    }
+
+    /// Refuses a file with values sealed under a key not `held` (``OutboxStore/MissingKey``);
+    /// forgets the ids of keys nothing uses any more, and notes `sealing`'s.
+    static func checkKeys(_ db: Database, held: [String], sealing: String?) throws {
+        for keyID in try String.fetchAll(db, sql: "SELECT key_id FROM cipher_keys") where !held.contains(keyID) {
+            // Looked up only for a key the file lacks: a rotation's last step, or a mistake.
+            guard try isKeyInUse(db, keyID) else {
+                try db.execute(sql: "DELETE FROM cipher_keys WHERE key_id = ?", arguments: [keyID])
+                continue
+            }
+            throw OutboxStore.MissingKey(keyID: keyID)
+        }
+        if let sealing { try db.execute(sql: "INSERT OR IGNORE INTO cipher_keys(key_id) VALUES (?)", arguments: [sealing]) }
+    }
+
+    /// Whether a row of the outbox, the parked records or the log is sealed under `keyID`.
+    static func isKeyInUse(_ db: Database, _ keyID: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM records WHERE key_id = ?1) OR EXISTS (SELECT 1 FROM parked WHERE key_id = ?1)
+                OR EXISTS (SELECT 1 FROM event_log WHERE key_id = ?1)
+            """, arguments: [keyID]) ?? false
     }
 
     /// What the writer starts from: the mark, the last numbers handed out, the counts.
@@ -276,6 +309,15 @@ enum StoreSchema {
             ALTER TABLE event_log ADD COLUMN dropped_by TEXT;
             UPDATE event_log SET dropped_by = substr(reason, 9), reason = NULL WHERE deadletter = 0 AND reason LIKE 'dropped:%';
             """)
+    }
+
+    /// Up to version 7 nothing was sealed: the outbox, the parked records and the log gain
+    /// `key_id` (NULL: stored in clear).
+    static func upgradeFromVersion7(_ db: Database) throws {
+        for table in ["records", "parked", "event_log"] {
+            let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String }
+            if !columns.contains("key_id") { try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN key_id TEXT") }
+        }
     }
 
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids

@@ -2,6 +2,34 @@ import Foundation
 import GRDB
 import OkraRouting
 
+/// A routed record as the outbox keeps it: headers and value in clear, or sealed under the key
+/// `keyID` (``StoreCipher``). Made on the caller's task, so the one writer only binds it.
+struct StoredRecord: Sendable {
+    var topic: String
+    var key: Data?
+    /// The headers' JSON text, or their sealed bytes.
+    var headers: DatabaseValue
+    /// The value (or what it keeps beside its entry's body: ``StoreSchema/ValueForm``), or its sealed bytes.
+    var value: DatabaseValue
+    var keyID: String?
+
+    /// `record` with `value` in place of its own, sealed when `cipher` is given.
+    init(_ record: RoutedRecord, value: some Collection<UInt8>, cipher: StoreCipher?) throws(StoreCipherFailure) {
+        topic = record.topic
+        key = record.key.map { Data($0.utf8) }
+        let headers = OutboxStore.encodeHeaders(record.headers)
+        if let cipher {
+            self.headers = try cipher.seal(Array(headers.utf8), .headers).databaseValue
+            self.value = try cipher.seal(Array(value), .value).databaseValue
+            keyID = cipher.currentKeyID
+        } else {
+            self.headers = headers.databaseValue
+            self.value = Data(value).databaseValue
+            keyID = nil
+        }
+    }
+}
+
 /// One write the store's writer takes, by kind: a webhook's records (deduplicated, with its
 /// event log entry), a replay's (listed under the entry replayed), or a parked record put back.
 enum Submission: Sendable {
@@ -15,7 +43,7 @@ enum Submission: Sendable {
         var eventID: String?
         /// The environment its id is deduplicated in (``StoreSchema``'s `event_ids`).
         var environment: String
-        var records: [RoutedRecord]
+        var records: [StoredRecord]
         var receivedAtMilliseconds: Int64
         /// Its event log entry (nil: the log is off).
         var log: EventLogRow?
@@ -27,7 +55,7 @@ enum Submission: Sendable {
     /// (if it is still kept).
     struct Replay: Sendable {
         var eventID: String?
-        var records: [RoutedRecord]
+        var records: [StoredRecord]
         var receivedAtMilliseconds: Int64
         /// The log entry replayed (nil: ids given without an entry).
         var entry: Int64?
@@ -39,7 +67,7 @@ enum Submission: Sendable {
     /// marked redriven in the same transaction.
     struct Redrive: Sendable {
         var eventID: String?
-        var record: RoutedRecord
+        var record: StoredRecord
         var parkedSeq: Int64
         var receivedAtMilliseconds: Int64
     }
@@ -160,14 +188,13 @@ struct BatchWriter {
     }
 
     /// Appends `records` to the outbox with the next sequence numbers.
-    private mutating func insert(_ records: [RoutedRecord], eventID: String?, at milliseconds: Int64, entry: Int64?,
+    private mutating func insert(_ records: [StoredRecord], eventID: String?, at milliseconds: Int64, entry: Int64?,
                                  form: (Int) -> StoreSchema.ValueForm) throws {
         for (index, record) in records.enumerated() {
             seq += 1
             let kept = form(index)
-            try insertRecord.execute(arguments: [seq, eventID, record.topic, record.key.map { Data($0.utf8) },
-                                                 OutboxStore.encodeHeaders(record.headers), Data(record.value), milliseconds,
-                                                 kept == .whole ? nil : entry, kept.rawValue])
+            try insertRecord.execute(arguments: [seq, eventID, record.topic, record.key, record.headers, record.value, milliseconds,
+                                                 kept == .whole ? nil : entry, kept.rawValue, record.keyID])
         }
     }
 }

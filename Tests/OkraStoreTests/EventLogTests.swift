@@ -41,9 +41,9 @@ struct EventLogTests {
         let routes: SwitchableRoutes
         let operations: StoreOperations
 
-        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000) throws {
+        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000, cipher: StoreCipher? = nil) throws {
             self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
-            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog)
+            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog, cipher: cipher)
             routes = try SwitchableRoutes(EventLogTests.routes)
             var logger = Logger(label: "event-log-test")
             logger.logLevel = .critical
