@@ -56,6 +56,7 @@ else
   BIN="$(swift build -c release --show-bin-path)/okra-bridge"
 fi
 WORK="$(mktemp -d)"
+write_log_key "$WORK/log-key"
 TOKEN="bench-production-token-$RANDOM$RANDOM"
 RECEIVER_PID=""
 stop_receiver() {
@@ -112,7 +113,7 @@ bench_one() {
 JSON
       rm -rf "$WORK/data"
       "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
-        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" 2>"$WORK/$receiver.log" &
+        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" --log-key-file "$WORK/log-key" 2>"$WORK/$receiver.log" &
       ;;
     go)
       PEER_TOKEN="$TOKEN" "$OKRA_ROOT/.build/peers/okra-peer-go" -listen "127.0.0.1:$port" -brokers "$broker" -topic-prefix "$run" 2>"$WORK/go.log" &

@@ -78,7 +78,7 @@ def check_kubernetes(rendered, routes_out):
         check("subPath" not in mount and "subPathExpr" not in mount, f"volume {mount['name']} is mounted with subPath: its updates would never arrive")
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    for name in ("OKRA_BRIDGE_ROUTES", "OKRA_BRIDGE_TOKEN_FILE", "OKRA_BRIDGE_ADMIN_TOKEN_FILE", "OKRA_BRIDGE_KAFKA_CONFIG"):
+    for name in ("OKRA_BRIDGE_ROUTES", "OKRA_BRIDGE_TOKEN_FILE", "OKRA_BRIDGE_ADMIN_TOKEN_FILE", "OKRA_BRIDGE_LOG_KEY_FILE", "OKRA_BRIDGE_KAFKA_CONFIG"):
         path = env.get(name)
         check(path is not None, f"{name} is not set")
         if path is None:

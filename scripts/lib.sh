@@ -118,6 +118,13 @@ random_secret() {
   printf '%s%s\n' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 }
 
+# Writes a log key file (--log-key-file: ID=BASE64 of 32 random bytes) at $1, readable by its
+# owner only, unless one is there already.
+write_log_key() {
+  [ -s "$1" ] && return 0
+  (umask 077 && printf 'key-%s=%s\n' "$(date -u +%Y%m%d)" "$(head -c 32 /dev/urandom | base64 -w0)" >"$1")
+}
+
 # A Python venv with fusepy (pinned) for the power-loss test's FUSE filesystem
 # (scripts/powerloss/lossyfs.py), in .tools/, over Debian's FUSE 2 library. Not Debian's `fuse`
 # package (fusermount): it conflicts with fuse3, which podman's fuse-overlayfs needs, and root

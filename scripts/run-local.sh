@@ -41,8 +41,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 OKRA_BRIDGE_TOKEN="production=$PRODUCTION_TOKEN,sandbox=$SANDBOX_TOKEN" \
+  write_log_key "$WORK/log-key"
   "$BIN" serve --listen "127.0.0.1:$PORT" --brokers "$BROKER" --routes routes.json \
-  --data-dir "$WORK/data" 2>"$WORK/serve.log" &
+  --data-dir "$WORK/data" --log-key-file "$WORK/log-key" 2>"$WORK/serve.log" &
 SERVE_PID=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break

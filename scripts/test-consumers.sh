@@ -34,6 +34,7 @@ PRODUCTION="consumers-production-token-0123456789"
 SANDBOX="consumers-sandbox-token-0123456789"
 printf 'production=%s\nsandbox=%s\n' "$PRODUCTION" "$SANDBOX" >"$WORK/tokens"
 random_secret admin- >"$WORK/admin-token"
+write_log_key "$WORK/log-key"
 printf 'Authorization: Bearer %s\n' "$(cat "$WORK/admin-token")" >"$WORK/admin-header"
 read -r PORT ADMIN_PORT < <(free_ports 2)
 
@@ -57,7 +58,7 @@ if "$PY" "$HERE/check_asyncapi.py" "$WORK/broken.json"; then fail "a document wi
 # 2. A live bridge, every seed posted, every record validated.
 "$BINARY" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" --brokers "$BOOTSTRAP" \
   --routes "$WORK/routes.json" --data-dir "$WORK/data" --token-file "$WORK/tokens" \
-  --admin-token-file "$WORK/admin-token" 2>"$WORK/serve.log" &
+  --admin-token-file "$WORK/admin-token" --log-key-file "$WORK/log-key" 2>"$WORK/serve.log" &
 BRIDGE_PID=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 posted=0

@@ -41,7 +41,8 @@ ADMIN_TOKEN="$(random_secret admin-token-)"
 mkdir -p "$WORK/routes" "$WORK/secrets" "$WORK/data"
 cp routes.json "$WORK/routes/routes.json"
 printf 'sandbox=%s\n' "$TOKEN" >"$WORK/secrets/tokens"
-printf '%s\n' "$ADMIN_TOKEN" >"$WORK/secrets/admin-token"
+printf 'ops:operate=%s\n' "$ADMIN_TOKEN" >"$WORK/secrets/admin-token"
+write_log_key "$WORK/secrets/log-key"
 : >"$WORK/secrets/kafka.properties"
 chmod 755 "$WORK" "$WORK/routes" "$WORK/secrets"
 chmod 644 "$WORK/routes/routes.json" "$WORK/secrets/"*
@@ -56,6 +57,7 @@ start_container() {
     -e OKRA_BRIDGE_ROUTES=/etc/okra-bridge/routes/routes.json \
     -e OKRA_BRIDGE_TOKEN_FILE=/etc/okra-bridge/secrets/tokens \
     -e OKRA_BRIDGE_ADMIN_TOKEN_FILE=/etc/okra-bridge/secrets/admin-token \
+    -e OKRA_BRIDGE_LOG_KEY_FILE=/etc/okra-bridge/secrets/log-key \
     -e OKRA_BRIDGE_KAFKA_CONFIG=/etc/okra-bridge/secrets/kafka.properties \
     "$TAG" >/dev/null
   local i

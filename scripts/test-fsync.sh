@@ -33,6 +33,7 @@ ensure_apt strace || exit 2
 python3 "$OKRA_ROOT/scripts/fsync/check_trace.py" --self-test >/dev/null || { say "the trace checker failed its self-test"; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/okra-fsync.XXXXXX")"
+write_log_key "$WORK/log-key"
 DATA="$WORK/data"
 TRACE="$WORK/strace.log"
 mkdir -p "$DATA"
@@ -92,7 +93,7 @@ START_TIME=$SECONDS
 say "starting $BINARY under strace on 127.0.0.1:$PORT (data in $DATA)"
 strace -f -tt -y -s 64 -e trace=write,writev,pwrite64,pwritev,sendmsg,sendto,fsync,fdatasync -o "$TRACE" \
   "$BINARY" serve --listen "127.0.0.1:$PORT" --brokers 127.0.0.1:1 --allow-unauthenticated \
-  --routes "$WORK/routes.json" --data-dir "$DATA" >"$WORK/bridge.log" 2>&1 &
+  --routes "$WORK/routes.json" --data-dir "$DATA" --log-key-file "$WORK/log-key" >"$WORK/bridge.log" 2>&1 &
 STRACE_PID=$!
 
 if ! python3 scripts/fsync/post_webhooks.py ready --port "$PORT" --timeout 120 --watch "$STRACE_PID"; then

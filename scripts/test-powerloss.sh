@@ -91,7 +91,7 @@ unmount_lossyfs() {
 start_bridge() {
   start_recorded "$WORK/pids" "$BINARY" serve --listen "127.0.0.1:$PORT" --brokers 127.0.0.1:1 \
     --allow-unauthenticated --routes "$OKRA_ROOT/routes.json" --data-dir "$MNT/data" \
-    --admin-listen "127.0.0.1:$ADMIN_PORT" --admin-token-file "$WORK/admin-token" >>"$1" 2>&1
+    --admin-listen "127.0.0.1:$ADMIN_PORT" --admin-token-file "$WORK/admin-token" --log-key-file "$WORK/log-key" >>"$1" 2>&1
   BRIDGE_PID=$STARTED
   local tries
   for tries in $(seq 300); do
@@ -109,6 +109,7 @@ say "checking lossyfs itself"
 
 read -r PORT ADMIN_PORT < <(free_ports 2)
 random_secret powerloss-admin- >"$WORK/admin-token"
+write_log_key "$WORK/log-key"
 
 say "mounting lossyfs and starting the bridge ($BINARY)"
 mount_lossyfs

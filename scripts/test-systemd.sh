@@ -61,10 +61,11 @@ say "test-systemd: installing as docs/deploy.md says, then systemctl enable --no
 in_vm "systemd-sysusers
   printf 'OKRA_BRIDGE_BROKERS=$BROKERS\nOKRA_BRIDGE_LISTEN=127.0.0.1:$PORT\nOKRA_BRIDGE_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT\n' >/etc/okra-bridge/env
   printf 'sandbox=$TOKEN\n' >/etc/okra-bridge/tokens
-  printf '$ADMIN_TOKEN\n' >/etc/okra-bridge/admin-token
+  printf 'ops:operate=$ADMIN_TOKEN\n' >/etc/okra-bridge/admin-token
+  printf 'k1=%s\n' \"\$(head -c 32 /dev/urandom | base64 -w0)\" >/etc/okra-bridge/log-key
   : >/etc/okra-bridge/kafka.properties
-  chown root:okra-bridge /etc/okra-bridge /etc/okra-bridge/tokens /etc/okra-bridge/admin-token /etc/okra-bridge/kafka.properties
-  chmod 0750 /etc/okra-bridge && chmod 0640 /etc/okra-bridge/tokens /etc/okra-bridge/admin-token /etc/okra-bridge/kafka.properties
+  chown root:okra-bridge /etc/okra-bridge /etc/okra-bridge/tokens /etc/okra-bridge/admin-token /etc/okra-bridge/log-key /etc/okra-bridge/kafka.properties
+  chmod 0750 /etc/okra-bridge && chmod 0640 /etc/okra-bridge/tokens /etc/okra-bridge/admin-token /etc/okra-bridge/log-key /etc/okra-bridge/kafka.properties
   systemctl daemon-reload && systemctl enable --now okra-bridge" >/dev/null 2>&1 || fail "systemctl enable --now okra-bridge"
 
 ready() {

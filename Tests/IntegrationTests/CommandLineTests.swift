@@ -16,6 +16,12 @@ struct CommandLineTests {
     static func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) async throws -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
+        // serve's own refusal of a log in clear is tested on its own (logKeyRequired); elsewhere here
+        // the flags under test come first.
+        var environment = environment
+        if ["serve", "check"].contains(arguments.first) && environment["OKRA_BRIDGE_LOG_UNENCRYPTED"] == nil && !arguments.contains("--log-key-file") {
+            environment["OKRA_BRIDGE_LOG_UNENCRYPTED"] = "true"
+        }
         let process = try ChildProcess(binary, arguments, environment: environment, directory: directory, logPath: log)
         let status = try #require(await process.wait(timeout: .seconds(30)))
         return (status, process.log)
@@ -155,7 +161,7 @@ struct CommandLineTests {
         let port = try ServeEndToEndTests.Bridge.freePort()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-lock-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let first = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+        let first = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--log-unencrypted",
                                                    "--routes", routes, "--data-dir", data], logPath: log)
         defer { first.signal(SIGKILL) }
         var healthy = false
@@ -179,7 +185,7 @@ struct CommandLineTests {
         _ = await first.wait(timeout: .seconds(10))
         // The kernel released the lock with the process: the next serve starts.
         let thirdPort = try ServeEndToEndTests.Bridge.freePort()
-        let third = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(thirdPort)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated",
+        let third = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(thirdPort)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--log-unencrypted",
                                                    "--routes", routes, "--data-dir", data], logPath: log + ".3")
         defer { third.signal(SIGKILL); try? FileManager.default.removeItem(atPath: log + ".3") }
         var thirdHealthy = false
@@ -346,7 +352,7 @@ struct CommandLineTests {
             try? FileManager.default.removeItem(atPath: log)
         }
         let port = try Self.freePort()
-        let process = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1",
+        let process = try ChildProcess(Self.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--log-unencrypted",
                                                      "--allow-unauthenticated", "--routes", routes, "--data-dir", data], logPath: log)
         // From the first log line on (configuration read, services not yet running), hang up often.
         let deadline = ContinuousClock.now + .seconds(20)
@@ -388,6 +394,7 @@ struct CommandLineTests {
             "serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(adminPort)", "--brokers", "127.0.0.1:1", "--routes", routes,
             "--data-dir", folder.appendingPathComponent("data").path, "--token-file", tokenFile.path,
             "--admin-token-file", folder.appendingPathComponent("admin-token").path, "--kafka-config", folder.appendingPathComponent("kafka.properties").path,
+            "--log-unencrypted",
         ], logPath: log)
         var healthy = false
         for _ in 0..<200 where !healthy {

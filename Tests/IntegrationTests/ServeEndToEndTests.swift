@@ -41,17 +41,33 @@ struct ServeEndToEndTests {
                            extraArguments: [String], log: String, dataDirectory: URL? = nil,
                            environment: [String: String] = [:]) async throws -> Bridge {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
+            // Sealed at rest, as in production, unless the test says otherwise.
+            var keyArguments: [String] = []
+            if !extraArguments.contains(where: { $0.hasPrefix("--log-") }) && !environment.keys.contains(where: { $0.hasPrefix("OKRA_BRIDGE_LOG_") }) {
+                keyArguments = ["--log-key-file", try logKeyFile(in: directory)]
+            }
             let process = try ChildProcess(binary, [
                 "serve", "--listen", "127.0.0.1:\(port)", "--brokers", bootstrap, "--routes", directory.appendingPathComponent("routes.json").path,
                 "--data-dir", (dataDirectory ?? directory.appendingPathComponent("data")).path,
                 "--token", "production=\(productionToken)", "--token", "sandbox=\(sandboxToken)",
-            ] + extraArguments, environment: environment, logPath: directory.appendingPathComponent(log).path)
+            ] + keyArguments + extraArguments, environment: environment, logPath: directory.appendingPathComponent(log).path)
             let bridge = Bridge(process: process, port: port, prefix: prefix, routes: routes, directory: directory)
             for _ in 0..<200 {
                 if (try? await bridge.get("/healthz"))?.0 == 200 { return bridge }
                 try await Task.sleep(for: .milliseconds(50))
             }
             throw BrokerUnavailable("okra-bridge serve did not become healthy: \(process.log)")
+        }
+
+        /// The folder's log key file (`ID=BASE64`), made on first use; a relaunch reuses it.
+        static func logKeyFile(in directory: URL) throws -> String {
+            let path = directory.appendingPathComponent("log-key").path
+            if !FileManager.default.fileExists(atPath: path) {
+                var key = [UInt8](repeating: 0, count: 32)
+                for index in key.indices { key[index] = UInt8.random(in: 0...255) }
+                try "test-key=\(Data(key).base64EncodedString())\n".write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            return path
         }
 
         /// A bridge started with `--admin-listen` and `--admin-token` as well, and that listener.

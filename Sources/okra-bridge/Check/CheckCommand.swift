@@ -14,7 +14,7 @@ struct CheckCommand: AsyncParsableCommand {
         abstract: "Check what serve would run with: routes, tokens, data directory, Kafka and its topics.",
         discussion: """
         Takes serve's flags and OKRA_BRIDGE_* variables. Checks, in order: the routes file; the token \
-        file and the admin token file; the data directory (writable, free space above --store-reserve, \
+        file and the admin token file; the log key file (and that it holds every key the store uses); the data directory (writable, free space above --store-reserve, \
         not locked by a running bridge); Kafka reachable with the given security settings; the \
         idempotent producer given a producer id (InitProducerId, which needs the IdempotentWrite ACL on \
         brokers before 2.8); every topic the routes can produce present, or the cluster creating topics \
@@ -35,6 +35,7 @@ struct CheckCommand: AsyncParsableCommand {
         report.add(preflight.routes())
         report.add(preflight.tokens())
         report.add(preflight.adminToken())
+        report.add(preflight.logKey())
         report.add(preflight.dataDirectory())
         for result in await preflight.kafka(probeTopic: probeTopic) { report.add(result) }
         // Every failure was said on its own line.

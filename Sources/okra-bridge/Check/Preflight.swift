@@ -54,6 +54,30 @@ struct Preflight {
         }
     }
 
+    /// The log key file: its keys, and every key id the store's values are sealed with among them.
+    func logKey() -> CheckResult {
+        let inUse: [String]
+        do {
+            inUse = configuration.delivery == .durable ? try OutboxStore.keyIDsInUse(directory: configuration.dataDirectory) : []
+        } catch {
+            return .warning("log key", "could not read the key ids the store uses: \(error)")
+        }
+        guard configuration.logKeyFile != nil else {
+            if let keyID = inUse.first { return .failed("log key", "the store has values sealed under key \(keyID): give --log-key-file with that key") }
+            return .ok("log key", configuration.eventLog == nil ? "none; the event log is off" : "none: the event log is kept in clear (--log-unencrypted)")
+        }
+        do {
+            guard let cipher = try ServeServices.logCipher(configuration) else { return .ok("log key", "none") }
+            if let missing = inUse.first(where: { !cipher.keyIDs.contains($0) }) {
+                return .failed("log key", "the store has values sealed under key \(missing), which --log-key-file does not hold: add its line back")
+            }
+            return .ok("log key", "\(cipher.keyIDs.count) key\(cipher.keyIDs.count == 1 ? "" : "s") (\(cipher.keyIDs.joined(separator: ", "))); \(cipher.currentKeyID) seals"
+                       + (inUse.isEmpty ? "" : "; in use: \(inUse.joined(separator: ", "))"))
+        } catch {
+            return .failed("log key", "\(ExitStatus.of(error).message.replacingOccurrences(of: "okra-bridge: ", with: ""))")
+        }
+    }
+
     /// Writable (a file written, synced and removed), free space above the reserve, not locked.
     /// Nothing is left behind: a missing directory is reported, not made, and the lock is looked
     /// at, not taken.

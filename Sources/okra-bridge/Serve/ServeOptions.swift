@@ -26,6 +26,8 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "How long the event log keeps an entry (e.g. 168h; 0 turns the log off).") var retain: String?
     @Option(help: "The event log's size at most, oldest dropped first (bytes, KiB, MiB or GiB).") var retainSize: String?
     @Option(help: "How long the audit trail keeps an operator's action (e.g. 365d).") var auditRetain: String?
+    @Option(help: "The keys that seal the event log, the outbox and the parked records at rest: ID=BASE64 lines of 32-byte keys, the first sealing (docs/privacy.md).") var logKeyFile: String?
+    @Flag(help: "Keep the event log in clear: without it (or --log-key-file) serve refuses to start with the log on, as the log holds customers' personal data.") var logUnencrypted = false
     @Option(help: "Most events one replay call routes again.") var maxReplay: String?
     @Option(help: "How long a Kafka error code the bridge does not classify may keep failing the oldest record before it is parked (e.g. 10m).") var parkAfter: String?
     @Option(help: "Time for a request's headers to arrive, from its first byte (or the accept); else 408 and close.") var headerTimeout: String?

@@ -178,10 +178,13 @@ enum ServeServices {
         } catch {
             throw UserError("--data-dir \(error)")
         }
+        let cipher = try logCipher(configuration)
         let store: OutboxStore
         do {
             store = try OutboxStore(directory: directory, maxPending: configuration.maxPending, dedupeWindow: configuration.dedupeWindow,
-                                    reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog)
+                                    reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog, cipher: cipher)
+        } catch let error as OutboxStore.MissingKey {
+            throw UserError("--log-key-file \(configuration.logKeyFile ?? "(none given)"): \(error)")
         } catch {
             throw UserError("--data-dir \(directory): cannot open the store: \(error)")
         }
@@ -194,6 +197,16 @@ enum ServeServices {
                     services: [.init(service: publisher),
                                .init(service: StoreUpkeep(store: store, logger: logger))],
                     operations: operations, lock: lock)
+    }
+
+    /// The keys of `--log-key-file` (nil: kept in clear); a file that cannot be used is a failed run.
+    static func logCipher(_ configuration: ServeConfiguration) throws -> StoreCipher? {
+        guard let path = configuration.logKeyFile else { return nil }
+        do {
+            return try StoreCipher.read(file: path)
+        } catch {
+            throw UserError("--log-key-file \(error)")
+        }
     }
 
     /// The admin listener (when asked for) and the ingest listener, in that order: on SIGTERM

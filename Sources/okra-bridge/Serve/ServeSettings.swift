@@ -30,6 +30,8 @@ enum ServeSettings {
     static let retain = Setting(name: "retain", defaultValue: "168h", takes: "a duration such as 168h, or 0 to keep no event log")
     static let retainSize = Setting(name: "retain-size", defaultValue: "1GiB", takes: "a size such as 1GiB")
     static let auditRetain = Setting(name: "audit-retain", defaultValue: "365d", takes: "a duration such as 365d or 8760h")
+    static let logKeyFile = Setting(name: "log-key-file", defaultValue: nil, takes: "a file of ID=BASE64 lines, each a 32-byte key")
+    static let logUnencrypted = Setting(name: "log-unencrypted", defaultValue: "false", takes: "true or false")
     static let maxReplay = Setting(name: "max-replay", defaultValue: "100000", takes: "a count of at least 1")
     static let parkAfter = Setting(name: "park-after", defaultValue: "10m", takes: "a duration such as 10m")
     static let headerTimeout = Setting(name: "header-timeout", defaultValue: "10s", takes: "a duration such as 10s")
@@ -41,7 +43,7 @@ enum ServeSettings {
     /// The table, in `--help`'s order.
     static let all = [listen, brokers, routes, dataDir, token, tokenFile, delivery, maxBody, dedupeWindow, allowIp, trustedProxy,
                       allowUnauthenticated, kafka, maxPending, maxInflightBody, storeReserve, adminListen, adminToken, adminTokenFile,
-                      kafkaConfig, retain, retainSize, auditRetain, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
+                      kafkaConfig, retain, retainSize, auditRetain, logKeyFile, logUnencrypted, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
                       maxConnectionsPerAddress]
 
     /// `serve --help`'s section of settings: each flag and its default, one a line.
@@ -81,6 +83,8 @@ struct ServeConfiguration: Sendable {
     var parkAfter: Duration
     var storeReserve: Int
     var eventLog: EventLogPolicy?
+    /// The keys that seal what the store keeps (nil: in clear).
+    var logKeyFile: String?
     var limits: ConnectionLimits
 }
 
@@ -132,7 +136,15 @@ extension ServeOptions {
             parkAfter: try read.value(S.parkAfter, parkAfter, default: .seconds(600), FlagValue.duration),
             storeReserve: try read.value(S.storeReserve, storeReserve, default: 8 << 20) { $0 == "0" ? 0 : FlagValue.bytes($0) },
             eventLog: try eventLogPolicy(read),
+            logKeyFile: try read.value(S.logKeyFile, logKeyFile, { $0 }),
             limits: try connectionLimits(read))
+        let unencrypted = try read.flag(S.logUnencrypted, logUnencrypted)
+        if configuration.logKeyFile != nil && unencrypted {
+            throw UsageError("--log-unencrypted cannot be combined with --log-key-file: which is meant is unclear")
+        }
+        if configuration.delivery == .durable && configuration.eventLog != nil && configuration.logKeyFile == nil && !unencrypted {
+            throw UsageError("the event log keeps a week of customers' personal data: give --log-key-file (ID=BASE64 lines; docs/privacy.md), or --log-unencrypted to keep it in clear, or --retain 0 to keep no log")
+        }
         if configuration.maxInflightBody < configuration.maxBody {
             throw UsageError("--max-inflight-body \(configuration.maxInflightBody) is smaller than --max-body \(configuration.maxBody): no body of the largest size could be read")
         }
