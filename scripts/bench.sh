@@ -17,6 +17,11 @@
 # durable with the log on (the default) and off (OKRA_BRIDGE_RETAIN=0), each on a fresh broker,
 # then each pair's cost in accepted/s and in CPU a request, their mean and median; appended to
 # bench/results.jsonl too.
+#   ./scripts/bench.sh keycost [DURATION] [CONNECTIONS] [PAIRS]    (default 5 pairs)
+#
+# keycost: what sealing the store costs (the privacy issue's benchmark): PAIRS alternating durable
+# runs with --log-key-file (the default) and with --log-unencrypted, reported and recorded as
+# logcost's are.
 #   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]
 #
 # floors: the least a receiver on the bridge's own stack costs here, beside the Go peer and the
@@ -32,7 +37,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
 
@@ -113,7 +118,7 @@ bench_one() {
 JSON
       rm -rf "$WORK/data"
       "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
-        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" --log-key-file "$WORK/log-key" 2>"$WORK/$receiver.log" &
+        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" ${KEY_ARGUMENTS:---log-key-file $WORK/log-key} 2>"$WORK/$receiver.log" &
       ;;
     go)
       PEER_TOKEN="$TOKEN" "$OKRA_ROOT/.build/peers/okra-peer-go" -listen "127.0.0.1:$port" -brokers "$broker" -topic-prefix "$run" 2>"$WORK/go.log" &
@@ -192,6 +197,23 @@ if [ "$RECEIVER" = logcost ]; then
     bench_log off | tee -a "$WORK/results.jsonl"
   done
   python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
+  exit 0
+fi
+
+# A durable run with the store sealed or in clear, its line marked with "key".
+bench_key() {
+  local key="$1"
+  (
+    if [ "$key" = on ]; then unset KEY_ARGUMENTS; else KEY_ARGUMENTS=--log-unencrypted; fi
+    bench_one durable
+  ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["key"]=sys.argv[1]; print(json.dumps(r))' "$key"
+}
+if [ "$RECEIVER" = keycost ]; then
+  for _ in $(seq 1 "$PAIRS"); do
+    bench_key on | tee -a "$WORK/results.jsonl"
+    bench_key off | tee -a "$WORK/results.jsonl"
+  done
+  python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" key
   exit 0
 fi
 

@@ -52,12 +52,12 @@ struct CheckCommandTests {
         let (status, output) = try await CommandLineTests.run(["check", "--probe-topic", probeTopic] + common)
         #expect(status == 0, "\(output)")
         checks = try Self.checks(output)
-        #expect(checks.count == 8 && checks.values.allSatisfy { $0["status"] == "ok" }, "\(output)")
+        #expect(checks.count == 9 && checks.values.allSatisfy { $0["status"] == "ok" }, "\(output)")
         let probe = try await DevBroker.consumeAll(topic: probeTopic, bootstrap: bootstrap, count: 1, idle: .seconds(10))
         #expect(probe.count == 1 && probe.first?.header("okra-bridge-check") != nil)
         // A line per check on a terminal too: aligned text without --json.
         let (_, text) = try await CommandLineTests.run(["check"] + common.filter { $0 != "--json" })
-        #expect(text.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 7, "\(text)")
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 8, "\(text)")
     }
 
     @Test("an unreachable broker, a bad routes file and an unreadable token file each fail their line; exit 1")
@@ -90,5 +90,44 @@ struct CheckCommandTests {
         let line = try Self.checks(output)["data directory"]
         #expect(line?["status"] == "failed" && line?["detail"]?.contains("\(bridge.process.pid)") == true, "\(line ?? [:])")
         #expect(await bridge.stop() == 0)
+    }
+
+    @Test("the log key: failed when the store has values sealed under a key the file lacks, naming it; ok listing the keys in use with the right file. Admin tokens: counted per scope, a warning without a metrics token")
+    func logKeyAndAdminTokens() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        let bridge = try await ServeEndToEndTests.Bridge.start(bootstrap: bootstrap)
+        let body = try Data(contentsOf: ServeEndToEndTests.fixtures.appendingPathComponent("v2-payment-success.json"))
+        #expect(try await bridge.post(body, headers: ["Okra-Auth": ServeEndToEndTests.productionToken]).0 == 200)
+        #expect(await bridge.stop() == 0)
+        let folder = try Self.folder()
+        let otherKey = folder.appendingPathComponent("other-key").path
+        try "other=\(Data(repeating: 7, count: 32).base64EncodedString())\n".write(toFile: otherKey, atomically: true, encoding: .utf8)
+        let tokens = folder.appendingPathComponent("admin-tokens").path
+        try "support:read=check-read-secret-0123456789\nops:operate=check-operate-secret-0123456789\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        let common = ["check", "--brokers", "127.0.0.1:1", "--routes", bridge.directory.appendingPathComponent("routes.json").path,
+                      "--token", "production=check-production-token-0123", "--data-dir", bridge.directory.appendingPathComponent("data").path,
+                      "--admin-listen", "127.0.0.1:9999", "--admin-token-file", tokens, "--json", "--kafka-timeout", "1"]
+        var checks = try Self.checks(try await CommandLineTests.run(common + ["--log-key-file", otherKey]).output)
+        #expect(checks["log key"]?["status"] == "failed" && checks["log key"]?["detail"]?.contains("test-key") == true, "\(checks["log key"] ?? [:])")
+        #expect(checks["admin tokens"]?["status"] == "warning" && checks["admin tokens"]?["detail"]?.contains("no metrics token") == true,
+                "\(checks["admin tokens"] ?? [:])")
+        checks = try Self.checks(try await CommandLineTests.run(common + ["--log-key-file", bridge.directory.appendingPathComponent("log-key").path]).output)
+        #expect(checks["log key"]?["status"] == "ok" && checks["log key"]?["detail"]?.contains("in use: test-key") == true, "\(checks["log key"] ?? [:])")
+        try "support:read=check-read-secret-0123456789\nbare-secret-in-a-longer-file-0123\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        checks = try Self.checks(try await CommandLineTests.run(common + ["--log-key-file", otherKey]).output)
+        #expect(checks["admin tokens"]?["status"] == "failed" && checks["admin tokens"]?["detail"]?.contains("admin-tokens:2") == true,
+                "\(checks["admin tokens"] ?? [:])")
+        #expect(checks["admin tokens"]?["detail"]?.contains("bare-secret") == false, "a secret is never shown")
+
+        // serve refuses the same store with the other key, naming the key; and a log in clear unless told.
+        let refused = try await CommandLineTests.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes",
+                                                      bridge.directory.appendingPathComponent("routes.json").path,
+                                                      "--data-dir", bridge.directory.appendingPathComponent("data").path, "--log-key-file", otherKey])
+        #expect(refused.status == 1 && refused.output.contains("sealed under key test-key"), "\(refused.output)")
+        let clear = try await CommandLineTests.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes",
+                                                    bridge.directory.appendingPathComponent("routes.json").path,
+                                                    "--data-dir", folder.appendingPathComponent("data").path],
+                                                   environment: ["OKRA_BRIDGE_LOG_UNENCRYPTED": ""])
+        #expect(clear.status == 2 && clear.output.contains("--log-key-file") && clear.output.contains("--log-unencrypted"), "\(clear.output)")
     }
 }

@@ -132,7 +132,7 @@ struct CommandLineTests {
         try "short-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: tokenFile) }
         let shortInFile = try await Self.run(["serve", "--admin-token-file", tokenFile, "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes, "--data-dir", data])
-        #expect(shortInFile.status == 1 && shortInFile.output.contains("--admin-token-file \(tokenFile): the token must be at least 16 characters"), "\(shortInFile.output)")
+        #expect(shortInFile.status == 1 && shortInFile.output.contains("--admin-token-file \(tokenFile):1: the admin token must be at least 16 characters"), "\(shortInFile.output)")
         #expect(!shortInFile.output.contains("short-token"))
         // A bad value is a usage error even when a file named by another flag is missing too.
         let badAddress = try await Self.run(["serve", "--allow-ip", "junk", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", "/no/routes.json", "--data-dir", data])

@@ -102,13 +102,15 @@ struct OkraCommandTests {
             let adminToken = "fetch-event-admin-token-0123"
             let tokenFile = directory.appendingPathComponent("admin-token")
             try adminToken.write(to: tokenFile, atomically: true, encoding: .utf8)
+            let keyFile = directory.appendingPathComponent("log-key")
+            try "k1=\(Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString())\n".write(to: keyFile, atomically: true, encoding: .utf8)
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             let (port, adminPort) = (Self.freePort(), Self.freePort())
             let serve = Process()
             serve.executableURL = URL(fileURLWithPath: Self.binary)
             serve.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--admin-listen", "127.0.0.1:\(adminPort)", "--brokers", "127.0.0.1:1",
                                "--allow-unauthenticated", "--admin-token-file", tokenFile.path, "--data-dir", directory.appendingPathComponent("data").path,
-                               "--routes", root.appendingPathComponent("routes.json").path]
+                               "--routes", root.appendingPathComponent("routes.json").path, "--log-key-file", keyFile.path]
             serve.standardOutput = FileHandle.nullDevice
             serve.standardError = FileHandle.nullDevice
             try serve.run()

@@ -1,8 +1,9 @@
-"""Prints the table of a `bench.sh logcost` run: each pair of durable runs with the event log on
-and off, the log's cost in accepted/s and in CPU a request, and their mean and median; appends
-the runs, with the date and the machine, to the results file.
+"""Prints the table of a `bench.sh logcost` (or `keycost`) run: each pair of durable runs with
+FIELD (default `log`: the event log; `key`: the store sealed) on and off, its cost in accepted/s
+and in CPU a request, and their mean and median; appends the runs, with the date and the
+machine, to the results file.
 
-    logcost.py RESULTS_JSONL DURATION CONNECTIONS RECORD_FILE
+    logcost.py RESULTS_JSONL DURATION CONNECTIONS RECORD_FILE [FIELD]
 """
 import datetime
 import json
@@ -12,9 +13,10 @@ import statistics
 import sys
 
 path, duration, connections, record = sys.argv[1:5]
+field = sys.argv[5] if len(sys.argv) > 5 else "log"
 rows = [json.loads(line) for line in open(path) if line.strip()]
-on = [row for row in rows if row.get("log") == "on"]
-off = [row for row in rows if row.get("log") == "off"]
+on = [row for row in rows if row.get(field) == "on"]
+off = [row for row in rows if row.get(field) == "off"]
 pairs = list(zip(on, off))
 if not pairs:
     sys.exit("logcost.py: no pair of runs to compare")
@@ -29,7 +31,7 @@ def cost(with_log, without):
 
 
 print(f"\n{stamp}, {machine}, wrk 2 threads, {connections} connections, {duration} each, a fresh dev broker each\n")
-print("| pair | log on: accepted/s | p99 | CPU | log off: accepted/s | p99 | CPU | cost | CPU cost |")
+print(f"| pair | {field} on: accepted/s | p99 | CPU | {field} off: accepted/s | p99 | CPU | cost | CPU cost |")
 print("|---|---|---|---|---|---|---|---|---|")
 costs, cpu_costs = [], []
 for number, (a, b) in enumerate(pairs, 1):
