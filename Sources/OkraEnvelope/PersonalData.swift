@@ -27,8 +27,8 @@ public enum PersonalData {
             "nextofkins", "nextofkin", "employer",
             // Contact.
             "phone", "phonenumber", "phones", "customerphone", "mobilenumber", "email", "emails", "customeremail",
-            // Birth and status.
-            "dob", "dateofbirth", "birthdate", "gender", "maritalstatus",
+            // Birth, status and standing (a BVN on a watch list, the account's KYC level).
+            "dob", "dateofbirth", "birthdate", "gender", "maritalstatus", "nationality", "watchlisted", "levelofaccount",
             // Where a person lives or comes from (`lga_of_residenc` is spelt so on one of Okra's pages).
             "address", "addresses", "stateoforigin", "stateofresidence", "lgaoforigin", "lgaofresidence", "lgaofresidenc",
             // The BVN enrollment: branch and registration date.

@@ -76,6 +76,8 @@ public enum Routers {
         /// Off: direct delivery keeps no event log (`GET /admin/token` still answers when there
         /// are tokens).
         case directMode(tokens: (any AdminTokenSource)?)
+        /// Off: durable mode with the event log off (`--retain 0`; `GET /admin/token` still answers).
+        case noEventLog(tokens: any AdminTokenSource)
     }
 
     /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`,

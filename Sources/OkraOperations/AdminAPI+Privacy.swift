@@ -64,8 +64,10 @@ extension AdminAPI {
         public var ids: [String]?
         /// How many it touched.
         public var count: Int
+        /// Why the action failed or stopped part way; absent when it succeeded.
+        public var error: String?
 
-        enum CodingKeys: String, CodingKey { case seq, time, token, scope, action, filter, ids, count }
+        enum CodingKeys: String, CodingKey { case seq, time, token, scope, action, filter, ids, count, error }
 
         /// `record` as answered.
         public init(_ record: AuditRecord) {
@@ -77,6 +79,7 @@ extension AdminAPI {
             filter = record.filter
             ids = record.ids
             count = record.count
+            error = record.error
         }
 
         /// The filter's keys sorted, so the same line is the same bytes.
@@ -90,6 +93,7 @@ extension AdminAPI {
             if let filter { try container.encode(Filter(values: filter), forKey: .filter) }
             try container.encodeIfPresent(ids, forKey: .ids)
             try container.encode(count, forKey: .count)
+            try container.encodeIfPresent(error, forKey: .error)
         }
 
         /// Reads a line (the filter as a replay's, `deadletter` a boolean).
@@ -103,6 +107,7 @@ extension AdminAPI {
             filter = try container.decodeIfPresent(Filter.self, forKey: .filter)?.values
             ids = try container.decodeIfPresent([String].self, forKey: .ids)
             count = try container.decode(Int.self, forKey: .count)
+            error = try container.decodeIfPresent(String.self, forKey: .error)
         }
     }
 

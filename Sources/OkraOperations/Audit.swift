@@ -46,10 +46,12 @@ public struct AuditRecord: Sendable, Equatable {
     public var ids: [String]?
     /// How many it touched (entries, records, tokens).
     public var count: Int
+    /// Why the action failed, or stopped part way (its message says how far it got); nil when it succeeded.
+    public var error: String?
 
     /// A line of the trail.
     public init(seq: Int64 = 0, atMilliseconds: Int64, token: String, scope: AdminScope?, action: AuditAction,
-                filter: [String: String]? = nil, ids: [String]? = nil, count: Int) {
+                filter: [String: String]? = nil, ids: [String]? = nil, count: Int, error: String? = nil) {
         self.seq = seq
         self.atMilliseconds = atMilliseconds
         self.token = token
@@ -58,6 +60,7 @@ public struct AuditRecord: Sendable, Equatable {
         self.filter = filter
         self.ids = ids
         self.count = count
+        self.error = error
     }
 }
 
@@ -81,8 +84,8 @@ public struct Erasure: Sendable, Equatable {
 
 /// The audit trail and erasure, on the same store as the event log.
 public protocol AuditTrail: Sendable {
-    /// Appends `record` to the trail (and to the process log). Throws when it cannot be kept:
-    /// the action's answer then says so.
+    /// Writes `record` to the process log, then appends it to the trail. Throws
+    /// ``OperationsUnavailable`` when the trail cannot keep it (the log line is written all the same).
     func audit(_ record: AuditRecord) async throws
     /// Lines recorded in `since..<until`, newest first, at most `limit`, before `cursor`; and the
     /// cursor of the next page.

@@ -102,13 +102,13 @@ actor GroupCommitter {
             // The parked records leave the outbox in the same transaction as the mark passes them.
             // A parked record keeps its whole value: its entry may be pruned long before it is redriven.
             let park = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error, key_id)
-                SELECT seq, event_id, topic, key, headers, ?, created_at, ?, ?, ?, key_id FROM records WHERE seq = ?
+                INSERT OR IGNORE INTO parked(seq, event_id, topic, key, headers, value, created_at, parked_at, reason, error, key_id, customer)
+                SELECT seq, event_id, topic, key, headers, ?, created_at, ?, ?, ?, key_id, ? FROM records WHERE seq = ?
                 """)
             var added = 0
             for record in parking {
                 guard let row = try Row.fetchOne(db, sql: """
-                    SELECT r.value, r.value_form, l.body, r.key_id, l.key_id FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
+                    SELECT r.value, r.value_form, l.body, r.key_id, l.key_id, r.event_id FROM records r LEFT JOIN event_log l ON l.entry = r.body_entry WHERE r.seq = ?
                     """, arguments: [record.seq]) else { continue }
                 // Opened, made whole and sealed again under the record's key (its headers stay as they are).
                 let keyID: String? = row[3]
@@ -116,7 +116,12 @@ actor GroupCommitter {
                 let body = try (row[2] as Data?).map { body in try OutboxStore.opened(body, .body, keyID: row[4], cipher: cipher) }
                 let whole = StoreSchema.ValueForm.join(kept, form: row[1], body: body)
                 let value: Data = if let keyID, let cipher { try cipher.seal(whole, .value, keyID: keyID) } else { Data(whole) }
-                try park.execute(arguments: [value, now, record.reason, record.error, record.seq])
+                // The customer of its entry (by the dedupe index: the id is its key), for an erasure.
+                let customer = try (row[5] as String?).flatMap { id in
+                    try String.fetchOne(db, sql: "SELECT l.customer FROM event_ids i JOIN event_log l ON l.entry = i.entry WHERE i.id = ? LIMIT 1",
+                                        arguments: [StoreSchema.storedID(id)])
+                }
+                try park.execute(arguments: [value, now, record.reason, record.error, customer, record.seq])
                 added += db.changesCount
             }
             try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
@@ -176,50 +181,91 @@ actor GroupCommitter {
     }
 
     /// Removes the log entries of `customer` whose records are all out of the outbox (their
-    /// replays and parked records with them), and remembers the customer while some still wait
-    /// for delivery (forgets it once none do). The dedupe index keeps the ids (hashes of Okra's
-    /// ids), without their entry.
+    /// replays and parked records with them), the parked records that name the customer (their
+    /// entry may be pruned long before), and the dead letters whose body holds the customer's id
+    /// (opened to look); remembers the customer while some entries still wait for delivery
+    /// (forgets it once none do). The dedupe index keeps the ids (hashes of Okra's ids), without
+    /// their entry. The WAL is truncated after; when a reader keeps it from that,
+    /// ``truncateWanted`` says so and the store's upkeep tries again.
     func erase(customer: String, now: Int64) async throws -> Erasure {
-        let (erasure, bytes) = try await maintenanceWrite { db -> (Erasure, Int64) in
+        let cipher = cipher
+        let (erasure, bytes, parkedRemoved) = try await maintenanceWrite { db -> (Erasure, Int64, Int) in
             let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes FROM event_log WHERE customer = ?", arguments: [customer])
             let waitingIDs = Set(try String.fetchAll(db, sql: """
                 SELECT DISTINCT event_id FROM records WHERE event_id IN (SELECT id FROM event_log WHERE customer = ?)
                 """, arguments: [customer]))
-            var erased = 0, waiting = 0, parkedRemoved = 0
+            var erased = 0, waiting = 0, stillParked = 0, parkedRows = 0
             var bytes: Int64 = 0
+            let needle = Data(customer.utf8)
+            func removeEntry(_ entry: Int64, size: Int64) throws {
+                try db.execute(sql: "UPDATE event_ids SET entry = NULL WHERE entry = ?", arguments: [entry])
+                try db.execute(sql: "DELETE FROM event_log_replays WHERE entry = ?", arguments: [entry])
+                try db.execute(sql: "DELETE FROM event_log WHERE entry = ?", arguments: [entry])
+                erased += 1
+                bytes += size
+            }
+            func removeParked(_ condition: String, _ arguments: StatementArguments) throws {
+                stillParked += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked WHERE (\(condition)) AND redriven_to IS NULL AND discarded_at IS NULL",
+                                                arguments: arguments) ?? 0
+                try db.execute(sql: "DELETE FROM parked WHERE \(condition)", arguments: arguments)
+                parkedRows += db.changesCount
+            }
             for row in entries {
-                let entry: Int64 = row[0]
                 let id: String? = row[1]
                 if let id, waitingIDs.contains(id) {
                     waiting += 1
                     continue
                 }
-                if let id {
-                    try db.execute(sql: "DELETE FROM parked WHERE event_id = ? AND redriven_to IS NULL AND discarded_at IS NULL", arguments: [id])
-                    parkedRemoved += db.changesCount
-                    try db.execute(sql: "DELETE FROM parked WHERE event_id = ?", arguments: [id])
+                if let id { try removeParked("event_id = ?", [id]) }
+                try removeEntry(row[0], size: row[2])
+            }
+            try removeParked("customer = ?", [customer])
+            // Bodies with no envelope have no customer column: a dead letter is erased when its
+            // body holds the id, and a parked record of one when its value does.
+            for row in try Row.fetchAll(db, sql: "SELECT entry, body, key_id, bytes FROM event_log WHERE deadletter = 1 AND customer IS NULL") {
+                let body = try OutboxStore.opened(row[1] as Data?, .body, keyID: row[2], cipher: cipher)
+                guard Data(body).range(of: needle) != nil else { continue }
+                // Its record reads the body from the entry until Kafka has it.
+                if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM records WHERE body_entry = ?)", arguments: [row[0] as Int64]) == true {
+                    waiting += 1
+                } else {
+                    try removeEntry(row[0], size: row[3])
                 }
-                try db.execute(sql: "UPDATE event_ids SET entry = NULL WHERE entry = ?", arguments: [entry])
-                try db.execute(sql: "DELETE FROM event_log_replays WHERE entry = ?", arguments: [entry])
-                try db.execute(sql: "DELETE FROM event_log WHERE entry = ?", arguments: [entry])
-                erased += 1
-                bytes += row[2] as Int64
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT seq, value, key_id FROM parked WHERE customer IS NULL AND event_id IS NULL") {
+                let value = try OutboxStore.opened(row[1] as Data?, .value, keyID: row[2], cipher: cipher)
+                if Data(value).range(of: needle) != nil { try removeParked("seq = ?", [row[0] as Int64]) }
             }
             if waiting > 0 {
                 try db.execute(sql: "INSERT OR IGNORE INTO erasures(customer, requested_at) VALUES (?, ?)", arguments: [customer, now])
             } else {
                 try db.execute(sql: "DELETE FROM erasures WHERE customer = ?", arguments: [customer])
             }
-            return (Erasure(erased: erased, waiting: waiting, parked: parkedRemoved), bytes)
+            return (Erasure(erased: erased, waiting: waiting, parked: stillParked), bytes, parkedRows)
         }
         logBytes -= bytes
         parked -= erasure.parked
-        if erasure.erased > 0 {
-            // The pages the deletes zeroed reach the database file, and the WAL, which still
-            // holds the earlier images of those pages, is truncated.
-            _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-        }
+        if erasure.erased > 0 || parkedRemoved > 0 { truncateWanted = true }
+        await truncateWALIfWanted()
         return erasure
+    }
+
+    /// Set by an erasure until the WAL, which holds earlier images of the pages it zeroed, has
+    /// been copied into the file and truncated.
+    private(set) var truncateWanted = false
+
+    /// Copies the WAL into the file and truncates it if an erasure wants it; false when a
+    /// reader kept it from finishing (tried again by the store's upkeep).
+    @discardableResult
+    func truncateWALIfWanted() async -> Bool {
+        guard truncateWanted else { return true }
+        do {
+            let (walFrames, _) = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            truncateWanted = walFrames != 0
+        } catch {
+            truncateWanted = true
+        }
+        return !truncateWanted
     }
 
     /// A write other than a batch of submissions (marks, pruning), with the same checkpoint

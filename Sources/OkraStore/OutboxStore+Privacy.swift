@@ -10,8 +10,9 @@ extension OutboxStore {
         let filter = try record.filter.map { String(decoding: try JSONEncoder.sorted.encode($0), as: UTF8.self) }
         let ids = try record.ids.map { String(decoding: try JSONEncoder.sorted.encode($0), as: UTF8.self) }
         let seq = try await committer.maintenanceWrite { db -> Int64 in
-            try db.execute(sql: "INSERT INTO audit_log(at, token, scope, action, filter, ids, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [record.atMilliseconds, record.token, record.scope?.rawValue, record.action.rawValue, filter, ids, record.count])
+            try db.execute(sql: "INSERT INTO audit_log(at, token, scope, action, filter, ids, count, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [record.atMilliseconds, record.token, record.scope?.rawValue, record.action.rawValue, filter, ids, record.count,
+                                       record.error])
             return db.lastInsertedRowID
         }
         var stored = record
@@ -27,7 +28,7 @@ extension OutboxStore {
         if let until { conditions.append("at < ?"); arguments.append(Int64(until.timeIntervalSince1970 * 1000)) }
         if let cursor { conditions.append("seq < ?"); arguments.append(cursor) }
         let condition = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT seq, at, token, scope, action, filter, ids, count FROM audit_log \(condition) ORDER BY seq DESC LIMIT \(limit + 1)"
+        let sql = "SELECT seq, at, token, scope, action, filter, ids, count, error FROM audit_log \(condition) ORDER BY seq DESC LIMIT \(limit + 1)"
         let values = arguments.map { $0?.databaseValue ?? .null }
         let rows = try await pool.read { db -> [AuditRecord] in
             let decoder = JSONDecoder()
@@ -37,7 +38,7 @@ extension OutboxStore {
                 guard let action = AuditAction(rawValue: row[4]) else { throw UnknownAuditAction(action: row[4]) }
                 return AuditRecord(seq: row[0], atMilliseconds: row[1], token: row[2], scope: (row[3] as String?).flatMap(AdminScope.init(rawValue:)),
                                    action: action, filter: try filter.map { try decoder.decode([String: String].self, from: Data($0.utf8)) },
-                                   ids: try ids.map { try decoder.decode([String].self, from: Data($0.utf8)) }, count: row[7])
+                                   ids: try ids.map { try decoder.decode([String].self, from: Data($0.utf8)) }, count: row[7], error: row[8])
             }
         }
         let records = Array(rows.prefix(limit))
@@ -62,6 +63,7 @@ extension OutboxStore {
     /// Goes on with the erasures that waited for delivery; returns the entries removed.
     @discardableResult
     public func finishErasures(now: Date = Date()) async throws -> Int {
+        await committer.truncateWALIfWanted()
         guard erasuresWaiting.load(ordering: .relaxed) else { return 0 }
         let customers = try await pool.read { db in try String.fetchAll(db, sql: "SELECT customer FROM erasures") }
         var removed = 0

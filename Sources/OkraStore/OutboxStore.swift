@@ -200,7 +200,7 @@ public final class OutboxStore: Sendable {
         try requireFullSync(pool)
         let state = try pool.write { db in
             let state = try StoreSchema.prepare(db)
-            try StoreSchema.checkKeys(db, held: cipher?.keyIDs ?? [], sealing: cipher?.currentKeyID)
+            try StoreSchema.checkKeys(db, cipher: cipher)
             return state
         }
         return (pool, state, try DatabaseQueue(path: path, configuration: configuration))
@@ -218,6 +218,25 @@ public final class OutboxStore: Sendable {
         return try queue.read { db in
             guard try db.tableExists("cipher_keys") else { return [] }
             return try String.fetchAll(db, sql: "SELECT key_id FROM cipher_keys").filter { try StoreSchema.isKeyInUse(db, $0) }
+        }
+    }
+
+    /// The first key id the file at `directory` uses whose key in `cipher` does not open a value
+    /// sealed under it (another key given the same id); nil when all open (`check`).
+    public static func keyThatDoesNotOpen(directory: String, cipher: StoreCipher) throws -> String? {
+        let path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try DatabaseQueue(path: path, configuration: configuration).read { db in try StoreSchema.keyThatDoesNotOpen(db, cipher) }
+    }
+
+    /// A key of the file with the id of a key in use, but other bytes: the store refuses to open.
+    public struct WrongKey: Error, CustomStringConvertible {
+        /// The key's id.
+        public let keyID: String
+        public var description: String {
+            "the key \(keyID) of --log-key-file does not open the values sealed under that id: it is another key with the same id; give the key they were sealed with"
         }
     }
 

@@ -67,11 +67,17 @@ public final class StoreOperations: Operations {
         return count
     }
 
-    /// Appends `record` to the audit trail in the store and writes it to the process log as one
-    /// `audit` line (the token's name, never its secret; ids and filters are Okra's ids).
+    /// Writes `record` to the process log as one `audit` line (the token's name, never its
+    /// secret; ids and filters are Okra's ids), then appends it to the audit trail in the store.
+    /// The log line comes first, so an action is on record even when the store cannot keep it.
     public func audit(_ record: AuditRecord) async throws {
-        let stored = try await store.appendAudit(record)
-        Self.log(stored, to: logger)
+        Self.log(record, to: logger)
+        do {
+            try await store.appendAudit(record)
+        } catch {
+            logger.error("the audit trail could not keep an action; it is in this log only", metadata: ["audit.action": "\(record.action.rawValue)", "error": "\(error)"])
+            throw OperationsUnavailable("the audit trail could not be written: \(error)")
+        }
     }
 
     /// Writes an audit line to the process log.

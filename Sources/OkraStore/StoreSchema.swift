@@ -132,7 +132,8 @@ enum StoreSchema {
             error TEXT NOT NULL,
             redriven_to INTEGER,
             discarded_at INTEGER,
-            key_id TEXT
+            key_id TEXT,
+            customer TEXT
         );
         CREATE TABLE IF NOT EXISTS event_log (
             entry INTEGER PRIMARY KEY,
@@ -179,7 +180,8 @@ enum StoreSchema {
             action TEXT NOT NULL,
             filter TEXT,
             ids TEXT,
-            count INTEGER NOT NULL
+            count INTEGER NOT NULL,
+            error TEXT
         );
         CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
         -- The ids of the keys values were sealed with (version 8): a key file must hold them all.
@@ -232,9 +234,13 @@ enum StoreSchema {
         return try state(db)
     }
 
-    /// Refuses a file with values sealed under a key not `held` (``OutboxStore/MissingKey``);
-    /// forgets the ids of keys nothing uses any more, and notes `sealing`'s.
-    static func checkKeys(_ db: Database, held: [String], sealing: String?) throws {
+    /// Refuses a file with values sealed under a key not held (``OutboxStore/MissingKey``), or
+    /// under a key of the same id that does not open them (``OutboxStore/WrongKey``: one value
+    /// of each id is opened to see); forgets the ids of keys nothing uses any more, and notes the
+    /// sealing key's.
+    static func checkKeys(_ db: Database, cipher: StoreCipher?) throws {
+        let held = cipher?.keyIDs ?? []
+        if let cipher, let keyID = try keyThatDoesNotOpen(db, cipher) { throw OutboxStore.WrongKey(keyID: keyID) }
         for keyID in try String.fetchAll(db, sql: "SELECT key_id FROM cipher_keys") where !held.contains(keyID) {
             // Looked up only for a key the file lacks: a rotation's last step, or a mistake.
             guard try isKeyInUse(db, keyID) else {
@@ -243,7 +249,27 @@ enum StoreSchema {
             }
             throw OutboxStore.MissingKey(keyID: keyID)
         }
-        if let sealing { try db.execute(sql: "INSERT OR IGNORE INTO cipher_keys(key_id) VALUES (?)", arguments: [sealing]) }
+        if let sealing = cipher?.currentKeyID { try db.execute(sql: "INSERT OR IGNORE INTO cipher_keys(key_id) VALUES (?)", arguments: [sealing]) }
+    }
+
+    /// The first key id in use whose key in `cipher` does not open a value sealed under it.
+    static func keyThatDoesNotOpen(_ db: Database, _ cipher: StoreCipher) throws -> String? {
+        guard try db.tableExists("cipher_keys") else { return nil }
+        for keyID in try String.fetchAll(db, sql: "SELECT key_id FROM cipher_keys") where cipher.keyIDs.contains(keyID) {
+            let samples: [(String, StoreCipher.Purpose)] = [("SELECT body FROM event_log WHERE key_id = ? LIMIT 1", .body),
+                                                            ("SELECT value FROM records WHERE key_id = ? LIMIT 1", .value),
+                                                            ("SELECT value FROM parked WHERE key_id = ? LIMIT 1", .value)]
+            for (sql, purpose) in samples {
+                guard let sealed = try Data.fetchOne(db, sql: sql, arguments: [keyID]) else { continue }
+                do {
+                    _ = try cipher.open(sealed, purpose, keyID: keyID)
+                } catch {
+                    return keyID
+                }
+                break
+            }
+        }
+        return nil
     }
 
     /// Whether a row of the outbox, the parked records or the log is sealed under `keyID`.
@@ -312,11 +338,13 @@ enum StoreSchema {
     }
 
     /// Up to version 7 nothing was sealed: the outbox, the parked records and the log gain
-    /// `key_id` (NULL: stored in clear).
+    /// `key_id` (NULL: stored in clear); a parked record gains its entry's `customer`, so an
+    /// erasure finds it after the entry is pruned.
     static func upgradeFromVersion7(_ db: Database) throws {
         for table in ["records", "parked", "event_log"] {
             let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String }
             if !columns.contains("key_id") { try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN key_id TEXT") }
+            if table == "parked" && !columns.contains("customer") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN customer TEXT") }
         }
     }
 

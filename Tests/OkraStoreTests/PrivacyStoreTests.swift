@@ -84,6 +84,32 @@ struct PrivacyStoreTests {
         #expect(duplicate)
     }
 
+    @Test("erase finds a parked record whose entry retention removed, and a dead letter whose body holds the customer's id")
+    func eraseBeyondEntries() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(60)), cipher: try StoreEncryptionTests.cipher("k1"))
+        defer { harness.remove() }
+        let old = Date().addingTimeInterval(-3600)
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-P", customer: "cus-PARKED-5150", secret: "SECRETP5150"), at: old))
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-Q", customer: "cus-other", secret: "SECRETQ1234"), at: old))
+        _ = await harness.post(#"{"customerId":"cus-PARKED-5150","identity":{"bvn":"SECRETDEAD77"#, at: old)
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending.last!.seq, parking: pending.prefix(2).map {
+            OutboxStore.Parking(seq: $0.seq, reason: "message_too_large", error: "too large")
+        })
+        try await harness.store.prune()
+        #expect(try await harness.operations.events(EventFilter(), limit: 10, before: nil, withData: false).entries.count == 0, "retention removed the entries")
+        #expect(await harness.store.parkedCount == 2)
+        // The dead letter is younger than retention here: posted again now. Its record reads the
+        // body from the entry, so the erasure waits for it.
+        _ = await harness.post(#"{"customerId":"cus-PARKED-5150","identity":{"bvn":"SECRETDEAD77"#)
+        #expect(try await harness.operations.erase(customer: "cus-PARKED-5150") == Erasure(erased: 0, waiting: 1, parked: 1))
+        try await harness.publishAll()
+        let erasure = try await harness.operations.erase(customer: "cus-PARKED-5150")
+        #expect(erasure == Erasure(erased: 1, waiting: 0, parked: 0), "the dead letter's entry, once delivered")
+        #expect(try await harness.operations.parked(limit: 10).map(\.eventID).count == 1, "the other customer's parked record stays")
+        #expect(try await harness.operations.events(EventFilter(), limit: 10, before: nil, withData: false).entries.isEmpty)
+    }
+
     @Test("an entry whose records are still pending is erased once they are delivered, also after a restart")
     func eraseWaitsForDelivery() async throws {
         let harness = try Harness()

@@ -85,14 +85,23 @@ struct StoreEncryptionTests {
         #expect(try OutboxStore.keyIDsInUse(directory: directory).sorted() == ["k1", "k2"])
     }
 
-    @Test("a value sealed under another key with the same id, or changed in the file, is refused, never read as something else")
+    @Test("another key with the same id is refused at open, naming the id; a value changed in the file is refused on read, never read as something else")
     func notAuthentic() async throws {
         let harness = try Harness(cipher: try Self.cipher("k1"))
         defer { harness.remove() }
         let id = try harness.id(await harness.post(Self.payment(record: "rec-A", secret: "SENTINEL-AUTH")))
-        let other = try Harness(directory: harness.directory, cipher: try StoreCipher(keys: [("k1", Self.key(9))]))
-        await #expect(throws: StoreCipherFailure.self) { try await other.store.logEntry(id) }
-        await #expect(throws: StoreCipherFailure.self) { try await other.store.pending(after: 0, limit: 1) }
+        let impostor = try StoreCipher(keys: [("k1", Self.key(9))])
+        do {
+            _ = try Harness(directory: harness.directory, cipher: impostor)
+            Issue.record("opened with another key of the same id")
+        } catch let error as OutboxStore.WrongKey {
+            #expect(error.keyID == "k1")
+        }
+        #expect(try OutboxStore.keyThatDoesNotOpen(directory: harness.directory, cipher: impostor) == "k1")
+        #expect(try OutboxStore.keyThatDoesNotOpen(directory: harness.directory, cipher: try Self.cipher("k1")) == nil)
+        // One byte of the stored body changed: its entry does not read.
+        try await harness.store.pool.write { db in try db.execute(sql: "UPDATE event_log SET body = substr(body, 1, 20) || X'00' || substr(body, 22)") }
+        await #expect(throws: StoreCipherFailure.self) { try await harness.store.logEntry(id) }
     }
 
     @Test("a key file: ID=BASE64 lines of 32-byte keys, the first sealing; errors name the line, never the key")

@@ -18,18 +18,23 @@ enum OperationsRoutes {
     static func add(to router: Router<BridgeRequestContext>, _ availability: Routers.OperationsAPI) {
         let group = router.group("admin")
         switch availability {
-        case .noAdminToken, .directMode:
-            let message = if case .directMode = availability {
-                "direct delivery keeps no event log: the operations API needs --delivery durable"
-            } else {
-                "the operations API is off: start serve with --admin-token-file (or --admin-token)"
+        case .noAdminToken, .directMode, .noEventLog:
+            let message = switch availability {
+            case .directMode: "direct delivery keeps no event log: the operations API needs --delivery durable"
+            case .noEventLog: "the event log is off (--retain 0): the operations API needs it"
+            default: "the operations API is off: start serve with --admin-token-file (or --admin-token)"
             }
             let off: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
                 JSONResponse.error(.notFound, code: "not-found", message: message)
             }
             for path in logRoutes.get { group.get(path, use: off) }
             for path in logRoutes.post { group.post(path, use: off) }
-            if case .directMode(let tokens?) = availability {
+            let tokens: (any AdminTokenSource)? = switch availability {
+            case .directMode(let tokens): tokens
+            case .noEventLog(let tokens): tokens
+            default: nil
+            }
+            if let tokens {
                 group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
             } else {
                 group.get("token", use: off)
@@ -56,26 +61,26 @@ enum OperationsRoutes {
             let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
             let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
             let execute = replay.execute ?? false
-            let plan = try await operations.replay(filter, ids: replay.ids ?? [], execute: execute)
-            try await audit(operations, caller, .operate, execute ? .replay : .replayDryRun, filter: replay.filter?.values, ids: replay.ids, count: plan.events)
+            let plan = try await audited(operations, caller, execute ? .replay : .replayDryRun, filter: replay.filter?.values, ids: replay.ids, count: \.events) {
+                try await operations.replay(filter, ids: replay.ids ?? [], execute: execute)
+            }
             return try answer(AdminAPI.Plan(plan))
         })
         group.post("parked/redrive", use: operate { request, _, caller in
             let selection = try await selection(of: request)
-            let count = try await operations.redrive(selection)
-            try await audit(operations, caller, .operate, .redrive, ids: ids(of: selection), count: count)
+            let count = try await audited(operations, caller, .redrive, ids: ids(of: selection), count: { $0 }) { try await operations.redrive(selection) }
             return try answer(AdminAPI.Redriven(redriven: count))
         })
         group.post("parked/discard", use: operate { request, _, caller in
             let selection = try await selection(of: request)
-            let count = try await operations.discard(selection)
-            try await audit(operations, caller, .operate, .discard, ids: ids(of: selection), count: count)
+            let count = try await audited(operations, caller, .discard, ids: ids(of: selection), count: { $0 }) { try await operations.discard(selection) }
             return try answer(AdminAPI.Discarded(discarded: count))
         })
         group.post("erase", use: operate { request, _, caller in
             guard let erase = try await body(AdminAPI.EraseRequest.self, of: request) else { throw OperationsError(#"name the customer: {"customer":"..."}"#) }
-            let erasure = try await operations.erase(customer: erase.customer)
-            try await audit(operations, caller, .operate, .erase, ids: [erase.customer], count: erasure.erased + erasure.waiting)
+            let erasure = try await audited(operations, caller, .erase, ids: [erase.customer], count: { $0.erased + $0.waiting }) {
+                try await operations.erase(customer: erase.customer)
+            }
             return try answer(AdminAPI.Erased(erasure))
         })
         group.get("audit", use: operate { request, _, _ in
@@ -96,12 +101,29 @@ enum OperationsRoutes {
         return nil
     }
 
-    /// Appends an action to the audit trail.
+    /// Appends an action to the audit trail (and the process log).
     static func audit(_ operations: any Operations, _ caller: AdminCaller, _ needed: AdminScope, _ action: AuditAction,
-                      filter: [String: String]? = nil, ids: [String]? = nil, count: Int) async throws {
+                      filter: [String: String]? = nil, ids: [String]? = nil, count: Int, error: String? = nil) async throws {
         let record = AuditRecord(atMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), token: caller.name, scope: caller.scope(for: needed),
-                                 action: action, filter: filter, ids: ids, count: count)
+                                 action: action, filter: filter, ids: ids, count: count, error: error)
         try await operations.audit(record)
+    }
+
+    /// Runs an `operate` action and puts it on the audit trail: with its count when it succeeds,
+    /// with its error when it fails or stops part way (then rethrown). The action is done by
+    /// then, so a trail that cannot keep the line leaves the answer as it is: the process log
+    /// has the line, and an error saying the trail lacks it.
+    static func audited<T>(_ operations: any Operations, _ caller: AdminCaller, _ action: AuditAction, filter: [String: String]? = nil,
+                           ids: [String]? = nil, count: (T) -> Int, _ body: () async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? await audit(operations, caller, .operate, action, filter: filter, ids: ids, count: 0, error: "\(error)")
+            throw error
+        }
+        try? await audit(operations, caller, .operate, action, filter: filter, ids: ids, count: count(result))
+        return result
     }
 
     /// `handler` behind the admin tokens and the scope it needs (nil: any): the token is checked
@@ -167,11 +189,13 @@ enum OperationsRoutes {
                 }
                 if !buffer.isEmpty { try await writer.write(ByteBuffer(bytes: buffer)) }
             } catch {
-                // What went out before the failure is on the trail too.
-                try? await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count)
+                // What went out before the failure is on the trail too, with the failure.
+                try? await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count, error: "\(error)")
                 throw error
             }
-            try await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count)
+            // The entries have gone out: a trail that cannot keep the line does not fail the
+            // stream (the process log has the line).
+            try? await audit(operations, caller, redacting ? .read : .readPII, .export, filter: query, count: count)
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)

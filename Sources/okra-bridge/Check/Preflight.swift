@@ -71,6 +71,9 @@ struct Preflight {
             if let missing = inUse.first(where: { !cipher.keyIDs.contains($0) }) {
                 return .failed("log key", "the store has values sealed under key \(missing), which --log-key-file does not hold: add its line back")
             }
+            if configuration.delivery == .durable, let wrong = try OutboxStore.keyThatDoesNotOpen(directory: configuration.dataDirectory, cipher: cipher) {
+                return .failed("log key", "the key \(wrong) of --log-key-file does not open the values sealed under that id: another key has that id")
+            }
             return .ok("log key", "\(cipher.keyIDs.count) key\(cipher.keyIDs.count == 1 ? "" : "s") (\(cipher.keyIDs.joined(separator: ", "))); \(cipher.currentKeyID) seals"
                        + (inUse.isEmpty ? "" : "; in use: \(inUse.joined(separator: ", "))"))
         } catch {

@@ -185,12 +185,15 @@ enum ServeServices {
                                     reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog, cipher: cipher)
         } catch let error as OutboxStore.MissingKey {
             throw UserError("--log-key-file \(configuration.logKeyFile ?? "(none given)"): \(error)")
+        } catch let error as OutboxStore.WrongKey {
+            throw UserError("--log-key-file \(configuration.logKeyFile ?? "(none given)"): \(error)")
         } catch {
             throw UserError("--data-dir \(directory): cannot open the store: \(error)")
         }
         var operations = Routers.OperationsAPI.noAdminToken
-        if store.eventLog != nil, let adminTokens {
-            operations = .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), tokens: adminTokens)
+        if let adminTokens {
+            operations = store.eventLog == nil ? .noEventLog(tokens: adminTokens)
+                : .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), tokens: adminTokens)
         }
         let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health)
         return Sink(sink: DurableSink(store: store, kafka: { health.status.readiness }),
