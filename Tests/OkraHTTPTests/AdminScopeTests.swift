@@ -182,4 +182,55 @@ struct AdminScopeTests {
             #expect(!trail.body.contains(HTTP.scopedToken(.readPII)), "a secret is never on the trail")
         }
     }
+
+    /// Operations whose redrive stops part way and whose audit trail cannot be written on demand.
+    final class FailingOperations: Operations {
+        let inner = RecordingOperations()
+        let trailBroken = Mutex(false)
+        func events(_ filter: EventFilter, limit: Int, before cursor: Int64?, withData: Bool) async throws -> (entries: [LogEntry], next: Int64?) {
+            try await inner.events(filter, limit: limit, before: cursor, withData: withData)
+        }
+        func event(_ key: String, environment: String?) async throws -> [LogEntry] { try await inner.event(key, environment: environment) }
+        func export(_ filter: EventFilter, _ body: (LogEntry) async throws -> Void) async throws { try await inner.export(filter, body) }
+        func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan { try await inner.replay(filter, ids: ids, execute: execute) }
+        func parked(limit: Int) async throws -> [ParkedEntry] { [] }
+        func redrive(_ selection: ParkedSelection) async throws -> Int { throw OperationsUnavailable("the redrive stopped after 4 records were put back") }
+        func discard(_ selection: ParkedSelection) async throws -> Int { 1 }
+        func audit(_ record: AuditRecord) async throws {
+            if trailBroken.withLock({ $0 }) { throw OperationsUnavailable("the audit trail could not be written: disk full") }
+            try await inner.audit(record)
+        }
+        func auditTrail(since: Date?, until: Date?, limit: Int, before cursor: Int64?) async throws -> (records: [AuditRecord], next: Int64?) { ([], nil) }
+        func erase(customer: String) async throws -> Erasure { Erasure(erased: 0, waiting: 0, parked: 0) }
+    }
+
+    @Test("an action that stops part way is on the trail with its error; with the trail broken, a done action still answers and a show in clear is refused")
+    func auditFailures() async throws {
+        let operations = FailingOperations()
+        let id = operations.inner.entries[0].id!
+        try await HTTP.withServer(operations: .served(operations, tokens: HTTP.adminTokens)) { _, adminPort, _ in
+            let stopped = try await HTTP.request(adminPort, "POST", "/admin/parked/redrive", body: #"{"all":true}"#, headers: Self.auth(.operate))
+            #expect(stopped.status == 503)
+            let line = operations.inner.audits.withLock { $0.last }
+            #expect(line?.action == .redrive && line?.error?.contains("after 4 records") == true && line?.count == 0, "\(String(describing: line))")
+
+            operations.trailBroken.withLock { $0 = true }
+            let discarded = try await HTTP.request(adminPort, "POST", "/admin/parked/discard", body: #"{"all":true}"#, headers: Self.auth(.operate))
+            #expect(discarded.status == 200, "the discard was done: its answer says so")
+            let shown = try await HTTP.request(adminPort, "GET", "/admin/events/\(id)", headers: Self.auth(.readPII))
+            #expect(shown.status == 503 && !shown.body.contains(Self.bvn), "no personal data without its audit line: \(shown.body)")
+            let masked = try await HTTP.request(adminPort, "GET", "/admin/events/\(id)", headers: Self.auth(.read))
+            #expect(masked.status == 200, "a masked show needs no audit line")
+        }
+    }
+
+    @Test("with the event log off (--retain 0), the API says so, and GET /admin/token still answers")
+    func eventLogOff() async throws {
+        try await HTTP.withServer(operations: .noEventLog(tokens: HTTP.adminTokens)) { _, adminPort, _ in
+            let events = try await HTTP.request(adminPort, "GET", "/admin/events", headers: Self.auth(.operate))
+            #expect(events.status == 404 && (events.error?["message"] as? String)?.contains("--retain 0") == true, "\(events.body)")
+            #expect(try await HTTP.request(adminPort, "GET", "/admin/token", headers: Self.auth(.read)).status == 200)
+            #expect(try await HTTP.request(adminPort, "GET", "/admin/token").status == 401)
+        }
+    }
 }
