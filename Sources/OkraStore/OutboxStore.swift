@@ -235,6 +235,7 @@ public final class OutboxStore: Sendable {
     public struct WrongKey: Error, CustomStringConvertible {
         /// The key's id.
         public let keyID: String
+        /// One line, naming the id.
         public var description: String {
             "the key \(keyID) of --log-key-file does not open the values sealed under that id: it is another key with the same id; give the key they were sealed with"
         }
@@ -245,6 +246,7 @@ public final class OutboxStore: Sendable {
     public struct MissingKey: Error, CustomStringConvertible {
         /// The key's id.
         public let keyID: String
+        /// One line, naming the id.
         public var description: String {
             "values in the store are sealed under key \(keyID), which --log-key-file does not hold: add its line back (a key is removed only once nothing uses it)"
         }

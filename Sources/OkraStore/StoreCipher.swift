@@ -120,6 +120,7 @@ public final class StoreCipher: Sendable {
 
 /// A key file that cannot be used: what is wrong and where, never a key.
 public struct KeyFileError: Error, CustomStringConvertible {
+    /// What is wrong, naming the file and the line.
     public let description: String
     init(_ description: String) { self.description = description }
 }
@@ -133,6 +134,7 @@ public enum StoreCipherFailure: Error, CustomStringConvertible {
     /// Sealing failed.
     case sealing(String)
 
+    /// One line, naming the key id, never a key.
     public var description: String {
         switch self {
         case .missingKey(let id): "a stored value is sealed under key \(id), which --log-key-file does not hold"
