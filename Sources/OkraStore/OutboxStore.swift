@@ -221,6 +221,23 @@ public final class OutboxStore: Sendable {
         }
     }
 
+    /// Whether the file at `directory` holds a body, value or headers in clear (written without a
+    /// key, or before one was given): `check` says so when a key file is given.
+    public static func hasValuesInClear(directory: String) throws -> Bool {
+        let path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try DatabaseQueue(path: path, configuration: configuration).read { db in
+            let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_log')").map { $0["name"] as String }
+            guard columns.contains("key_id") else { return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM records)") ?? false }
+            return try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM event_log WHERE key_id IS NULL) OR EXISTS (SELECT 1 FROM records WHERE key_id IS NULL)
+                    OR EXISTS (SELECT 1 FROM parked WHERE key_id IS NULL)
+                """) ?? false
+        }
+    }
+
     /// The first key id the file at `directory` uses whose key in `cipher` does not open a value
     /// sealed under it (another key given the same id); nil when all open (`check`).
     public static func keyThatDoesNotOpen(directory: String, cipher: StoreCipher) throws -> String? {

@@ -18,7 +18,10 @@ public final class StoreCipher: Sendable {
     enum Purpose: String {
         case body, value, headers
 
-        var authenticatedData: Data { Data("okra-bridge/\(rawValue)".utf8) }
+        /// Made once: a value is sealed or opened several times a webhook.
+        private static let data: [Purpose: Data] = [.body: Data("okra-bridge/body".utf8), .value: Data("okra-bridge/value".utf8),
+                                                    .headers: Data("okra-bridge/headers".utf8)]
+        var authenticatedData: Data { Self.data[self]! }
     }
 
     /// The id of the key that seals new values (the file's first).

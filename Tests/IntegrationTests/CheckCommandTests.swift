@@ -119,6 +119,14 @@ struct CheckCommandTests {
                 "\(checks["admin tokens"] ?? [:])")
         #expect(checks["admin tokens"]?["detail"]?.contains("bare-secret") == false, "a secret is never shown")
 
+        // A store written in clear, checked with a key: a warning that its old values stay in clear.
+        let clearBridge = try await ServeEndToEndTests.Bridge.start(bootstrap: bootstrap, extraArguments: ["--log-unencrypted"])
+        #expect(try await clearBridge.post(body, headers: ["Okra-Auth": ServeEndToEndTests.productionToken]).0 == 200)
+        #expect(await clearBridge.stop() == 0)
+        checks = try Self.checks(try await CommandLineTests.run(common.map { $0 == bridge.directory.appendingPathComponent("data").path ? clearBridge.directory.appendingPathComponent("data").path : $0 }
+                                                                + ["--log-key-file", otherKey]).output)
+        #expect(checks["log key"]?["status"] == "warning" && checks["log key"]?["detail"]?.contains("values in clear") == true, "\(checks["log key"] ?? [:])")
+
         // serve refuses the same store with the other key, naming the key; and a log in clear unless told.
         let refused = try await CommandLineTests.run(["serve", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes",
                                                       bridge.directory.appendingPathComponent("routes.json").path,

@@ -110,6 +110,14 @@ struct PrivacyEndToEndTests {
         try await Self.post(payloads, to: read.bridge)
         try await read.waitUntilPublished()
 
+        // Sealed at rest: no sentinel in the store's file or its WAL (the bridge runs with a key file).
+        let data = read.bridge.directory.appendingPathComponent("data/okra-bridge.sqlite").path
+        var stored = Data()
+        for suffix in ["", "-wal"] { stored += FileManager.default.contents(atPath: data + suffix) ?? Data() }
+        #expect(stored.count > 100_000)
+        let atRest = sentinels.filter { stored.range(of: Data($0.utf8)) != nil }
+        #expect(atRest.isEmpty, "in the SQLite file or its WAL: \(atRest.prefix(20))")
+
         let masked = try await Self.everythingShown(to: read, secret: Self.readSecret)
         let leaked = sentinels.filter { masked.contains($0) }
         #expect(leaked.isEmpty, "shown to a read token: \(leaked.prefix(20)) of \(payloads.filter { !Set($0.sentinels).isDisjoint(with: leaked) }.map(\.source))")
@@ -143,6 +151,18 @@ struct PrivacyEndToEndTests {
         let trail = try await operate.json(["audit", "list", "--limit", "5"]).filter { $0["action"] as? String == "erase" }
         #expect(trail.count == 1 && trail.first?["token"] as? String == "ops"
                 && trail.first?["ids"] as? [String] == [customer] && trail.first?["count"] as? Int == count, "\(trail)")
+
+        // A token file reload is on the trail, naming the file and the tokens it now holds.
+        let tokens = folder.appendingPathComponent("admin-tokens")
+        try "support:read=\(Self.readSecret)\nsupport-pii:read,read-pii=\(Self.piiSecret)\nops:operate=\(Self.operateSecret)\nprometheus:metrics=privacy-metrics-secret-0123456\n"
+            .write(to: tokens, atomically: true, encoding: .utf8)
+        var reload: [String: Any]?
+        for _ in 0..<50 where reload == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            reload = try await operate.json(["audit", "list", "--limit", "3"]).first { $0["action"] as? String == "admin-tokens-reload" }
+        }
+        #expect(reload?["token"] as? String == tokens.path && reload?["ids"] as? [String] == ["support", "support-pii", "ops", "prometheus"],
+                "\(String(describing: reload))")
 
         let log = read.bridge.process.log
         let inLog = sentinels.filter { log.contains($0) }

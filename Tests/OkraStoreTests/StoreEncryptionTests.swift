@@ -54,6 +54,20 @@ struct StoreEncryptionTests {
         #expect(redriven.map(\.value) == [pending[1].value])
     }
 
+    @Test("with the event log off and a key, the outbox and parked records are still sealed")
+    func logOffStillSealed() async throws {
+        let harness = try Harness(eventLog: nil, cipher: try Self.cipher("k1"))
+        defer { harness.remove() }
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-O1", secret: "SENTINEL-NOLOG-1")))
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-O2", secret: "SENTINEL-NOLOG-2")))
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        #expect(String(decoding: pending[0].value, as: UTF8.self).contains("SENTINEL-NOLOG-1"))
+        try await harness.store.markPublished(through: pending[0].seq, parking: [OutboxStore.Parking(seq: pending[0].seq, reason: "message_too_large", error: "x")])
+        #expect(try await harness.store.parked(limit: 1).first?.record.value == pending[0].value)
+        let bytes = Self.fileBytes(harness)
+        for sentinel in ["SENTINEL-NOLOG-1", "SENTINEL-NOLOG-2"] { #expect(bytes.range(of: Data(sentinel.utf8)) == nil, "\(sentinel)") }
+    }
+
     @Test("a log written under key 1 reads after key 2 is added first; new values take key 2; dropping key 1 while used refuses to open, naming it")
     func rotation() async throws {
         let first = try Harness(cipher: try Self.cipher("k1"))

@@ -74,8 +74,12 @@ struct Preflight {
             if configuration.delivery == .durable, let wrong = try OutboxStore.keyThatDoesNotOpen(directory: configuration.dataDirectory, cipher: cipher) {
                 return .failed("log key", "the key \(wrong) of --log-key-file does not open the values sealed under that id: another key has that id")
             }
-            return .ok("log key", "\(cipher.keyIDs.count) key\(cipher.keyIDs.count == 1 ? "" : "s") (\(cipher.keyIDs.joined(separator: ", "))); \(cipher.currentKeyID) seals"
-                       + (inUse.isEmpty ? "" : "; in use: \(inUse.joined(separator: ", "))"))
+            let keys = "\(cipher.keyIDs.count) key\(cipher.keyIDs.count == 1 ? "" : "s") (\(cipher.keyIDs.joined(separator: ", "))); \(cipher.currentKeyID) seals"
+                + (inUse.isEmpty ? "" : "; in use: \(inUse.joined(separator: ", "))")
+            if configuration.delivery == .durable, try OutboxStore.hasValuesInClear(directory: configuration.dataDirectory) {
+                return .warning("log key", keys + "; the store also holds values in clear from before a key was given: they go with retention (docs/privacy.md)")
+            }
+            return .ok("log key", keys)
         } catch {
             return .failed("log key", "\(ExitStatus.of(error).message.replacingOccurrences(of: "okra-bridge: ", with: ""))")
         }
