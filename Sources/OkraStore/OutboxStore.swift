@@ -413,6 +413,16 @@ public final class OutboxStore: Sendable {
         return (count, oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0)
     }
 
+    /// The store's size on disk: the SQLite file and its WAL, in bytes.
+    public var fileBytes: Int {
+        [path, path + "-wal"].reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+    }
+
+    /// The data volume's used and free bytes (free: what an unprivileged writer may still use), or nil.
+    public var volumeUsage: (used: Int, free: Int)? {
+        volume.usage().map { (max(0, $0.total - $0.free), $0.free) }
+    }
+
     /// The size of SQLite's WAL file in bytes (0 when there is none): it should level off under
     /// load (decision 0005); one that keeps growing means checkpoints cannot finish.
     public var walBytes: Int {

@@ -15,6 +15,10 @@ public struct StoreUpkeep: Service {
     private let walBytes: Gauge
     private let parked: Gauge
     private let volumeFull: Gauge
+    private let storeBytes: Gauge
+    private let logBytes: Gauge
+    private let volumeUsed: Gauge
+    private let volumeFree: Gauge
 
     /// Upkeep of `store`, pruning every `pruneInterval`.
     public init(store: OutboxStore, logger: Logger, pruneInterval: Duration = .seconds(60), metrics: MetricsFactory = MetricsSystem.factory) {
@@ -26,6 +30,10 @@ public struct StoreUpkeep: Service {
         walBytes = Gauge(label: "okra_bridge_store_wal_bytes", factory: metrics)
         parked = Gauge(label: "okra_bridge_parked_records", factory: metrics)
         volumeFull = Gauge(label: "okra_bridge_store_volume_full", factory: metrics)
+        storeBytes = Gauge(label: "okra_bridge_store_bytes", factory: metrics)
+        logBytes = Gauge(label: "okra_bridge_event_log_bytes", factory: metrics)
+        volumeUsed = Gauge(label: "okra_bridge_store_volume_used_bytes", factory: metrics)
+        volumeFree = Gauge(label: "okra_bridge_store_volume_free_bytes", factory: metrics)
     }
 
     /// Keeps up until graceful shutdown.
@@ -54,6 +62,12 @@ public struct StoreUpkeep: Service {
         walBytes.record(store.walBytes)
         parked.record(await store.parkedCount)
         volumeFull.record(store.volumeIsFull ? 1 : 0)
+        storeBytes.record(store.fileBytes)
+        logBytes.record(await store.eventLogBytes)
+        if let usage = store.volumeUsage {
+            volumeUsed.record(usage.used)
+            volumeFree.record(usage.free)
+        }
     }
 
     /// Erasures that waited for delivery, once it came.

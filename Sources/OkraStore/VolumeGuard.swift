@@ -44,6 +44,14 @@ final class VolumeGuard: Sendable {
     }
 
     /// Bytes available to this process on the store's volume; nil when that cannot be read.
+    /// The volume's size and its free bytes for unprivileged writers (statvfs), or nil.
+    func usage() -> (total: Int, free: Int)? {
+        var stats = statvfs()
+        guard directoryDescriptor >= 0, fstatvfs(directoryDescriptor, &stats) == 0 else { return nil }
+        let free = freeSpace?() ?? Int(stats.f_bavail) * Int(stats.f_frsize)
+        return (Int(stats.f_blocks) * Int(stats.f_frsize), free)
+    }
+
     func availableBytes() -> Int? {
         if let freeSpace { return freeSpace() }
         var stats = statvfs()

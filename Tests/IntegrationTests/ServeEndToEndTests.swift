@@ -127,6 +127,12 @@ struct ServeEndToEndTests {
         // The store's WAL exists from the first commit on, and its size is reported.
         let walLine = text.split(separator: "\n").first { $0.hasPrefix("okra_bridge_store_wal_bytes ") }
         #expect(walLine.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(text.prefix(2000))")
+        // And the store's and the data volume's sizes.
+        for gauge in ["okra_bridge_store_bytes", "okra_bridge_store_volume_used_bytes", "okra_bridge_store_volume_free_bytes"] {
+            let line = text.split(separator: "\n").first { $0.hasPrefix(gauge + " ") }
+            #expect(line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(gauge): \(text.prefix(3000))")
+        }
+        #expect(text.contains("okra_bridge_event_log_bytes "), "\(text.prefix(3000))")
         for probe in ["/healthz", "/readyz"] {
             #expect(try await admin.get(probe).0 == 200)
             #expect(try await bridge.get(probe).0 == 200)

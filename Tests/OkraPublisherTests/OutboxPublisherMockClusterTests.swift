@@ -137,6 +137,13 @@ struct OutboxPublisherMockClusterTests {
         // The store's upkeep (not the publisher) keeps the gauges.
         await StoreUpkeep(store: store, logger: Logger(label: "upkeep"), metrics: metrics).recordGauges()
         #expect((try? metrics.expectGauge("okra_bridge_parked_records").lastValue) == 1, "the gauge shows the parked record")
+        // The store's and the volume's sizes, for the alerts on a filling volume.
+        let storeBytes = try metrics.expectGauge("okra_bridge_store_bytes").lastValue ?? 0
+        #expect(storeBytes >= 20_000 && storeBytes == Double(store.fileBytes), "the parked record's 20 kB are in the file")
+        #expect((try metrics.expectGauge("okra_bridge_event_log_bytes").lastValue ?? 0) == Double(await store.eventLogBytes))
+        let used = try metrics.expectGauge("okra_bridge_store_volume_used_bytes").lastValue ?? 0
+        let free = try metrics.expectGauge("okra_bridge_store_volume_free_bytes").lastValue ?? 0
+        #expect(used > 0 && free > 0 && used >= storeBytes)
         #expect(await DurableSink(store: store).readiness().parked == 1)
     }
 
