@@ -31,7 +31,7 @@ public enum Routers {
         var allowed = probePaths
         allowed["/webhooks/okra"] = "POST"
         if metrics != nil { allowed["/metrics"] = "GET, HEAD" }
-        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0) }))
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0, on: .ingest) }))
         router.post("/webhooks/okra") { request, context -> Response in
             let received = Date()
             let credentials = DeliveryRequest(
@@ -87,7 +87,7 @@ public enum Routers {
         var allowed = probePaths
         allowed["/metrics"] = "GET, HEAD"
         allowed.merge(OperationsRoutes.paths) { $1 }
-        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0) }))
+        router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0, on: .admin) }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
         OperationsRoutes.add(to: router, operations)

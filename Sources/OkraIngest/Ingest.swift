@@ -15,7 +15,7 @@ public final class Ingest: Sendable {
     private let routes: any RouteSource
     private let sink: any EventSink
     private let logger: Logger
-    private let requests: [String: Counter]
+    private let requests: [ListenerName: [String: Counter]]
     private let droppedAttributes: [String: Counter]
     private let ackLatency: CoreMetrics.Timer
 
@@ -30,9 +30,17 @@ public final class Ingest: Sendable {
         self.routes = routes
         self.sink = sink
         self.logger = logger
-        self.requests = IngestAnswer.results.reduce(into: [:]) {
-            $0[$1] = Counter(label: "okra_bridge_requests_total", dimensions: [("result", $1)], factory: metrics)
+        // Every known pair made now, so each series exists at 0 before its first event (a first
+        // refusal is then seen by increase(), and by a scrape check): the webhook's answers on the
+        // ingest listener, the listeners' own answers on both.
+        var requests: [ListenerName: [String: Counter]] = [:]
+        for listener in ListenerName.allCases {
+            let results = listener == .ingest ? IngestAnswer.results : ListenerRefusal.allCases.map(\.rawValue)
+            requests[listener] = results.reduce(into: [:]) {
+                $0[$1] = Counter(label: "okra_bridge_requests_total", dimensions: [("listener", listener.rawValue), ("result", $1)], factory: metrics)
+            }
         }
+        self.requests = requests
         self.droppedAttributes = Self.textAttributes.reduce(into: [:]) {
             $0[$1] = Counter(label: "okra_bridge_attributes_dropped_total", dimensions: [("attribute", $1)], factory: metrics)
         }
@@ -81,9 +89,9 @@ public final class Ingest: Sendable {
         return answer
     }
 
-    /// Counts an answer a listener made by itself (404 or 405, 408, 400, 503 over capacity).
-    public func count(_ refusal: ListenerRefusal) {
-        requests[refusal.rawValue]?.increment()
+    /// Counts an answer `listener` made by itself (404 or 405, 408, 400, 503 over capacity, 500).
+    public func count(_ refusal: ListenerRefusal, on listener: ListenerName) {
+        requests[listener]?[refusal.rawValue]?.increment()
     }
 
     /// Readiness: the active routes and the sink's state.
@@ -92,7 +100,7 @@ public final class Ingest: Sendable {
     }
 
     private func counted(_ answer: IngestAnswer) -> IngestAnswer {
-        requests[answer.result]?.increment()
+        requests[.ingest]?[answer.result]?.increment()
         return answer
     }
 

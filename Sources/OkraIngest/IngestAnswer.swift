@@ -31,6 +31,14 @@ public enum IngestAnswer: Sendable, Equatable {
         + ListenerRefusal.allCases.map(\.rawValue)
 }
 
+/// The listener a request came to: the `listener` label of `okra_bridge_requests_total`.
+public enum ListenerName: String, Sendable, CaseIterable {
+    /// `--listen`: Okra's webhooks.
+    case ingest
+    /// `--admin-listen`: probes, `/metrics`, the operations API.
+    case admin
+}
+
 /// What a listener answers by itself, before or around the pipeline; counted in
 /// `okra_bridge_requests_total` under its raw value as the `result` label.
 public enum ListenerRefusal: String, Sendable, CaseIterable {

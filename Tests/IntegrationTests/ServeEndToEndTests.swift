@@ -123,7 +123,15 @@ struct ServeEndToEndTests {
         #expect(try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)x"]).0 == 401)
         let (status, text) = try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)"])
         #expect(status == 200)
-        #expect(text.contains(#"okra_bridge_requests_total{result="accepted"} 1"#), "\(text.prefix(2000))")
+        #expect(text.contains(#"okra_bridge_requests_total{listener="ingest",result="accepted"} 1"#), "\(text.prefix(2000))")
+        // Every known pair is there from the start, at 0; a 404 on the admin listener is its own.
+        #expect(text.contains(#"okra_bridge_requests_total{listener="ingest",result="unauthorized"} 0"#), "\(text.prefix(2000))")
+        // The ingest listener answered its /metrics 404 above; two 404s on the admin listener count there.
+        #expect(try await admin.get("/no-such-path").0 == 404)
+        #expect(try await admin.get("/nor-this").0 == 404)
+        let after = try await admin.request("GET", "/metrics", body: nil, headers: ["Authorization": "Bearer \(adminToken)"]).1
+        #expect(after.contains(#"okra_bridge_requests_total{listener="admin",result="not_found"} 2"#)
+                && after.contains(#"okra_bridge_requests_total{listener="ingest",result="not_found"} 1"#), "\(after.prefix(3000))")
         // The store's WAL exists from the first commit on, and its size is reported.
         let walLine = text.split(separator: "\n").first { $0.hasPrefix("okra_bridge_store_wal_bytes ") }
         #expect(walLine.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(text.prefix(2000))")

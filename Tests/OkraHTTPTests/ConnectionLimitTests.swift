@@ -35,7 +35,7 @@ struct ConnectionLimitTests {
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
         let refusals = Refusals()
-        let gate = ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(check), count: { ingest.count($0); refusals.add($0) })
+        let gate = ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(check), count: { ingest.count($0, on: .ingest); refusals.add($0) })
         try await Loopback.serve([{ running in
             Application(router: Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil), server: .http1(gate: gate),
                         configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)

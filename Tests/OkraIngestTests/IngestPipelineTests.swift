@@ -47,7 +47,7 @@ struct IngestPipelineTests {
         }
 
         func count(_ result: String) throws -> Int64 {
-            try metrics.expectCounter("okra_bridge_requests_total", [("result", result)]).totalValue
+            try metrics.expectCounter("okra_bridge_requests_total", [("listener", "ingest"), ("result", result)]).totalValue
         }
     }
 

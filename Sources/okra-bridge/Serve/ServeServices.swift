@@ -224,14 +224,14 @@ enum ServeServices {
         )
         if let admin = configuration.adminListen {
             let adminApp = Application(router: Routers.admin(ingest, metrics: metrics, operations: operations),
-                                       server: .http1(gate: ConnectionGate(limits: limits, listener: "admin", count: { ingest.count($0) })),
+                                       server: .http1(gate: ConnectionGate(limits: limits, listener: "admin", count: { ingest.count($0, on: .admin) })),
                                        configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: "okra-bridge-admin"), logger: logger)
             services.append(.init(service: Listener(app: adminApp, name: "admin", address: "\(admin.host):\(admin.port)")))
         }
         let listen = configuration.listen
         let app = Application(router: Routers.ingest(ingest, maxBody: configuration.maxBody, bodyBudget: BodyBudget(limit: configuration.maxInflightBody),
                                                      metrics: configuration.adminListen == nil ? metrics : nil),
-                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(senderCheck), count: { ingest.count($0) })),
+                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(senderCheck), count: { ingest.count($0, on: .ingest) })),
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, name: "ingest", address: "\(listen.host):\(listen.port)")))
         return services
