@@ -79,6 +79,8 @@ public final class OutboxPublisher: Service, Sendable {
         self.failures = Counter(label: "okra_bridge_publish_errors_total", factory: metrics)
         self.recreations = Counter(label: "okra_bridge_producer_recreated_total", factory: metrics)
         self.storeErrors = Counter(label: "okra_bridge_store_errors_total", factory: metrics)
+        // At 0 from the start, so a first parked record is seen by increase() and by a scrape check.
+        for reason in RoundTally.parkReasons { _ = parkedTotal(reason.rawValue) }
     }
 
     /// `okra_bridge_records_parked_total{reason}`.

@@ -78,6 +78,9 @@ struct RoundTally {
         error.kind?.rawValue ?? "other"
     }
 
+    /// The reasons a record is parked for, whose counters exist at 0 from the start.
+    static let parkReasons: [KafkaErrorKind] = [.messageTooLarge, .unknownTopic, .topicAuthorization, .invalidTopic, .unclassified]
+
     private mutating func flushRun() {
         if let run { publishedByTopic[run.topic, default: 0] += run.count }
         run = nil
