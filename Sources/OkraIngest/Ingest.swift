@@ -18,6 +18,8 @@ public final class Ingest: Sendable {
     private let requests: [ListenerName: [String: Counter]]
     private let droppedAttributes: [String: Counter]
     private let ackLatency: CoreMetrics.Timer
+    /// Refused requests in the log, once a minute per reason and address.
+    private let refusalLines: RefusalLines
 
     /// The attributes taken from the payload's text, which are left out when CloudEvents
     /// forbids their characters (`okra_bridge_attributes_dropped_total{attribute}`).
@@ -45,6 +47,7 @@ public final class Ingest: Sendable {
             $0[$1] = Counter(label: "okra_bridge_attributes_dropped_total", dimensions: [("attribute", $1)], factory: metrics)
         }
         self.ackLatency = CoreMetrics.Timer(label: "okra_bridge_ack_latency_seconds", factory: metrics)
+        self.refusalLines = RefusalLines(logger: logger)
     }
 
     /// The first stage: the sender's address and token. A refusal is counted and answered;
@@ -52,10 +55,13 @@ public final class Ingest: Sendable {
     public func verify(_ request: DeliveryRequest) -> Verification {
         let address = senderCheck.clientAddress(peer: request.peer, forwardedFor: request.forwardedFor)
         if let refusal = senderCheck.checkAddress(address) {
+            refusalLines.refused(refusal.logReason, address: address)
             return .refused(counted(.refused(refusal)))
         }
         switch senderCheck.authenticate(okraAuth: request.okraAuth, authorization: request.authorization) {
-        case .failure(let refusal): return .refused(counted(.refused(refusal)))
+        case .failure(let refusal):
+            refusalLines.refused(refusal.logReason, address: address)
+            return .refused(counted(.refused(refusal)))
         case .success(let environment): return .verified(VerifiedSender(environment: environment))
         }
     }
