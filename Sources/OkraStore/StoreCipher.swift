@@ -84,6 +84,11 @@ public final class StoreCipher: Sendable {
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 
+    /// Moves the counter to `value`, so a test reaches its wrap without sealing 2³² values.
+    func setNonceCounterForTesting(_ value: UInt32) {
+        nonces.withLock { $0.counter = value }
+    }
+
     /// A fresh nonce (see the type's comment).
     private func nextNonce() -> AES.GCM.Nonce {
         let (prefix, counter) = nonces.withLock { state -> (UInt64, UInt32) in

@@ -107,10 +107,10 @@ struct OutboxPublisherMockClusterTests {
         #expect(parked.reason == "unclassified")
         #expect(parked.error.contains("POLICY_VIOLATION") && parked.error.contains("does not classify"), "\(parked.error)")
         // The same code still refusing: the next record is parked without a wait of its own.
-        let next = ContinuousClock.now
+        // (Parked within 1.5 s, less than --park-after's 2 s: no second wait. A wall-clock bound on
+        // top of it only failed a loaded machine, by 17 ms.)
         _ = try await store.accept(eventID: "okra-next", records: [Self.record("v", "next")], receivedAt: Date())
         #expect(await Self.eventually(.seconds(1.5)) { await store.parkedCount == 2 }, "a run of refused records waits once, not once each")
-        #expect(ContinuousClock.now - next < .seconds(2))
         // What follows goes on once the refusals end.
         producers.refuseWith.withLock { $0 = nil }
         _ = try await store.accept(eventID: "okra-after", records: [Self.record("w", "after")], receivedAt: Date())

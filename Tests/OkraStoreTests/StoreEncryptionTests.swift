@@ -118,6 +118,23 @@ struct StoreEncryptionTests {
         await #expect(throws: StoreCipherFailure.self) { try await harness.store.logEntry(id) }
     }
 
+    @Test("no nonce repeats: within a cipher (the counter), between two made with the same key (the prefix), and across the counter's wrap (a new prefix)")
+    func noncesNeverRepeat() throws {
+        let first = try Self.cipher("k1"), second = try Self.cipher("k1")
+        var nonces: Set<Data> = []
+        for cipher in [first, second] {
+            for index in 0..<5000 { nonces.insert(try cipher.seal(Data([UInt8(index & 0xFF)]), .value).prefix(12)) }
+        }
+        #expect(nonces.count == 10_000)
+        first.setNonceCounterForTesting(.max - 1)
+        let aroundWrap = try (0..<3).map { _ in try first.seal(Data([1]), .value).prefix(12) }
+        #expect(Set(aroundWrap).count == 3 && nonces.isDisjoint(with: aroundWrap))
+        // The counter's last value is used once; the next nonce has a new prefix and starts over.
+        #expect(aroundWrap[0].prefix(8) != aroundWrap[1].prefix(8) && aroundWrap[1].prefix(8) == aroundWrap[2].prefix(8), "a new prefix after the wrap")
+        // Each still opens.
+        #expect(try first.open(first.seal(Data("x".utf8), .body), .body, keyID: "k1") == Array("x".utf8))
+    }
+
     @Test("a key file: ID=BASE64 lines of 32-byte keys, the first sealing; errors name the line, never the key")
     func keyFile() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("okra-keys-\(UUID().uuidString)")
