@@ -36,6 +36,10 @@ public struct CanonicalEvent: Sendable, Equatable {
     public var shape: OkraShape
     /// `partitionkey`: the Kafka key the route chose; nil before routing.
     public var partitionKey: String?
+    /// `traceparent` and `tracestate` (the CloudEvents distributed-tracing extension): the
+    /// webhook's span when tracing is on, else the caller's `traceparent` header; nil without
+    /// either. Not part of the payload: the id does not depend on it.
+    public var trace: TraceContext?
     /// The payload's bytes as received (without a byte-order mark or surrounding whitespace).
     public var data: [UInt8]
     /// The attributes the payload named whose text CloudEvents forbids (control characters,
@@ -66,7 +70,7 @@ public struct CanonicalEvent: Sendable, Equatable {
     /// CloudEvents ones (`ce_` + name in Kafka binary mode).
     public var attributes: [(name: String, value: String)] {
         var list: [(name: String, value: String)] = []
-        list.reserveCapacity(18)
+        list.reserveCapacity(20)
         forEachAttribute { name, value in list.append((name.description, value)) }
         return list
     }
@@ -91,6 +95,10 @@ public struct CanonicalEvent: Sendable, Equatable {
         if let bank { body("okrabank", bank) }
         body("okrashape", shape.rawValue)
         if let partitionKey { body("partitionkey", partitionKey) }
+        if let trace {
+            body("traceparent", trace.traceParent)
+            if let state = trace.traceState { body("tracestate", state) }
+        }
     }
 
     /// The event in CloudEvents structured JSON: the attributes, then `data` with the payload

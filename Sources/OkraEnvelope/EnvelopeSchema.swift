@@ -66,6 +66,8 @@ public enum EnvelopeSchema {
             ("okrabank", text),
             ("okrashape", oneOf(OkraShape.allCases.map(\.rawValue))),
             ("partitionkey", text),
+            ("traceparent", pattern("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")),
+            ("tracestate", text),
         ]
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import OkraEnvelope
 import OkraIngest
 import OkraOperations
 
@@ -59,12 +60,21 @@ public enum Routers {
             } catch is NIOTooManyBytesError {
                 return ingest.tooLarge(limit: maxBody).response
             }
-            let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received)
+            let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received, trace: callerTrace(request.headers))
             return await ingest.ingest(delivery).response
         }
         addProbes(to: router, ingest: ingest, showsKafkaReason: metrics != nil)
         if let metrics { addMetrics(to: router, metrics) }
         return router
+    }
+
+    /// The caller's W3C Trace Context: one well-formed `traceparent` header (two make none, as the
+    /// recommendation says), with its `tracestate` headers joined by commas.
+    static func callerTrace(_ headers: HTTPFields) -> TraceContext? {
+        let parents = headers[values: .init("traceparent")!]
+        guard parents.count == 1, let parent = parents.first else { return nil }
+        let states = headers[values: .init("tracestate")!]
+        return TraceContext(traceParent: parent, traceState: states.isEmpty ? nil : states.joined(separator: ","))
     }
 
     /// The operations API's place on the admin listener (§9).

@@ -19,12 +19,14 @@ public enum Decision: Sendable {
 
 /// The pipeline's decision for `body` from `sender`, received at `receivedAt`, under `routes`:
 /// normalize (a body that is no event is rejected to the dead-letter topic), bind to the token's
-/// environment (another environment is refused), route.
-public func decide(body: [UInt8], sender: VerifiedSender, receivedAt: Date, routes: RouteTable) -> Decision {
+/// environment (another environment is refused), route. `trace` goes onto the event and its
+/// records (or the dead letter): it never changes the id.
+public func decide(body: [UInt8], sender: VerifiedSender, receivedAt: Date, routes: RouteTable, trace: TraceContext? = nil) -> Decision {
     switch Normalizer.normalize(body, receivedAt: receivedAt) {
     case .failure(let rejection):
-        return .rejected(rejection, deadLetter: Router.deadLetter(body: body, rejection: rejection, receivedAt: receivedAt, table: routes))
-    case .success(let event):
+        return .rejected(rejection, deadLetter: Router.deadLetter(body: body, rejection: rejection, receivedAt: receivedAt, table: routes, trace: trace))
+    case .success(var event):
+        event.trace = trace
         return decide(event: event, sender: sender, receivedAt: receivedAt, routes: routes)
     }
 }

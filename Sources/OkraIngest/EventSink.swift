@@ -11,6 +11,14 @@ public protocol EventSink: Sendable {
 
     /// The sink's part of `/readyz`.
     func readiness() async -> SinkReadiness
+
+    /// The name of the span ``accept(_:)`` is traced as (a child of the webhook's span).
+    var acceptSpanName: String { get }
+}
+
+extension EventSink {
+    /// `accept`, for a sink that names its work no better.
+    public var acceptSpanName: String { "accept" }
 }
 
 /// What a sink did with an event.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OkraEnvelope
 import OkraRouting
+import Tracing
 
 /// The webhook pipeline: verified delivery -> canonical event -> routed records -> sink, with an
 /// answer at the end. The event is durable (or delivered) before a 200.
@@ -20,6 +21,8 @@ public final class Ingest: Sendable {
     private let ackLatency: CoreMetrics.Timer
     /// Refused requests in the log, once a minute per reason and address.
     private let refusalLines: RefusalLines
+    /// Spans, when tracing is on.
+    private let tracing: EventTracing
 
     /// The attributes taken from the payload's text, which are left out when CloudEvents
     /// forbids their characters (`okra_bridge_attributes_dropped_total{attribute}`).
@@ -27,7 +30,8 @@ public final class Ingest: Sendable {
 
     /// A pipeline from the sender check, through the active routes, into `sink`.
     public init(senderCheck: SenderCheck, routes: any RouteSource, sink: any EventSink, logger: Logger,
-                metrics: MetricsFactory = MetricsSystem.factory) {
+                metrics: MetricsFactory = MetricsSystem.factory, tracing: EventTracing = .off) {
+        self.tracing = tracing
         self.senderCheck = senderCheck
         self.routes = routes
         self.sink = sink
@@ -84,10 +88,18 @@ public final class Ingest: Sendable {
         counted(.tooLarge(limit: limit))
     }
 
-    /// Normalizes, routes and hands one verified body to the sink.
+    /// Normalizes, routes and hands one verified body to the sink; with tracing on, as a span.
     public func ingest(_ delivery: VerifiedDelivery) async -> IngestAnswer {
         let started = ContinuousClock.now
-        let answer = counted(await process(delivery))
+        let answer: IngestAnswer
+        if let span = tracing.start("POST /webhooks/okra", kind: .server, parent: delivery.trace) {
+            // The event carries the webhook's span, in the caller's trace when it sent one.
+            answer = counted(await process(delivery, trace: span.trace ?? delivery.trace, span: span))
+            span.describe(answer)
+            span.span.end()
+        } else {
+            answer = counted(await process(delivery, trace: delivery.trace, span: nil))
+        }
         if case .accepted = answer {
             let elapsed = ContinuousClock.now - started
             ackLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
@@ -110,19 +122,20 @@ public final class Ingest: Sendable {
         return answer
     }
 
-    private func process(_ delivery: VerifiedDelivery) async -> IngestAnswer {
+    private func process(_ delivery: VerifiedDelivery, trace: TraceContext?, span: EventSpan?) async -> IngestAnswer {
         let table = routes.table
         let receivedAt = delivery.receivedAt
-        switch decide(body: delivery.body, sender: delivery.sender, receivedAt: receivedAt, routes: table) {
+        switch decide(body: delivery.body, sender: delivery.sender, receivedAt: receivedAt, routes: table, trace: trace) {
         case .rejected(let rejection, let record):
             // Not an event: the raw body still goes to the dead-letter topic, durably.
             let provenance = Provenance(envelope: nil, body: delivery.body, tokenEnvironment: delivery.sender.environment,
-                                        deadLetterReason: rejection.reason.rawValue)
-            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance)) { return answer }
-            logger.notice("rejected body sent to the dead-letter topic", metadata: ["reason": "\(rejection.reason)", "topic": "\(record.topic)"])
+                                        deadLetterReason: rejection.reason.rawValue, trace: trace)
+            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance), span: span) { return answer }
+            logger.notice("rejected body sent to the dead-letter topic",
+                          metadata: Self.metadata(id: nil, trace: trace, ["reason": "\(rejection.reason)", "topic": "\(record.topic)"]))
             return .rejected(rejection)
         case .refused(let refusal, let event):
-            logger.warning("refused: environment mismatch", metadata: ["event.id": "\(event.id)"])
+            logger.warning("refused: environment mismatch", metadata: Self.metadata(id: event.id, trace: trace))
             return .refused(refusal)
         case .routed(let event, let decision):
             countDroppedAttributes(of: event)
@@ -131,13 +144,13 @@ public final class Ingest: Sendable {
                                         droppedBy: decision.dropped ? decision.matchedRoutes.last : nil)
             if decision.dropped {
                 // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
-                logger.info("event dropped by route", metadata: ["event.id": "\(event.id)", "routes": "\(decision.matchedRoutes)"])
+                logger.info("event dropped by route", metadata: Self.metadata(id: event.id, trace: trace, ["routes": "\(decision.matchedRoutes)"]))
             }
-            switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance)) {
+            switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance), span: span) {
             case .failed(let answer):
                 return answer
             case .taken(let acceptance):
-                logger.debug("event stored", metadata: ["event.id": "\(event.id)", "event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"])
+                logger.debug("event stored", metadata: Self.metadata(id: event.id, trace: trace, ["event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"]))
                 return .accepted(id: event.id, duplicate: acceptance == .duplicate)
             }
         }
@@ -146,7 +159,7 @@ public final class Ingest: Sendable {
     private func countDroppedAttributes(of event: CanonicalEvent) {
         for attribute in event.droppedAttributes {
             droppedAttributes[attribute]?.increment()
-            logger.notice("attribute left out: its text has characters CloudEvents forbids", metadata: ["event.id": "\(event.id)", "attribute": "\(attribute)"])
+            logger.notice("attribute left out: its text has characters CloudEvents forbids", metadata: Self.metadata(id: event.id, trace: event.trace, ["attribute": "\(attribute)"]))
         }
     }
 
@@ -155,13 +168,28 @@ public final class Ingest: Sendable {
         case failed(IngestAnswer)
     }
 
-    /// Hands records to the sink; the 503 answer when it could not take them.
-    private func hand(_ routed: RoutedEvent) async -> Handed {
+    /// Hands records to the sink, in a child span of the webhook's when tracing is on; the 503
+    /// answer when it could not take them.
+    private func hand(_ routed: RoutedEvent, span parent: EventSpan?) async -> Handed {
+        let span = parent.flatMap { tracing.start(sink.acceptSpanName, kind: .internal, parentSpan: $0.context) }
+        defer { span?.span.end() }
         do {
             return .taken(try await sink.accept(routed))
         } catch {
-            logger.error("cannot make the event durable; answering 503", metadata: ["event.id": "\(routed.id ?? "-")", "error": "\(error)"])
+            span?.span.recordError(error)
+            span?.span.setStatus(SpanStatus(code: .error))
+            logger.error("cannot make the event durable; answering 503",
+                         metadata: Self.metadata(id: routed.id, trace: routed.provenance?.trace, ["error": "\(error)"]))
             return .failed(.unavailable(retryAfterSeconds: 5))
         }
+    }
+
+    /// The metadata of a log line about an event: its `event.id` and, when it is in a trace,
+    /// `trace.id`, then `extra`.
+    static func metadata(id: String?, trace: TraceContext?, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata["event.id"] = "\(id ?? "-")"
+        if let trace { metadata["trace.id"] = "\(trace.traceID)" }
+        return metadata
     }
 }

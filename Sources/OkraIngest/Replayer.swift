@@ -126,7 +126,7 @@ public struct Replayer: Sendable {
             // Stored by an older bridge, an attribute may hold what CloudEvents forbids: left out here too.
             decide(event: envelope.droppingForbiddenAttributes(), sender: sender, receivedAt: receivedAt, routes: table)
         } else {
-            decide(body: entry.body, sender: sender, receivedAt: receivedAt, routes: table)
+            decide(body: entry.body, sender: sender, receivedAt: receivedAt, routes: table, trace: entry.trace)
         }
         var records: [RoutedRecord]
         var recovered = false

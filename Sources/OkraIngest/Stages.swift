@@ -45,12 +45,15 @@ public struct VerifiedDelivery: Sendable {
     public var body: [UInt8]
     /// When the bridge received the request.
     public var receivedAt: Date
+    /// The caller's trace context (its `traceparent` and `tracestate` headers), when well formed.
+    public var trace: TraceContext?
 
-    /// A verified body received at `receivedAt`.
-    public init(sender: VerifiedSender, body: [UInt8], receivedAt: Date) {
+    /// A verified body received at `receivedAt`, in the caller's trace `trace`.
+    public init(sender: VerifiedSender, body: [UInt8], receivedAt: Date, trace: TraceContext? = nil) {
         self.sender = sender
         self.body = body
         self.receivedAt = receivedAt
+        self.trace = trace
     }
 }
 
@@ -92,13 +95,17 @@ public struct Provenance: Sendable, Equatable {
     public var deadLetterReason: String?
     /// The route that dropped it, if one did.
     public var droppedBy: String?
+    /// The trace context of the request (the envelope's, when there is one).
+    public var trace: TraceContext?
 
     /// The provenance of one request.
-    public init(envelope: CanonicalEvent?, body: [UInt8], tokenEnvironment: OkraEnvironment?, deadLetterReason: String? = nil, droppedBy: String? = nil) {
+    public init(envelope: CanonicalEvent?, body: [UInt8], tokenEnvironment: OkraEnvironment?, deadLetterReason: String? = nil, droppedBy: String? = nil,
+                trace: TraceContext? = nil) {
         self.envelope = envelope
         self.body = body
         self.tokenEnvironment = tokenEnvironment
         self.deadLetterReason = deadLetterReason
         self.droppedBy = droppedBy
+        self.trace = trace ?? envelope?.trace
     }
 }

@@ -108,10 +108,13 @@ public struct LogEntry: Sendable, Equatable {
     public var records: [LoggedRecord]
     /// Each time an operator replayed it, oldest first: the records routed then, with their states.
     public var replays: [LoggedReplay]
+    /// The trace context it arrived with (also the envelope's, when it has one): a replay keeps it.
+    public var trace: TraceContext?
 
     /// An entry.
     public init(entry: Int64, id: String?, recordedAtMilliseconds: Int64, envelope: CanonicalEvent?, tokenEnvironment: OkraEnvironment?,
-                deadletter: Bool, reason: String?, body: [UInt8], duplicates: Int, records: [LoggedRecord], replays: [LoggedReplay] = []) {
+                deadletter: Bool, reason: String?, body: [UInt8], duplicates: Int, records: [LoggedRecord], replays: [LoggedReplay] = [],
+                trace: TraceContext? = nil) {
         self.entry = entry
         self.id = id
         self.recordedAtMilliseconds = recordedAtMilliseconds
@@ -123,6 +126,7 @@ public struct LogEntry: Sendable, Equatable {
         self.duplicates = duplicates
         self.records = records
         self.replays = replays
+        self.trace = trace ?? envelope?.trace
     }
 
     /// Whether one of its records, first or replayed, is in `state`.

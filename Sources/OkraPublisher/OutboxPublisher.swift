@@ -1,10 +1,13 @@
 import CoreMetrics
 import Foundation
 import Logging
+import OkraEnvelope
+import OkraIngest
 import OkraKafka
 import OkraStore
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Drains the outbox to Kafka: oldest first, each round's records sent in outbox order (so
 /// records with the same key keep their order); the publish mark moves only over records with a
@@ -31,6 +34,7 @@ public final class OutboxPublisher: Service, Sendable {
     private let parkAfter: Mutex<ParkAfter>
     private let health: KafkaHealth?
     private let retryLogInterval: Duration
+    private let tracing: EventTracing
 
     /// - Parameters:
     ///   - makeProducer: creates a producer; called at start and whenever one must be replaced.
@@ -46,6 +50,8 @@ public final class OutboxPublisher: Service, Sendable {
     ///     outbox is empty, the publisher asks a broker for metadata every few seconds, so the
     ///     state turns ok once Kafka is back even when nothing is left to send.
     ///   - retryLogInterval: the shortest time between two "delivery failing" lines.
+    ///   - tracing: when on, each delivered or failed record with a `traceparent` header is a
+    ///     `kafka delivery` span, a child of the webhook's span, from its send to its report.
     public init(
         store: OutboxStore,
         makeProducer: @escaping @Sendable () throws -> KafkaProducer,
@@ -59,8 +65,10 @@ public final class OutboxPublisher: Service, Sendable {
         parkAfter: Duration = .seconds(600),
         health: KafkaHealth? = nil,
         retryLogInterval: Duration = .seconds(60),
-        metrics: MetricsFactory = MetricsSystem.factory
+        metrics: MetricsFactory = MetricsSystem.factory,
+        tracing: EventTracing = .off
     ) {
+        self.tracing = tracing
         self.health = health
         self.retryLogInterval = retryLogInterval
         self.shutdownGrace = shutdownGrace
@@ -182,6 +190,18 @@ public final class OutboxPublisher: Service, Sendable {
         }
     }
 
+    /// The `kafka delivery` span of a record in a trace, started when it was sent; nil for a
+    /// record without a `traceparent` header.
+    private func deliverySpan(_ record: OutboxStore.PendingRecord, at start: DefaultTracerClock.Instant) -> EventSpan? {
+        guard let trace = TraceContext(headers: record.headers),
+              let span = tracing.start("kafka delivery", kind: .producer, parent: trace, at: start) else { return nil }
+        span.span.attributes["messaging.system"] = "kafka"
+        span.span.attributes["messaging.destination.name"] = record.topic
+        span.span.attributes["messaging.operation.type"] = "send"
+        if let id = record.eventID { span.span.attributes["okra.event.id"] = id }
+        return span
+    }
+
     /// Sends one batch of the oldest unpublished records and moves the publish mark over the
     /// delivered and parked ones that follow it without a gap (``RoundTally``).
     func publishRound(_ producer: KafkaProducer) async throws -> RoundTally {
@@ -193,7 +213,11 @@ public final class OutboxPublisher: Service, Sendable {
         guard !batch.isEmpty else { return tally }
         var sent: [Result<KafkaDelivery, KafkaError>] = []
         sent.reserveCapacity(batch.count)
+        // With tracing on, when each record was handed to the producer: its span's start.
+        var sentAt: [DefaultTracerClock.Instant] = []
+        if tracing.isOn { sentAt.reserveCapacity(batch.count) }
         for record in batch {
+            if tracing.isOn { sentAt.append(DefaultTracerClock.now) }
             do {
                 sent.append(.success(try producer.send(record)))
                 tally.enqueued()
@@ -205,7 +229,9 @@ public final class OutboxPublisher: Service, Sendable {
             }
         }
         var judged = false
-        for (record, outcome) in zip(batch, sent) {
+        for (index, (record, outcome)) in zip(batch, sent).enumerated() {
+            let span = tracing.isOn ? deliverySpan(record, at: sentAt[index]) : nil
+            defer { span?.span.end() }
             do {
                 _ = try await outcome.get().result()
                 tally.delivered(seq: record.seq, topic: record.topic)
@@ -218,6 +244,8 @@ public final class OutboxPublisher: Service, Sendable {
                     judged = true
                     error = parkAfter.withLock { $0.judge(error, now: .now) }
                 }
+                span?.span.recordError(error)
+                span?.span.setStatus(SpanStatus(code: .error))
                 tally.failed(seq: record.seq, error: error)
             }
         }
@@ -228,10 +256,12 @@ public final class OutboxPublisher: Service, Sendable {
         for parking in tally.parking {
             let record = batch.first { $0.seq == parking.seq }
             parkedTotal(parking.reason).increment()
-            logger.error("record parked: Kafka refused it for good; the records after it go on", metadata: [
+            var metadata: Logger.Metadata = [
                 "event.id": "\(record?.eventID ?? "-")", "topic": "\(record?.topic ?? "-")", "outbox.seq": "\(parking.seq)",
                 "reason": "\(parking.reason)", "error": "\(parking.error)",
-            ])
+            ]
+            if let trace = record.flatMap({ TraceContext(headers: $0.headers) }) { metadata["trace.id"] = "\(trace.traceID)" }
+            logger.error("record parked: Kafka refused it for good; the records after it go on", metadata: metadata)
         }
         return tally
     }

@@ -68,7 +68,7 @@ public enum Router {
             }
         }
         if unknownProduct {
-            records.append(deadLetter(body: event.data, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic))
+            records.append(deadLetter(body: event.data, reason: .unrecognized, receivedAt: receivedAt, id: event.id, topic: table.deadLetterTopic, trace: event.trace))
             return RoutingDecision(matchedRoutes: matched, records: records, dropped: false, deadLettered: true)
         }
         let topic = table.defaultTopic.expand(env: event.environment, product: event.product, outcome: event.outcome)
@@ -83,11 +83,9 @@ public enum Router {
         event.partitionKey = key
         switch format {
         case .structured:
-            return RoutedRecord(
-                topic: topic, key: key,
-                headers: [("content-type", "application/cloudevents+json; charset=UTF-8"), ("idempotency-key", event.id)],
-                value: event.jsonBytes(), routeName: routeName
-            )
+            var headers: [(String, String)] = [("content-type", "application/cloudevents+json; charset=UTF-8"), ("idempotency-key", event.id)]
+            appendTrace(event.trace, to: &headers)
+            return RoutedRecord(topic: topic, key: key, headers: headers, value: event.jsonBytes(), routeName: routeName)
         case .binary:
             // CloudEvents Kafka protocol binding: datacontenttype is the content-type header,
             // every other attribute present is a ce_ header.
@@ -95,8 +93,18 @@ public enum Router {
             for (name, value) in event.attributes where name != "datacontenttype" {
                 headers.append(("ce_\(name)", value))
             }
+            // OpenTelemetry's Kafka instrumentations read the plain header, CloudEvents' binding the ce_ one.
+            appendTrace(event.trace, to: &headers)
             return RoutedRecord(topic: topic, key: key, headers: headers, value: event.data, routeName: routeName)
         }
+    }
+
+    /// The W3C Trace Context headers (`traceparent`, `tracestate`) of an event that has them, so a
+    /// consumer continues the trace whatever the record's format.
+    static func appendTrace(_ trace: TraceContext?, to headers: inout [(String, String)]) {
+        guard let trace else { return }
+        headers.append(("traceparent", trace.traceParent))
+        if let state = trace.traceState { headers.append(("tracestate", state)) }
     }
 
     /// The key a route's `key` choice gives; a missing field falls back to the id.
@@ -111,17 +119,18 @@ public enum Router {
     }
 
     /// A dead-letter record: the raw body as received, why, when, and the id if one was made.
-    public static func deadLetter(body: [UInt8], reason: Rejection.Reason, receivedAt: Date, id: String?, topic: String) -> RoutedRecord {
+    public static func deadLetter(body: [UInt8], reason: Rejection.Reason, receivedAt: Date, id: String?, topic: String, trace: TraceContext? = nil) -> RoutedRecord {
         var headers: [(String, String)] = [
             ("okra-bridge-reason", reason.rawValue),
             ("okra-bridge-received-at", RFC3339.milliseconds(receivedAt)),
         ]
         if let id { headers.append(("ce_id", id)) }
+        appendTrace(trace, to: &headers)
         return RoutedRecord(topic: topic, key: id, headers: headers, value: body, routeName: nil)
     }
 
     /// The dead-letter record of a body that could not be normalized.
-    public static func deadLetter(body: [UInt8], rejection: Rejection, receivedAt: Date, table: RouteTable) -> RoutedRecord {
-        deadLetter(body: body, reason: rejection.reason, receivedAt: receivedAt, id: nil, topic: table.deadLetterTopic)
+    public static func deadLetter(body: [UInt8], rejection: Rejection, receivedAt: Date, table: RouteTable, trace: TraceContext? = nil) -> RoutedRecord {
+        deadLetter(body: body, reason: rejection.reason, receivedAt: receivedAt, id: nil, topic: table.deadLetterTopic, trace: trace)
     }
 }

@@ -23,6 +23,9 @@ public struct DurableSink: EventSink {
 
     /// Accepting below the store's bound, full at it, and how many records are parked; Kafka's
     /// state is shown but does not make the sink unready (outages are ridden out from the store).
+    /// The commit that makes the records durable before the 200.
+    public var acceptSpanName: String { "store commit" }
+
     public func readiness() async -> SinkReadiness {
         let parked = await store.parkedCount
         let kafka = self.kafka()

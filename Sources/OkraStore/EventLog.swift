@@ -36,6 +36,8 @@ struct EventLogRow: Sendable {
     /// The body as stored: in clear, or sealed under `keyID`.
     var storedBody: DatabaseValue
     var keyID: String?
+    /// `traceparent`, `tracestate` (in clear: ids, no personal data).
+    var trace: TraceContext?
     /// `[[topic, key, route], ...]`.
     var records: String
     /// What retention by size counts: the body, the records' description, and a fixed 160
@@ -47,6 +49,7 @@ struct EventLogRow: Sendable {
         recordedAt = receivedAtMilliseconds
         envelope = provenance.envelope
         tokenEnvironment = provenance.tokenEnvironment
+        trace = provenance.trace
         outcome = if let reason = provenance.deadLetterReason { .deadLettered(reason: reason) }
             else if let route = provenance.droppedBy { .dropped(by: route) }
             else { .routed }
@@ -94,6 +97,7 @@ struct EventLogRow: Sendable {
             id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
             event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
             event?.bank, event?.shape.rawValue, deadletter, reason, droppedBy, storedBody, records, bytes, keyID,
+            trace?.traceParent, trace?.traceState,
         ]
         columnValues = StatementArguments(values)
     }
@@ -111,7 +115,7 @@ enum EventLogQuery {
     /// made a million-entry export about 20% slower).
     enum Column: Int, CaseIterable {
         case entry, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape,
-             deadletter, reason, dropped_by, body, first_seq, records, duplicates, key_id
+             deadletter, reason, dropped_by, body, first_seq, records, duplicates, key_id, traceparent, tracestate
     }
 
     static let columns = Column.allCases.map { "\($0)" }.joined(separator: ", ")
@@ -245,6 +249,7 @@ enum EventLogQuery {
         let deadletter = (value(.deadletter) as Int?) != 0
         let recordedAt: Int64 = value(.recorded_at) ?? 0
         let entry: Int64 = value(.entry) ?? 0
+        let trace = (value(.traceparent) as String?).flatMap { TraceContext(traceParent: $0, traceState: value(.tracestate)) }
         var envelope: CanonicalEvent?
         if let id: String = value(.id), let product = (value(.product) as String?).flatMap(OkraProduct.init(rawValue:)),
            let outcome = (value(.outcome) as String?).flatMap(OkraOutcome.init(rawValue:)) {
@@ -253,13 +258,14 @@ enum EventLogQuery {
                 code: value(.code), environment: (value(.env) as String?).flatMap(OkraEnvironment.init(rawValue:)) ?? .unknown,
                 record: value(.record), customer: value(.customer), account: value(.account), bank: value(.bank),
                 shape: (value(.shape) as String?).flatMap(OkraShape.init(rawValue:)) ?? .unknown, partitionKey: nil, data: body)
+            envelope?.trace = trace
         }
         return LogEntry(
             entry: entry, id: value(.id), recordedAtMilliseconds: recordedAt, envelope: envelope,
             tokenEnvironment: (value(.token_env) as String?).flatMap(OkraEnvironment.init(rawValue:)),
             deadletter: deadletter, reason: deadletter ? value(.reason) : nil, body: body, duplicates: value(.duplicates) ?? 0,
             records: try records(db, description: value(.records) ?? "[]", firstSeq: value(.first_seq) ?? 0, mark: mark, droppedBy: value(.dropped_by)),
-            replays: replayed?.contains(entry) == true ? try replays(db, entry: entry, mark: mark) : [])
+            replays: replayed?.contains(entry) == true ? try replays(db, entry: entry, mark: mark) : [], trace: trace)
     }
 
     /// The replays of `entry`, oldest first, with their records' states.

@@ -72,8 +72,9 @@ enum StoreSchema {
     /// upgraded by making that table); 6 keys `event_ids` by environment and id; 7 keeps the
     /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`);
     /// 8 adds the audit trail (`audit_log`), the erasures waiting for delivery (`erasures`) and
-    /// encryption at rest (`key_id`, `cipher_keys`).
-    static let version = 8
+    /// encryption at rest (`key_id`, `cipher_keys`); 9 keeps each entry's trace context
+    /// (`event_log.traceparent`, `tracestate`), so a replay carries it on.
+    static let version = 9
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -158,7 +159,9 @@ enum StoreSchema {
             records TEXT NOT NULL,
             duplicates INTEGER NOT NULL DEFAULT 0,
             bytes INTEGER NOT NULL,
-            key_id TEXT
+            key_id TEXT,
+            traceparent TEXT,
+            tracestate TEXT
         );
         CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
         CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
@@ -215,8 +218,8 @@ enum StoreSchema {
         static let markRedriven = "UPDATE parked SET redriven_to = ? WHERE seq = ?"
         static let insertEntry = """
             INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account,
-                                  bank, shape, deadletter, reason, dropped_by, body, records, bytes, key_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  bank, shape, deadletter, reason, dropped_by, body, records, bytes, key_id, traceparent, tracestate)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
     }
 
@@ -229,6 +232,7 @@ enum StoreSchema {
         try upgradeFromVersion5(db)
         try upgradeFromVersion6(db)
         try upgradeFromVersion7(db)
+        try upgradeFromVersion8(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         return try state(db)
@@ -346,6 +350,14 @@ enum StoreSchema {
             if !columns.contains("key_id") { try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN key_id TEXT") }
             if table == "parked" && !columns.contains("customer") { try db.execute(sql: "ALTER TABLE parked ADD COLUMN customer TEXT") }
         }
+    }
+
+    /// Up to version 8 no entry kept a trace context: the log gains `traceparent` and
+    /// `tracestate` (NULL: none, as for a request that came without one).
+    static func upgradeFromVersion8(_ db: Database) throws {
+        let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_log')").map { $0["name"] as String }
+        guard !columns.contains("traceparent") else { return }
+        try db.execute(sql: "ALTER TABLE event_log ADD COLUMN traceparent TEXT; ALTER TABLE event_log ADD COLUMN tracestate TEXT")
     }
 
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids

@@ -43,7 +43,8 @@ struct ServeEndToEndTests {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("okra-bridge").path
             // Sealed at rest, as in production, unless the test says otherwise.
             var keyArguments: [String] = []
-            if !extraArguments.contains(where: { $0.hasPrefix("--log-") }) && !environment.keys.contains(where: { $0.hasPrefix("OKRA_BRIDGE_LOG_") }) {
+            let keySettings = ["--log-key-file", "--log-unencrypted", "OKRA_BRIDGE_LOG_KEY_FILE", "OKRA_BRIDGE_LOG_UNENCRYPTED"]
+            if !(extraArguments + environment.keys).contains(where: { name in keySettings.contains { name.hasPrefix($0) } }) {
                 keyArguments = ["--log-key-file", try logKeyFile(in: directory)]
             }
             let process = try ChildProcess(binary, [

@@ -144,4 +144,37 @@ struct RouterTests {
         // Absent attributes have no header.
         #expect(!record.headers.contains { $0.name == "ce_time" })
     }
+
+    static let trace = TraceContext(traceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", traceState: "congo=t61rcWkgMzE")
+
+    @Test("an event in a trace: every record carries traceparent and tracestate; binary ones the ce_ pair as well")
+    func traceHeaders() throws {
+        var event = try Self.event(Self.paymentFailed)
+        event.trace = Self.trace
+        func headers(_ format: String) throws -> [(name: String, value: String)] {
+            let table = try Self.table("[]", defaults: #"{"topic":"t","format":"\#(format)"}"#)
+            return try #require(Router.route(event, table: table, receivedAt: Self.received).records.first).headers
+        }
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        for format in ["structured", "binary"] {
+            let found = try headers(format)
+            #expect(found.filter { $0.name == "traceparent" }.map(\.value) == [parent], "\(format)")
+            #expect(found.filter { $0.name == "tracestate" }.map(\.value) == ["congo=t61rcWkgMzE"], "\(format)")
+        }
+        let binary = try headers("binary")
+        #expect(binary.filter { $0.name == "ce_traceparent" }.map(\.value) == [parent])
+        #expect(binary.filter { $0.name == "ce_tracestate" }.map(\.value) == ["congo=t61rcWkgMzE"])
+        // The structured record's value carries it as an attribute.
+        let structured = try #require(Router.route(event, table: try Self.table("[]"), receivedAt: Self.received).records.first)
+        #expect(try JSONParser.parse(structured.value).value["traceparent"] == .string(parent))
+        // Without a trace there is no such header.
+        let plain = try #require(Router.route(try Self.event(Self.paymentFailed), table: try Self.table("[]"), receivedAt: Self.received).records.first)
+        #expect(!plain.headers.contains { $0.name.hasSuffix("traceparent") })
+    }
+
+    @Test("a dead letter in a trace carries traceparent too")
+    func deadLetterTrace() throws {
+        let record = Router.deadLetter(body: Array("{".utf8), reason: .malformedJSON, receivedAt: Self.received, id: nil, topic: "d", trace: Self.trace)
+        #expect(record.headers.contains { $0.name == "traceparent" && $0.value == Self.trace?.traceParent })
+    }
 }

@@ -29,7 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
         // Every value is read and checked before anything is opened: a usage error exits 2 with
         // nothing touched.
         let configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
-        LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "okra-bridge")

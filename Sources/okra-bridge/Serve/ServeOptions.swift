@@ -35,4 +35,6 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Time a keep-alive connection may wait for its next request.") var idleTimeout: String?
     @Option(help: "Open connections per listener at most; one more is answered 503 and closed.") var maxConnections: String?
     @Option(help: "Open connections from one remote address per listener at most (--trusted-proxy addresses exempt); one more is answered 503 and closed.") var maxConnectionsPerAddress: String?
+    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error or critical (debug adds a line per stored event).") var logLevel: String?
+    @Option(help: "Export traces over OTLP/HTTP to this collector (a base URL: /v1/traces is added). OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turn tracing on too; off without any (docs/operations.md).") var otlpEndpoint: String?
 }

@@ -8,9 +8,11 @@ import OkraKafka
 import OkraOperations
 import OkraPublisher
 import OkraStore
+import OTel
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// `serve`'s wiring: a ``ServeConfiguration`` in, the service group out. The files the settings
 /// name are read here (a bad one is a failed run, exit 1); in start order: the routes reloader,
@@ -38,13 +40,17 @@ enum ServeServices {
         // Fail fast on a property librdkafka refuses, before the store is locked, opened or upgraded.
         try await checkProducer(makeProducer, configuration)
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reloader)]
+        // First in the group, so it stops last: the publisher's last spans are exported.
+        let (tracing, exporter) = try tracing(configuration, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporter.map { [.init(service: $0)] } ?? []
+        services.append(.init(service: reloader))
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
         if let adminTokenReloader { services.append(.init(service: adminTokenReloader)) }
-        let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminTokens: adminTokens, logger: logger)
+        let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminTokens: adminTokens,
+                                  tracing: tracing, logger: logger)
         if case .served(let operations, _) = sink.operations { reloadAudit.trail = operations }
         services += sink.services
-        let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger)
+        let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger, tracing: tracing)
         services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
                               adminTokens: adminTokens, registry: registry, logger: logger)
         var versions: Logger.Metadata = [:]
@@ -57,6 +63,7 @@ enum ServeServices {
             "header_timeout": "\(configuration.limits.headerTimeout)", "body_timeout": "\(configuration.limits.bodyTimeout)",
             "idle_timeout": "\(configuration.limits.idleTimeout)", "max_connections": "\(configuration.limits.maxConnections)",
             "max_connections_per_address": "\(configuration.limits.maxConnectionsPerAddress)",
+            "tracing": "\(configuration.tracing.map { "otlp \($0.tracesURL)" } ?? "off")",
             "tokens": "\(senderCheck.tokenCount)", "token_file": "\(configuration.tokenFile ?? "none")", "max_body": "\(configuration.maxBody)",
         ]) { $1 })
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -166,7 +173,7 @@ enum ServeServices {
     }
 
     static func sink(_ configuration: ServeConfiguration, makeProducer: @escaping @Sendable () throws -> KafkaProducer, health: KafkaHealth,
-                     reloader: RoutesReloader, adminTokens: (any AdminTokenSource)?, logger: Logger) async throws -> Sink {
+                     reloader: RoutesReloader, adminTokens: (any AdminTokenSource)?, tracing: EventTracing, logger: Logger) async throws -> Sink {
         guard configuration.delivery == .durable else {
             let direct = try DirectDelivery(makeProducer: makeProducer, health: health)
             return Sink(sink: direct, services: [.init(service: direct)], operations: .directMode(tokens: adminTokens))
@@ -195,11 +202,33 @@ enum ServeServices {
             operations = store.eventLog == nil ? .noEventLog(tokens: adminTokens)
                 : .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), tokens: adminTokens)
         }
-        let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health)
+        let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health,
+                                        tracing: tracing)
         return Sink(sink: DurableSink(store: store, kafka: { health.status.readiness }),
                     services: [.init(service: publisher),
                                .init(service: StoreUpkeep(store: store, logger: logger))],
                     operations: operations, lock: lock)
+    }
+
+    /// Tracing and its exporter (swift-otel's OTLP/HTTP, run as a service), or off. Only traces:
+    /// metrics stay Prometheus's, logs the JSON lines. The standard `OTEL_*` variables (protocol
+    /// `http/protobuf` or `http/json`, headers, timeouts, sampler) apply as swift-otel reads them.
+    static func tracing(_ configuration: ServeConfiguration, logger: Logger) throws -> (EventTracing, (any Service)?) {
+        guard let export = configuration.tracing else { return (.off, nil) }
+        var otel = OTel.Configuration.default
+        otel.serviceName = "okra-bridge"
+        otel.metrics.enabled = false
+        otel.logs.enabled = false
+        otel.traces.enabled = true
+        otel.traces.exporter = .otlp
+        otel.diagnosticLogger = .custom(logger)
+        if case .endpoint = export { otel.traces.otlpExporter.endpoint = export.tracesURL }
+        do {
+            let backend = try OTel.makeTracingBackend(configuration: otel)
+            return (.on(backend.factory), backend.service)
+        } catch {
+            throw UserError("tracing to \(export.tracesURL): \(error)")
+        }
     }
 
     /// The keys of `--log-key-file` (nil: kept in clear); a file that cannot be used is a failed run.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OkraHTTP
 import OkraIngest
 import OkraStore
@@ -39,12 +40,14 @@ enum ServeSettings {
     static let idleTimeout = Setting(name: "idle-timeout", defaultValue: "60s", takes: "a duration such as 60s")
     static let maxConnections = Setting(name: "max-connections", defaultValue: "2048", takes: "a count of at least 1")
     static let maxConnectionsPerAddress = Setting(name: "max-connections-per-address", defaultValue: "64", takes: "a count of at least 1")
+    static let logLevel = Setting(name: "log-level", defaultValue: "info", takes: "trace, debug, info, notice, warning, error or critical")
+    static let otlpEndpoint = Setting(name: "otlp-endpoint", defaultValue: nil, takes: "an http:// or https:// URL of an OTLP/HTTP collector")
 
     /// The table, in `--help`'s order.
     static let all = [listen, brokers, routes, dataDir, token, tokenFile, delivery, maxBody, dedupeWindow, allowIp, trustedProxy,
                       allowUnauthenticated, kafka, maxPending, maxInflightBody, storeReserve, adminListen, adminToken, adminTokenFile,
                       kafkaConfig, retain, retainSize, auditRetain, logKeyFile, logUnencrypted, maxReplay, parkAfter, headerTimeout, bodyTimeout, idleTimeout, maxConnections,
-                      maxConnectionsPerAddress]
+                      maxConnectionsPerAddress, logLevel, otlpEndpoint]
 
     /// `serve --help`'s section of settings: each flag and its default, one a line.
     static var discussion: String {
@@ -86,6 +89,27 @@ struct ServeConfiguration: Sendable {
     /// The keys that seal what the store keeps (nil: in clear).
     var logKeyFile: String?
     var limits: ConnectionLimits
+    /// Where spans go; nil: tracing off.
+    var tracing: TraceExport?
+    /// The lowest level logged.
+    var logLevel: Logger.Level
+}
+
+/// Where spans are exported: OTLP/HTTP to a collector.
+enum TraceExport: Sendable, Equatable {
+    /// `--otlp-endpoint`'s base URL; the traces go to its `/v1/traces`.
+    case endpoint(String)
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, which swift-otel reads
+    /// itself, with the rest of the standard `OTEL_*` variables.
+    case environment(String)
+
+    /// The URL spans are posted to.
+    var tracesURL: String {
+        switch self {
+        case .endpoint(let base): (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+        case .environment(let url): url
+        }
+    }
 }
 
 extension ServeOptions {
@@ -137,7 +161,9 @@ extension ServeOptions {
             storeReserve: try read.value(S.storeReserve, storeReserve, default: 8 << 20) { $0 == "0" ? 0 : FlagValue.bytes($0) },
             eventLog: try eventLogPolicy(read),
             logKeyFile: try read.value(S.logKeyFile, logKeyFile, { $0 }),
-            limits: try connectionLimits(read))
+            limits: try connectionLimits(read),
+            tracing: try traceExport(read, environment: environment),
+            logLevel: try read.value(S.logLevel, logLevel, default: .info, Logger.Level.init(rawValue:)))
         let unencrypted = try read.flag(S.logUnencrypted, logUnencrypted)
         if configuration.logKeyFile != nil && unencrypted {
             throw UsageError("--log-unencrypted cannot be combined with --log-key-file: which is meant is unclear")
@@ -149,6 +175,30 @@ extension ServeOptions {
             throw UsageError("--max-inflight-body \(configuration.maxInflightBody) is smaller than --max-body \(configuration.maxBody): no body of the largest size could be read")
         }
         return configuration
+    }
+
+    /// Tracing (§12): on with `--otlp-endpoint` or the standard variables, off without. Both
+    /// naming different collectors is refused: which one is meant is unclear.
+    private func traceExport(_ read: SettingsReader, environment: [String: String]) throws(UsageError) -> TraceExport? {
+        typealias S = ServeSettings
+        func isURL(_ text: String) -> Bool {
+            guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host?.isEmpty == false else { return false }
+            return true
+        }
+        let flag = try read.value(S.otlpEndpoint, otlpEndpoint) { isURL($0) ? $0 : nil }
+        let standard = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"].compactMap { name in
+            environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
+        }
+        if let flag {
+            if let (name, value) = standard.first, TraceExport.endpoint(flag).tracesURL != TraceExport.environment(value).tracesURL,
+               TraceExport.endpoint(flag).tracesURL != TraceExport.endpoint(value).tracesURL {
+                throw UsageError("\(S.otlpEndpoint.flag) \(flag) and \(name) \(value) name different collectors: give one")
+            }
+            return .endpoint(flag)
+        }
+        guard let (name, value) = standard.first else { return nil }
+        guard isURL(value) else { throw UsageError("\(name) \(value): not an http:// or https:// URL") }
+        return .environment(name == "OTEL_EXPORTER_OTLP_ENDPOINT" ? TraceExport.endpoint(value).tracesURL : value)
     }
 
     /// The connection limits of §3.
