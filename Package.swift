@@ -253,6 +253,7 @@ let package = Package(
             dependencies: [
                 "OkraKafka", "OkraStore", "OkraPublisher", "OkraRouting", "OkraEnvelope", "OkraIngest", "OkraOperations", "OkraTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
     ]
