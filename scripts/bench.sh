@@ -22,6 +22,12 @@
 # keycost: what sealing the store costs (the privacy issue's benchmark): PAIRS alternating durable
 # runs with --log-key-file (the default) and with --log-unencrypted, reported and recorded as
 # logcost's are.
+#   ./scripts/bench.sh tracecost [DURATION] [CONNECTIONS] [PAIRS]  (default 5 pairs)
+#
+# tracecost: what tracing costs (the monitoring issue's benchmark): PAIRS alternating durable runs
+# with --otlp-endpoint at scripts/bench/otlp_sink.py (a collector stand-in that keeps nothing) and
+# without, reported and recorded as logcost's are. Webhooks come without a traceparent, as Okra's
+# do: each starts a trace of three spans.
 #   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]
 #
 # floors: the least a receiver on the bridge's own stack costs here, beside the Go peer and the
@@ -37,7 +43,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
 
@@ -68,7 +74,13 @@ stop_receiver() {
   if [ -n "$RECEIVER_PID" ]; then kill -TERM "$RECEIVER_PID" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true; fi
   RECEIVER_PID=""
 }
-cleanup() { stop_receiver; ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+SINK_PID=""
+cleanup() {
+  stop_receiver
+  if [ -n "$SINK_PID" ]; then kill -TERM "$SINK_PID" 2>/dev/null || true; fi
+  ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # Production and environment-less payloads of Okra's docs (sandbox ones need the other token;
@@ -183,39 +195,40 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
   esac
 }
 
-# A durable run with the event log on or off, its line marked with "log".
-bench_log() {
-  local log="$1"
+# A durable run with one setting on or off, its line marked with the setting's name: the event
+# log (on by default, off with OKRA_BRIDGE_RETAIN=0), the store's key (sealed by default, in
+# clear with --log-unencrypted), tracing (off by default, on exporting to the OTLP sink).
+bench_ab() {
+  local setting="$1" state="$2"
   (
-    if [ "$log" = on ]; then unset OKRA_BRIDGE_RETAIN; else export OKRA_BRIDGE_RETAIN=0; fi
+    case "$setting:$state" in
+      log:on) unset OKRA_BRIDGE_RETAIN ;;
+      log:off) export OKRA_BRIDGE_RETAIN=0 ;;
+      key:on) unset KEY_ARGUMENTS ;;
+      key:off) KEY_ARGUMENTS=--log-unencrypted ;;
+      trace:on) export OKRA_BRIDGE_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" ;;
+      trace:off) unset OKRA_BRIDGE_OTLP_ENDPOINT ;;
+    esac
     bench_one durable
-  ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["log"]=sys.argv[1]; print(json.dumps(r))' "$log"
+  ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r[sys.argv[1]]=sys.argv[2]; print(json.dumps(r))' "$setting" "$state"
 }
-if [ "$RECEIVER" = logcost ]; then
-  for _ in $(seq 1 "$PAIRS"); do
-    bench_log on | tee -a "$WORK/results.jsonl"
-    bench_log off | tee -a "$WORK/results.jsonl"
-  done
-  python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
-  exit 0
-fi
-
-# A durable run with the store sealed or in clear, its line marked with "key".
-bench_key() {
-  local key="$1"
-  (
-    if [ "$key" = on ]; then unset KEY_ARGUMENTS; else KEY_ARGUMENTS=--log-unencrypted; fi
-    bench_one durable
-  ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["key"]=sys.argv[1]; print(json.dumps(r))' "$key"
-}
-if [ "$RECEIVER" = keycost ]; then
-  for _ in $(seq 1 "$PAIRS"); do
-    bench_key on | tee -a "$WORK/results.jsonl"
-    bench_key off | tee -a "$WORK/results.jsonl"
-  done
-  python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" key
-  exit 0
-fi
+case "$RECEIVER" in
+  logcost|keycost|tracecost)
+    setting="${RECEIVER%cost}"
+    if [ "$setting" = trace ]; then
+      SINK_PORT="$(free_ports)"
+      python3 scripts/bench/otlp_sink.py "$SINK_PORT" 2>"$WORK/otlp-sink.log" &
+      SINK_PID=$!
+    fi
+    for _ in $(seq 1 "$PAIRS"); do
+      bench_ab "$setting" on | tee -a "$WORK/results.jsonl"
+      bench_ab "$setting" off | tee -a "$WORK/results.jsonl"
+    done
+    if [ "$setting" = trace ]; then kill -TERM "$SINK_PID"; wait "$SINK_PID" || true; cat "$WORK/otlp-sink.log" >&2; fi
+    python3 scripts/bench/logcost.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" "$setting"
+    exit 0
+    ;;
+esac
 
 case "$RECEIVER" in
   compare) RECEIVERS=(durable direct go python) ;;

@@ -1,5 +1,5 @@
 """Prints the table of a `bench.sh logcost` (or `keycost`) run: each pair of durable runs with
-FIELD (default `log`: the event log; `key`: the store sealed) on and off, its cost in accepted/s
+FIELD (default `log`: the event log; `key`: the store sealed; `trace`: tracing) on and off, its cost in accepted/s
 and in CPU a request, and their mean and median; appends the runs, with the date and the
 machine, to the results file.
 
