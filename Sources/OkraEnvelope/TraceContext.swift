@@ -8,7 +8,7 @@
 public struct TraceContext: Sendable, Equatable {
     /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
     public let traceParent: String
-    /// The vendors' list, as sent (at most 512 bytes; nil when absent or longer).
+    /// The vendors' list, as sent (printable ASCII, at most 512 bytes; nil when absent or else).
     public let traceState: String?
 
     /// The context a `traceparent` header (and `tracestate`) gives; nil when `traceParent` is
@@ -17,7 +17,8 @@ public struct TraceContext: Sendable, Equatable {
         guard Self.isWellFormed(traceParent) else { return nil }
         self.traceParent = traceParent
         self.traceState = traceState.flatMap { state in
-            state.utf8.count <= 512 && !state.isEmpty && CloudEventsString.isValid(state) ? state : nil
+            // W3C: printable ASCII list members, 512 bytes being what a receiver must keep.
+            state.utf8.count <= 512 && !state.isEmpty && state.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? state : nil
         }
     }
 

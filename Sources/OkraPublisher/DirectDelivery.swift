@@ -50,11 +50,11 @@ public final class DirectDelivery: EventSink, Service, Sendable {
         return .accepted
     }
 
-    /// No store; ready while a broker answered a metadata request within a second, as of the
-    /// last check (at most a second old; one check at a time, shared by every probe).
     /// Without a store, accepting is delivering to Kafka.
     public var acceptSpanName: String { "kafka delivery" }
 
+    /// No store; ready while a broker answered a metadata request within a second, as of the
+    /// last check (at most a second old; one check at a time, shared by every probe).
     public func readiness() async -> SinkReadiness {
         guard await reachability.value() else {
             var kafka = SinkReadiness.Kafka(.failing, kind: KafkaErrorKind.transport.rawValue, reason: "no broker answered a metadata request within 1 s")

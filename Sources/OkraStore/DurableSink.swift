@@ -21,11 +21,11 @@ public struct DurableSink: EventSink {
                                provenance: event.provenance)
     }
 
-    /// Accepting below the store's bound, full at it, and how many records are parked; Kafka's
-    /// state is shown but does not make the sink unready (outages are ridden out from the store).
     /// The commit that makes the records durable before the 200.
     public var acceptSpanName: String { "store commit" }
 
+    /// Accepting below the store's bound, full at it, and how many records are parked; Kafka's
+    /// state is shown but does not make the sink unready (outages are ridden out from the store).
     public func readiness() async -> SinkReadiness {
         let parked = await store.parkedCount
         let kafka = self.kafka()

@@ -62,7 +62,7 @@ struct EventLogRow: Sendable {
             keyID = nil
         }
         self.records = Self.describe(records)
-        bytes = Int64(body.count + self.records.utf8.count + 160)
+        bytes = Int64(body.count + self.records.utf8.count + 160 + (trace?.traceParent.utf8.count ?? 0) + (trace?.traceState?.utf8.count ?? 0))
         bindColumns()
     }
 

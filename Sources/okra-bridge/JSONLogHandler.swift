@@ -36,3 +36,39 @@ struct JSONLogHandler: LogHandler {
         FileHandle.standardError.write(Data(out))
     }
 }
+
+/// The log of the trace exporter (swift-otel's diagnostic lines): its messages and the names of
+/// its metadata, never their values but an error's. It writes each configuration value it
+/// applies, and `OTEL_EXPORTER_OTLP_HEADERS` holds the collector's credential.
+struct ExporterLogHandler: LogHandler {
+    private var inner: JSONLogHandler
+
+    init(_ inner: JSONLogHandler) { self.inner = inner }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        // The logger's own metadata too: swift-otel sets the values there, not on the line.
+        var handler = inner
+        let merged = handler.metadata.merging(event.metadata ?? [:]) { $1 }
+        handler.metadata = [:]
+        var event = event
+        event.metadata = merged.reduce(into: [:]) { kept, pair in
+            kept[pair.key] = pair.key == "error" || pair.key.hasSuffix("_key") || pair.key == "component" ? pair.value : "(not shown)"
+        }
+        handler.log(event: event)
+    }
+}

@@ -104,6 +104,30 @@ struct CommandLineTests {
         #expect(output.contains("record: topic=okra.production.payment.cancelled key=14fae008080a7e004576cb2d"))
     }
 
+    @Test("tracing's collector: --otlp-endpoint and a standard variable naming another URL for the spans are a usage error; the same URL is not", arguments: [
+        (["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"], true),
+        (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/v1/traces"], true),
+        (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318"], true),
+        (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"], false),
+        (["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"], false),
+        ([:], false),
+    ])
+    func traceCollectorConflicts(environment: [String: String], conflict: Bool) async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        // The port in use ends a run that got past the settings with exit 1, before any broker is asked.
+        let (fd, port) = DevBroker.listeningLoopbackSocket()
+        defer { close(fd) }
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-data-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let run = try await Self.run(["serve", "--listen", "127.0.0.1:\(port)", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes,
+                                      "--data-dir", data, "--otlp-endpoint", "http://collector:4318"], environment: environment)
+        if conflict {
+            #expect(run.status == 2 && run.output.contains("name different collectors"), "\(run.output)")
+        } else {
+            #expect(run.status != 2, "\(run.output)")
+        }
+    }
+
     @Test("serve fails fast with one line: no token, a bad routes file, a port in use (either listener), a short admin token")
     func serveStartupErrors() async throws {
         let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path

@@ -17,6 +17,7 @@ struct TracingEndToEndTests {
     static let callerTraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
     static let callerSpanID = "00f067aa0ba902b7"
     static let callerParent = "00-\(callerTraceID)-\(callerSpanID)-01"
+    static let collectorSecret = "collector-secret-0123456789"
 
     /// A span as the collector received it (OTLP JSON: ids in base64, as protobuf's JSON writes bytes).
     struct ReceivedSpan: CustomStringConvertible {
@@ -46,9 +47,11 @@ struct TracingEndToEndTests {
         return found
     }
 
-    /// Runs a collector stand-in that keeps each POST /v1/traces body; `body` gets its port and what it received so far.
-    static func withCollector(_ body: (_ port: Int, _ received: @escaping @Sendable () -> [Data]) async throws -> Void) async throws {
+    /// Runs a collector stand-in that keeps each POST /v1/traces body and its `x-collector-token`
+    /// headers; `body` gets its port and what it received so far.
+    static func withCollector(_ body: (_ port: Int, _ received: @escaping @Sendable () -> [Data], _ credentials: @escaping @Sendable () -> [String]) async throws -> Void) async throws {
         let bodies = Mutex<[Data]>([])
+        let tokens = Mutex<[String]>([])
         var logger = Logger(label: "collector")
         logger.logLevel = .warning
         let router = Router()
@@ -56,12 +59,13 @@ struct TracingEndToEndTests {
             var request = request
             let buffer = try await request.collectBody(upTo: 16 << 20)
             bodies.withLock { $0.append(Data(buffer.readableBytesView)) }
+            tokens.withLock { $0 += request.headers[values: .init("x-collector-token")!] }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
         }
         try await Loopback.serve([
             { running in Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
         ], logger: logger) { ports in
-            try await body(ports[0]) { bodies.withLock { $0 } }
+            try await body(ports[0], { bodies.withLock { $0 } }, { tokens.withLock { $0 } })
         }
     }
 
@@ -81,9 +85,10 @@ struct TracingEndToEndTests {
     @Test("a caller's trace continues: its trace id on the record, the webhook span its child at the collector, the store commit and the Kafka delivery children of that; its log line has the id and the trace id")
     func traced() async throws {
         let bootstrap = try await DevBroker.bootstrap()
-        try await Self.withCollector { port, received in
+        try await Self.withCollector { port, received, credentials in
             let bridge = try await Bridge.start(bootstrap: bootstrap, extraArguments: ["--otlp-endpoint", "http://127.0.0.1:\(port)", "--log-level", "debug"],
-                                                environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100"])
+                                                environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100",
+                                                              "OTEL_EXPORTER_OTLP_HEADERS": "x-collector-token=\(Self.collectorSecret)"])
             let body = try Data(contentsOf: ServeEndToEndTests.fixtures.appendingPathComponent("v2-payment-success.json"))
             let (status, answer) = try await bridge.post(body, headers: ["Okra-Auth": ServeEndToEndTests.productionToken, "traceparent": Self.callerParent])
             #expect(status == 200, "\(answer)")
@@ -119,6 +124,10 @@ struct TracingEndToEndTests {
             #expect(!stored.isEmpty, "no log line names \(id)")
             #expect(stored.allSatisfy { $0["trace.id"] == Self.callerTraceID }, "\(stored)")
             #expect(await bridge.stop() == 0)
+            // The collector's credential was sent to it, and is nowhere in the log.
+            #expect(credentials().contains(Self.collectorSecret))
+            #expect(!bridge.process.log.contains(Self.collectorSecret))
+            #expect(bridge.process.log.contains("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), "swift-otel's line about the variable, its value left out")
         }
     }
 

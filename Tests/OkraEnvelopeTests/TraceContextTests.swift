@@ -31,6 +31,7 @@ struct TraceContextTests {
         #expect(TraceContext(traceParent: Self.parent, traceState: "a=1\r\nx: y")?.traceState == nil)
         #expect(TraceContext(traceParent: Self.parent, traceState: String(repeating: "a", count: 513))?.traceState == nil)
         #expect(TraceContext(traceParent: Self.parent, traceState: "")?.traceState == nil)
+        #expect(TraceContext(traceParent: Self.parent, traceState: "a=caf\u{E9}")?.traceState == nil)
     }
 
     @Test("the event carries traceparent and tracestate as its last attributes, and its id does not change")

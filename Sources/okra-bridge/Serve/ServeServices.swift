@@ -42,7 +42,10 @@ enum ServeServices {
 
         // First in the group, so it stops last: the publisher's last spans are exported.
         let (tracing, exporter) = try tracing(configuration, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporter.map { [.init(service: $0)] } ?? []
+        // Tracing is optional: an exporter that stops never stops the bridge.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporter.map {
+            [.init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)]
+        } ?? []
         services.append(.init(service: reloader))
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
         if let adminTokenReloader { services.append(.init(service: adminTokenReloader)) }
@@ -213,6 +216,9 @@ enum ServeServices {
     /// Tracing and its exporter (swift-otel's OTLP/HTTP, run as a service), or off. Only traces:
     /// metrics stay Prometheus's, logs the JSON lines. The standard `OTEL_*` variables (protocol
     /// `http/protobuf` or `http/json`, headers, timeouts, sampler) apply as swift-otel reads them.
+    /// swift-otel logs each `OTEL_*` variable it applies with its value, which for
+    /// `OTEL_EXPORTER_OTLP_HEADERS` is the collector's credential: its lines reach the log through
+    /// ``ExporterLogHandler``, which leaves every value out.
     static func tracing(_ configuration: ServeConfiguration, logger: Logger) throws -> (EventTracing, (any Service)?) {
         guard let export = configuration.tracing else { return (.off, nil) }
         var otel = OTel.Configuration.default
@@ -221,7 +227,12 @@ enum ServeServices {
         otel.logs.enabled = false
         otel.traces.enabled = true
         otel.traces.exporter = .otlp
-        otel.diagnosticLogger = .custom(logger)
+        let level = configuration.logLevel
+        otel.diagnosticLogger = .custom(Logger(label: "okra-bridge.otel") { label in
+            var handler = ExporterLogHandler(JSONLogHandler(label: label))
+            handler.logLevel = level
+            return handler
+        })
         if case .endpoint = export { otel.traces.otlpExporter.endpoint = export.tracesURL }
         do {
             let backend = try OTel.makeTracingBackend(configuration: otel)

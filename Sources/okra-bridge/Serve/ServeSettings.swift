@@ -189,16 +189,21 @@ extension ServeOptions {
         let standard = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"].compactMap { name in
             environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
         }
+        // Where a variable sends spans, as swift-otel reads it: the traces one as given, the
+        // general one with /v1/traces added.
+        func tracesURL(_ name: String, _ value: String) -> String {
+            name == "OTEL_EXPORTER_OTLP_ENDPOINT" ? TraceExport.endpoint(value).tracesURL : value
+        }
         if let flag {
-            if let (name, value) = standard.first, TraceExport.endpoint(flag).tracesURL != TraceExport.environment(value).tracesURL,
-               TraceExport.endpoint(flag).tracesURL != TraceExport.endpoint(value).tracesURL {
+            // swift-otel lets the variables win over the code: one naming another URL would be followed.
+            if let (name, value) = standard.first, tracesURL(name, value) != TraceExport.endpoint(flag).tracesURL {
                 throw UsageError("\(S.otlpEndpoint.flag) \(flag) and \(name) \(value) name different collectors: give one")
             }
             return .endpoint(flag)
         }
         guard let (name, value) = standard.first else { return nil }
         guard isURL(value) else { throw UsageError("\(name) \(value): not an http:// or https:// URL") }
-        return .environment(name == "OTEL_EXPORTER_OTLP_ENDPOINT" ? TraceExport.endpoint(value).tracesURL : value)
+        return .environment(tracesURL(name, value))
     }
 
     /// The connection limits of §3.
