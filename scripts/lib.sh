@@ -177,6 +177,13 @@ newer_librdkafka_path() {
   printf '%s:%s\n' "$CONFLUENT_VENV/librdkafka" "$libs"
 }
 
+# Playwright (its driver only: the browser is Debian's chromium) and confluent-kafka, for the
+# console's test in a real browser (scripts/test-console.sh).
+CONSOLE_VENV="${OKRA_CONSOLE_VENV:-$OKRA_ROOT/.tools/console-venv}"
+ensure_console_venv() {
+  ensure_pinned_venv "$CONSOLE_VENV" "playwright==1.65.2 confluent-kafka==2.16.1"
+}
+
 ensure_schemathesis_venv() {
   ensure_pinned_venv "$SCHEMATHESIS_VENV" "schemathesis==4.32.5"
 }

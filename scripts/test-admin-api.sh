@@ -94,7 +94,7 @@ for entry in entries:
     if entry["response"]["status"] == 200:
         path = re.sub(r"^/admin/events/(?!export$)[^/]+$", "/admin/events/{id}", urllib.parse.urlsplit(entry["request"]["url"]).path)
         ok.add((entry["request"]["method"], path))
-reads = {("GET", "/admin/events"), ("GET", "/admin/events/export"), ("GET", "/admin/events/{id}"), ("GET", "/admin/parked")}
+reads = {("GET", "/admin/events"), ("GET", "/admin/events/export"), ("GET", "/admin/events/{id}"), ("GET", "/admin/parked"), ("GET", "/admin/status")}
 operates = {("POST", "/admin/replay"), ("POST", "/admin/parked/redrive"), ("POST", "/admin/parked/discard"), ("POST", "/admin/erase"), ("GET", "/admin/audit")}
 wanted = {("GET", "/admin/token")} | {"metrics": set(), "read": reads, "read-pii": reads, "operate": reads | operates}[scope]
 missing, extra = sorted(wanted - ok), sorted(ok - wanted)

@@ -4,7 +4,8 @@
 #     in the image (ldd inside it);
 #   - run as Kubernetes runs it: its own user, a read-only root with a tmpfs /tmp, no
 #     capabilities, no new privileges, routes and secrets as mounted folders, /data a volume;
-#   - /readyz answers on the admin port; a webhook POSTed to the container lands on its topic;
+#   - /readyz answers on the admin port, and /console (the page is in the binary, not beside it);
+#     a webhook POSTed to the container lands on its topic;
 #   - `podman stop` during a stream of webhooks ends it with exit 0, and after a second start on
 #     the same volume every webhook that got a 200 is on Kafka.
 # .ci/run runs it after scripts/test.sh. Exits 1 naming the failed check.
@@ -71,6 +72,8 @@ start_container() {
 say "test-container: starting the image (read-only root, no capabilities, user 10001)"
 start_container "$NAME"
 [ "$(podman_here inspect --format '{{.Config.User}}' "$NAME")" = "10001:10001" ] || fail "the container does not run as 10001:10001"
+curl -fs "http://127.0.0.1:$ADMIN_PORT/console" | grep -q '<script src="/console/console.js"' || fail "the image does not serve /console"
+curl -fs "http://127.0.0.1:$ADMIN_PORT/console/console.js" | grep -q 'sessionStorage' || fail "the image does not serve the console's script"
 
 # A stream of sandbox BALANCE callbacks, each with its own record id, from 4 clients; every id
 # answered 200 is written down. It ends when the bridge stops answering.

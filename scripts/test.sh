@@ -60,5 +60,7 @@ if [ $# -eq 0 ]; then
   ./scripts/test-admin-api.sh .build/debug/okra-bridge || status=1
   say "the consumers' side: the AsyncAPI document, the records against it, the reference consumer (scripts/test-consumers.sh)"
   ./scripts/test-consumers.sh .build/debug/okra-bridge || status=1
+  say "the operator console in Debian's chromium with Playwright (scripts/test-console.sh)"
+  ./scripts/test-console.sh .build/debug/okra-bridge || status=1
 fi
 exit $status

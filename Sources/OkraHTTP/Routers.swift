@@ -91,16 +91,21 @@ public enum Routers {
     }
 
     /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`,
-    /// and the operations API under `/admin/`.
+    /// the operations API under `/admin/`, and the operator console at `/console`. Every answer
+    /// carries the console's security headers (``AdminHeadersMiddleware``).
     public static func admin(_ ingest: Ingest, metrics: MetricsEndpoint, operations: OperationsAPI = .noAdminToken) -> Router<BridgeRequestContext> {
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
         allowed["/metrics"] = "GET, HEAD"
         allowed.merge(OperationsRoutes.paths) { $1 }
+        allowed.merge(ConsoleRoutes.paths) { $1 }
+        // Outermost, so the errors' answers carry the headers too.
+        router.middlewares.add(AdminHeadersMiddleware())
         router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0, on: .admin) }))
         addProbes(to: router, ingest: ingest)
         addMetrics(to: router, metrics)
-        OperationsRoutes.add(to: router, operations)
+        OperationsRoutes.add(to: router, operations, ingest: ingest)
+        ConsoleRoutes.add(to: router)
         return router
     }
 

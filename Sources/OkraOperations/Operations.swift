@@ -242,6 +242,8 @@ public protocol Operations: AuditTrail {
     func replay(_ filter: EventFilter?, ids: [String], execute: Bool) async throws -> ReplayPlan
     /// Parked records, oldest first.
     func parked(limit: Int) async throws -> [ParkedEntry]
+    /// What the store holds now (`GET /admin/status`).
+    func status() async throws -> StoreStatus
     /// Puts parked records back at the end of the outbox; returns how many.
     func redrive(_ selection: ParkedSelection) async throws -> Int
     /// Gives parked records up (their state becomes `dropped`); returns how many.

@@ -253,16 +253,18 @@ public final class OutboxPublisher: Service, Sendable {
         tally.finish()
         if let mark = tally.mark { try await store.markPublished(through: mark, parking: tally.parking) }
         published.increment(by: tally.published)
-        for parking in tally.parking {
-            let record = batch.first { $0.seq == parking.seq }
-            parkedTotal(parking.reason).increment()
-            var metadata: Logger.Metadata = [
-                "event.id": "\(record?.eventID ?? "-")", "topic": "\(record?.topic ?? "-")", "outbox.seq": "\(parking.seq)",
-                "reason": "\(parking.reason)", "error": "\(parking.error)",
-            ]
-            if let trace = record.flatMap({ TraceContext(headers: $0.headers) }) { metadata["trace.id"] = "\(trace.traceID)" }
-            logger.error("record parked: Kafka refused it for good; the records after it go on", metadata: metadata)
-        }
+        for parking in tally.parking { parked(parking, record: batch.first { $0.seq == parking.seq }) }
         return tally
+    }
+
+    /// Counts and logs a record the mark passed as parked, with its event's id and trace id.
+    private func parked(_ parking: OutboxStore.Parking, record: OutboxStore.PendingRecord?) {
+        parkedTotal(parking.reason).increment()
+        var metadata: Logger.Metadata = [
+            "event.id": "\(record?.eventID ?? "-")", "topic": "\(record?.topic ?? "-")", "outbox.seq": "\(parking.seq)",
+            "reason": "\(parking.reason)", "error": "\(parking.error)",
+        ]
+        if let trace = record.flatMap({ TraceContext(headers: $0.headers) }) { metadata["trace.id"] = "\(trace.traceID)" }
+        logger.error("record parked: Kafka refused it for good; the records after it go on", metadata: metadata)
     }
 }

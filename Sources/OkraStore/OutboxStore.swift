@@ -413,6 +413,13 @@ public final class OutboxStore: Sendable {
         return (count, oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0)
     }
 
+    /// What the store holds now, as its gauges and `GET /admin/status` show it.
+    public func status() async throws -> StoreStatus {
+        let (count, age) = try await depth()
+        return StoreStatus(outboxDepth: count, oldestPendingAgeSeconds: age, parked: await parkedCount, storeBytes: fileBytes, walBytes: walBytes,
+                           eventLogBytes: await eventLogBytes, volume: volumeUsage, volumeFull: volumeIsFull)
+    }
+
     /// The store's size on disk: the SQLite file and its WAL, in bytes.
     public var fileBytes: Int {
         [path, path + "-wal"].reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }

@@ -46,6 +46,11 @@ public final class StoreOperations: Operations {
         try await replayer.replay(filter, ids: ids, execute: execute)
     }
 
+    /// The store's snapshot, as its gauges show it.
+    public func status() async throws -> StoreStatus {
+        try await store.status()
+    }
+
     /// Parked records, oldest first.
     public func parked(limit: Int) async throws -> [ParkedEntry] {
         try await store.parkedEntries(limit: limit)

@@ -55,16 +55,15 @@ public struct StoreUpkeep: Service {
 
     /// The gauges, from the store as it is now.
     func recordGauges() async {
-        if let (count, age) = try? await store.depth() {
-            depth.record(count)
-            oldestAge.record(age)
-        }
-        walBytes.record(store.walBytes)
-        parked.record(await store.parkedCount)
-        volumeFull.record(store.volumeIsFull ? 1 : 0)
-        storeBytes.record(store.fileBytes)
-        logBytes.record(await store.eventLogBytes)
-        if let usage = store.volumeUsage {
+        guard let status = try? await store.status() else { return }
+        depth.record(status.outboxDepth)
+        oldestAge.record(status.oldestPendingAgeSeconds)
+        walBytes.record(status.walBytes)
+        parked.record(status.parked)
+        volumeFull.record(status.volumeFull ? 1 : 0)
+        storeBytes.record(status.storeBytes)
+        logBytes.record(status.eventLogBytes)
+        if let usage = status.volume {
             volumeUsed.record(usage.used)
             volumeFree.record(usage.free)
         }

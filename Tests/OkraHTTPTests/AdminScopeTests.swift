@@ -48,6 +48,10 @@ struct AdminScopeTests {
             (audits.withLock { $0 }, nil)
         }
         func erase(customer: String) async throws -> Erasure { Erasure(erased: 4, waiting: 1, parked: 0) }
+        func status() async throws -> StoreStatus {
+            StoreStatus(outboxDepth: 3, oldestPendingAgeSeconds: 1.5, parked: 1, storeBytes: 4096, walBytes: 1024, eventLogBytes: 2048,
+                        volume: (used: 10 << 20, free: 90 << 20), volumeFull: false)
+        }
     }
 
     static func auth(_ scope: AdminScope) -> [String: String] { ["Authorization": "Bearer \(HTTP.scopedToken(scope))"] }
@@ -66,6 +70,7 @@ struct AdminScopeTests {
         ("POST", "/admin/parked/discard", #"{"ids":[1]}"#, .operate),
         ("POST", "/admin/erase", #"{"customer":"cus-9"}"#, .operate),
         ("GET", "/admin/audit", nil, .operate),
+        ("GET", "/admin/status", nil, .read),
     ]
 
     @Test("every route checks its scope: 403 naming the scope it needs, 401 without a known token; probes need none")
@@ -202,6 +207,7 @@ struct AdminScopeTests {
         }
         func auditTrail(since: Date?, until: Date?, limit: Int, before cursor: Int64?) async throws -> (records: [AuditRecord], next: Int64?) { ([], nil) }
         func erase(customer: String) async throws -> Erasure { Erasure(erased: 0, waiting: 0, parked: 0) }
+        func status() async throws -> StoreStatus { throw OperationsUnavailable("the store cannot be read") }
     }
 
     @Test("an action that stops part way is on the trail with its error; with the trail broken, a done action still answers and a show in clear is refused")

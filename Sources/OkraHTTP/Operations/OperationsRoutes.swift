@@ -9,13 +9,13 @@ import OkraOperations
 enum OperationsRoutes {
     static let paths = ["/admin/events": "GET", "/admin/events/export": "GET", "/admin/events/*": "GET", "/admin/replay": "POST",
                         "/admin/parked": "GET", "/admin/parked/redrive": "POST", "/admin/parked/discard": "POST",
-                        "/admin/token": "GET", "/admin/audit": "GET", "/admin/erase": "POST"]
+                        "/admin/token": "GET", "/admin/audit": "GET", "/admin/erase": "POST", "/admin/status": "GET"]
 
     /// The routes that need the event log (all but `token`), by method.
-    static let logRoutes: (get: [RouterPath], post: [RouterPath]) = (["events", "events/export", "events/:id", "parked", "audit"],
+    static let logRoutes: (get: [RouterPath], post: [RouterPath]) = (["events", "events/export", "events/:id", "parked", "audit", "status"],
                                                                      ["replay", "parked/redrive", "parked/discard", "erase"])
 
-    static func add(to router: Router<BridgeRequestContext>, _ availability: Routers.OperationsAPI) {
+    static func add(to router: Router<BridgeRequestContext>, _ availability: Routers.OperationsAPI, ingest: Ingest) {
         let group = router.group("admin")
         switch availability {
         case .noAdminToken, .directMode, .noEventLog:
@@ -40,19 +40,26 @@ enum OperationsRoutes {
                 group.get("token", use: off)
             }
         case .served(let operations, let tokens):
-            add(to: group, operations, tokens: tokens)
+            add(to: group, operations, tokens: tokens, ingest: ingest)
         }
     }
 
     typealias Handler = @Sendable (Request, BridgeRequestContext, AdminCaller) async throws -> Response
 
-    private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource) {
+    private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource, ingest: Ingest) {
         let read = { (handler: @escaping Handler) in guarded(.read, tokens: tokens, handler) }
         let operate = { (handler: @escaping Handler) in guarded(.operate, tokens: tokens, handler) }
         group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
         group.get("events", use: read { request, _, caller in try await list(request, operations, caller) })
         group.get("events/export", use: read { request, _, caller in try export(request, operations, caller) })
         group.get("events/:id", use: read { request, context, caller in try await show(request, context, operations, caller) })
+        group.get("status", use: read { _, _, _ in
+            let readiness = await ingest.readiness()
+            let kafka = readiness.sink.kafka
+            return try answer(AdminAPI.Status(ready: readiness.isReady, problems: readiness.sink.problems, routesSHA256: readiness.routesSHA256,
+                                              kafka: .init(state: kafka.state.rawValue, kind: kafka.kind, reason: kafka.reason),
+                                              storeState: readiness.sink.store.rawValue, store: try await operations.status()))
+        })
         group.get("parked", use: read { request, _, _ in
             let records = try await operations.parked(limit: try ListingQuery.limit(queryValues(request)["limit"]))
             return try answer(AdminAPI.ParkedList(parked: records.map(AdminAPI.Parked.init)))

@@ -164,7 +164,13 @@ extension ServeOptions {
             limits: try connectionLimits(read),
             tracing: try traceExport(read, environment: environment),
             logLevel: try read.value(S.logLevel, logLevel, default: .info, Logger.Level.init(rawValue:)))
-        let unencrypted = try read.flag(S.logUnencrypted, logUnencrypted)
+        try checkCombinations(configuration, read)
+        return configuration
+    }
+
+    /// The settings that cannot go together, and the sizes that cannot work.
+    private func checkCombinations(_ configuration: ServeConfiguration, _ read: SettingsReader) throws(UsageError) {
+        let unencrypted = try read.flag(ServeSettings.logUnencrypted, logUnencrypted)
         if configuration.logKeyFile != nil && unencrypted {
             throw UsageError("--log-unencrypted cannot be combined with --log-key-file: which is meant is unclear")
         }
@@ -174,7 +180,6 @@ extension ServeOptions {
         if configuration.maxInflightBody < configuration.maxBody {
             throw UsageError("--max-inflight-body \(configuration.maxInflightBody) is smaller than --max-body \(configuration.maxBody): no body of the largest size could be read")
         }
-        return configuration
     }
 
     /// Tracing (§12): on with `--otlp-endpoint` or the standard variables, off without. Both
