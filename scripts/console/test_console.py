@@ -44,7 +44,8 @@ def post(port, body):
 
 
 def seed(port):
-    """The console's own events: one to search and replay, one with markup in its values, one too large for Kafka."""
+    """The console's own events: one to search and replay, one with markup in its values (test-console.sh
+    stored one too large for Kafka before)."""
     status, answer = post(port, {"type": "CALLBACK", "method": "PAYMENT", "code": "PAYMENT_SUCCESS", "env": "production",
                                  "record": RECORD, "customerId": CUSTOMER, "amount": 1200,
                                  "customer": {"name": "Ada Example", "bvn": "22212345678"}})
@@ -53,9 +54,6 @@ def seed(port):
     status, _ = post(port, {"type": "CALLBACK", "method": "PAYMENT", "code": "PAYMENT_FAILED", "env": "production",
                             "record": "console-markup", "customerId": "cus-markup", "note": MARKUP})
     check(status == 200, "the event with markup was accepted")
-    status, _ = post(port, {"type": "CALLBACK", "method": "PAYMENT", "code": "PAYMENT_SUCCESS", "env": "production",
-                            "record": "console-big", "customerId": "cus-big", "note": "x" * 150_000})
-    check(status == 200, "the event too large for Kafka was accepted (it will be parked)")
     return event_id
 
 
@@ -92,6 +90,8 @@ class Console:
         self.console_errors = []
         self.page.on("console", lambda message: self.console_errors.append(message.text) if message.type in ("error", "warning") else None)
         self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        self.page.on("response", lambda response: self.console_errors.append(f"{response.status} {response.url}")
+                     if response.status >= 400 else None)
 
     def shot(self, name):
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
@@ -111,14 +111,25 @@ class Console:
         self.wait_results()
 
     def wait_results(self):
-        self.page.wait_for_function("(() => { const text = document.querySelector('#results-caption').textContent; "
-                                    "return text.length > 0 && text !== 'Newest first.' && !text.startsWith('Searching'); })()")
+        until(self.page, "(() => { const text = document.querySelector('#results-caption').textContent; "
+                         "return text.length > 0 && text !== 'Newest first.' && !text.startsWith('Searching'); })()")
 
     def rows(self):
         return self.page.locator("#results tbody tr")
 
     def close(self):
         self.context.close()
+
+
+def until(page, expression, timeout=20):
+    """Evaluates `expression` in the page until it is true (Playwright's wait_for_function
+    evaluates strings in a way the page's CSP refuses, as it should)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if page.evaluate(expression):
+            return True
+        time.sleep(0.1)
+    raise TimeoutError(f"never true: {expression}")
 
 
 def focus_visible(page):
@@ -213,7 +224,7 @@ def main():
         check(topic in console.page.text_content("#replay-plan"), "the dry run names the topic")
         console.shot("06-replay-dry-run")
         console.page.click("#replay-execute")
-        console.page.wait_for_function("document.querySelector('#replay-counts') && document.querySelector('#replay-counts').textContent.startsWith('Published')")
+        until(console.page, "document.querySelector('#replay-counts') && document.querySelector('#replay-counts').textContent.startsWith('Published')")
         check("Published: 1 events, 1 records" in console.page.text_content("#replay-counts"), "executed: the answer is shown")
         console.shot("07-replay-done")
         copies = records_on_kafka(args.bootstrap, topic, event_id, 2)
@@ -235,7 +246,7 @@ def main():
         console.page.click("#redrive-selected")
         check(console.page.is_visible("#parked-confirm"), "redrive asks for a confirmation first")
         console.page.click("#parked-yes")
-        console.page.wait_for_function("document.querySelector('#parked-result').textContent.length > 0")
+        until(console.page, "document.querySelector('#parked-result').textContent.length > 0")
         check("1 redriven" in console.page.text_content("#parked-result"), "redrive: 1 redriven")
         console.shot("09-redriven")
 
@@ -292,7 +303,7 @@ def main():
         check(tab_to(keys.page, "#search-form [name=record]") and focus_visible(keys.page), "keys: the record filter, focus visible")
         keys.page.keyboard.type(RECORD)
         keys.page.keyboard.press("Enter")
-        keys.page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
+        until(keys.page, "document.querySelectorAll('#results tbody tr').length === 1")
         check(tab_to(keys.page, "#results tbody button") and focus_visible(keys.page), "keys: the result, focus visible")
         keys.page.keyboard.press("Enter")
         keys.page.wait_for_selector("#event-body table")

@@ -46,6 +46,7 @@ code { overflow-wrap: anywhere; }
 @media (max-width: 40rem) {
   table.rows thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
   table.rows, table.rows tbody, table.rows tr, table.rows td { display: block; width: 100%; }
+  table.rows caption { display: block; width: 100%; }
   table.rows tr { border-bottom: 1px solid var(--line); padding: .3rem 0; }
   table.rows td { border: none; padding: .1rem 0; }
   table.rows td[data-label]::before { content: attr(data-label) ": "; font-size: .8rem; opacity: .8; }
