@@ -11,8 +11,8 @@ extension AdminAPI {
         public var routesSHA256: String
         /// Kafka's state, as `/readyz` on the admin listener says it.
         public var kafka: Kafka
-        /// The outbox.
-        public var outbox: Outbox
+        /// The outbox (absent when the store could not be read just now).
+        public var outbox: Outbox?
         /// Records Kafka refused for good, kept.
         public var parked: Int
         /// The store's state and size.
@@ -95,7 +95,7 @@ extension AdminAPI {
             self.problems = problems
             self.routesSHA256 = routesSHA256
             self.kafka = kafka
-            outbox = Outbox(depth: store.outboxDepth, oldestAgeSeconds: store.oldestPendingAgeSeconds)
+            outbox = store.outbox.map { Outbox(depth: $0.depth, oldestAgeSeconds: $0.oldestAgeSeconds) }
             parked = store.parked
             self.store = Store(state: storeState, bytes: store.storeBytes, walBytes: store.walBytes, eventLogBytes: store.eventLogBytes)
             volume = store.volume.map { Volume(usedBytes: $0.used, freeBytes: $0.free, full: store.volumeFull) }

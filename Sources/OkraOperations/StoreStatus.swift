@@ -2,10 +2,9 @@
 /// `_outbox_oldest_age_seconds`, `_parked_records`, `_store_bytes`, `_store_wal_bytes`,
 /// `_event_log_bytes`, `_store_volume_*`) and behind `GET /admin/status`, read the same way for both.
 public struct StoreStatus: Sendable, Equatable {
-    /// Records not yet published.
-    public var outboxDepth: Int
-    /// The oldest of them, in seconds (0 when none waits).
-    public var oldestPendingAgeSeconds: Double
+    /// Records not yet published, and the oldest one's age in seconds (0 when none waits); nil
+    /// when the store could not be read just now (the other values are the process's own).
+    public var outbox: (depth: Int, oldestAgeSeconds: Double)?
     /// Records Kafka refused for good, kept.
     public var parked: Int
     /// The store's file and its write-ahead log, in bytes.
@@ -20,10 +19,9 @@ public struct StoreStatus: Sendable, Equatable {
     public var volumeFull: Bool
 
     /// A snapshot.
-    public init(outboxDepth: Int, oldestPendingAgeSeconds: Double, parked: Int, storeBytes: Int, walBytes: Int, eventLogBytes: Int64,
+    public init(outbox: (depth: Int, oldestAgeSeconds: Double)?, parked: Int, storeBytes: Int, walBytes: Int, eventLogBytes: Int64,
                 volume: (used: Int, free: Int)?, volumeFull: Bool) {
-        self.outboxDepth = outboxDepth
-        self.oldestPendingAgeSeconds = oldestPendingAgeSeconds
+        self.outbox = outbox
         self.parked = parked
         self.storeBytes = storeBytes
         self.walBytes = walBytes
@@ -34,7 +32,7 @@ public struct StoreStatus: Sendable, Equatable {
 
     /// Equal in every value (the volume's pair compared member by member).
     public static func == (lhs: StoreStatus, rhs: StoreStatus) -> Bool {
-        lhs.outboxDepth == rhs.outboxDepth && lhs.oldestPendingAgeSeconds == rhs.oldestPendingAgeSeconds && lhs.parked == rhs.parked
+        lhs.outbox?.depth == rhs.outbox?.depth && lhs.outbox?.oldestAgeSeconds == rhs.outbox?.oldestAgeSeconds && lhs.parked == rhs.parked
             && lhs.storeBytes == rhs.storeBytes && lhs.walBytes == rhs.walBytes && lhs.eventLogBytes == rhs.eventLogBytes
             && lhs.volume?.used == rhs.volume?.used && lhs.volume?.free == rhs.volume?.free && lhs.volumeFull == rhs.volumeFull
     }

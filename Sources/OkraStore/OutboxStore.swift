@@ -413,11 +413,12 @@ public final class OutboxStore: Sendable {
         return (count, oldest.map { max(0, now.timeIntervalSince1970 - Double($0) / 1000) } ?? 0)
     }
 
-    /// What the store holds now, as its gauges and `GET /admin/status` show it.
-    public func status() async throws -> StoreStatus {
-        let (count, age) = try await depth()
-        return StoreStatus(outboxDepth: count, oldestPendingAgeSeconds: age, parked: await parkedCount, storeBytes: fileBytes, walBytes: walBytes,
-                           eventLogBytes: await eventLogBytes, volume: volumeUsage, volumeFull: volumeIsFull)
+    /// What the store holds now, as its gauges and `GET /admin/status` show it; the outbox's
+    /// depth is nil when the file cannot be read, and the rest is known all the same.
+    public func status() async -> StoreStatus {
+        let outbox = try? await depth()
+        return StoreStatus(outbox: outbox.map { ($0.count, $0.oldestAgeSeconds) }, parked: await parkedCount, storeBytes: fileBytes,
+                           walBytes: walBytes, eventLogBytes: await eventLogBytes, volume: volumeUsage, volumeFull: volumeIsFull)
     }
 
     /// The store's size on disk: the SQLite file and its WAL, in bytes.

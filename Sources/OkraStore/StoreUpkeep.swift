@@ -55,9 +55,11 @@ public struct StoreUpkeep: Service {
 
     /// The gauges, from the store as it is now.
     func recordGauges() async {
-        guard let status = try? await store.status() else { return }
-        depth.record(status.outboxDepth)
-        oldestAge.record(status.oldestPendingAgeSeconds)
+        let status = await store.status()
+        if let outbox = status.outbox {
+            depth.record(outbox.depth)
+            oldestAge.record(outbox.oldestAgeSeconds)
+        }
         walBytes.record(status.walBytes)
         parked.record(status.parked)
         volumeFull.record(status.volumeFull ? 1 : 0)

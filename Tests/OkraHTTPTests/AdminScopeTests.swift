@@ -49,7 +49,7 @@ struct AdminScopeTests {
         }
         func erase(customer: String) async throws -> Erasure { Erasure(erased: 4, waiting: 1, parked: 0) }
         func status() async throws -> StoreStatus {
-            StoreStatus(outboxDepth: 3, oldestPendingAgeSeconds: 1.5, parked: 1, storeBytes: 4096, walBytes: 1024, eventLogBytes: 2048,
+            StoreStatus(outbox: (depth: 3, oldestAgeSeconds: 1.5), parked: 1, storeBytes: 4096, walBytes: 1024, eventLogBytes: 2048,
                         volume: (used: 10 << 20, free: 90 << 20), volumeFull: false)
         }
     }

@@ -216,7 +216,7 @@ struct HTTPAnswerTests {
         func auditTrail(since: Date?, until: Date?, limit: Int, before cursor: Int64?) async throws -> (records: [AuditRecord], next: Int64?) { ([], nil) }
         func erase(customer: String) async throws -> Erasure { Erasure(erased: 0, waiting: 0, parked: 0) }
         func status() async throws -> StoreStatus {
-            StoreStatus(outboxDepth: 0, oldestPendingAgeSeconds: 0, parked: 0, storeBytes: 0, walBytes: 0, eventLogBytes: 0, volume: nil, volumeFull: true)
+            StoreStatus(outbox: nil, parked: 0, storeBytes: 0, walBytes: 0, eventLogBytes: 0, volume: nil, volumeFull: true)
         }
     }
 

@@ -26,9 +26,9 @@ enum ConsolePage {
   <section id="sign-in" aria-labelledby="sign-in-title">
     <h2 id="sign-in-title">Sign in</h2>
     <p>Paste an admin token (a line's secret from <code>--admin-token-file</code>). It stays in this tab's session storage and is sent only to this bridge's admin API.</p>
-    <form id="sign-in-form" autocomplete="off">
+    <form id="sign-in-form" autocomplete="off" method="post" action="#">
       <label for="token">Admin token</label>
-      <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required>
+      <input id="token" type="password" autocomplete="off" spellcheck="false" required>
       <button type="submit">Sign in</button>
     </form>
     <p id="sign-in-error" class="error" role="alert"></p>
@@ -49,10 +49,10 @@ enum ConsolePage {
     <p id="off" class="error" role="alert" hidden></p>
 
     <section id="search" aria-labelledby="search-title">
-      <h2 id="search-title">Search the event log</h2>
+      <h2 id="search-title" tabindex="-1">Search the event log</h2>
       <form id="search-form" class="filters">
-        <label>Since <input name="since" type="datetime-local" step="1"></label>
-        <label>Until <input name="until" type="datetime-local" step="1"></label>
+        <label>Since (your time zone) <input name="since" type="datetime-local" step="1"></label>
+        <label>Until (your time zone) <input name="until" type="datetime-local" step="1"></label>
         <label>Record <input name="record" spellcheck="false"></label>
         <label>Customer <input name="customer" spellcheck="false"></label>
         <label>Account <input name="account" spellcheck="false"></label>
@@ -71,7 +71,7 @@ enum ConsolePage {
       </form>
       <p id="search-error" class="error" role="alert"></p>
       <table id="results" class="rows">
-        <caption id="results-caption">Newest first.</caption>
+        <caption id="results-caption" tabindex="-1">Newest first.</caption>
         <thead><tr><th scope="col">Received</th><th scope="col">Type</th><th scope="col">Record</th><th scope="col">Customer</th><th scope="col">State</th><th scope="col">Records</th><th scope="col">Replays</th></tr></thead>
         <tbody></tbody>
       </table>
@@ -108,13 +108,15 @@ enum ConsolePage {
         <button type="button" id="redrive-selected" data-needs="operate">Redrive selected…</button>
         <button type="button" id="discard-selected" data-needs="operate">Discard selected…</button>
         <button type="button" id="redrive-all" data-needs="operate">Redrive all…</button>
+        <button type="button" id="discard-all" data-needs="operate">Discard all…</button>
       </div>
+      <p id="parked-more" class="needs"></p>
       <div id="parked-confirm" class="panel" hidden>
         <p id="parked-question"></p>
         <button type="button" id="parked-yes">Confirm</button>
         <button type="button" id="parked-no">Cancel</button>
       </div>
-      <p id="parked-result" role="status"></p>
+      <p id="parked-result" role="status" tabindex="-1"></p>
       <p id="parked-error" class="error" role="alert"></p>
     </section>
   </div>

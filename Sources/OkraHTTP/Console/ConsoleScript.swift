@@ -10,6 +10,11 @@ enum ConsoleScript {
   const $ = (id) => document.getElementById(id);
   let scopes = [];
   let cursor = null;
+  let lastQuery = null;
+  let lastFilters = {};
+  let eventRequest = 0;
+  let opener = null;
+  let starting = false;
   let replayTarget = null;
   let replayReturn = null;
   let parkedAction = null;
@@ -95,6 +100,12 @@ enum ConsoleScript {
     scopes = [];
     if (statusTimer) clearInterval(statusTimer);
     statusTimer = null;
+    // Nothing the previous token could read stays in the page.
+    for (const id of ["status-list", "event-body", "replay-plan"]) clear($(id));
+    for (const id of ["results", "parked-list"]) clear($(id).tBodies[0]);
+    cursor = null;
+    lastQuery = null;
+    eventRequest += 1;
     $("app").hidden = true;
     $("sign-in").hidden = false;
     $("sign-out").hidden = true;
@@ -104,6 +115,12 @@ enum ConsoleScript {
   }
 
   async function start() {
+    if (starting) return;
+    starting = true;
+    try { await startSession(); } finally { starting = false; }
+  }
+
+  async function startSession() {
     say("sign-in-error", "");
     let token;
     try {
@@ -136,10 +153,26 @@ enum ConsoleScript {
       if (error.status === 404) { showOff(error.message); return; }
     }
     refreshStatus();
+    if (statusTimer) clearInterval(statusTimer);
     statusTimer = setInterval(refreshStatus, 10000);
     showTab("search");
     fillFormFromFragment();
     await search(false);
+    $("search-title").focus();
+  }
+
+  // Before a token is typed: whether the operations API is on at all (404 says why it is off).
+  async function probe() {
+    try {
+      const response = await fetch("/admin/token", { cache: "no-store", credentials: "omit", redirect: "error" });
+      if (response.status === 404) {
+        const answer = await response.json();
+        $("sign-in-form").hidden = true;
+        say("sign-in-error", answer.error ? answer.error.message : "The operations API is off.");
+        return;
+      }
+    } catch (_) { /* the sign-in says so when it fails */ }
+    $("token").focus();
   }
 
   function showApp() {
@@ -184,8 +217,8 @@ enum ConsoleScript {
       fact("Ready", status.ready ? "ready" : "not ready: " + status.problems.join("; "), status.ready ? "ok" : "error");
       fact("Kafka", status.kafka.state + (status.kafka.kind ? " (" + status.kafka.kind + ")" : "") + (status.kafka.reason ? ": " + status.kafka.reason : ""),
            status.kafka.state === "failing" ? "error" : "ok");
-      fact("Outbox", status.outbox.depth + " pending");
-      fact("Oldest pending", age(status.outbox.oldest_age_seconds));
+      fact("Outbox", status.outbox ? status.outbox.depth + " pending" : "unknown (the store could not be read)", status.outbox ? undefined : "error");
+      if (status.outbox) fact("Oldest pending", age(status.outbox.oldest_age_seconds));
       fact("Parked", String(status.parked), status.parked > 0 ? "error" : undefined);
       fact("Store", bytes(status.store.bytes) + " (log " + bytes(status.store.event_log_bytes) + ")");
       if (status.volume) fact("Data volume", bytes(status.volume.used_bytes) + " used, " + bytes(status.volume.free_bytes) + " free" + (status.volume.full ? " (full)" : ""),
@@ -211,18 +244,36 @@ enum ConsoleScript {
   function apiFilter(values) {
     const filter = {};
     for (const [name, value] of Object.entries(values)) {
-      if (name === "since" || name === "until") filter[name] = new Date(value).toISOString();
+      if (name === "since" || name === "until") {
+        const time = new Date(value);
+        if (isNaN(time.getTime())) throw new Error(name + ": not a date and time");
+        filter[name] = time.toISOString();
+      }
       else if (name === "deadletter") filter[name] = value === "true";
       else filter[name] = value;
     }
     return filter;
   }
 
+  // The fragment keeps times in UTC (a shared link means the same moment everywhere); the
+  // inputs show them in the browser's time zone.
   function fillFormFromFragment() {
     const hash = location.hash.startsWith("#search?") ? location.hash.slice(8) : "";
     const params = new URLSearchParams(hash);
     const form = $("search-form");
-    for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
+    for (const name of FILTERS) {
+      let value = params.get(name) || "";
+      if (value && (name === "since" || name === "until")) value = localInput(value);
+      form.elements[name].value = value;
+    }
+  }
+
+  function localInput(iso) {
+    const time = new Date(iso);
+    if (isNaN(time.getTime())) return "";
+    const pad = (number) => String(number).padStart(2, "0");
+    return time.getFullYear() + "-" + pad(time.getMonth() + 1) + "-" + pad(time.getDate()) + "T" + pad(time.getHours()) + ":" +
+      pad(time.getMinutes()) + ":" + pad(time.getSeconds());
   }
 
   function recordStates(entry) {
@@ -236,14 +287,27 @@ enum ConsoleScript {
               states.length ? states.join(", ") : "-");
   }
 
+  // A new search from the form, or the next page of the last one (its own filters and cursor).
   async function search(more) {
-    const values = formFilters();
-    const query = new URLSearchParams(Object.entries(apiFilter(values)).map(([name, value]) => [name, String(value)]));
-    query.set("limit", "50");
-    if (more && cursor) query.set("cursor", cursor);
     const body = $("results").tBodies[0];
-    if (!more) clear(body);
-    say("results-caption", "Searching…");
+    let query;
+    if (more) {
+      if (!lastQuery || !cursor) return;
+      query = new URLSearchParams(lastQuery);
+      query.set("cursor", cursor);
+      $("more").disabled = true;
+    } else {
+      let filter;
+      try { filter = apiFilter(formFilters()); } catch (error) { say("search-error", error.message); return; }
+      query = new URLSearchParams(Object.entries(filter).map(([name, value]) => [name, String(value)]));
+      query.set("limit", "50");
+      lastQuery = query.toString();
+      lastFilters = filter;
+      cursor = null;
+      $("more").hidden = true;
+      clear(body);
+      say("results-caption", "Searching…");
+    }
     try {
       const page = await api("/admin/events?" + query.toString());
       for (const entry of page.events) body.append(resultRow(entry));
@@ -253,11 +317,14 @@ enum ConsoleScript {
       say("search-error", "");
     } catch (error) {
       say("search-error", error.message);
+      if (!more) say("results-caption", "");
     }
+    $("more").disabled = false;
+    if (more && $("more").hidden) $("results-caption").focus();
   }
 
   function resultRow(entry) {
-    const open = el("button", { type: "button", class: "link", onclick: () => openEvent(String(entry.entry), entry.id) },
+    const open = el("button", { type: "button", class: "link", onclick: (event) => openEvent(String(entry.entry), entry.id, event.currentTarget) },
                     entry.recordedtime.replace("T", " ").replace("Z", " UTC"));
     return el("tr", {},
       el("td", { "data-label": "Received" }, open),
@@ -271,26 +338,35 @@ enum ConsoleScript {
 
   function onSearch(event) {
     event.preventDefault();
-    const params = new URLSearchParams(formFilters());
+    let filter;
+    try { filter = apiFilter(formFilters()); } catch (error) { say("search-error", error.message); return; }
+    const params = new URLSearchParams(Object.entries(filter).map(([name, value]) => [name, String(value)]));
     const hash = "#search?" + params.toString();
     if (location.hash !== hash) history.replaceState(null, "", hash);
     search(false);
   }
 
   // ---- one event ----
-  async function openEvent(key, id) {
+  async function openEvent(key, id, from) {
+    const request = ++eventRequest;
+    opener = from || null;
     const body = $("event-body");
     clear(body);
+    $("replay-event").onclick = null;
+    $("replay-event").disabled = true;
     $("search").hidden = true;
     $("event").hidden = false;
     say("event-title", "Event " + (id || "entry " + key));
     try {
       const answer = await api("/admin/events/" + encodeURIComponent(key));
+      if (request !== eventRequest) return;
       const entry = answer.events[0];
       body.append(eventView(entry));
+      // A dead letter without an id is replayed by its entry number.
       $("replay-event").onclick = () => dryRun({ ids: [entry.id || String(entry.entry)] }, $("replay-event"));
-      $("replay-event").hidden = !entry.id;
+      $("replay-event").disabled = !grants("operate");
     } catch (error) {
+      if (request !== eventRequest) return;
       body.append(el("p", { class: "error", role: "alert" }, error.message));
     }
     $("event-title").focus();
@@ -362,6 +438,9 @@ enum ConsoleScript {
 
   // ---- replay ----
   async function dryRun(target, from) {
+    // A filter without an end gets the dry run's time as its end, so executing it replays what
+    // was counted, not what arrived since.
+    if (target.filter && !target.filter.until) target = { filter: Object.assign({}, target.filter, { until: new Date().toISOString() }) };
     replayTarget = target;
     replayReturn = from;
     const plan = $("replay-plan");
@@ -431,6 +510,7 @@ enum ConsoleScript {
           el("td", { "data-label": "Error" }, record.reason + ": " + record.error)));
       }
       if (!answer.parked.length) body.append(el("tr", {}, el("td", { colspan: "5" }, "No parked records.")));
+      say("parked-more", answer.parked.length >= 1000 ? "The oldest 1000 are shown; redrive or discard them to see the rest." : "");
       say("parked-error", "");
     } catch (error) {
       say("parked-error", error.message);
@@ -440,7 +520,7 @@ enum ConsoleScript {
   function askParked(kind, all) {
     const ids = [...$("parked-list").querySelectorAll("input[type=checkbox]:checked")].map((box) => Number(box.value));
     if (!all && !ids.length) { say("parked-error", "Select the records first."); return; }
-    parkedAction = { kind, selection: all ? { all: true } : { ids } };
+    parkedAction = { kind, selection: all ? { all: true } : { ids }, from: document.activeElement };
     say("parked-question", (kind === "redrive" ? "Redrive " : "Discard ") + (all ? "every parked record" : ids.length + " record" + (ids.length === 1 ? "" : "s")) +
         (kind === "redrive" ? "? They go back to the end of the outbox." : "? They will never be published."));
     $("parked-confirm").hidden = false;
@@ -452,6 +532,7 @@ enum ConsoleScript {
     parkedAction = null;
     $("parked-confirm").hidden = true;
     if (!action) return;
+    $("parked-result").focus();
     try {
       const answer = await api("/admin/parked/" + action.kind, { method: "POST", body: action.selection });
       say("parked-result", action.kind === "redrive" ? answer.redriven + " redriven." : answer.discarded + " discarded.");
@@ -478,9 +559,16 @@ enum ConsoleScript {
     $("sign-out").addEventListener("click", () => signOut(""));
     $("search-form").addEventListener("submit", onSearch);
     $("more").addEventListener("click", () => search(true));
-    $("back").addEventListener("click", () => { $("event").hidden = true; $("replay").hidden = true; $("search").hidden = false; });
+    $("back").addEventListener("click", () => {
+      eventRequest += 1;
+      $("event").hidden = true;
+      $("replay").hidden = true;
+      $("search").hidden = false;
+      if (opener && opener.isConnected) opener.focus(); else $("search-title").focus();
+    });
     $("replay-search").addEventListener("click", () => {
-      const filter = apiFilter(formFilters());
+      // The filters of the search shown, not what the form holds now.
+      const filter = Object.assign({}, lastFilters);
       if (!Object.keys(filter).length) { say("search-error", "A replay names at least one filter."); return; }
       dryRun({ filter }, $("replay-search"));
     });
@@ -492,9 +580,15 @@ enum ConsoleScript {
     $("discard-selected").addEventListener("click", () => askParked("discard", false));
     $("redrive-all").addEventListener("click", () => askParked("redrive", true));
     $("parked-yes").addEventListener("click", confirmParked);
-    $("parked-no").addEventListener("click", () => { parkedAction = null; $("parked-confirm").hidden = true; });
+    $("discard-all").addEventListener("click", () => askParked("discard", true));
+    $("parked-no").addEventListener("click", () => {
+      const from = parkedAction && parkedAction.from;
+      parkedAction = null;
+      $("parked-confirm").hidden = true;
+      if (from) from.focus();
+    });
     window.addEventListener("hashchange", () => { if (!$("app").hidden) { fillFormFromFragment(); search(false); } });
-    if (sessionStorage.getItem(TOKEN_KEY)) start(); else $("token").focus();
+    if (sessionStorage.getItem(TOKEN_KEY)) start(); else probe();
   });
 })();
 """#

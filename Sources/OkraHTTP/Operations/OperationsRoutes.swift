@@ -258,8 +258,7 @@ enum OperationsRoutes {
     }
 
     static func queryValues(_ request: Request) -> [String: String] {
-        var values: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters { values[String(key)] = String(value) }
-        return values
+        // Form encoding (a `+` is a space), as the console's URLSearchParams writes it.
+        QueryString.parse(request.uri.query ?? "")
     }
 }

@@ -112,7 +112,8 @@ struct AdminClient {
 
     private func url(_ path: String, _ query: [(String, String)]) -> String {
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
-        if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
+        // Every byte that is not plain percent-encoded: the API reads `+` as a space.
+        if !query.isEmpty { components.percentEncodedQuery = query.map { QueryString.encode($0.0) + "=" + QueryString.encode($0.1) }.joined(separator: "&") }
         return components.url!.absoluteString
     }
 
