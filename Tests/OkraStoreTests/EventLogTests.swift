@@ -648,6 +648,49 @@ struct EventLogTests {
         #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
     }
 
+    @Test("an entry keeps its request's trace context, an event's and a dead letter's; a replay's records carry it again; a file of version 8 gains the columns")
+    func traceContextKeptAndUpgrade() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v8-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let trace = try #require(TraceContext(traceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", traceState: "okra=test"))
+        func traceparents(_ records: [OutboxStore.PendingRecord]) -> [String] {
+            records.compactMap { record in record.headers.first { $0.name == "traceparent" }?.value }
+        }
+        let oldID: String
+        do {
+            // A version 8 file: an entry from before, then the columns gone.
+            let harness = try Harness(directory: directory)
+            oldID = try harness.id(await harness.post(Self.payment))
+            try await harness.publishAll()
+        }
+        do {
+            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            try await queue.write { db in
+                try db.execute(sql: "ALTER TABLE event_log DROP COLUMN traceparent; ALTER TABLE event_log DROP COLUMN tracestate; PRAGMA user_version = 8")
+            }
+            try queue.close()
+        }
+        let harness = try Harness(directory: directory)
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") } == StoreSchema.version)
+        #expect(try await harness.store.logEntry(oldID)?.trace == nil)
+        let sender = VerifiedSender(environment: .production)
+        let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_FAILED","env":"production","record":"rec-traced"}"#
+        let id = try harness.id(await harness.ingest.ingest(VerifiedDelivery(sender: sender, body: Array(body.utf8), receivedAt: Date(), trace: trace)))
+        _ = await harness.ingest.ingest(VerifiedDelivery(sender: sender, body: Array("{not json".utf8), receivedAt: Date(), trace: trace))
+        let entry = try #require(try await harness.store.logEntry(id))
+        #expect(entry.trace == trace && entry.envelope?.trace == trace)
+        var deadLetters = EventFilter()
+        deadLetters.deadletter = true
+        let deadLetter = try #require(try await harness.store.logEntries(deadLetters, limit: 10, before: nil).entries.first)
+        #expect(deadLetter.trace == trace)
+        #expect(traceparents(try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)) == [trace.traceParent, trace.traceParent])
+        try await harness.publishAll()
+        _ = try await harness.operations.replay(nil, ids: [id, String(deadLetter.entry)], execute: true)
+        let replayed = try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)
+        #expect(replayed.count == 2)
+        #expect(traceparents(replayed) == [trace.traceParent, trace.traceParent])
+    }
+
     @Test("a store file of version 4 (no replays table) is upgraded in place: its entries stay, and a replay is listed on its entry")
     func upgradeFromVersion4() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v4-\(UUID().uuidString)").path
