@@ -17,9 +17,10 @@ function init(args)
     local f = io.open(path, "r")
     local body = f:read("*a"):gsub("^%s*{", "", 1)
     f:close()
-    -- Each id's string value gets the request's sequence appended (the keys the normalizer reads).
+    -- Each id that is a non-empty string gets the request's sequence appended (the keys the
+    -- normalizer reads; an empty one stays empty, as the normalizer skips it).
     for _, key in ipairs(id_keys) do
-      body = body:gsub('("' .. key .. '"%s*:%s*")([^"]*)"', '%1%2-@SEQ@"')
+      body = body:gsub('("' .. key .. '"%s*:%s*")([^"]+)"', '%1%2-@SEQ@"')
     end
     table.insert(payloads, body)
   end
