@@ -163,6 +163,8 @@ def main():
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--shots", required=True)
+    parser.add_argument("--direct-admin-port", type=int, help="the admin listener of a bridge in direct mode (no event log)")
+    parser.add_argument("--tokenless-admin-port", type=int, help="the admin listener of a bridge without admin tokens")
     args = parser.parse_args()
     operate = pathlib.Path(os.environ["OKRA_CONSOLE_OPERATE_TOKEN_FILE"]).read_text().strip()
     read = pathlib.Path(os.environ["OKRA_CONSOLE_READ_TOKEN_FILE"]).read_text().strip()
@@ -329,8 +331,9 @@ def main():
         keys.page.keyboard.type(operate)
         keys.page.keyboard.press("Enter")
         keys.page.wait_for_selector("#who:not(:empty)")
+        # Typing at once, while the first page still loads: the focus stays where the keys put it.
         check(tab_to(keys.page, "#search-form [name=record]") and focus_visible(keys.page), "keys: the record filter, focus visible")
-        keys.page.keyboard.type(RECORD)
+        keys.page.keyboard.type(RECORD, delay=80)
         keys.page.keyboard.press("Enter")
         until(keys.page, "document.querySelectorAll('#results tbody tr').length === 1")
         check(tab_to(keys.page, "#results tbody button") and focus_visible(keys.page), "keys: the result, focus visible")
@@ -359,6 +362,25 @@ def main():
         check(wide and narrow.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "390 px wide: no horizontal scroll")
         narrow.shot("14-narrow-event")
         narrow.close()
+
+        # 10. The operations API off: the page is served and says why.
+        if args.tokenless_admin_port:
+            off = Console(browser, f"http://127.0.0.1:{args.tokenless_admin_port}", shots)
+            off.open()
+            until(off.page, "document.querySelector('#sign-in-error').textContent.length > 0")
+            check("--admin-token-file" in off.page.text_content("#sign-in-error") and off.page.is_hidden("#sign-in-form"),
+                  "without admin tokens the page says the API is off, and how to turn it on, before any token is typed")
+            off.shot("15-off-no-admin-token")
+            off.close()
+        if args.direct_admin_port:
+            direct = Console(browser, f"http://127.0.0.1:{args.direct_admin_port}", shots)
+            direct.open()
+            direct.sign_in(operate)
+            until(direct.page, "!document.querySelector('#off').hidden")
+            check("direct delivery keeps no event log" in direct.page.text_content("#off") and direct.page.is_hidden("#search"),
+                  "in direct mode the page says there is no event log, once signed in")
+            direct.shot("16-off-direct")
+            direct.close()
 
         readme = os.environ.get("OKRA_CONSOLE_README_SHOT")
         if readme:

@@ -158,7 +158,8 @@ enum ConsoleScript {
     showTab("search");
     fillFormFromFragment();
     await search(false);
-    $("search-title").focus();
+    // Only if the operator has not moved on meanwhile (typing a filter while the first page loads).
+    if (!document.activeElement || document.activeElement === document.body) $("search-title").focus();
   }
 
   // Before a token is typed: whether the operations API is on at all (404 says why it is off).
