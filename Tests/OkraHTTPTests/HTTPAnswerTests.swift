@@ -23,7 +23,9 @@ struct HTTPAnswerTests {
         AdminScope.allCases.map { "\($0.rawValue):\($0.rawValue)=\(scopedToken($0))" }.joined(separator: "\n")))
     static func scopedToken(_ scope: AdminScope) -> String { "http-\(scope.rawValue)-token-0123456789" }
     static let routes = #"{"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}"},"deadLetter":{"topic":"okra.deadletter"},"routes":[]}"#
-    static let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-1"}"#
+    // With a time of its own, so its id does not depend on the minute it is received in (a loaded
+    // run once posted it twice across a minute boundary: two ids, no duplicate).
+    static let payment = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-1","ended_at":"2026-12-01T10:00:00.000Z"}"#
 
     /// An answer: status, headers, body parsed as JSON when it is JSON.
     struct Answer {
