@@ -28,6 +28,12 @@
 # with --otlp-endpoint at scripts/bench/otlp_sink.py (a collector stand-in that keeps nothing) and
 # without, reported and recorded as logcost's are. Webhooks come without a traceparent, as Okra's
 # do: each starts a trace of three spans.
+#   OKRA_BENCH_BASELINE=PATH ./scripts/bench.sh buildcost [DURATION] [CONNECTIONS] [PAIRS]
+#
+# buildcost: a change against the build before it (the CPU issue's method): PAIRS alternating
+# runs of this build ("build on") and the okra-bridge binary at OKRA_BENCH_BASELINE ("build
+# off"), in durable mode, or direct with OKRA_BENCH_DELIVERY=direct; reported and recorded as
+# logcost's are (its "CPU cost" is what this build adds a request: negative is a saving).
 #   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]
 #
 # floors: the least a receiver on the bridge's own stack costs here, beside the Go peer and the
@@ -43,7 +49,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+if [ "$RECEIVER" = buildcost ] && [ ! -x "${OKRA_BENCH_BASELINE:-}" ]; then say "buildcost needs OKRA_BENCH_BASELINE: the path of the okra-bridge build to compare with"; exit 2; fi
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
 
@@ -195,9 +202,10 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
   esac
 }
 
-# A durable run with one setting on or off, its line marked with the setting's name: the event
+# A run with one setting on or off, its line marked with the setting's name: the event
 # log (on by default, off with OKRA_BRIDGE_RETAIN=0), the store's key (sealed by default, in
-# clear with --log-unencrypted), tracing (off by default, on exporting to the OTLP sink).
+# clear with --log-unencrypted), tracing (off by default, on exporting to the OTLP sink), the
+# build (this one, or the baseline's). Durable, unless OKRA_BENCH_DELIVERY says direct.
 bench_ab() {
   local setting="$1" state="$2"
   (
@@ -208,12 +216,14 @@ bench_ab() {
       key:off) KEY_ARGUMENTS=--log-unencrypted ;;
       trace:on) export OKRA_BRIDGE_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" ;;
       trace:off) unset OKRA_BRIDGE_OTLP_ENDPOINT ;;
+      build:on) ;;
+      build:off) BIN="$OKRA_BENCH_BASELINE" ;;
     esac
-    bench_one durable
+    bench_one "${OKRA_BENCH_DELIVERY:-durable}"
   ) | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r[sys.argv[1]]=sys.argv[2]; print(json.dumps(r))' "$setting" "$state"
 }
 case "$RECEIVER" in
-  logcost|keycost|tracecost)
+  logcost|keycost|tracecost|buildcost)
     setting="${RECEIVER%cost}"
     if [ "$setting" = trace ]; then
       SINK_PORT="$(free_ports)"

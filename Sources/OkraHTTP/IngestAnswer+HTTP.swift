@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import OkraIngest
 
 /// What the HTTP layer returns for each pipeline answer (the contract's §3).
@@ -36,14 +37,24 @@ extension IngestAnswer {
         }
     }
 
-    /// The whole response: status, JSON body, and `Retry-After` for a 503.
-    var response: Response {
+    /// The JSON body: the id and whether it was a duplicate, or the contract's error.
+    var bodyText: String {
         guard let error else {
             guard case .accepted(let id, let duplicate) = self else { preconditionFailure("only an accepted answer has no error") }
-            return JSONResponse.make(.ok, #"{"status":"accepted","id":\#(JSONResponse.quoted(id)),"duplicate":\#(duplicate)}"#)
+            return #"{"status":"accepted","id":\#(JSONResponse.quoted(id)),"duplicate":\#(duplicate)}"#
         }
-        var response = JSONResponse.error(status, code: error.code, message: error.message)
-        if case .unavailable(let seconds) = self { response.headers[.retryAfter] = String(seconds) }
-        return response
+        return JSONResponse.errorBody(code: error.code, message: error.message)
+    }
+
+    /// The headers besides the length: the JSON type, and `Retry-After` for a 503.
+    var headerFields: HTTPFields {
+        var fields: HTTPFields = [.contentType: "application/json"]
+        if case .unavailable(let seconds) = self { fields[.retryAfter] = String(seconds) }
+        return fields
+    }
+
+    /// The whole response, as the router returns it.
+    var response: Response {
+        Response(status: status, headers: headerFields, body: .init(byteBuffer: ByteBuffer(string: bodyText)))
     }
 }

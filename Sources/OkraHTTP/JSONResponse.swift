@@ -11,7 +11,12 @@ enum JSONResponse {
 
     /// The contract's error shape (§3): `{"error":{"code":...,"message":...}}`.
     static func error(_ status: HTTPResponse.Status, code: String, message: String) -> Response {
-        make(status, #"{"error":{"code":\#(quoted(code)),"message":\#(quoted(message))}}"#)
+        make(status, errorBody(code: code, message: message))
+    }
+
+    /// The error shape's text.
+    static func errorBody(code: String, message: String) -> String {
+        #"{"error":{"code":\#(quoted(code)),"message":\#(quoted(message))}}"#
     }
 
     /// `text` as a JSON string literal.

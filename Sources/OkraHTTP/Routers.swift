@@ -27,54 +27,40 @@ public enum Routers {
     /// `GET /metrics` when `metrics` is given (no admin listener). With an admin listener, this
     /// public `/readyz` gives Kafka's state and kind but not librdkafka's reason, which names
     /// brokers and certificates: the admin listener's does.
-    public static func ingest(_ ingest: Ingest, maxBody: Int, bodyBudget: BodyBudget? = nil, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
+    ///
+    /// The webhook is served on the event loop by ``WebhookHandler`` (installed by
+    /// `HTTPServerBuilder.http1(gate:webhook:)`); this router's route answers only a webhook
+    /// pipelined behind another request on the same connection.
+    public static func ingest(_ webhook: WebhookRoute, metrics: MetricsEndpoint?) -> Router<BridgeRequestContext> {
+        let ingest = webhook.ingest
         let router = Router(context: BridgeRequestContext.self)
         var allowed = probePaths
-        allowed["/webhooks/okra"] = "POST"
+        allowed[WebhookRoute.path] = "POST"
         if metrics != nil { allowed["/metrics"] = "GET, HEAD" }
         router.middlewares.add(JSONErrorMiddleware(allowed: allowed, count: { ingest.count($0, on: .ingest) }))
-        router.post("/webhooks/okra") { request, context -> Response in
+        router.post(RouterPath(stringLiteral: WebhookRoute.path)) { request, context -> Response in
             let received = Date()
-            let credentials = DeliveryRequest(
-                peer: context.remoteAddress?.ipAddress,
-                forwardedFor: request.headers[values: .init("X-Forwarded-For")!],
-                okraAuth: request.headers[.init("Okra-Auth")!],
-                authorization: request.headers[.authorization]
-            )
             let sender: VerifiedSender
-            switch ingest.verify(credentials) {
-            case .refused(let answer): return answer.response
-            case .verified(let verified): sender = verified
+            let share: BodyBudget.Share?
+            switch webhook.admit(request.headers, peer: context.remoteAddress?.ipAddress) {
+            case .answer(let answer): return answer.response
+            case .read(let verified, let taken): (sender, share) = (verified, taken)
             }
-            // A declared body over the limit is refused before a byte of it is read.
-            let declared = request.headers[.contentLength].flatMap { Int($0) }
-            if let declared, declared > maxBody { return ingest.tooLarge(limit: maxBody).response }
-            // The body's bytes count against the budget until the answer is made.
-            let share = bodyBudget.map { $0.take(declared ?? maxBody) }
-            if case .some(.none) = share { return ingest.overloaded().response }
-            defer { share??.release() }
+            defer { share?.release() }
             var request = request
             let body: ByteBuffer
             do {
-                body = try await request.collectBody(upTo: maxBody)
+                body = try await request.collectBody(upTo: webhook.maxBody)
             } catch is NIOTooManyBytesError {
-                return ingest.tooLarge(limit: maxBody).response
+                return ingest.tooLarge(limit: webhook.maxBody).response
             }
-            let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received, trace: callerTrace(request.headers))
+            let delivery = VerifiedDelivery(sender: sender, body: Array(buffer: body), receivedAt: received,
+                                            trace: WebhookRoute.callerTrace(request.headers))
             return await ingest.ingest(delivery).response
         }
         addProbes(to: router, ingest: ingest, showsKafkaReason: metrics != nil)
         if let metrics { addMetrics(to: router, metrics) }
         return router
-    }
-
-    /// The caller's W3C Trace Context: one well-formed `traceparent` header (two make none, as the
-    /// recommendation says), with its `tracestate` headers joined by commas.
-    static func callerTrace(_ headers: HTTPFields) -> TraceContext? {
-        let parents = headers[values: .init("traceparent")!]
-        guard parents.count == 1, let parent = parents.first else { return nil }
-        let states = headers[values: .init("tracestate")!]
-        return TraceContext(traceParent: parent, traceState: states.isEmpty ? nil : states.joined(separator: ","))
     }
 
     /// The operations API's place on the admin listener (§9).

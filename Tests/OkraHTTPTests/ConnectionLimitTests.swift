@@ -37,7 +37,8 @@ struct ConnectionLimitTests {
         let refusals = Refusals()
         let gate = ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(check), count: { ingest.count($0, on: .ingest); refusals.add($0) })
         try await Loopback.serve([{ running in
-            Application(router: Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil), server: .http1(gate: gate),
+            let webhook = WebhookRoute(ingest: ingest, maxBody: 1 << 20)
+            return Application(router: Routers.ingest(webhook, metrics: nil), server: .http1(gate: gate, webhook: webhook),
                         configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger)
         }], logger: logger) { ports in
             try await body(ports[0], sink, gate, refusals)

@@ -49,10 +49,12 @@ struct HTTPAnswerTests {
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger)
         let metrics = Routers.MetricsEndpoint(render: { "okra_bridge_test 1\n" }, tokens: adminTokens)
-        let ingestRouter = Routers.ingest(ingest, maxBody: maxBody, bodyBudget: budget, metrics: nil)
+        let webhook = WebhookRoute(ingest: ingest, maxBody: maxBody, bodyBudget: budget)
+        let ingestRouter = Routers.ingest(webhook, metrics: nil)
         let adminRouter = Routers.admin(ingest, metrics: metrics, operations: operations)
         try await Loopback.serve([
-            { running in Application(router: ingestRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
+            { running in Application(router: ingestRouter, server: .http1(gate: nil, webhook: webhook),
+                                     configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
             { running in Application(router: adminRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
         ], logger: logger) { ports in
             try await body(ports[0], ports[1], sink)

@@ -38,9 +38,11 @@ struct TracingTests {
         var logger = Logger(label: "tracing-test")
         logger.logLevel = .warning
         let ingest = Ingest(senderCheck: check, routes: FixedRoutes(table), sink: sink, logger: logger, tracing: tracing)
-        let router = Routers.ingest(ingest, maxBody: 1 << 20, metrics: nil)
+        let webhook = WebhookRoute(ingest: ingest, maxBody: 1 << 20)
+        let router = Routers.ingest(webhook, metrics: nil)
         try await Loopback.serve([
-            { running in Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
+            { running in Application(router: router, server: .http1(gate: nil, webhook: webhook),
+                                     configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: running, logger: logger) },
         ], logger: logger) { ports in
             let answer = try await HTTPAnswerTests.request(ports[0], "POST", "/webhooks/okra", body: HTTPAnswerTests.payment,
                                                            headers: ["Okra-Auth": HTTPAnswerTests.token, "traceparent": callerParent])

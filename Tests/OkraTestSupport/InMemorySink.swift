@@ -9,6 +9,8 @@ public final class InMemorySink: EventSink {
         var accepted: [RoutedEvent] = []
         var seenIDs: Set<String> = []
         var failing = false
+        var delay: Duration = .zero
+        var readinessDelay: Duration = .zero
         var readiness = SinkReadiness(store: .accepting, kafka: .unknown)
     }
 
@@ -26,12 +28,20 @@ public final class InMemorySink: EventSink {
     /// Makes every later `accept` throw (or succeed again).
     public func setFailing(_ failing: Bool) { state.withLock { $0.failing = failing } }
 
+    /// Makes every later `accept` take `delay` before it answers (a slow store).
+    public func setDelay(_ delay: Duration) { state.withLock { $0.delay = delay } }
+
+    /// Makes every later `readiness()` take `delay` (a slow `/readyz`).
+    public func setReadinessDelay(_ delay: Duration) { state.withLock { $0.readinessDelay = delay } }
+
     /// What `readiness()` answers.
     public func setReadiness(_ readiness: SinkReadiness) { state.withLock { $0.readiness = readiness } }
 
     /// Keeps the event, or recognizes its id, or throws while failing.
     public func accept(_ event: RoutedEvent) async throws -> SinkAcceptance {
-        try state.withLock { state in
+        let delay = state.withLock { $0.delay }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        return try state.withLock { state in
             if state.failing { throw Unavailable() }
             if let id = event.id, !state.seenIDs.insert(id).inserted { return .duplicate }
             state.accepted.append(event)
@@ -40,5 +50,9 @@ public final class InMemorySink: EventSink {
     }
 
     /// What ``setReadiness(_:)`` set.
-    public func readiness() async -> SinkReadiness { state.withLock { $0.readiness } }
+    public func readiness() async -> SinkReadiness {
+        let delay = state.withLock { $0.readinessDelay }
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        return state.withLock { $0.readiness }
+    }
 }

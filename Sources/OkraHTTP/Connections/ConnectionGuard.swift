@@ -10,24 +10,30 @@ import OkraIngest
 /// HTTP/1.1 as Hummingbird serves it, with each connection held to its listener's
 /// ``ConnectionLimits``: a ``ConnectionGuard`` in front of HTTP's decoder (it sees every byte
 /// and writes the guard's own refusals) and a ``RequestPartsWatcher`` behind it (it sees
-/// requests and answers begin and end).
+/// requests and answers begin and end). With a ``WebhookRoute``, a ``WebhookHandler`` behind the
+/// watcher serves the webhooks on the event loop.
 struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = HTTP1Channel.Value
 
     let responder: HTTPChannelHandler.Responder
-    let gate: ConnectionGate
+    let gate: ConnectionGate?
+    let webhook: WebhookRoute?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let watcher: NIOLoopBound<RequestPartsWatcher>
-        do {
+        var handlers: [any RemovableChannelHandler] = []
+        if let gate {
             let connection = ConnectionGuard(gate: gate)
-            try channel.pipeline.syncOperations.addHandler(connection, position: .first)
-            watcher = NIOLoopBound(RequestPartsWatcher(connection: connection), eventLoop: channel.eventLoop)
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
+            do {
+                try channel.pipeline.syncOperations.addHandler(connection, position: .first)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            handlers.append(RequestPartsWatcher(connection: connection))
         }
+        if let webhook { handlers.append(WebhookHandler(route: webhook)) }
+        let bound = NIOLoopBound(handlers, eventLoop: channel.eventLoop)
         // Hummingbird's own idle timeout stays off: the guard's deadlines replace it.
-        let http = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [watcher.value]))
+        let http = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: bound.value))
         return http.setup(channel: channel, logger: logger)
     }
 
@@ -37,9 +43,10 @@ struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the connection limits of `gate` (§3).
-    public static func http1(gate: ConnectionGate) -> HTTPServerBuilder {
-        .init { responder in GuardedHTTP1Channel(responder: responder, gate: gate) }
+    /// HTTP/1.1 with the connection limits of `gate` (§3), when given, and `webhook` served on
+    /// the event loop, when given.
+    public static func http1(gate: ConnectionGate?, webhook: WebhookRoute? = nil) -> HTTPServerBuilder {
+        .init { responder in GuardedHTTP1Channel(responder: responder, gate: gate, webhook: webhook) }
     }
 }
 

@@ -269,9 +269,11 @@ enum ServeServices {
             services.append(.init(service: Listener(app: adminApp, name: "admin", address: "\(admin.host):\(admin.port)")))
         }
         let listen = configuration.listen
-        let app = Application(router: Routers.ingest(ingest, maxBody: configuration.maxBody, bodyBudget: BodyBudget(limit: configuration.maxInflightBody),
-                                                     metrics: configuration.adminListen == nil ? metrics : nil),
-                              server: .http1(gate: ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(senderCheck), count: { ingest.count($0, on: .ingest) })),
+        let webhook = WebhookRoute(ingest: ingest, maxBody: configuration.maxBody, bodyBudget: BodyBudget(limit: configuration.maxInflightBody),
+                                   serverName: "okra-bridge")
+        let gate = ConnectionGate(limits: limits, listener: "ingest", policy: .ingest(senderCheck), count: { ingest.count($0, on: .ingest) })
+        let app = Application(router: Routers.ingest(webhook, metrics: configuration.adminListen == nil ? metrics : nil),
+                              server: .http1(gate: gate, webhook: webhook),
                               configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "okra-bridge"), logger: logger)
         services.append(.init(service: Listener(app: app, name: "ingest", address: "\(listen.host):\(listen.port)")))
         return services

@@ -1,0 +1,93 @@
+import Foundation
+import OkraHTTP
+import OkraTestSupport
+import Synchronization
+import Testing
+
+/// The webhook served on the event loop (``WebhookHandler``) beside Hummingbird on one connection,
+/// over plain sockets: pipelined requests, `Connection: close`, and a graceful shutdown with a
+/// webhook still in the pipeline.
+@Suite("Webhook handler (loopback, in-memory sink)")
+struct WebhookHandlerTests {
+    static let other = HTTPAnswerTests.payment.replacingOccurrences(of: "rec-1", with: "rec-2")
+
+    /// The status codes of the answers in `text`, in order.
+    static func statuses(_ text: String) -> [Int] {
+        text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+    }
+
+    /// Whether `markers` occur in `text` in this order.
+    static func inOrder(_ text: String, _ markers: [String]) -> Bool {
+        var rest = text[...]
+        for marker in markers {
+            guard let found = rest.range(of: marker) else { return false }
+            rest = rest[found.upperBound...]
+        }
+        return true
+    }
+
+    @Test("requests pipelined behind a webhook in the pipeline wait for its answer: webhook, probe, webhook, 404, in order")
+    func pipelined() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            // A slow store: the probe behind the first webhook arrives long before its answer.
+            sink.setDelay(.milliseconds(150))
+            let connection = try RawConnection(port: port)
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment)
+                + "GET /healthz HTTP/1.1\r\nHost: bridge\r\n\r\n"
+                + ConnectionLimitTests.post(Self.other)
+                + "GET /nowhere HTTP/1.1\r\nHost: bridge\r\nConnection: close\r\n\r\n")
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(Self.statuses(text) == [200, 200, 200, 404], "\(text)")
+            #expect(Self.inOrder(text, [#""status":"accepted""#, #""status":"alive""#, #""status":"accepted""#, #""code":"not-found""#]), "\(text)")
+            #expect(sink.accepted.map(\.records.count) == [1, 1])
+        }
+    }
+
+    @Test("a webhook pipelined behind a request Hummingbird is answering is answered after it (by the router's route)")
+    func behindTheRouter() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            // A slow probe: the webhook behind it, served at once, would be answered first.
+            sink.setReadinessDelay(.milliseconds(200))
+            let connection = try RawConnection(port: port)
+            connection.send("GET /readyz HTTP/1.1\r\nHost: bridge\r\n\r\n"
+                + ConnectionLimitTests.post(HTTPAnswerTests.payment).replacingOccurrences(of: "Host: bridge\r\n", with: "Host: bridge\r\nConnection: close\r\n"))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(Self.statuses(text) == [200, 200], "\(text)")
+            #expect(Self.inOrder(text, [#""status":"ready""#, #""status":"accepted""#]), "\(text)")
+            #expect(sink.accepted.count == 1)
+        }
+    }
+
+    @Test("a webhook with Connection: close is answered with Connection: close, and the connection closes")
+    func connectionClose() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            let connection = try RawConnection(port: port)
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment).replacingOccurrences(of: "Host: bridge\r\n", with: "Host: bridge\r\nConnection: close\r\n"))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(text.statusCode == 200)
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(sink.accepted.count == 1)
+        }
+    }
+
+    @Test("a graceful shutdown waits for the answer of a webhook in the pipeline, then closes its connection")
+    func shutdownWaitsForTheAnswer() async throws {
+        let reading = Mutex<Task<(text: String, closed: Bool), Never>?>(nil)
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            sink.setDelay(.milliseconds(600))
+            let connection = try RawConnection(port: port)
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment))
+            reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(5)) } }
+            // In the pipeline when the shutdown begins (as the body returns).
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        let (text, closed) = try #require(await reading.withLock { $0 }?.value)
+        #expect(text.statusCode == 200, "\(text)")
+        #expect(text.contains(#""status":"accepted""#))
+        #expect(text.lowercased().contains("connection: close"))
+        #expect(closed)
+    }
+}
