@@ -77,10 +77,11 @@ struct WebhookHandlerTests {
     func shutdownWaitsForTheAnswer() async throws {
         let reading = Mutex<Task<(text: String, closed: Bool), Never>?>(nil)
         try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
-            sink.setDelay(.milliseconds(600))
+            // Long enough for the shutdown's quiesce to arrive first on a loaded machine.
+            sink.setDelay(.seconds(3))
             let connection = try RawConnection(port: port)
             connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment))
-            reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(5)) } }
+            reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(10)) } }
             // In the pipeline when the shutdown begins (as the body returns).
             try await Task.sleep(for: .milliseconds(150))
         }
