@@ -9,12 +9,6 @@ public protocol EventSink: Sendable {
     /// - Throws: any error when that could not be done; the request is answered 503.
     func accept(_ event: RoutedEvent) async throws -> SinkAcceptance
 
-    /// ``accept(_:)``, with the outcome handed to `completion` (called once) instead of returned:
-    /// what the webhook handler on the event loop calls. A sink that can answer without a task
-    /// of its own a request (the durable store, whose writer calls back) implements it; by
-    /// default it runs ``accept(_:)`` in a task.
-    func accept(_ event: RoutedEvent, completion: @escaping @Sendable (Result<SinkAcceptance, any Error>) -> Void)
-
     /// The sink's part of `/readyz`.
     func readiness() async -> SinkReadiness
 
@@ -23,17 +17,6 @@ public protocol EventSink: Sendable {
 }
 
 extension EventSink {
-    /// ``accept(_:)`` in a task of its own.
-    public func accept(_ event: RoutedEvent, completion: @escaping @Sendable (Result<SinkAcceptance, any Error>) -> Void) {
-        Task {
-            do {
-                completion(.success(try await accept(event)))
-            } catch {
-                completion(.failure(error))
-            }
-        }
-    }
-
     /// `accept`, for a sink that names its work no better.
     public var acceptSpanName: String { "accept" }
 }

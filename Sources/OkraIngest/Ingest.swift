@@ -91,42 +91,14 @@ public final class Ingest: Sendable {
     /// Normalizes, routes and hands one verified body to the sink; with tracing on, as a span.
     public func ingest(_ delivery: VerifiedDelivery) async -> IngestAnswer {
         let started = ContinuousClock.now
-        // The event carries the webhook's span, in the caller's trace when it sent one.
-        let span = tracing.start("POST /webhooks/okra", kind: .server, parent: delivery.trace)
-        let trace = span?.trace ?? delivery.trace
         let answer: IngestAnswer
-        switch prepare(delivery, trace: trace) {
-        case .answer(let prepared): answer = prepared
-        case .hand(let routed, let then): answer = finish(then, routed, handed: await hand(routed, span: span))
-        }
-        return finished(answer, started: started, span: span)
-    }
-
-    /// ``ingest(_:)`` without a task: normalizes and routes on the caller's thread, and calls
-    /// `answer` (once) where the sink reports, for a sink that reports without a task (the
-    /// durable store's writer).
-    public func ingest(_ delivery: VerifiedDelivery, answer: @escaping @Sendable (IngestAnswer) -> Void) {
-        let started = ContinuousClock.now
-        let span = tracing.start("POST /webhooks/okra", kind: .server, parent: delivery.trace)
-        let trace = span?.trace ?? delivery.trace
-        switch prepare(delivery, trace: trace) {
-        case .answer(let prepared):
-            answer(finished(prepared, started: started, span: span))
-        case .hand(let routed, let then):
-            let child = span.flatMap { tracing.start(sink.acceptSpanName, kind: .internal, parentSpan: $0.context) }
-            sink.accept(routed) { result in
-                let handed = self.handed(result, routed, span: child)
-                answer(self.finished(self.finish(then, routed, handed: handed), started: started, span: span))
-            }
-        }
-    }
-
-    /// Counts the answer, ends the webhook's span, and times a 200.
-    private func finished(_ answer: IngestAnswer, started: ContinuousClock.Instant, span: EventSpan?) -> IngestAnswer {
-        let answer = counted(answer)
-        if let span {
+        if let span = tracing.start("POST /webhooks/okra", kind: .server, parent: delivery.trace) {
+            // The event carries the webhook's span, in the caller's trace when it sent one.
+            answer = counted(await process(delivery, trace: span.trace ?? delivery.trace, span: span))
             span.describe(answer)
             span.span.end()
+        } else {
+            answer = counted(await process(delivery, trace: delivery.trace, span: nil))
         }
         if case .accepted = answer {
             let elapsed = ContinuousClock.now - started
@@ -150,23 +122,7 @@ public final class Ingest: Sendable {
         return answer
     }
 
-    /// What the pipeline made of a delivery before the sink: an answer already, or records to hand
-    /// to the sink and what the answer is once it took them.
-    private enum Prepared {
-        case answer(IngestAnswer)
-        case hand(RoutedEvent, then: AfterSink)
-    }
-
-    /// The answer once the sink took an event's records.
-    private enum AfterSink {
-        /// Not an event: its body went to the dead-letter topic.
-        case rejected(Rejection, topic: String)
-        /// An event, of this type.
-        case routed(id: String, type: String)
-    }
-
-    /// Normalizes and routes: the work before the sink, with no wait in it.
-    private func prepare(_ delivery: VerifiedDelivery, trace: TraceContext?) -> Prepared {
+    private func process(_ delivery: VerifiedDelivery, trace: TraceContext?, span: EventSpan?) async -> IngestAnswer {
         let table = routes.table
         let receivedAt = delivery.receivedAt
         switch decide(body: delivery.body, sender: delivery.sender, receivedAt: receivedAt, routes: table, trace: trace) {
@@ -174,11 +130,13 @@ public final class Ingest: Sendable {
             // Not an event: the raw body still goes to the dead-letter topic, durably.
             let provenance = Provenance(envelope: nil, body: delivery.body, tokenEnvironment: delivery.sender.environment,
                                         deadLetterReason: rejection.reason.rawValue, trace: trace)
-            return .hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance),
-                         then: .rejected(rejection, topic: record.topic))
+            if case .failed(let answer) = await hand(RoutedEvent(id: nil, records: [record], receivedAt: receivedAt, provenance: provenance), span: span) { return answer }
+            logger.notice("rejected body sent to the dead-letter topic",
+                          metadata: Self.metadata(id: nil, trace: trace, ["reason": "\(rejection.reason)", "topic": "\(record.topic)"]))
+            return .rejected(rejection)
         case .refused(let refusal, let event):
             logger.warning("refused: environment mismatch", metadata: Self.metadata(id: event.id, trace: trace))
-            return .answer(.refused(refusal))
+            return .refused(refusal)
         case .routed(let event, let decision):
             countDroppedAttributes(of: event)
             let provenance = Provenance(envelope: event, body: delivery.body, tokenEnvironment: delivery.sender.environment,
@@ -188,24 +146,13 @@ public final class Ingest: Sendable {
                 // Nothing to publish, but the event log keeps it, and its id dedupes like any other.
                 logger.info("event dropped by route", metadata: Self.metadata(id: event.id, trace: trace, ["routes": "\(decision.matchedRoutes)"]))
             }
-            return .hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance),
-                         then: .routed(id: event.id, type: event.type))
-        }
-    }
-
-    /// The answer once the sink took (or could not take) `routed`.
-    private func finish(_ then: AfterSink, _ routed: RoutedEvent, handed: Handed) -> IngestAnswer {
-        let trace = routed.provenance?.trace
-        switch (handed, then) {
-        case (.failed(let answer), _):
-            return answer
-        case (.taken, .rejected(let rejection, let topic)):
-            logger.notice("rejected body sent to the dead-letter topic",
-                          metadata: Self.metadata(id: nil, trace: trace, ["reason": "\(rejection.reason)", "topic": "\(topic)"]))
-            return .rejected(rejection)
-        case (.taken(let acceptance), .routed(let id, let type)):
-            logger.debug("event stored", metadata: Self.metadata(id: id, trace: trace, ["event.type": "\(type)", "duplicate": "\(acceptance == .duplicate)"]))
-            return .accepted(id: id, duplicate: acceptance == .duplicate)
+            switch await hand(RoutedEvent(id: event.id, environment: event.environment, records: decision.records, receivedAt: receivedAt, provenance: provenance), span: span) {
+            case .failed(let answer):
+                return answer
+            case .taken(let acceptance):
+                logger.debug("event stored", metadata: Self.metadata(id: event.id, trace: trace, ["event.type": "\(event.type)", "duplicate": "\(acceptance == .duplicate)"]))
+                return .accepted(id: event.id, duplicate: acceptance == .duplicate)
+            }
         }
     }
 
@@ -225,20 +172,10 @@ public final class Ingest: Sendable {
     /// answer when it could not take them.
     private func hand(_ routed: RoutedEvent, span parent: EventSpan?) async -> Handed {
         let span = parent.flatMap { tracing.start(sink.acceptSpanName, kind: .internal, parentSpan: $0.context) }
-        do {
-            return handed(.success(try await sink.accept(routed)), routed, span: span)
-        } catch {
-            return handed(.failure(error), routed, span: span)
-        }
-    }
-
-    /// What the sink's outcome means for the answer; ends the sink's span.
-    private func handed(_ result: Result<SinkAcceptance, any Error>, _ routed: RoutedEvent, span: EventSpan?) -> Handed {
         defer { span?.span.end() }
-        switch result {
-        case .success(let acceptance):
-            return .taken(acceptance)
-        case .failure(let error):
+        do {
+            return .taken(try await sink.accept(routed))
+        } catch {
             span?.span.recordError(error)
             span?.span.setStatus(SpanStatus(code: .error))
             logger.error("cannot make the event durable; answering 503",

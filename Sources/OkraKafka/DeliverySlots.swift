@@ -10,13 +10,6 @@ public struct KafkaDelivery: Sendable {
     public func result() async throws(KafkaError) -> KafkaDeliveryReport {
         try await slab.wait(index).get()
     }
-
-    /// Calls `callback` once with the report (or the failure), on the thread that completes the
-    /// delivery (the producer's event thread), or at once when it is already complete: for a
-    /// caller that answers without a task of its own.
-    public func onResult(_ callback: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) {
-        slab.notify(index, callback)
-    }
 }
 
 /// A message waiting for its delivery report, as the producer tracks it.
@@ -105,33 +98,20 @@ final class DeliverySlab: Sendable {
     typealias Outcome = Result<KafkaDeliveryReport, KafkaError>
     static let capacity = 64
 
-    /// The state machine resumes each waiter exactly once, which is what lets it use unchecked
-    /// continuations (a checked one allocates per wait).
+    /// The state machine resumes each continuation exactly once, which is what lets it use
+    /// unchecked continuations (a checked one allocates per wait).
     private enum Slot {
         case pending
         /// One waiter: the usual case, without an array.
-        case waiting(Waiter)
-        case waitingMany([Waiter])
+        case waiting(UnsafeContinuation<Outcome, Never>)
+        case waitingMany([UnsafeContinuation<Outcome, Never>])
         case done(Outcome)
-    }
-
-    /// A task waiting for the outcome, or a callback to call with it.
-    private enum Waiter {
-        case task(UnsafeContinuation<Outcome, Never>)
-        case callback(@Sendable (Outcome) -> Void)
-
-        func resume(_ outcome: Outcome) {
-            switch self {
-            case .task(let continuation): continuation.resume(returning: outcome)
-            case .callback(let callback): callback(outcome)
-            }
-        }
     }
 
     private let slots = Mutex<[Slot]>(Array(repeating: .pending, count: DeliverySlab.capacity))
 
     func complete(_ index: Int, _ outcome: Outcome) {
-        let waiters = slots.withLock { slots -> [Waiter] in
+        let waiters = slots.withLock { slots -> [UnsafeContinuation<Outcome, Never>] in
             defer { slots[index] = .done(outcome) }
             switch slots[index] {
             case .pending, .done: return []
@@ -139,31 +119,7 @@ final class DeliverySlab: Sendable {
             case .waitingMany(let waiters): return waiters
             }
         }
-        for waiter in waiters { waiter.resume(outcome) }
-    }
-
-    /// Adds `waiter` to slot `index`; the outcome when it is already there (the waiter is then
-    /// not kept).
-    private func add(_ waiter: Waiter, to index: Int) -> Outcome? {
-        slots.withLock { slots -> Outcome? in
-            switch slots[index] {
-            case .done(let outcome):
-                return outcome
-            case .pending:
-                slots[index] = .waiting(waiter)
-            case .waiting(let first):
-                slots[index] = .waitingMany([first, waiter])
-            case .waitingMany(var waiters):
-                slots[index] = .pending // drop the slot's reference, so the append does not copy
-                waiters.append(waiter)
-                slots[index] = .waitingMany(waiters)
-            }
-            return nil
-        }
-    }
-
-    func notify(_ index: Int, _ callback: @escaping @Sendable (Outcome) -> Void) {
-        if let ready = add(.callback(callback), to: index) { callback(ready) }
+        for waiter in waiters { waiter.resume(returning: outcome) }
     }
 
     func wait(_ index: Int) async -> Outcome {
@@ -174,7 +130,22 @@ final class DeliverySlab: Sendable {
             return outcome
         }
         return await withUnsafeContinuation { continuation in
-            if let ready = add(.task(continuation), to: index) { continuation.resume(returning: ready) }
+            let ready = slots.withLock { slots -> Outcome? in
+                switch slots[index] {
+                case .done(let outcome):
+                    return outcome
+                case .pending:
+                    slots[index] = .waiting(continuation)
+                case .waiting(let first):
+                    slots[index] = .waitingMany([first, continuation])
+                case .waitingMany(var waiters):
+                    slots[index] = .pending // drop the slot's reference, so the append does not copy
+                    waiters.append(continuation)
+                    slots[index] = .waitingMany(waiters)
+                }
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }

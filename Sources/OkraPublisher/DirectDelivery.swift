@@ -50,30 +50,6 @@ public final class DirectDelivery: EventSink, Service, Sendable {
         return .accepted
     }
 
-    /// The same, without a task: `completion` is called on the producer's event thread once
-    /// every record's report is in (with the first failure, if any).
-    public func accept(_ event: RoutedEvent, completion: @escaping @Sendable (Result<SinkAcceptance, any Error>) -> Void) {
-        let producer = self.producer
-        var deliveries: [KafkaDelivery] = []
-        deliveries.reserveCapacity(event.records.count)
-        do {
-            for record in event.records { deliveries.append(try producer.send(record)) }
-        } catch {
-            replaceIfBroken(producer, error)
-            completion(.failure(error))
-            return
-        }
-        guard !deliveries.isEmpty else { return completion(.success(.accepted)) }
-        let waiting = ReportCountdown(count: deliveries.count)
-        for delivery in deliveries {
-            delivery.onResult { result in
-                if case .failure(let error) = result { self.replaceIfBroken(producer, error) }
-                guard let outcome = waiting.report(result) else { return }
-                completion(outcome.map { _ in .accepted }.mapError { $0 })
-            }
-        }
-    }
-
     /// Without a store, accepting is delivering to Kafka.
     public var acceptSpanName: String { "kafka delivery" }
 
@@ -109,24 +85,6 @@ public final class DirectDelivery: EventSink, Service, Sendable {
             return producer
         }
         if let old { Task { await old.shutdown() } } else { Task { await replacement.shutdown() } }
-    }
-}
-
-/// The reports an event still waits for: the outcome once the last is in (the first failure,
-/// if any record failed).
-final class ReportCountdown: Sendable {
-    private let state: Mutex<(left: Int, failure: KafkaError?)>
-
-    init(count: Int) { state = Mutex((count, nil)) }
-
-    /// Counts one report; the event's outcome when it was the last.
-    func report(_ result: Result<KafkaDeliveryReport, KafkaError>) -> Result<Void, KafkaError>? {
-        state.withLock { state in
-            if case .failure(let error) = result, state.failure == nil { state.failure = error }
-            state.left -= 1
-            guard state.left == 0 else { return nil }
-            return state.failure.map { .failure($0) } ?? .success(())
-        }
     }
 }
 

@@ -21,12 +21,6 @@ public struct DurableSink: EventSink {
                                provenance: event.provenance)
     }
 
-    /// The same, without a task: `completion` is called by the store's writer after the commit.
-    public func accept(_ event: RoutedEvent, completion: @escaping @Sendable (Result<SinkAcceptance, any Error>) -> Void) {
-        store.accept(eventID: event.id, environment: event.environment, records: event.records, receivedAt: event.receivedAt,
-                     provenance: event.provenance, completion: completion)
-    }
-
     /// The commit that makes the records durable before the 200.
     public var acceptSpanName: String { "store commit" }
 

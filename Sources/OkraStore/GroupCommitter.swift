@@ -3,7 +3,6 @@ import GRDB
 import OkraIngest
 import OkraOperations
 import OkraRouting
-import Synchronization
 
 /// The store's one writer. Batches concurrent submissions into one transaction each (group
 /// commit), hands out record sequence numbers, and keeps the counts the bound is checked
@@ -17,15 +16,11 @@ actor GroupCommitter {
     private let pool: DatabasePool
     private let maxPending: Int
     private let windowMilliseconds: Int64
-    /// What a submission's outcome is handed to: called once, on the committer.
-    typealias Completion = @Sendable (Result<OutboxStore.Acceptance, any Error>) -> Void
-    /// Submissions waiting for the next batch, and whether a drain is running to take them. Kept
-    /// outside the actor, so a submission is queued from any thread without a task of its own.
-    private let inbox = Mutex(Inbox())
-    private struct Inbox {
-        var waiting: [(Submission, Completion)] = []
-        var draining = false
-    }
+    private var queued: [(Submission, CheckedContinuation<OutboxStore.Acceptance, any Error>)] = []
+    /// Records submitted but not yet committed (queued, or in the transaction being written):
+    /// counted against `maxPending`, so concurrent submissions cannot overshoot the bound.
+    private var uncommittedRecords = 0
+    private var writing = false
     /// The highest sequence number committed.
     private var lastSeq: Int64
     /// Every record at or below it was delivered (or parked).
@@ -68,52 +63,34 @@ actor GroupCommitter {
     /// Unpublished records, and the publish mark.
     var counts: (pending: Int, publishedThrough: Int64) { (Int(lastSeq - publishedThrough), publishedThrough) }
 
-    /// Queues `submission` for the next batch; `completion` gets its outcome once the batch is
-    /// committed (or why it was not taken: the bound, a full volume, a failed write). Starts a
-    /// drain when none is running: one task a batch, none a submission.
-    nonisolated func enqueue(_ submission: Submission, completion: @escaping Completion) {
-        let start = inbox.withLock { inbox -> Bool in
-            inbox.waiting.append((submission, completion))
-            guard !inbox.draining else { return false }
-            inbox.draining = true
-            return true
-        }
-        if start { Task { await self.drain() } }
-    }
-
-    /// ``enqueue(_:completion:)``, awaited.
     func submit(_ submission: Submission) async throws -> OutboxStore.Acceptance {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(submission) { continuation.resume(with: $0) }
+        let pending = Int(lastSeq - publishedThrough)
+        if pending + uncommittedRecords + submission.recordCount > maxPending {
+            throw OutboxStore.Full(pending: pending + uncommittedRecords)
         }
-    }
-
-    /// The submissions of `batch` the bound and the volume let in; the others are completed
-    /// with their refusal. The volume is looked at once a batch.
-    private func admitted(_ batch: [(Submission, Completion)]) async -> [(Submission, Completion)] {
-        var pending = Int(lastSeq - publishedThrough)
-        var room = true
+        // Taken with the check, before the volume check's await: the actor is reentrant there, and
+        // submissions passing the check meanwhile must see these records as on their way in.
+        uncommittedRecords += submission.recordCount
         if volume.reserveBytes > 0 {
-            room = await hasRoom()
-            pending = Int(lastSeq - publishedThrough)
-            if room { volume.room() } else { volume.noRoom(pending: pending) }
-        }
-        var taken = 0
-        var admitted: [(Submission, Completion)] = []
-        admitted.reserveCapacity(batch.count)
-        for (submission, completion) in batch {
-            if pending + taken + submission.recordCount > maxPending {
-                completion(.failure(OutboxStore.Full(pending: pending + taken)))
-                continue
+            guard await hasRoom() else {
+                uncommittedRecords -= submission.recordCount
+                volume.noRoom(pending: pending)
+                throw OutboxStore.VolumeFull()
             }
-            guard volume.reserveBytes > 0 ? room : volume.admit(pending: pending) else {
-                completion(.failure(OutboxStore.VolumeFull()))
-                continue
+            volume.room()
+        } else {
+            guard volume.admit(pending: pending) else {
+                uncommittedRecords -= submission.recordCount
+                throw OutboxStore.VolumeFull()
             }
-            taken += submission.recordCount
-            admitted.append((submission, completion))
         }
-        return admitted
+        return try await withCheckedThrowingContinuation { continuation in
+            queued.append((submission, continuation))
+            if !writing {
+                writing = true
+                Task { await self.drain() }
+            }
+        }
     }
 
     func markPublished(through seq: Int64, parking: [OutboxStore.Parking], now: Int64) async throws {
@@ -323,20 +300,16 @@ actor GroupCommitter {
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
     }
 
-    /// Writes what is queued, a batch per transaction, until nothing is: each batch's admitted
-    /// submissions by their kind (``BatchWriter``), then their completions called with the outcomes.
+    /// Writes what is queued, a batch per transaction, until nothing is: each batch's
+    /// submissions by their kind (``BatchWriter``), then their callers resumed with the outcomes.
     private func drain() async {
-        while true {
-            let waiting = inbox.withLock { inbox -> [(Submission, Completion)] in
-                if inbox.waiting.isEmpty { inbox.draining = false }
-                defer { inbox.waiting = [] }
-                return inbox.waiting
-            }
-            if waiting.isEmpty { return }
+        while !queued.isEmpty {
             await finishCheckpointIfWanted()
-            let batch = await admitted(waiting)
-            if batch.isEmpty { continue }
+            let batch = queued
+            queued = []
             let submissions = batch.map(\.0)
+            // Committed or failed below: either way no longer on its way in.
+            defer { uncommittedRecords -= submissions.reduce(0) { $0 + $1.recordCount } }
             let (window, lastSeq, lastEntry) = (windowMilliseconds, self.lastSeq, self.lastEntry)
             do {
                 let result = try await pool.write { db in
@@ -344,15 +317,16 @@ actor GroupCommitter {
                     return try writer.write(submissions)
                 }
                 committed(result)
-                for (index, (_, completion)) in batch.enumerated() {
-                    completion(.success(result.outcomes[index]))
+                for (index, (_, continuation)) in batch.enumerated() {
+                    continuation.resume(returning: result.outcomes[index])
                 }
             } catch {
                 volume.writeFailed(error, pending: Int(self.lastSeq - publishedThrough))
                 await truncateWALIfFull()
-                for (_, completion) in batch { completion(.failure(error)) }
+                for (_, continuation) in batch { continuation.resume(throwing: error) }
             }
         }
+        writing = false
     }
 
     /// Takes a committed batch's numbers, and schedules a checkpoint.

@@ -317,35 +317,6 @@ public final class OutboxStore: Sendable {
     /// With the event log on, `provenance` becomes its entry, in the same transaction.
     public func accept(eventID: String?, environment: OkraEnvironment = .unknown, records: [RoutedRecord], receivedAt: Date,
                        provenance: Provenance? = nil) async throws -> Acceptance {
-        let submission = try webhookSubmission(eventID: eventID, environment: environment, records: records, receivedAt: receivedAt, provenance: provenance)
-        let outcome = try await committer.submit(submission)
-        if outcome == .accepted && !records.isEmpty { newRecords.signal() }
-        return outcome
-    }
-
-    /// ``accept(eventID:environment:records:receivedAt:provenance:)`` without a task: the records
-    /// are split and sealed on the caller's thread, and `completion` is called by the store's
-    /// writer once the transaction is on disk (or with the error).
-    public func accept(eventID: String?, environment: OkraEnvironment = .unknown, records: [RoutedRecord], receivedAt: Date,
-                       provenance: Provenance? = nil, completion: @escaping @Sendable (Result<Acceptance, any Error>) -> Void) {
-        let submission: Submission
-        do {
-            submission = try webhookSubmission(eventID: eventID, environment: environment, records: records, receivedAt: receivedAt, provenance: provenance)
-        } catch {
-            completion(.failure(error))
-            return
-        }
-        let (newRecords, hasRecords) = (self.newRecords, !records.isEmpty)
-        committer.enqueue(submission) { result in
-            if case .success(.accepted) = result, hasRecords { newRecords.signal() }
-            completion(result)
-        }
-    }
-
-    /// A webhook's submission: its log entry and its records, split and sealed here, on the
-    /// caller's thread, not in the store's one writer.
-    private func webhookSubmission(eventID: String?, environment: OkraEnvironment, records: [RoutedRecord], receivedAt: Date,
-                                   provenance: Provenance?) throws(StoreCipherFailure) -> Submission {
         let milliseconds = Int64(receivedAt.timeIntervalSince1970 * 1000)
         let log = try eventLog == nil ? nil : provenance.map { provenance throws(StoreCipherFailure) in
             try EventLogRow(provenance: provenance, records: records, receivedAtMilliseconds: milliseconds, id: eventID, cipher: cipher)
@@ -354,7 +325,8 @@ public final class OutboxStore: Sendable {
         stored.reserveCapacity(records.count)
         var forms: [StoreSchema.ValueForm]?
         if let log {
-            // Each record keeps only what its value has beside the body the entry holds (StoreSchema.ValueForm).
+            // Split (and sealed) here, on the request's task, not in the store's one writer: each
+            // record keeps only what its value has beside the body the entry holds (StoreSchema.ValueForm).
             forms = try records.map { record throws(StoreCipherFailure) in
                 let (form, kept) = StoreSchema.ValueForm.split(record.value, body: log.body)
                 stored.append(try StoredRecord(record, value: kept, cipher: cipher))
@@ -363,8 +335,10 @@ public final class OutboxStore: Sendable {
         } else {
             for record in records { stored.append(try StoredRecord(record, value: record.value, cipher: cipher)) }
         }
-        return .webhook(.init(eventID: eventID, environment: environment.rawValue, records: stored,
-                              receivedAtMilliseconds: milliseconds, log: log, valueForms: forms))
+        let outcome = try await committer.submit(.webhook(.init(eventID: eventID, environment: environment.rawValue, records: stored,
+                                                                receivedAtMilliseconds: milliseconds, log: log, valueForms: forms)))
+        if outcome == .accepted && !records.isEmpty { newRecords.signal() }
+        return outcome
     }
 
     /// Returns when records were stored since the last call returned, or after `timeout`:

@@ -33,44 +33,6 @@ struct DirectDeliveryTests {
         await direct.producer.shutdown()
     }
 
-    /// `accept(_:completion:)`, awaited; counts how often the completion was called.
-    static func accepted(by direct: DirectDelivery, _ event: RoutedEvent, calls: Calls = Calls()) async -> Result<SinkAcceptance, any Error> {
-        await withCheckedContinuation { continuation in
-            direct.accept(event) { result in
-                // A second call would resume twice: counted, and only the first resumes.
-                if calls.count.withLock({ $0 += 1; return $0 }) == 1 { continuation.resume(returning: result) }
-            }
-        }
-    }
-
-    /// How often a completion was called.
-    final class Calls: Sendable { let count = Mutex(0) }
-
-    @Test("without a task: the completion is called once, after every record's report; a failed delivery fails it")
-    func completion() async throws {
-        let direct = try DirectDelivery(makeProducer: Self.producer())
-        let calls = Calls()
-        let result = await Self.accepted(by: direct, Self.event(["direct-c", "direct-d", "direct-e"]), calls: calls)
-        #expect(try result.get() == .accepted)
-        // Sent to no record: accepted at once.
-        #expect(try await Self.accepted(by: direct, Self.event([])).get() == .accepted)
-        await direct.producer.shutdown()
-
-        let unreachable = try DirectDelivery(makeProducer: {
-            var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:1")
-            configuration.messageTimeout = .milliseconds(500)
-            configuration.flushTimeout = .milliseconds(100)
-            return try KafkaProducer(configuration: configuration, logger: .init(label: "test"))
-        })
-        let failed = Calls()
-        let outcome = await Self.accepted(by: unreachable, Self.event(["nowhere-a", "nowhere-b"]), calls: failed)
-        #expect(throws: KafkaError.self) { try outcome.get() }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(calls.count.withLock { $0 } == 1)
-        #expect(failed.count.withLock { $0 } == 1)
-        await unreachable.producer.shutdown()
-    }
-
     @Test("an unreachable broker fails the event with a delivery error, and readiness says why, in librdkafka's words")
     func unreachable() async throws {
         let health = KafkaHealth(logger: .init(label: "test"), metrics: TestMetrics())

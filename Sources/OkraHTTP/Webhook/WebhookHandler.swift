@@ -6,9 +6,8 @@ import OkraEnvelope
 import OkraIngest
 
 /// Serves ``WebhookRoute`` on the connection's event loop: the checks before the body, the body
-/// read into one buffer, normalized and routed, and the answer written as soon as the sink
-/// reports (``Ingest/ingest(_:answer:)``): the durable store's writer calls back after its
-/// commit, so a webhook costs no task of its own.
+/// read into one buffer, and the answer written as soon as the pipeline gives it. Only the
+/// pipeline itself (``Ingest/ingest(_:)``) runs off the loop, as one task a request.
 ///
 /// It sits behind ``RequestPartsWatcher`` and in front of Hummingbird, so the connection's limits
 /// and deadlines see its requests and answers as they see Hummingbird's. Every other request
@@ -130,8 +129,8 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let share = reading.share
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
-        // Normalized and routed here; answered from where the sink reports (the store's writer).
-        ingest.ingest(delivery) { answer in
+        Task {
+            let answer = await ingest.ingest(delivery)
             share?.release()
             loop.execute { bound.value.handler.answered(answer, context: bound.value.context) }
         }
