@@ -34,6 +34,14 @@
 # runs of this build ("build on") and the okra-bridge binary at OKRA_BENCH_BASELINE ("build
 # off"), in durable mode, or direct with OKRA_BENCH_DELIVERY=direct; reported and recorded as
 # logcost's are (its "CPU cost" is what this build adds a request: negative is a saving).
+#   ./scripts/bench.sh memory [DURATION] [CONNECTIONS]     (default 10m)
+#
+# memory: the bridge's memory under load (the CPU issue's item 4): one durable run of DURATION
+# with RssAnon (its heap) and RssFile (mapped files, the store's pages among them) read from
+# /proc every 30 s, and once more 60 s after the load stopped; prints them, and whether RssAnon
+# grew after the first minute, and appends the run with its samples to bench/results.jsonl.
+# OKRA_BENCH_ORDER="go python durable direct" runs compare's receivers in that order (the CPU
+# issue's runs rotate it).
 #   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]
 #
 # floors: the least a receiver on the bridge's own stack costs here, beside the Go peer and the
@@ -49,7 +57,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+[ "$RECEIVER" = memory ] && DURATION="${2:-10m}"
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 if [ "$RECEIVER" = buildcost ] && [ ! -x "${OKRA_BENCH_BASELINE:-}" ]; then say "buildcost needs OKRA_BENCH_BASELINE: the path of the okra-bridge build to compare with"; exit 2; fi
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
@@ -122,7 +131,11 @@ broker_ticks() {
   echo $(( $(cpu_ticks "$(cat "$state/tansu.pid")") + $(cpu_ticks "$(cat "$state/relay.pid")") ))
 }
 
-# Runs one receiver on a fresh broker; prints its JSON line.
+# The receiver's RssAnon and RssFile in KiB, after the seconds since $2: one line.
+memory_sample() { echo "$(( $(date +%s) - $2 )) $(awk '/^RssAnon:|^RssFile:/ {printf "%s ", $2}' "/proc/$1/status")"; }
+
+# Runs one receiver on a fresh broker; prints its JSON line. With MEMORY_SAMPLES set, writes
+# the receiver's memory there every 30 s of the load, then once 60 s after it.
 bench_one() {
   local receiver="$1" run port broker
   run="bench$(date +%s)$receiver"
@@ -158,6 +171,12 @@ JSON
     sleep 0.2
   done
   [ -n "$ready" ] || { say "$receiver did not answer a webhook within 20 s"; tail -5 "$WORK/$receiver.log" >&2; exit 1; }
+  local sampler="" began
+  began="$(date +%s)"
+  if [ -n "${MEMORY_SAMPLES:-}" ]; then
+    ( while kill -0 "$RECEIVER_PID" 2>/dev/null; do memory_sample "$RECEIVER_PID" "$began"; sleep 30; done ) >"$MEMORY_SAMPLES" &
+    sampler=$!
+  fi
 
   say "wrk: $receiver, $CONNECTIONS connections, $DURATION, $(wc -l <"$WORK/payloads.txt") payload kinds"
   # CPU over wrk's run: the receiver's (every thread, user and system), wrk's (a child of this
@@ -188,6 +207,14 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
       [ "${published:-0}" -ge "$((accepted + 1))" ] && break
       sleep 0.5
     done
+  fi
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    echo "stopped $(( $(date +%s) - began ))" >>"$MEMORY_SAMPLES"
+    say "the load stopped; the last memory sample in 60 s"
+    sleep 60
+    memory_sample "$RECEIVER_PID" "$began" >>"$MEMORY_SAMPLES"
   fi
   stop_receiver
   case "$receiver" in
@@ -241,7 +268,13 @@ case "$RECEIVER" in
 esac
 
 case "$RECEIVER" in
-  compare) RECEIVERS=(durable direct go python) ;;
+  compare)
+    read -r -a RECEIVERS <<<"${OKRA_BENCH_ORDER:-durable direct go python}"
+    for receiver in "${RECEIVERS[@]}"; do
+      case "$receiver" in durable|direct|go|python) ;; *) say "OKRA_BENCH_ORDER names durable, direct, go and python, not '$receiver'"; exit 2 ;; esac
+    done
+    ;;
+  memory) RECEIVERS=(durable); MEMORY_SAMPLES="$WORK/memory.txt" ;;
   floors) RECEIVERS=(nio-floor hummingbird-floor durable go) ;;
   *) RECEIVERS=("$RECEIVER") ;;
 esac
@@ -255,5 +288,6 @@ if [ "$RECEIVER" = floors ]; then
   python3 bench/floors/sqlite_floor.py "$WORK/data/okra-bridge.sqlite" 50000 16 32 | tee -a "$WORK/results.jsonl"
 fi
 case "$RECEIVER" in
+  memory) python3 scripts/bench/memory.py "$WORK/results.jsonl" "$MEMORY_SAMPLES" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
   compare|floors) python3 scripts/bench/compare.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
 esac
