@@ -57,6 +57,20 @@ struct ConnectionStateMachineTests {
         }
     }
 
+    @Test("an answer that says Connection: close ends the connection the way a refusal does: half closed, then the linger")
+    func connectionCloseLingers() {
+        var machine = ConnectionStateMachine(limits: Self.limits)
+        _ = machine.opened()
+        _ = machine.headArrived()
+        _ = machine.endArrived()
+        let closes = machine.answerStarted(status: 200, closes: true)
+        #expect(closes)
+        #expect(machine.answerEnded() == .linger(.seconds(2)))
+        #expect(machine.phase == .lingering)
+        let passes = machine.bytesArrived().pass
+        #expect(passes == false)
+    }
+
     @Test("answered before its body was read (503 over budget): the body deadline runs on, and the request's end makes the connection idle")
     func answeredEarly() {
         var machine = ConnectionStateMachine(limits: Self.limits)

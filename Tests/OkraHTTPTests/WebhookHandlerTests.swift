@@ -1,5 +1,5 @@
 import Foundation
-import OkraHTTP
+@testable import OkraHTTP
 import OkraTestSupport
 import Synchronization
 import Testing
@@ -73,22 +73,92 @@ struct WebhookHandlerTests {
         }
     }
 
-    @Test("a graceful shutdown waits for the answer of a webhook in the pipeline, then closes its connection")
+    static func closing(_ request: String, _ options: String = "close") -> String {
+        request.replacingOccurrences(of: "Host: bridge\r\n", with: "Host: bridge\r\nConnection: \(options)\r\n")
+    }
+
+    @Test("a webhook pipelined behind a refused one (401) is dropped, not ingested: the refusal is the connection's last answer")
+    func nothingAfterARefusal() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            // Both arrive in one read: the guard's linger discards bytes, not what was decoded.
+            let connection = try RawConnection(port: port)
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment, token: "not-the-token") + ConnectionLimitTests.post(Self.other))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(Self.statuses(text) == [401], "\(text)")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(sink.accepted.isEmpty)
+        }
+    }
+
+    @Test("Connection lists its options: keep-alive, Close closes too")
+    func connectionOptionsList() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
+            let connection = try RawConnection(port: port)
+            connection.send(Self.closing(ConnectionLimitTests.post(HTTPAnswerTests.payment), "keep-alive, Close"))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(text.statusCode == 200)
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(sink.accepted.count == 1)
+        }
+    }
+
+    @Test("after its last answer the connection is half closed and lingers: a client still sending is not reset")
+    func halfClosedAfterTheLastAnswer() async throws {
+        try await ConnectionLimitTests.withServer(.init()) { port, _, _, _ in
+            let connection = try RawConnection(port: port)
+            connection.send(Self.closing(ConnectionLimitTests.post(HTTPAnswerTests.payment)))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(text.statusCode == 200)
+            // A socket closed for good answers the first of these with a reset, and the second fails.
+            #expect(connection.send("more bytes"))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(connection.send("more bytes"))
+        }
+    }
+
+    @Test("the answer carries a Date of now, as Hummingbird's do")
+    func dateHeader() async throws {
+        #expect(HTTPDateCache.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        try await ConnectionLimitTests.withServer(.init()) { port, _, _, _ in
+            let connection = try RawConnection(port: port)
+            connection.send(Self.closing(ConnectionLimitTests.post(HTTPAnswerTests.payment)))
+            let (text, _) = await connection.readUntilClosed(timeout: .seconds(5))
+            let line = try #require(text.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("date: ") })
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            let date = try #require(formatter.date(from: String(line.dropFirst("date: ".count))))
+            #expect(abs(date.timeIntervalSinceNow) < 5)
+        }
+    }
+
+    @Test("a graceful shutdown waits for the answer of a webhook in the pipeline, then closes its connection; the webhook held behind it is dropped")
     func shutdownWaitsForTheAnswer() async throws {
         let reading = Mutex<Task<(text: String, closed: Bool), Never>?>(nil)
+        let stored = Mutex<InMemorySink?>(nil)
         try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
             // Long enough for the shutdown's quiesce to arrive first on a loaded machine.
             sink.setDelay(.seconds(3))
             let connection = try RawConnection(port: port)
-            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment))
+            // The second is held behind the first, whose answer is the connection's last.
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment) + ConnectionLimitTests.post(Self.other))
             reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(10)) } }
             // In the pipeline when the shutdown begins (as the body returns).
             try await Task.sleep(for: .milliseconds(150))
+            // Had the second been started after the first's answer, it would be stored at once.
+            sink.setDelay(.zero)
+            stored.withLock { $0 = sink }
         }
         let (text, closed) = try #require(await reading.withLock { $0 }?.value)
-        #expect(text.statusCode == 200, "\(text)")
+        #expect(Self.statuses(text) == [200], "\(text)")
         #expect(text.contains(#""status":"accepted""#))
         #expect(text.lowercased().contains("connection: close"))
         #expect(closed)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(stored.withLock { $0 }?.accepted.count == 1)
     }
 }

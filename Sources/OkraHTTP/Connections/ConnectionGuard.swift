@@ -129,7 +129,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func headArrived() { perform(machine.headArrived()) }
     func endArrived() { perform(machine.endArrived()) }
-    func answerStarted(status: Int) -> Bool { machine.answerStarted(status: status) }
+    func answerStarted(status: Int, closes: Bool) -> Bool { machine.answerStarted(status: status, closes: closes) }
     /// What to do once the answer's end is written; `.linger` asks for it to be flushed first.
     func answerEnded() -> ConnectionStateMachine.Action { machine.answerEnded() }
     func malformed() { perform(machine.malformed()) }
@@ -223,7 +223,7 @@ final class RequestPartsWatcher: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
-            if connection.answerStarted(status: head.status.code) {
+            if connection.answerStarted(status: head.status.code, closes: head.headerFields.asksToClose) {
                 head.headerFields[.connection] = "close"
                 context.write(wrapOutboundOut(.head(head)), promise: promise)
             } else {
@@ -269,5 +269,15 @@ extension ConnectionStateMachine.Refusal {
              #"{"error":{"code":"too-many-connections","message":"this address has as many connections open as the listener takes from one address; retry"}}"#)
         }
         return allocator.buffer(string: "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extra)Connection: close\r\n\r\n\(body)")
+    }
+}
+
+extension HTTPFields {
+    /// Whether a `Connection` field lists the `close` option (the field is a comma-separated
+    /// list of case-insensitive tokens, and may be sent more than once).
+    var asksToClose: Bool {
+        self[values: .connection].contains { value in
+            value.split(separator: ",").contains { $0.filter { !$0.isWhitespace }.lowercased() == "close" }
+        }
     }
 }

@@ -6,8 +6,8 @@
 /// `bodyTimeout`; while the answer is made nothing runs; after it the connection may wait
 /// `idleTimeout` for its next request, whose headers get `headerTimeout` from their first byte.
 /// A missed header or body deadline is answered 408 unless an answer is already on its way.
-/// Answers that refuse a request (401, 403, 408, 413) end the connection: it is half closed
-/// after the answer and lingers, discarding what arrives, until the client closes or
+/// Answers that refuse a request (401, 403, 408, 413) or say `Connection: close` end the
+/// connection: it is half closed after the answer and lingers, discarding what arrives, until the client closes or
 /// `lingerAfterRefusal` passes.
 struct ConnectionStateMachine {
     enum Phase: Equatable {
@@ -116,11 +116,18 @@ struct ConnectionStateMachine {
         return .disarm
     }
 
-    /// An answer's head is being written. Returns whether it ends the connection (the guard
-    /// then adds `Connection: close`).
-    mutating func answerStarted(status: Int) -> Bool {
+    /// Whether an answer with this status ends the connection: it refuses the request.
+    static func refuses(status: Int) -> Bool {
+        [401, 403, 408, 413].contains(status)
+    }
+
+    /// An answer's head is being written; `closes` when it says `Connection: close` itself. Returns
+    /// whether it ends the connection (the guard then adds `Connection: close`): either way it is
+    /// half closed after the answer and lingers, so a client still sending reads the whole answer
+    /// instead of a reset.
+    mutating func answerStarted(status: Int, closes: Bool = false) -> Bool {
         responding = true
-        closeAfterAnswer = closeAfterAnswer || [401, 403, 408, 413].contains(status)
+        closeAfterAnswer = closeAfterAnswer || closes || Self.refuses(status: status)
         return closeAfterAnswer
     }
 

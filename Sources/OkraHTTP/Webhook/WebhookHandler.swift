@@ -17,6 +17,10 @@ import OkraIngest
 /// While a webhook of its own is in the pipeline, it reads nothing more from the connection and
 /// keeps what was already read (a pipelined request) until the answer is written. A graceful
 /// shutdown's quiesce waits for that answer too, then closes the connection.
+///
+/// An answer that ends the connection (the request's `Connection: close`, a shutdown, a refusal)
+/// is the last one it serves: what was held or arrives after it is dropped unserved, and the
+/// connection guard half closes and lingers, as it does after Hummingbird's answers.
 final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -36,12 +40,15 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     /// A graceful shutdown asked for the connection to close once its answer is written.
     private var closeWhenAnswered = false
+    /// An answer that ends the connection was written: nothing after it is served.
+    private var closed = false
+    private var date = HTTPDateCache()
 
     private enum Webhook {
         /// Its body is arriving.
         case reading(Reading)
         /// Answered before its end (refused, too large): the rest of its body is skipped.
-        case skipping(closes: Bool)
+        case skipping
         /// Its body is in the pipeline.
         case answering(closes: Bool)
     }
@@ -61,6 +68,7 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closed { return }
         let part = unwrapInboundIn(data)
         if case .answering = webhook {
             held.append(part)
@@ -84,7 +92,7 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
             } else if case .reading(var reading) = webhook {
                 guard reading.body.readableBytes + bytes.readableBytes <= route.maxBody else {
-                    webhook = .skipping(closes: reading.closes)
+                    webhook = .skipping
                     write(route.ingest.tooLarge(limit: route.maxBody), closes: reading.closes, context: context)
                     return
                 }
@@ -108,10 +116,10 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The checks before the body; an answer now, or the body's reading begins.
     private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let receivedAt = Date()
-        let closes = head.headerFields[.connection]?.lowercased() == "close"
+        let closes = head.headerFields.asksToClose
         switch route.admit(head.headerFields, peer: context.channel.remoteAddress?.ipAddress) {
         case .answer(let answer):
-            webhook = .skipping(closes: closes)
+            webhook = .skipping
             write(answer, closes: closes, context: context)
         case .read(let sender, let share):
             let declared = head.headerFields[.contentLength].flatMap { Int($0) } ?? 0
@@ -157,22 +165,23 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes `answer` whole; closes the connection after it when the request or a shutdown asked.
+    /// Writes `answer` whole. When the request or a shutdown asked, or the answer refuses the
+    /// request, it says `Connection: close` and is the last: the guard behind this handler sees
+    /// that, half closes once it is sent and closes after its linger.
     private func write(_ answer: IngestAnswer, closes: Bool, context: ChannelHandlerContext) {
         let body = answer.bodyText
         var fields = answer.headerFields
         fields[.contentLength] = String(body.utf8.count)
+        fields[.date] = date.now()
         if let server = route.serverName { fields[.server] = server }
-        let closing = closes || closeWhenAnswered
-        if closing { fields[.connection] = "close" }
+        if closes || closeWhenAnswered || ConnectionStateMachine.refuses(status: answer.status.code) {
+            fields[.connection] = "close"
+            closed = true
+            held.removeAll()
+        }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
-        if closing {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
