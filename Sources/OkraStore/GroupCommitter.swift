@@ -134,6 +134,18 @@ actor GroupCommitter {
 
     /// Deletes log entries recorded before `horizon`, then the oldest while the log is over
     /// `maxBytes`, a thousand per transaction. Returns how many.
+    /// The entries one pass of retention removes, below the first entry an unpublished record
+    /// still reads (the first argument): the lowest 1,000, and when pruning by age (the second
+    /// argument, a `recorded_at` horizon) only those of them past it. Entries are numbered in the
+    /// order they were recorded, so the oldest are the lowest; a pass never looks further, so it
+    /// reads at most 1,000 rows however long the log is. Searching the whole log for old entries
+    /// read every row, bodies and all, on the writer, once a minute: every webhook waited for it.
+    /// An entry recorded under a clock that later stepped back waits until those below it go.
+    static func logPruneSlice(bySize: Bool) -> String {
+        let lowest = "SELECT entry, recorded_at FROM event_log WHERE entry < ? ORDER BY entry LIMIT 1000"
+        return bySize ? "SELECT entry FROM (\(lowest))" : "SELECT entry FROM (\(lowest)) WHERE recorded_at < ?"
+    }
+
     func pruneLog(olderThan horizon: Int64, maxBytes: Int64) async throws -> Int {
         var removed = 0
         while true {
@@ -142,9 +154,8 @@ actor GroupCommitter {
                 // Never an entry whose body an unpublished record still reads (the oldest such
                 // record has the lowest entry: entries and records are numbered in one order).
                 let kept = try Int64.fetchOne(db, sql: "SELECT body_entry FROM records WHERE body_entry IS NOT NULL ORDER BY seq LIMIT 1") ?? .max
-                let condition = over ? "entry < ?" : "entry < ? AND recorded_at < ?"
                 let arguments: StatementArguments = over ? [kept] : [kept, horizon]
-                let slice = "SELECT entry FROM event_log WHERE \(condition) ORDER BY entry LIMIT 1000"
+                let slice = Self.logPruneSlice(bySize: over)
                 let bytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log WHERE entry IN (\(slice))", arguments: arguments) ?? 0
                 try db.execute(sql: "DELETE FROM event_log_replays WHERE entry IN (\(slice))", arguments: arguments)
                 try db.execute(sql: "DELETE FROM event_log WHERE entry IN (\(slice))", arguments: arguments)

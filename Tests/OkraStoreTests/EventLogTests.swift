@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import OkraEnvelope
 import OkraIngest
@@ -555,6 +556,29 @@ struct EventLogTests {
         oldest.record = "rec-0-0"
         #expect(try await harness.store.logEntries(oldest, limit: 1, before: nil).entries.isEmpty)
         #expect(sizes[4] <= sizes[1] + sizes[1] / 10, "pages: \(sizes)")
+    }
+
+    @Test("a retention pass by age reads the lowest 1,000 entries at most, not the whole log (it runs on the writer, every webhook waits for it)")
+    func retentionPassIsBounded() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1 << 40))
+        defer { harness.remove() }
+        await harness.post(Self.payment)
+        try await harness.publishAll()
+        // 32,768 recent entries, copies of the first.
+        let columns = "id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape, deadletter, reason, dropped_by, body, first_seq, records, duplicates, bytes, key_id, traceparent, tracestate"
+        try await harness.store.pool.write { db in
+            for _ in 0..<15 { try db.execute(sql: "INSERT INTO event_log (\(columns)) SELECT \(columns) FROM event_log") }
+        }
+        let horizon = Int64(Date().addingTimeInterval(-3600).timeIntervalSince1970 * 1000)
+        let (count, steps) = try await harness.store.pool.read { db -> (Int, Int32) in
+            let statement = try db.makeStatement(sql: "SELECT COUNT(*) FROM (\(GroupCommitter.logPruneSlice(bySize: false)))")
+            let count = try Int.fetchOne(statement, arguments: [Int64.max, horizon]) ?? -1
+            return (count, sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_VM_STEP, 0))
+        }
+        #expect(count == 0)
+        // About a dozen steps a row for 1,000 rows; the whole log would be well over 100,000.
+        #expect(steps < 30_000, "\(steps) steps of SQLite's machine")
+        #expect(try await harness.store.prune() == 0)
     }
 
     @Test("a record's body is written once, in its entry: every record comes back from the outbox byte for byte (structured, binary, dead letter)")
