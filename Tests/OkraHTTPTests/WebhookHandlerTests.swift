@@ -106,16 +106,49 @@ struct WebhookHandlerTests {
 
     @Test("after its last answer the connection is half closed and lingers: a client still sending is not reset")
     func halfClosedAfterTheLastAnswer() async throws {
-        try await ConnectionLimitTests.withServer(.init()) { port, _, _, _ in
+        // A linger no loaded machine outlasts; the client's close ends it.
+        try await ConnectionLimitTests.withServer(.init(lingerAfterRefusal: .seconds(30))) { port, _, _, _ in
             let connection = try RawConnection(port: port)
             connection.send(Self.closing(ConnectionLimitTests.post(HTTPAnswerTests.payment)))
             let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
             #expect(closed)
             #expect(text.statusCode == 200)
-            // A socket closed for good answers the first of these with a reset, and the second fails.
+            // A socket closed for good answers the first of these with a reset, so the second fails.
             #expect(connection.send("more bytes"))
             try await Task.sleep(for: .milliseconds(200))
             #expect(connection.send("more bytes"))
+        }
+    }
+
+    @Test("a shutdown during the linger after a refusal does not cut it short: a client still sending is not reset")
+    func shutdownDuringTheLinger() async throws {
+        let sending = Mutex<Task<[Bool], Never>?>(nil)
+        try await ConnectionLimitTests.withServer(.init(lingerAfterRefusal: .seconds(30))) { port, _, _, _ in
+            let connection = try RawConnection(port: port)
+            connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment, token: "not-the-token"))
+            #expect(await connection.readAnswer(timeout: .seconds(5))?.statusCode == 401)
+            // Sends once the shutdown has begun (as the body returns), then closes its side, which ends the linger.
+            sending.withLock { $0 = Task {
+                try? await Task.sleep(for: .milliseconds(300))
+                let first = connection.send("more bytes")
+                try? await Task.sleep(for: .milliseconds(200))
+                let second = connection.send("more bytes")
+                shutdown(connection.fd, Int32(SHUT_WR))
+                return [first, second]
+            } }
+        }
+        #expect(await sending.withLock { $0 }?.value == [true, true])
+    }
+
+    @Test("without the connection guard (a listener without limits) the last answer still ends the connection")
+    func closesWithoutTheGuard() async throws {
+        try await HTTPAnswerTests.withServer { port, _, sink in
+            let connection = try RawConnection(port: port)
+            connection.send(Self.closing(ConnectionLimitTests.post(HTTPAnswerTests.payment)))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(5))
+            #expect(closed)
+            #expect(text.statusCode == 200)
+            #expect(sink.accepted.count == 1)
         }
     }
 
@@ -147,8 +180,9 @@ struct WebhookHandlerTests {
             // The second is held behind the first, whose answer is the connection's last.
             connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment) + ConnectionLimitTests.post(Self.other))
             reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(10)) } }
-            // In the pipeline when the shutdown begins (as the body returns).
-            try await Task.sleep(for: .milliseconds(150))
+            // In the pipeline (its store's delay begun) when the shutdown begins, as the body returns.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sink.acceptsStarted == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
             // Had the second been started after the first's answer, it would be stored at once.
             sink.setDelay(.zero)
             stored.withLock { $0 = sink }

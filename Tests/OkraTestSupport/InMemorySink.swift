@@ -10,6 +10,7 @@ public final class InMemorySink: EventSink {
         var seenIDs: Set<String> = []
         var failing = false
         var delay: Duration = .zero
+        var started = 0
         var readinessDelay: Duration = .zero
         var readiness = SinkReadiness(store: .accepting, kafka: .unknown)
     }
@@ -21,6 +22,9 @@ public final class InMemorySink: EventSink {
 
     /// An empty sink that accepts.
     public init() {}
+
+    /// How many `accept` calls have begun (a delayed one counts from its start).
+    public var acceptsStarted: Int { state.withLock { $0.started } }
 
     /// Everything accepted, in order.
     public var accepted: [RoutedEvent] { state.withLock { $0.accepted } }
@@ -39,7 +43,10 @@ public final class InMemorySink: EventSink {
 
     /// Keeps the event, or recognizes its id, or throws while failing.
     public func accept(_ event: RoutedEvent) async throws -> SinkAcceptance {
-        let delay = state.withLock { $0.delay }
+        let delay = state.withLock { state in
+            state.started += 1
+            return state.delay
+        }
         if delay > .zero { try await Task.sleep(for: delay) }
         return try state.withLock { state in
             if state.failing { throw Unavailable() }

@@ -30,7 +30,8 @@ struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             }
             handlers.append(RequestPartsWatcher(connection: connection))
         }
-        if let webhook { handlers.append(WebhookHandler(route: webhook)) }
+        // Without the guard nothing else ends a connection after its last answer.
+        if let webhook { handlers.append(WebhookHandler(route: webhook, closesItself: gate == nil)) }
         let bound = NIOLoopBound(handlers, eventLoop: channel.eventLoop)
         // Hummingbird's own idle timeout stays off: the guard's deadlines replace it.
         let http = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: bound.value))

@@ -28,6 +28,9 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let route: WebhookRoute
+    /// No connection guard is in the pipeline (a listener without limits, in tests): the handler
+    /// half closes the connection itself after its last answer, as Hummingbird does.
+    private let closesItself: Bool
     /// Requests handed to Hummingbird whose answers have not ended.
     private var owedByRouter = 0
     /// Between the head and the end of a request handed to Hummingbird.
@@ -63,8 +66,9 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var body: ByteBuffer
     }
 
-    init(route: WebhookRoute) {
+    init(route: WebhookRoute, closesItself: Bool = false) {
         self.route = route
+        self.closesItself = closesItself
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -181,7 +185,12 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if closed && closesItself {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -201,6 +210,9 @@ final class WebhookHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Hummingbird's state handler behind this one would close a connection it thinks idle,
         // with this handler's answer still to come.
         if event is ChannelShouldQuiesceEvent {
+            // After the last answer the connection is already ending (the guard's linger): closing
+            // it at once could reset a client still sending, before it reads that answer.
+            if closed { return }
             switch webhook {
             case .reading, .answering:
                 closeWhenAnswered = true
