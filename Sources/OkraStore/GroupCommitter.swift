@@ -136,11 +136,12 @@ actor GroupCommitter {
     /// `maxBytes`, a thousand per transaction. Returns how many.
     /// The entries one pass of retention removes, below the first entry an unpublished record
     /// still reads (the first argument): the lowest 1,000, and when pruning by age (the second
-    /// argument, a `recorded_at` horizon) only those of them past it. Entries are numbered in the
-    /// order they were recorded, so the oldest are the lowest; a pass never looks further, so it
-    /// reads at most 1,000 rows however long the log is. Searching the whole log for old entries
-    /// read every row, bodies and all, on the writer, once a minute: every webhook waited for it.
-    /// An entry recorded under a clock that later stepped back waits until those below it go.
+    /// argument, a `recorded_at` horizon) only those of them past it. Entries are numbered in
+    /// commit order, which follows the time they were recorded, so the oldest are the lowest; a
+    /// pass never looks further, so it reads at most 1,000 rows however long the log is. Searching
+    /// the whole log for old entries read every row, bodies and all, on the writer, once a minute:
+    /// every webhook waited for it. After the clock steps back, the entries recorded after the
+    /// step wait behind those stamped before it (decision 0009).
     static func logPruneSlice(bySize: Bool) -> String {
         let lowest = "SELECT entry, recorded_at FROM event_log WHERE entry < ? ORDER BY entry LIMIT 1000"
         return bySize ? "SELECT entry FROM (\(lowest))" : "SELECT entry FROM (\(lowest)) WHERE recorded_at < ?"
