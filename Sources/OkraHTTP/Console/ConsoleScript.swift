@@ -13,6 +13,7 @@ enum ConsoleScript {
   let lastQuery = null;
   let lastFilters = {};
   let eventRequest = 0;
+  let parkedRequest = 0;
   let opener = null;
   let starting = false;
   let replayTarget = null;
@@ -106,6 +107,7 @@ enum ConsoleScript {
     cursor = null;
     lastQuery = null;
     eventRequest += 1;
+    parkedRequest += 1;
     $("app").hidden = true;
     $("sign-in").hidden = false;
     $("sign-out").hidden = true;
@@ -497,11 +499,17 @@ enum ConsoleScript {
   }
 
   // ---- parked records ----
+  // Only the latest load draws the list (a second click while one is under way drew the rows
+  // twice); the table is aria-busy until it has.
   async function loadParked() {
-    const body = $("parked-list").tBodies[0];
+    const request = ++parkedRequest;
+    const table = $("parked-list");
+    const body = table.tBodies[0];
     clear(body);
+    table.setAttribute("aria-busy", "true");
     try {
       const answer = await api("/admin/parked?limit=1000");
+      if (request !== parkedRequest) return;
       for (const record of answer.parked) {
         body.append(el("tr", {},
           el("td", { "data-label": "Select" }, el("input", { type: "checkbox", value: String(record.id), "aria-label": "Select parked record " + record.id })),
@@ -514,7 +522,10 @@ enum ConsoleScript {
       say("parked-more", answer.parked.length >= 1000 ? "The oldest 1000 are shown; redrive or discard them to see the rest." : "");
       say("parked-error", "");
     } catch (error) {
+      if (request !== parkedRequest) return;
       say("parked-error", error.message);
+    } finally {
+      if (request === parkedRequest) table.setAttribute("aria-busy", "false");
     }
   }
 
