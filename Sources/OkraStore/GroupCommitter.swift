@@ -132,30 +132,37 @@ actor GroupCommitter {
         parked += added
     }
 
-    /// Deletes log entries recorded before `horizon`, then the oldest while the log is over
-    /// `maxBytes`, a thousand per transaction. Returns how many.
-    /// The entries one pass of retention removes, below the first entry an unpublished record
-    /// still reads (the first argument): the lowest 1,000, and when pruning by age (the second
-    /// argument, a `recorded_at` horizon) only those of them past it. Entries are numbered in
-    /// commit order, which follows the time they were recorded, so the oldest are the lowest; a
-    /// pass never looks further, so it reads at most 1,000 rows however long the log is. Searching
-    /// the whole log for old entries read every row, bodies and all, on the writer, once a minute:
-    /// every webhook waited for it. After the clock steps back, the entries recorded after the
-    /// step wait behind those stamped before it (decision 0009).
+    /// The entries one retention transaction removes at most. Every webhook's commit waits
+    /// behind the transaction in progress, and one of a thousand entries (with `secure_delete`
+    /// zeroing what it frees, and the log's indexes) held them for up to 0.25 s; a pass is many
+    /// short transactions instead, with the webhooks' commits between them.
+    static let logSliceEntries = 128
+
+    /// The entries one transaction of retention removes, below the first entry an unpublished
+    /// record still reads (the first argument): the lowest ``logSliceEntries``, and when pruning
+    /// by age (the second argument, a `recorded_at` horizon) only those of them past it. Entries
+    /// are numbered in commit order, which follows the time they were recorded, so the oldest
+    /// are the lowest; a transaction never looks further, however long the log is. Searching
+    /// the whole log for old entries read every row, bodies and all, on the writer, once a
+    /// minute: every webhook waited for it. After the clock steps back, the entries recorded
+    /// after the step wait behind those stamped before it (decision 0009).
     static func logPruneSlice(bySize: Bool) -> String {
-        let lowest = "SELECT entry, recorded_at FROM event_log WHERE entry < ? ORDER BY entry LIMIT 1000"
+        let lowest = "SELECT entry, recorded_at FROM event_log WHERE entry < ? ORDER BY entry LIMIT \(logSliceEntries)"
         return bySize ? "SELECT entry FROM (\(lowest))" : "SELECT entry FROM (\(lowest)) WHERE recorded_at < ?"
     }
 
-    func pruneLog(olderThan horizon: Int64, maxBytes: Int64) async throws -> Int {
+    /// Deletes the oldest entries while the log is over `maxBytes`, then (given a `horizon`)
+    /// those recorded before it, ``logSliceEntries`` per transaction. Returns how many.
+    func pruneLog(olderThan horizon: Int64?, maxBytes: Int64) async throws -> Int {
         var removed = 0
         while true {
             let over = logBytes > maxBytes
+            guard over || horizon != nil else { return removed }
             let (count, bytes) = try await maintenanceWrite { db -> (Int, Int64) in
                 // Never an entry whose body an unpublished record still reads (the oldest such
                 // record has the lowest entry: entries and records are numbered in one order).
                 let kept = try Int64.fetchOne(db, sql: "SELECT body_entry FROM records WHERE body_entry IS NOT NULL ORDER BY seq LIMIT 1") ?? .max
-                let arguments: StatementArguments = over ? [kept] : [kept, horizon]
+                let arguments: StatementArguments = over ? [kept] : [kept, horizon ?? .min]
                 let slice = Self.logPruneSlice(bySize: over)
                 let bytes = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM event_log WHERE entry IN (\(slice))", arguments: arguments) ?? 0
                 try db.execute(sql: "DELETE FROM event_log_replays WHERE entry IN (\(slice))", arguments: arguments)
@@ -164,8 +171,8 @@ actor GroupCommitter {
             }
             logBytes -= bytes
             removed += count
-            if count == 0 || (count < 1000 && !over) { return removed }
-            if over && logBytes <= maxBytes && count < 1000 { return removed }
+            // Nothing left to remove below the first unpublished record, or by age none past the horizon.
+            if count == 0 || (!over && count < Self.logSliceEntries) { return removed }
         }
     }
 

@@ -440,8 +440,8 @@ public final class OutboxStore: Sendable {
     /// Deletes ids older than the dedupe window (or the log's retention, when longer: the log
     /// finds entries by id through them), log entries past `--retain` or beyond `--retain-size`
     /// (oldest first), and redriven or discarded parked rows past `--retain`; a thousand rows
-    /// per transaction, so webhooks are not held up behind one long delete. Returns how many
-    /// rows it removed.
+    /// per transaction (log entries: ``GroupCommitter/logSliceEntries``), so webhooks are not
+    /// held up behind one long delete. Returns how many rows it removed.
     @discardableResult
     public func prune(now: Date = Date()) async throws -> Int {
         let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)

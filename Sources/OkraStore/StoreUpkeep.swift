@@ -4,8 +4,8 @@ import ServiceLifecycle
 
 /// The store's upkeep, apart from publishing: every second its gauges (outbox depth and oldest
 /// age, WAL size, parked records, a full volume) and the reserve file made again once the volume
-/// has room; every `pruneInterval` the ids older than the dedupe window and the event log past
-/// its retention pruned.
+/// has room, and the event log pruned back to `--retain-size`; every `pruneInterval` the ids
+/// older than the dedupe window and the event log past its retention pruned.
 public struct StoreUpkeep: Service {
     private let store: OutboxStore
     private let logger: Logger
@@ -40,10 +40,12 @@ public struct StoreUpkeep: Service {
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             var lastPrune = ContinuousClock.now
+            var sizePruneFailing = false
             while !Task.isCancelled {
                 await recordGauges()
                 store.maintainReserve()
                 await finishErasures()
+                sizePruneFailing = await pruneLogToSize(failing: sizePruneFailing)
                 if ContinuousClock.now - lastPrune >= pruneInterval {
                     lastPrune = .now
                     await prune()
@@ -78,6 +80,19 @@ public struct StoreUpkeep: Service {
             if removed > 0 { logger.notice("waiting erasures went on: entries erased", metadata: ["entries.erased": "\(removed)"]) }
         } catch {
             logger.warning("erasure could not go on; tried again in a second", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The event log back under `--retain-size`, every second; whether it failed. A failure is
+    /// logged when it begins and when it ends, not every second while it lasts.
+    private func pruneLogToSize(failing: Bool) async -> Bool {
+        do {
+            try await store.pruneLogToSize()
+            if failing { logger.notice("the event log is pruned to --retain-size again") }
+            return false
+        } catch {
+            if !failing { logger.error("pruning the event log to --retain-size failed; tried again every second", metadata: ["error": "\(error)"]) }
+            return true
         }
     }
 

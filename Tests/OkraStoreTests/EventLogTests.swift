@@ -558,7 +558,7 @@ struct EventLogTests {
         #expect(sizes[4] <= sizes[1] + sizes[1] / 10, "pages: \(sizes)")
     }
 
-    @Test("a retention pass by age reads the lowest 1,000 entries at most, not the whole log (it runs on the writer, every webhook waits for it)")
+    @Test("a retention transaction by age reads the lowest 128 entries at most, not the whole log (it runs on the writer, every webhook waits for it)")
     func retentionPassIsBounded() async throws {
         let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1 << 40))
         defer { harness.remove() }
@@ -576,9 +576,75 @@ struct EventLogTests {
             return (count, sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_VM_STEP, 0))
         }
         #expect(count == 0)
-        // About a dozen steps a row for 1,000 rows; the whole log would be well over 100,000.
-        #expect(steps < 30_000, "\(steps) steps of SQLite's machine")
+        // About a dozen steps a row for 128 rows; the whole log would be well over 100,000.
+        #expect(steps < 5_000, "\(steps) steps of SQLite's machine")
         #expect(try await harness.store.prune() == 0)
+    }
+
+    /// Counts the event log's deleted rows per committed transaction.
+    final class DeletesPerTransaction: TransactionObserver, @unchecked Sendable {
+        private let counts = Mutex((current: 0, largest: 0, transactions: 0))
+        var largest: Int { counts.withLock { $0.largest } }
+        var transactions: Int { counts.withLock { $0.transactions } }
+        func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+            if case .delete(let table) = eventKind { return table == "event_log" }
+            return false
+        }
+        func databaseDidChange(with event: DatabaseEvent) { counts.withLock { $0.current += 1 } }
+        func databaseDidCommit(_ db: Database) {
+            counts.withLock { counts in
+                if counts.current > 0 { counts.transactions += 1 }
+                counts.largest = max(counts.largest, counts.current)
+                counts.current = 0
+            }
+        }
+        func databaseDidRollback(_ db: Database) { counts.withLock { $0.current = 0 } }
+    }
+
+    @Test("retention by size removes at most 128 entries a transaction: every webhook's commit waits behind the one in progress")
+    func retentionTransactionsAreShort() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            // 2,048 entries, copies of one, in a log without a size limit.
+            let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1 << 40), directory: directory)
+            await harness.post(Self.payment)
+            try await harness.publishAll()
+            let columns = "id, recorded_at, time, product, outcome, code, env, token_env, record, customer, account, bank, shape, deadletter, reason, dropped_by, body, first_seq, records, duplicates, bytes, key_id, traceparent, tracestate"
+            try await harness.store.pool.write { db in
+                for _ in 0..<11 { try db.execute(sql: "INSERT INTO event_log (\(columns)) SELECT \(columns) FROM event_log") }
+            }
+        }
+        // Opened again with a limit of a tenth of that.
+        let whole = try await Harness(directory: directory).store.eventLogBytes
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: whole / 10), directory: directory)
+        let deletes = DeletesPerTransaction()
+        harness.store.pool.add(transactionObserver: deletes, extent: .observerLifetime)
+        let removed = try await harness.store.pruneLogToSize()
+        #expect(removed > 1800)
+        #expect(await harness.store.eventLogBytes <= whole / 10)
+        #expect(deletes.largest <= 128 && deletes.transactions >= 14, "at most \(deletes.largest) entries in each of \(deletes.transactions) transactions")
+        #expect(try await harness.store.pruneLogToSize() == 0, "under the limit: nothing more")
+    }
+
+    @Test("the upkeep prunes the log to --retain-size every second, not only at its minute's prune")
+    func upkeepPrunesToSizeEverySecond() async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 20_000))
+        defer { harness.remove() }
+        for index in 0..<200 { await harness.post(Self.payment.replacingOccurrences(of: "rec-PAY", with: "rec-\(index)")) }
+        try await harness.publishAll()
+        #expect(await harness.store.eventLogBytes > 20_000)
+        var logger = Logger(label: "upkeep")
+        logger.logLevel = .critical
+        let upkeep = StoreUpkeep(store: harness.store, logger: logger, pruneInterval: .seconds(3600))
+        let running = Task { try await upkeep.run() }
+        defer { running.cancel() }
+        var bytes = await harness.store.eventLogBytes
+        for _ in 0..<100 where bytes > 20_000 {
+            try await Task.sleep(for: .milliseconds(100))
+            bytes = await harness.store.eventLogBytes
+        }
+        #expect(bytes <= 20_000, "the log is \(bytes) bytes after 10 s")
     }
 
     @Test("a record's body is written once, in its entry: every record comes back from the outbox byte for byte (structured, binary, dead letter)")
