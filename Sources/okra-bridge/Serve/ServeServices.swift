@@ -47,6 +47,7 @@ enum ServeServices {
             [.init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)]
         } ?? []
         services.append(.init(service: reloader))
+        services.append(.init(service: HeapTrimmer()))
         if let tokenFileReloader { services.append(.init(service: tokenFileReloader)) }
         if let adminTokenReloader { services.append(.init(service: adminTokenReloader)) }
         let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminTokens: adminTokens,
