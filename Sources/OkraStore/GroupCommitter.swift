@@ -60,6 +60,9 @@ actor GroupCommitter {
         self.windowMilliseconds = windowMilliseconds
     }
 
+    /// Submissions waiting for the next batch, and whether a batch is being written (tests wait on them).
+    var queue: (waiting: Int, writing: Bool) { (queued.count, writing) }
+
     /// Unpublished records, and the publish mark.
     var counts: (pending: Int, publishedThrough: Int64) { (Int(lastSeq - publishedThrough), publishedThrough) }
 
@@ -85,17 +88,31 @@ actor GroupCommitter {
             }
         }
         return try await withCheckedThrowingContinuation { continuation in
-            queued.append((submission, continuation))
-            if !writing {
-                writing = true
-                Task { await self.drain() }
-            }
+            enqueue(submission, continuation)
+        }
+    }
+
+    /// Queues `submission` for the next batch, and starts writing if the writer is idle.
+    private func enqueue(_ submission: Submission, _ continuation: CheckedContinuation<OutboxStore.Acceptance, any Error>) {
+        queued.append((submission, continuation))
+        if !writing {
+            writing = true
+            Task { await self.drain() }
         }
     }
 
     func markPublished(through seq: Int64, parking: [OutboxStore.Parking], now: Int64) async throws {
         let target = min(seq, lastSeq)
         guard target > publishedThrough else { return }
+        // Nothing to park and room on the volume: the mark rides with the next batch of
+        // webhooks (one transaction, one sync for both). On a full volume it stays a write of
+        // its own, after which the WAL is truncated so what it freed is free on the volume.
+        if !parking.contains(where: { $0.seq > publishedThrough && $0.seq <= target }) && !volume.isFull {
+            _ = try await withCheckedThrowingContinuation { continuation in
+                enqueue(.mark(.init(through: target)), continuation)
+            }
+            return
+        }
         let parking = parking.filter { $0.seq > publishedThrough && $0.seq <= target }
         let cipher = cipher
         let added = try await maintenanceWrite { db -> Int in
@@ -124,8 +141,8 @@ actor GroupCommitter {
                 try park.execute(arguments: [value, now, record.reason, record.error, customer, record.seq])
                 added += db.changesCount
             }
-            try db.execute(sql: "UPDATE publish_progress SET published_through = ?", arguments: [target])
-            try db.execute(sql: "DELETE FROM records WHERE seq <= ?", arguments: [target])
+            try db.execute(sql: StoreSchema.SQL.movePublishMark, arguments: [target])
+            try db.execute(sql: StoreSchema.SQL.deletePublished, arguments: [target])
             return added
         }
         publishedThrough = max(publishedThrough, target)
@@ -353,6 +370,7 @@ actor GroupCommitter {
         lastEntry = result.lastEntry
         logBytes += result.addedBytes
         parked -= result.redriven
+        if let marked = result.marked { publishedThrough = max(publishedThrough, marked) }
         lastSeq = result.lastSeq
         commits += 1
         volume.written()

@@ -200,6 +200,9 @@ enum StoreSchema {
 
     /// The statements of the store's writer (``BatchWriter``), named.
     enum SQL {
+        /// The publish mark, only ever forward.
+        static let movePublishMark = "UPDATE publish_progress SET published_through = MAX(published_through, ?)"
+        static let deletePublished = "DELETE FROM records WHERE seq <= ?"
         static let insertRecord = """
             INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """

@@ -31,11 +31,13 @@ struct StoredRecord: Sendable {
 }
 
 /// One write the store's writer takes, by kind: a webhook's records (deduplicated, with its
-/// event log entry), a replay's (listed under the entry replayed), or a parked record put back.
+/// event log entry), a replay's (listed under the entry replayed), a parked record put back, or
+/// the publish mark moved over delivered records.
 enum Submission: Sendable {
     case webhook(Webhook)
     case replay(Replay)
     case redrive(Redrive)
+    case mark(Mark)
 
     /// A new request's records: its id checked against the dedupe index of its environment, and
     /// its event log entry written in the same transaction.
@@ -72,12 +74,20 @@ enum Submission: Sendable {
         var receivedAtMilliseconds: Int64
     }
 
+    /// The publish mark moved to `through`, the records at or below it deleted from the outbox,
+    /// none of them parked. It rides in the transaction of the webhooks committed with it: under
+    /// load the publisher's marks cost no transaction (no commit, no sync) of their own.
+    struct Mark: Sendable {
+        var through: Int64
+    }
+
     /// How many records it adds to the outbox (what the bound counts).
     var recordCount: Int {
         switch self {
         case .webhook(let webhook): webhook.records.count
         case .replay(let replay): replay.records.count
         case .redrive: 1
+        case .mark: 0
         }
     }
 }
@@ -92,6 +102,8 @@ struct BatchResult: Sendable {
     var addedBytes: Int64
     /// Parked records put back.
     var redriven: Int
+    /// The publish mark written (nil: no mark in the batch).
+    var marked: Int64?
 }
 
 /// One transaction of the store's writer: each submission written by its kind, in order, with
@@ -103,6 +115,7 @@ struct BatchWriter {
     private var entry: Int64
     private var addedBytes: Int64 = 0
     private var redriven = 0
+    private var marked: Int64?
     private let insertRecord: Statement
     /// Prepared with the batch: every webhook with an id runs it (the others only for known ids).
     private let rememberID: Statement
@@ -123,9 +136,19 @@ struct BatchWriter {
             case .webhook(let webhook): try write(webhook)
             case .replay(let replay): try write(replay)
             case .redrive(let redrive): try write(redrive)
+            case .mark(let mark): try write(mark)
             }
         }
-        return BatchResult(outcomes: outcomes, lastSeq: seq, lastEntry: entry, addedBytes: addedBytes, redriven: redriven)
+        return BatchResult(outcomes: outcomes, lastSeq: seq, lastEntry: entry, addedBytes: addedBytes, redriven: redriven, marked: marked)
+    }
+
+    private mutating func write(_ mark: Submission.Mark) throws -> OutboxStore.Acceptance {
+        // Only forward: marks of one batch may come in any order.
+        guard mark.through > marked ?? .min else { return .accepted }
+        try db.cachedStatement(sql: StoreSchema.SQL.movePublishMark).execute(arguments: [mark.through])
+        try db.cachedStatement(sql: StoreSchema.SQL.deletePublished).execute(arguments: [mark.through])
+        marked = mark.through
+        return .accepted
     }
 
     private mutating func write(_ webhook: Submission.Webhook) throws -> OutboxStore.Acceptance {

@@ -71,6 +71,15 @@ struct EventLogTests {
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
     }
 
+    /// A connection of its own to the store in `directory`, as an older bridge's code would
+    /// write it. It waits for locks: a store just released may still be closing (its last
+    /// connection checkpoints the WAL under an exclusive lock).
+    static func plainConnection(_ directory: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: directory + "/okra-bridge.sqlite", configuration: configuration)
+    }
+
     struct Failure: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
@@ -705,7 +714,7 @@ struct EventLogTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
             // The version 3 layout, as that bridge wrote it.
-            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            let queue = try Self.plainConnection(directory)
             try await queue.write { db in
                 try db.execute(sql: """
                     CREATE TABLE event_ids (id BLOB PRIMARY KEY NOT NULL, received_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -754,7 +763,7 @@ struct EventLogTests {
             try await harness.publishAll()
         }
         do {
-            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            let queue = try Self.plainConnection(directory)
             try await queue.write { db in
                 try db.execute(sql: "ALTER TABLE event_log DROP COLUMN traceparent; ALTER TABLE event_log DROP COLUMN tracestate; PRAGMA user_version = 8")
             }
@@ -793,7 +802,7 @@ struct EventLogTests {
             try await harness.publishAll()
         }
         do {
-            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            let queue = try Self.plainConnection(directory)
             try await queue.write { db in try db.execute(sql: "DROP TABLE event_log_replays; PRAGMA user_version = 4") }
             try queue.close()
         }
@@ -822,7 +831,7 @@ struct EventLogTests {
         }
         do {
             // The version 5 layout of event_ids: keyed by the id alone.
-            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            let queue = try Self.plainConnection(directory)
             try await queue.write { db in
                 try db.execute(sql: """
                     CREATE TABLE old_ids (id BLOB PRIMARY KEY NOT NULL, received_at INTEGER NOT NULL, entry INTEGER) WITHOUT ROWID;
@@ -862,7 +871,7 @@ struct EventLogTests {
         }
         do {
             // The version 6 layout: no dropped_by column, the route in reason.
-            let queue = try DatabaseQueue(path: directory + "/okra-bridge.sqlite")
+            let queue = try Self.plainConnection(directory)
             try await queue.write { db in
                 try db.execute(sql: """
                     UPDATE event_log SET reason = 'dropped:' || dropped_by WHERE dropped_by IS NOT NULL;

@@ -41,6 +41,66 @@ struct OutboxStoreTests {
         #expect(try await reopened.writerSynchronous == 2)
     }
 
+    /// Per committed transaction: whether it stored records, and whether it moved the publish mark.
+    final class TransactionKinds: TransactionObserver, @unchecked Sendable {
+        private let state = Mutex((inserted: false, marked: false, committed: [(inserted: Bool, marked: Bool)]()))
+        var committed: [(inserted: Bool, marked: Bool)] { state.withLock { $0.committed } }
+        func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+            switch eventKind {
+            case .insert(let table): table == "records"
+            case .update(let table, _): table == "publish_progress"
+            case .delete: false
+            }
+        }
+        func databaseDidChange(with event: DatabaseEvent) {
+            state.withLock { state in
+                if event.tableName == "records" { state.inserted = true } else { state.marked = true }
+            }
+        }
+        func databaseDidCommit(_ db: Database) {
+            state.withLock { state in
+                if state.inserted || state.marked { state.committed.append((state.inserted, state.marked)) }
+                (state.inserted, state.marked) = (false, false)
+            }
+        }
+        func databaseDidRollback(_ db: Database) { state.withLock { ($0.inserted, $0.marked) = (false, false) } }
+    }
+
+    @Test("a publish mark with nothing to park rides in the transaction of the webhooks written with it: no commit and no sync of its own")
+    func markRidesWithWebhooks() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir)
+        _ = try await store.accept(eventID: "okra-1", records: [Self.record("a", "1")], receivedAt: Date())
+        let kinds = TransactionKinds()
+        store.pool.add(transactionObserver: kinds, extent: .observerLifetime)
+        // The writer held; a webhook taken into a batch that waits for it; then another webhook
+        // and the mark over the first record queue up behind that batch.
+        let release = DispatchSemaphore(value: 0)
+        let held = Mutex(false)
+        let holding = Task { try await store.pool.write { _ in held.withLock { $0 = true }; _ = release.wait(timeout: .now() + 30) } }
+        for _ in 0..<3000 where !held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let second = Task { try await store.accept(eventID: "okra-2", records: [Self.record("a", "2")], receivedAt: Date()) }
+        for _ in 0..<3000 where await store.committer.queue != (0, true) { try await Task.sleep(for: .milliseconds(10)) }
+        let third = Task { try await store.accept(eventID: "okra-3", records: [Self.record("a", "3")], receivedAt: Date()) }
+        let mark = Task { try await store.markPublished(through: 1) }
+        for _ in 0..<3000 where await store.committer.queue.waiting < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await store.committer.queue == (2, true))
+        release.signal()
+        try await holding.value
+        _ = try await second.value
+        _ = try await third.value
+        try await mark.value
+        let committed = kinds.committed
+        #expect(committed.count == 2 && committed[0] == (inserted: true, marked: false) && committed[1] == (inserted: true, marked: true),
+                "transactions (records stored, mark moved): \(committed)")
+        #expect(await store.publishedThrough == 1)
+        #expect(try await store.pending(after: 0, limit: 10).map(\.seq) == [2, 3])
+        // And durable: a reopened store starts from the mark.
+        let reopened = try await store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") }
+        #expect(reopened == 1)
+    }
+
     @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included")
     func headersRoundTrip() async throws {
         let dir = Self.directory()
@@ -429,7 +489,10 @@ struct OutboxStoreTests {
             _ = try await store.accept(eventID: "okra-v2", records: [Self.record("a", "1"), Self.record("a", "2")], receivedAt: Date())
         }
         do {
-            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite")
+            // Waiting for locks: the store just released may still be closing.
+            var waiting = Configuration()
+            waiting.busyMode = .timeout(10)
+            let plain = try DatabaseQueue(path: dir + "/okra-bridge.sqlite", configuration: waiting)
             try plain.inDatabase { db in try db.execute(sql: "DROP TABLE parked; PRAGMA user_version = 2") }
             try plain.close()
         }
