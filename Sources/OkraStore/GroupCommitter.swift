@@ -169,10 +169,12 @@ actor GroupCommitter {
     }
 
     /// Deletes the oldest entries while the log is over `maxBytes`, then (given a `horizon`)
-    /// those recorded before it, ``logSliceEntries`` per transaction. Returns how many.
-    func pruneLog(olderThan horizon: Int64?, maxBytes: Int64) async throws -> Int {
+    /// those recorded before it, ``logSliceEntries`` per transaction; stops after the
+    /// transaction that ends past `deadline`, if one is given. Returns how many.
+    func pruneLog(olderThan horizon: Int64?, maxBytes: Int64, until deadline: ContinuousClock.Instant? = nil) async throws -> Int {
         var removed = 0
         while true {
+            if let deadline, removed > 0, ContinuousClock.now >= deadline { return removed }
             let over = logBytes > maxBytes
             guard over || horizon != nil else { return removed }
             let (count, bytes) = try await maintenanceWrite { db -> (Int, Int64) in
@@ -352,7 +354,7 @@ actor GroupCommitter {
                     var writer = try BatchWriter(db, lastSeq: lastSeq, lastEntry: lastEntry, windowMilliseconds: window)
                     return try writer.write(submissions)
                 }
-                committed(result)
+                committed(result, storedEvents: submissions.contains { if case .mark = $0 { false } else { true } })
                 for (index, (_, continuation)) in batch.enumerated() {
                     continuation.resume(returning: result.outcomes[index])
                 }
@@ -366,14 +368,16 @@ actor GroupCommitter {
     }
 
     /// Takes a committed batch's numbers, and schedules a checkpoint.
-    private func committed(_ result: BatchResult) {
+    /// `storedEvents`: the batch held more than marks. Only such a batch says the volume has
+    /// room for events again; a mark alone committing says nothing of it (it frees room).
+    private func committed(_ result: BatchResult, storedEvents: Bool) {
         lastEntry = result.lastEntry
         logBytes += result.addedBytes
         parked -= result.redriven
         if let marked = result.marked { publishedThrough = max(publishedThrough, marked) }
         lastSeq = result.lastSeq
         commits += 1
-        volume.written()
+        if storedEvents { volume.written() }
         scheduleCheckpoint()
     }
 }

@@ -28,14 +28,16 @@ extension OutboxStore {
     /// The event log's size as retention counts it.
     public var eventLogBytes: Int64 { get async { await committer.logBytes } }
 
-    /// Removes the oldest entries while the log is over `--retain-size`. The upkeep calls it
-    /// every second, so the log passes its size by about a second of webhooks, where the
-    /// minute's prune let it pass by a minute's (a gigabyte at 4,000 webhooks a second) and then
-    /// removed all of that in one pass. Returns how many entries it removed.
+    /// Removes the oldest entries while the log is over `--retain-size`, for about `budget` at
+    /// most (what is left waits for the next call). The upkeep calls it every second, so the log
+    /// passes its size by about a second of webhooks, where the minute's prune let it pass by a
+    /// minute's (a gigabyte at 4,000 webhooks a second) and then removed all of that in one pass;
+    /// the budget keeps a log far over its size (a lowered `--retain-size`) from holding up the
+    /// rest of the upkeep. Returns how many entries it removed.
     @discardableResult
-    public func pruneLogToSize() async throws -> Int {
+    public func pruneLogToSize(budget: Duration = .milliseconds(500)) async throws -> Int {
         guard let eventLog, await committer.logBytes > eventLog.retainBytes else { return 0 }
-        return try await committer.pruneLog(olderThan: nil, maxBytes: eventLog.retainBytes)
+        return try await committer.pruneLog(olderThan: nil, maxBytes: eventLog.retainBytes, until: .now + budget)
     }
 
     /// Entries matching `filter`, newest first, at most `limit`, before entry `cursor`; with

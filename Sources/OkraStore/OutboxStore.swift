@@ -101,7 +101,7 @@ public final class OutboxStore: Sendable {
     }
 
     let pool: DatabasePool
-    private let volume: VolumeGuard
+    let volume: VolumeGuard
     let newRecords = WakeUp()
     let committer: GroupCommitter
     /// The file's path.

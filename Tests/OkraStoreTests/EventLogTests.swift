@@ -610,12 +610,10 @@ struct EventLogTests {
         func databaseDidRollback(_ db: Database) { counts.withLock { $0.current = 0 } }
     }
 
-    @Test("retention by size removes at most 128 entries a transaction: every webhook's commit waits behind the one in progress")
-    func retentionTransactionsAreShort() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// A log of 2,048 entries (copies of one) in `directory`, opened again with a limit of a
+    /// tenth of its size; with that size.
+    static func logOverItsSize(_ directory: String) async throws -> (Harness, Int64) {
         do {
-            // 2,048 entries, copies of one, in a log without a size limit.
             let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1 << 40), directory: directory)
             await harness.post(Self.payment)
             try await harness.publishAll()
@@ -624,16 +622,34 @@ struct EventLogTests {
                 for _ in 0..<11 { try db.execute(sql: "INSERT INTO event_log (\(columns)) SELECT \(columns) FROM event_log") }
             }
         }
-        // Opened again with a limit of a tenth of that.
         let whole = try await Harness(directory: directory).store.eventLogBytes
-        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: whole / 10), directory: directory)
+        return (try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: whole / 10), directory: directory), whole)
+    }
+
+    @Test("retention by size removes at most 128 entries a transaction: every webhook's commit waits behind the one in progress")
+    func retentionTransactionsAreShort() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (harness, whole) = try await Self.logOverItsSize(directory)
         let deletes = DeletesPerTransaction()
         harness.store.pool.add(transactionObserver: deletes, extent: .observerLifetime)
-        let removed = try await harness.store.pruneLogToSize()
+        let removed = try await harness.store.pruneLogToSize(budget: .seconds(60))
         #expect(removed > 1800)
         #expect(await harness.store.eventLogBytes <= whole / 10)
         #expect(deletes.largest <= 128 && deletes.transactions >= 14, "at most \(deletes.largest) entries in each of \(deletes.transactions) transactions")
         #expect(try await harness.store.pruneLogToSize() == 0, "under the limit: nothing more")
+    }
+
+    @Test("a pass to --retain-size stops once its time budget is spent; the rest waits for the next pass (the upkeep's other work goes on)")
+    func sizePassKeepsToItsBudget() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (harness, whole) = try await Self.logOverItsSize(directory)
+        #expect(try await harness.store.pruneLogToSize(budget: .zero) == 128, "one transaction when the budget is spent at once")
+        #expect(try await harness.store.pruneLogToSize(budget: .zero) == 128)
+        #expect(await harness.store.eventLogBytes > whole / 10)
+        #expect(try await harness.store.pruneLogToSize(budget: .seconds(60)) > 1500)
+        #expect(await harness.store.eventLogBytes <= whole / 10)
     }
 
     @Test("the upkeep prunes the log to --retain-size every second, not only at its minute's prune")

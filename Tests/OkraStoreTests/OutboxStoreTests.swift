@@ -101,6 +101,27 @@ struct OutboxStoreTests {
         #expect(reopened == 1)
     }
 
+    @Test("a mark committed in a batch of its own does not say the volume has room: new events stay refused until one is stored")
+    func markAloneKeepsTheVolumeFull() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try OutboxStore(directory: dir, reserveBytes: 0)
+        _ = try await store.accept(eventID: "okra-1", records: [Self.record("a", "1")], receivedAt: Date())
+        // The writer held; the mark queued while the volume had room; then the volume fills.
+        let release = DispatchSemaphore(value: 0)
+        let held = Mutex(false)
+        let holding = Task { try await store.pool.write { _ in held.withLock { $0 = true }; _ = release.wait(timeout: .now() + 30) } }
+        for _ in 0..<3000 where !held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let mark = Task { try await store.markPublished(through: 1) }
+        for _ in 0..<3000 where await store.committer.queue != (0, true) { try await Task.sleep(for: .milliseconds(10)) }
+        store.volume.noRoom(pending: 1)
+        release.signal()
+        try await holding.value
+        try await mark.value
+        #expect(await store.publishedThrough == 1)
+        #expect(store.volumeIsFull, "the mark's commit is no sign of room")
+    }
+
     @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included")
     func headersRoundTrip() async throws {
         let dir = Self.directory()
