@@ -43,10 +43,13 @@ actor GroupCommitter {
     private var finishCheckpoint: Database.CheckpointMode?
 
     private let volume: VolumeGuard
+    /// Where each committed batch's records go, in clear, for the publisher.
+    private let recent: RecentRecords
 
     init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
-         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64, cipher: StoreCipher? = nil) {
+         volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64, recent: RecentRecords, cipher: StoreCipher? = nil) {
         self.cipher = cipher
+        self.recent = recent
         self.volume = volume
         self.pool = pool
         self.policy = policy
@@ -146,6 +149,7 @@ actor GroupCommitter {
             return added
         }
         publishedThrough = max(publishedThrough, target)
+        recent.drop(through: publishedThrough)
         parked += added
     }
 
@@ -374,7 +378,11 @@ actor GroupCommitter {
         lastEntry = result.lastEntry
         logBytes += result.addedBytes
         parked -= result.redriven
-        if let marked = result.marked { publishedThrough = max(publishedThrough, marked) }
+        recent.add(result.added)
+        if let marked = result.marked {
+            publishedThrough = max(publishedThrough, marked)
+            recent.drop(through: publishedThrough)
+        }
         lastSeq = result.lastSeq
         commits += 1
         if storedEvents { volume.written() }

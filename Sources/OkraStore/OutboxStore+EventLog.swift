@@ -144,7 +144,9 @@ extension OutboxStore {
             for (eventID, entry, records) in groups {
                 group.addTask {
                     do {
-                        let stored = try records.map { record throws(StoreCipherFailure) in try StoredRecord(record, value: record.value, cipher: self.cipher) }
+                        let stored = try records.map { record throws(StoreCipherFailure) in
+                            try StoredRecord(record, value: record.value, eventID: eventID, createdAtMilliseconds: milliseconds, cipher: self.cipher)
+                        }
                         _ = try await self.committer.submit(.replay(.init(eventID: eventID, records: stored, receivedAtMilliseconds: milliseconds,
                                                                           entry: entry, description: EventLogRow.describe(records))))
                         return .success(records.count)
@@ -215,9 +217,11 @@ extension OutboxStore {
                     let routed = RoutedRecord(topic: record.topic, key: record.key.map { String(decoding: $0, as: UTF8.self) },
                                               headers: record.headers, value: record.value, routeName: nil)
                     let outcome: Acceptance
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
                     do {
-                        outcome = try await committer.submit(.redrive(.init(eventID: record.eventID, record: try StoredRecord(routed, value: routed.value, cipher: cipher), parkedSeq: seq,
-                                                                            receivedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
+                        let stored = try StoredRecord(routed, value: routed.value, eventID: record.eventID, createdAtMilliseconds: now, cipher: cipher)
+                        outcome = try await committer.submit(.redrive(.init(eventID: record.eventID, record: stored, parkedSeq: seq,
+                                                                            receivedAtMilliseconds: now)))
                     } catch {
                         // Those put back stay put back (each went in on its own); say how many.
                         if count > 0 { newRecords.signal() }

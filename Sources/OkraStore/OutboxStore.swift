@@ -104,6 +104,10 @@ public final class OutboxStore: Sendable {
     let volume: VolumeGuard
     let newRecords = WakeUp()
     let committer: GroupCommitter
+    /// The newest committed records in clear: the publisher's rounds under load read them here.
+    let recent: RecentRecords
+    /// How many times ``pending(after:limit:maxBytes:)`` read the file (for tests).
+    let fileReads = Atomic<Int>(0)
     /// The file's path.
     public let path: String
     /// The most unpublished records it holds before refusing new ones.
@@ -146,11 +150,12 @@ public final class OutboxStore: Sendable {
                       busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, cipher: cipher, freeSpace: nil)
     }
 
-    /// As above; `freeSpace` replaces the volume's free space as the store reads it (tests only).
+    /// As above; `freeSpace` replaces the volume's free space as the store reads it, and
+    /// `recentRecords` bounds ``RecentRecords`` (tests only).
     init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
          checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
          reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), cipher: StoreCipher? = nil,
-         freeSpace: (@Sendable () -> Int?)?) throws {
+         freeSpace: (@Sendable () -> Int?)?, recentRecords: Int = 8192) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes, freeSpace: freeSpace)
@@ -191,8 +196,10 @@ public final class OutboxStore: Sendable {
         self.eventLog = eventLog
         self.cipher = cipher
         erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
+        recent = RecentRecords(next: state.lastSeq + 1, maxRecords: recentRecords)
         committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
-                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000, cipher: cipher)
+                                   maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000,
+                                   recent: recent, cipher: cipher)
     }
 
     private static func open(path: String, configuration: Configuration, cipher: StoreCipher?) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
@@ -329,11 +336,13 @@ public final class OutboxStore: Sendable {
             // record keeps only what its value has beside the body the entry holds (StoreSchema.ValueForm).
             forms = try records.map { record throws(StoreCipherFailure) in
                 let (form, kept) = StoreSchema.ValueForm.split(record.value, body: log.body)
-                stored.append(try StoredRecord(record, value: kept, cipher: cipher))
+                stored.append(try StoredRecord(record, value: kept, eventID: eventID, createdAtMilliseconds: milliseconds, cipher: cipher))
                 return form
             }
         } else {
-            for record in records { stored.append(try StoredRecord(record, value: record.value, cipher: cipher)) }
+            for record in records {
+                stored.append(try StoredRecord(record, value: record.value, eventID: eventID, createdAtMilliseconds: milliseconds, cipher: cipher))
+            }
         }
         let outcome = try await committer.submit(.webhook(.init(eventID: eventID, environment: environment.rawValue, records: stored,
                                                                 receivedAtMilliseconds: milliseconds, log: log, valueForms: forms)))
@@ -353,8 +362,12 @@ public final class OutboxStore: Sendable {
     /// Unpublished records after `seq`, oldest first: at most `limit` of them and, past the
     /// first, at most `maxBytes` of values, keys and headers together (a round's memory is
     /// bounded by bytes, not only by count).
+    /// Records committed since the publisher's last round come from memory (``RecentRecords``);
+    /// the file is read for what is not there.
     public func pending(after seq: Int64, limit: Int, maxBytes: Int = .max) async throws -> [PendingRecord] {
-        try await pool.read { db in
+        if let records = recent.records(after: seq, limit: limit, maxBytes: maxBytes) { return records }
+        fileReads.add(1, ordering: .relaxed)
+        return try await pool.read { db in
             // Columns by position, blobs without an intermediate copy: by name, GRDB compares
             // lowercased copies of every column name, which cost more than the rest of the read.
             // A record whose body is in its log entry gets it back here (StoreSchema.ValueForm).
@@ -373,7 +386,7 @@ public final class OutboxStore: Sendable {
                     let body = try Self.opened(row.dataNoCopy(atIndex: 9), .body, keyID: row[10], cipher: self.cipher)
                     record.value = StoreSchema.ValueForm.join(record.value, form: form, body: body)
                 }
-                let size = (record.key?.count ?? 0) + record.value.count + record.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+                let size = record.size
                 if !records.isEmpty && bytes + size > maxBytes { break }
                 bytes += size
                 records.append(record)

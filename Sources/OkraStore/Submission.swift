@@ -12,9 +12,15 @@ struct StoredRecord: Sendable {
     /// The value (or what it keeps beside its entry's body: ``StoreSchema/ValueForm``), or its sealed bytes.
     var value: DatabaseValue
     var keyID: String?
+    /// The whole record in clear, as the publisher reads it (its `seq` given once committed):
+    /// what ``RecentRecords`` keeps.
+    var clear: OutboxStore.PendingRecord
 
     /// `record` with `value` in place of its own, sealed when `cipher` is given.
-    init(_ record: RoutedRecord, value: some Collection<UInt8>, cipher: StoreCipher?) throws(StoreCipherFailure) {
+    init(_ record: RoutedRecord, value: some Collection<UInt8>, eventID: String?, createdAtMilliseconds: Int64,
+         cipher: StoreCipher?) throws(StoreCipherFailure) {
+        clear = OutboxStore.PendingRecord(seq: 0, eventID: eventID, topic: record.topic, key: record.key.map { Array($0.utf8) },
+                                          headers: record.headers, value: record.value, createdAtMilliseconds: createdAtMilliseconds)
         topic = record.topic
         key = record.key.map { Data($0.utf8) }
         let headers = OutboxStore.encodeHeaders(record.headers)
@@ -104,6 +110,8 @@ struct BatchResult: Sendable {
     var redriven: Int
     /// The publish mark written (nil: no mark in the batch).
     var marked: Int64?
+    /// The records the batch added to the outbox, in clear, with their sequence numbers.
+    var added: [OutboxStore.PendingRecord]
 }
 
 /// One transaction of the store's writer: each submission written by its kind, in order, with
@@ -116,6 +124,7 @@ struct BatchWriter {
     private var addedBytes: Int64 = 0
     private var redriven = 0
     private var marked: Int64?
+    private var added: [OutboxStore.PendingRecord] = []
     private let insertRecord: Statement
     /// Prepared with the batch: every webhook with an id runs it (the others only for known ids).
     private let rememberID: Statement
@@ -139,7 +148,7 @@ struct BatchWriter {
             case .mark(let mark): try write(mark)
             }
         }
-        return BatchResult(outcomes: outcomes, lastSeq: seq, lastEntry: entry, addedBytes: addedBytes, redriven: redriven, marked: marked)
+        return BatchResult(outcomes: outcomes, lastSeq: seq, lastEntry: entry, addedBytes: addedBytes, redriven: redriven, marked: marked, added: added)
     }
 
     private mutating func write(_ mark: Submission.Mark) throws -> OutboxStore.Acceptance {
@@ -218,6 +227,9 @@ struct BatchWriter {
             let kept = form(index)
             try insertRecord.execute(arguments: [seq, eventID, record.topic, record.key, record.headers, record.value, milliseconds,
                                                  kept == .whole ? nil : entry, kept.rawValue, record.keyID])
+            var clear = record.clear
+            clear.seq = seq
+            added.append(clear)
         }
     }
 }
