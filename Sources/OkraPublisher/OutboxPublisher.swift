@@ -91,6 +91,17 @@ public final class OutboxPublisher: Service, Sendable {
         for reason in RoundTally.parkReasons { _ = parkedTotal(reason.rawValue) }
     }
 
+    /// Durable mode's producer settings, before the operator's (`--kafka-config`, `--kafka`).
+    /// The record is safe on disk: librdkafka never gives up on it (`message.timeout.ms=0`)
+    /// and keeps each partition in order; a producer that reports nothing for 30 s is
+    /// replaced, and the outbox sends again from the mark (decision 0007). At shutdown,
+    /// records not yet on Kafka stay on disk, so the flush is short.
+    public static func producerDefaults(_ producer: inout KafkaProducerConfiguration) {
+        producer.messageTimeout = .zero
+        producer.deliveryStallGrace = .seconds(30)
+        producer.flushTimeout = .seconds(2)
+    }
+
     /// `okra_bridge_records_parked_total{reason}`.
     private func parkedTotal(_ reason: String) -> Counter {
         parkedCounters.withLock { counters in

@@ -130,19 +130,8 @@ enum ServeServices {
     static func producerConfiguration(_ configuration: ServeConfiguration, logger: Logger) throws -> KafkaProducerConfiguration {
         var producer = KafkaProducerConfiguration(bootstrapServers: configuration.brokers)
         switch configuration.delivery {
-        case .durable:
-            // The record is safe on disk: librdkafka never gives up on it (message.timeout.ms=0)
-            // and keeps each partition in order; a producer that reports nothing for 30 s is
-            // replaced, and the outbox sends again from the mark (decision 0007).
-            producer.messageTimeout = .zero
-            producer.deliveryStallGrace = .seconds(30)
-            // At shutdown, records not yet on Kafka stay on disk, so the flush is short.
-            producer.flushTimeout = .seconds(2)
-        case .direct:
-            // The webhook is waiting for the report.
-            producer.messageTimeout = .seconds(10)
-            producer.deliveryStallGrace = .seconds(10)
-            producer.flushTimeout = .seconds(10)
+        case .durable: OutboxPublisher.producerDefaults(&producer)
+        case .direct: DirectDelivery.producerDefaults(&producer)
         }
         if let path = configuration.kafkaConfigPath {
             let properties = try SecretFile.properties(path, flag: "--kafka-config")
