@@ -34,8 +34,8 @@ public final class DirectDelivery: EventSink, Service, Sendable {
     /// Direct mode's producer settings, before the operator's (`--kafka-config`, `--kafka`).
     /// The webhook waits for the report: a record is given up after 10 s. `linger.ms` is 1 ms,
     /// not librdkafka's 5: every webhook waits for its batch, and with one record or two a
-    /// partition per batch the longer wait gathers nothing while it costs CPU (about a fifth
-    /// more a webhook, measured in docs/benchmarks.md, "Direct mode's linger.ms").
+    /// partition per batch the longer wait gathers nothing while it costs CPU (1 ms took 10% off
+    /// a webhook's in paired runs: docs/benchmarks.md, "Direct mode's linger.ms").
     public static func producerDefaults(_ producer: inout KafkaProducerConfiguration) {
         producer.messageTimeout = .seconds(10)
         producer.deliveryStallGrace = .seconds(10)

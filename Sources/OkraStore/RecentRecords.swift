@@ -10,25 +10,30 @@ import Synchronization
 /// oldest leave it. Records the publish mark passes leave it too.
 final class RecentRecords: Sendable {
     private struct Window {
-        /// Records `first ... first + records.count - 1`, from `head` on (taken ones before it).
-        var records: [OutboxStore.PendingRecord] = []
+        /// Records `first ... first + count - 1` in `slots[head...]`; a slot before `head` is
+        /// emptied as its record leaves, so nothing that left is still held.
+        var slots: [OutboxStore.PendingRecord?] = []
         var head = 0
-        var first: Int64 = 1
+        var first: Int64
         var bytes = 0
 
-        var count: Int { records.count - head }
+        var count: Int { slots.count - head }
         /// The sequence number the next record must have to extend the window.
         var next: Int64 { first + Int64(count) }
 
+        mutating func append(_ record: OutboxStore.PendingRecord) {
+            slots.append(record)
+            bytes += record.size
+        }
+
         mutating func removeFirst() {
-            bytes -= records[head].size
+            bytes -= slots[head]?.size ?? 0
+            slots[head] = nil
             head += 1
             first += 1
-            if head == records.count {
-                records.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 1024 && head * 2 >= records.count {
-                records.removeFirst(head)
+            // The emptied slots are given back once they are half the array: amortized O(1).
+            if head * 2 >= slots.count {
+                slots.removeFirst(head)
                 head = 0
             }
         }
@@ -48,16 +53,15 @@ final class RecentRecords: Sendable {
         window = Mutex(Window(first: next))
     }
 
-    /// Adds committed records (consecutive sequence numbers). Records that do not follow the
-    /// window's last start it over: a failed batch's numbers are handed out again, and the
-    /// window never holds a gap.
+    /// Adds committed records (consecutive sequence numbers, following the window's last: a
+    /// failed batch adds nothing, and its numbers are handed out again). Records that do not
+    /// follow start the window over, so that it never holds a gap whatever calls it.
     func add(_ added: [OutboxStore.PendingRecord]) {
         guard let start = added.first?.seq else { return }
         window.withLock { window in
             if start != window.next { window = Window(first: start) }
             for record in added {
-                window.records.append(record)
-                window.bytes += record.size
+                window.append(record)
                 while window.count > maxRecords || window.bytes > maxBytes { window.removeFirst() }
             }
         }
@@ -79,8 +83,7 @@ final class RecentRecords: Sendable {
             var taken: [OutboxStore.PendingRecord] = []
             var bytes = 0
             var index = window.head + Int(max(0, seq + 1 - window.first))
-            while index < window.records.count && taken.count < limit {
-                let record = window.records[index]
+            while index < window.slots.count && taken.count < limit, let record = window.slots[index] {
                 if !taken.isEmpty && bytes + record.size > maxBytes { break }
                 bytes += record.size
                 taken.append(record)

@@ -25,7 +25,7 @@ struct DirectDeliveryTests {
         }, receivedAt: Date())
     }
 
-    @Test("direct mode's producer lingers 1 ms (librdkafka's 5 ms cost a fifth more CPU a webhook) and gives a record up after 10 s; the operator's linger.ms wins")
+    @Test("direct mode's producer lingers 1 ms (librdkafka's 5 ms cost about a tenth more CPU a webhook) and gives a record up after 10 s; the operator's linger.ms wins")
     func producerDefaults() throws {
         var producer = KafkaProducerConfiguration(bootstrapServers: "broker:9092")
         DirectDelivery.producerDefaults(&producer)

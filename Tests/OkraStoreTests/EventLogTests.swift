@@ -42,9 +42,12 @@ struct EventLogTests {
         let routes: SwitchableRoutes
         let operations: StoreOperations
 
-        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000, cipher: StoreCipher? = nil) throws {
+        /// `window`: where the publisher's reads come from (``ReadsFrom``).
+        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000, cipher: StoreCipher? = nil,
+             window: ReadsFrom = .memory) throws {
             self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
-            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog, cipher: cipher)
+            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog, cipher: cipher,
+                                    freeSpace: nil, recentRecords: window.recentRecords)
             routes = try SwitchableRoutes(EventLogTests.routes)
             var logger = Logger(label: "event-log-test")
             logger.logLevel = .critical
@@ -69,6 +72,15 @@ struct EventLogTests {
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Where a test's `pending` reads come from: the window of records just committed (as a
+    /// publisher under load reads them), or the file (as after a restart): tests of what the
+    /// publisher reads run both ways.
+    enum ReadsFrom: CaseIterable, Sendable, CustomTestStringConvertible {
+        case memory, file
+        var recentRecords: Int { self == .memory ? 8192 : 0 }
+        var testDescription: String { self == .memory ? "from memory" : "from the file" }
     }
 
     /// A connection of its own to the store in `directory`, as an older bridge's code would
@@ -672,9 +684,10 @@ struct EventLogTests {
         #expect(bytes <= 20_000, "the log is \(bytes) bytes after 10 s")
     }
 
-    @Test("a record's body is written once, in its entry: every record comes back from the outbox byte for byte (structured, binary, dead letter)")
-    func recordValuesRoundTrip() async throws {
-        let harness = try Harness()
+    @Test("a record's body is written once, in its entry: every record comes back from the outbox byte for byte (structured, binary, dead letter)",
+          arguments: ReadsFrom.allCases)
+    func recordValuesRoundTrip(_ window: ReadsFrom) async throws {
+        let harness = try Harness(window: window)
         defer { harness.remove() }
         try harness.routes.set(#"""
             {"version":1,"defaults":{"topic":"okra.{env}.{product}.{outcome}","key":"record"},"deadLetter":{"topic":"okra.deadletter"},
@@ -696,9 +709,10 @@ struct EventLogTests {
         #expect(kept[0] == 0 && kept[1] < expected[1].count - Self.payment.utf8.count + 2 && kept[2] == 0, "\(kept)")
     }
 
-    @Test("retention never removes an entry whose records wait for Kafka; a parked record keeps its whole value after its entry is gone")
-    func retentionKeepsWhatIsUnpublished() async throws {
-        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1))
+    @Test("retention never removes an entry whose records wait for Kafka; a parked record keeps its whole value after its entry is gone",
+          arguments: ReadsFrom.allCases)
+    func retentionKeepsWhatIsUnpublished(_ window: ReadsFrom) async throws {
+        let harness = try Harness(eventLog: EventLogPolicy(retain: .seconds(3600), retainBytes: 1), window: window)
         defer { harness.remove() }
         let waiting = try harness.id(await harness.post(Self.payment, at: Date().addingTimeInterval(-7200)))
         let before = try await harness.store.pending(after: 0, limit: 10)

@@ -122,11 +122,12 @@ struct OutboxStoreTests {
         #expect(store.volumeIsFull, "the mark's commit is no sign of room")
     }
 
-    @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included")
-    func headersRoundTrip() async throws {
+    @Test("headers come back exactly as stored, quotes, backslashes, control characters and non-ASCII included",
+          arguments: EventLogTests.ReadsFrom.allCases)
+    func headersRoundTrip(_ window: EventLogTests.ReadsFrom) async throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try OutboxStore(directory: dir)
+        let store = try OutboxStore(directory: dir, freeSpace: nil, recentRecords: window.recentRecords)
         let headers: [(name: String, value: String)] = [("ce_subject", "a\"b\\c\nd\u{1}é😀"), ("empty", ""), ("okra-bridge-reason", "malformed-json")]
         _ = try await store.accept(eventID: "okra-h", records: [RoutedRecord(topic: "t", key: nil, headers: headers, value: [1, 2], routeName: nil)], receivedAt: Date())
         let stored = try await store.pending(after: 0, limit: 1)[0].headers
@@ -549,11 +550,12 @@ struct OutboxStoreTests {
         #expect(version == newer, "the file keeps its version")
     }
 
-    @Test("a read of pending records is bounded by bytes as well as by count, and always returns the first")
-    func pendingBoundedByBytes() async throws {
+    @Test("a read of pending records is bounded by bytes as well as by count, and always returns the first",
+          arguments: EventLogTests.ReadsFrom.allCases)
+    func pendingBoundedByBytes(_ window: EventLogTests.ReadsFrom) async throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try OutboxStore(directory: dir)
+        let store = try OutboxStore(directory: dir, freeSpace: nil, recentRecords: window.recentRecords)
         let big = String(repeating: "v", count: 100_000)
         for index in 0..<10 {
             _ = try await store.accept(eventID: "okra-bytes-\(index)", records: [Self.record("t", big)], receivedAt: Date())

@@ -52,17 +52,22 @@ struct RecentRecordsTests {
         #expect(newest == Array(all[6...]))
         try await store.markPublished(through: 8)
         #expect(store.recent.count == 2)
+        // A mark that parks is a write of its own: it empties the window as well.
+        try await store.markPublished(through: 9, parking: [.init(seq: 9, reason: "topic", error: "refused")])
+        #expect(store.recent.count == 1 && store.fileReads.load(ordering: .relaxed) == 1)
+        #expect(try await store.pending(after: 9, limit: 100).map(\.seq) == [10])
         #expect(try await store.pending(after: 10, limit: 100).isEmpty && store.fileReads.load(ordering: .relaxed) == 1,
                 "caught up: nothing, without reading the file")
     }
 
-    @Test("a window never holds a gap: numbers that do not follow start it over; bounded by records and bytes; limit and bytes as a round asks")
+    @Test("a window never holds a gap (numbers that do not follow start it over); bounded by records and bytes; limit and bytes as a round asks")
     func window() {
         let recent = RecentRecords(next: 1, maxRecords: 3, maxBytes: 100)
         #expect(recent.records(after: 0, limit: 10, maxBytes: .max) == [], "empty at the next number: nothing committed")
         recent.add([Self.record(1), Self.record(2)])
         #expect(recent.records(after: 0, limit: 10, maxBytes: .max)?.map(\.seq) == [1, 2])
-        // A failed batch's numbers are handed out again: 3 never came, 2 comes again.
+        // A guard: the writer adds only what follows (a failed batch adds nothing), but numbers
+        // that do not follow start the window over rather than leave a gap or a repeat.
         recent.add([Self.record(2), Self.record(3)])
         #expect(recent.records(after: 0, limit: 10, maxBytes: .max) == nil, "1 is no longer here")
         #expect(recent.records(after: 1, limit: 10, maxBytes: .max)?.map(\.seq) == [2, 3])

@@ -23,9 +23,10 @@ struct StoreEncryptionTests {
 
     static func fileBytes(_ harness: Harness) -> Data { PrivacyStoreTests.fileBytes(harness) }
 
-    @Test("bodies, values and headers are sealed: no sentinel in the file or its WAL; the publisher, the log, parking and redrive read them in clear")
-    func sealed() async throws {
-        let harness = try Harness(cipher: try Self.cipher("k1"))
+    @Test("bodies, values and headers are sealed: no sentinel in the file or its WAL; the publisher, the log, parking and redrive read them in clear",
+          arguments: EventLogTests.ReadsFrom.allCases)
+    func sealed(_ window: EventLogTests.ReadsFrom) async throws {
+        let harness = try Harness(cipher: try Self.cipher("k1"), window: window)
         defer { harness.remove() }
         let id = try harness.id(await harness.post(Self.payment(record: "rec-S1", secret: "SENTINEL-SEALED-1")))
         _ = try harness.id(await harness.post(Self.payment(record: "rec-S2", secret: "SENTINEL-SEALED-2")))
