@@ -39,7 +39,8 @@
 # memory: the bridge's memory under load (the CPU issue's item 4): one durable run of DURATION
 # with RssAnon (its heap) and RssFile (mapped files, the store's pages among them) read from
 # /proc every 30 s, and once more 60 s after the load stopped; prints them, and whether RssAnon
-# grew after the first minute, and appends the run with its samples to bench/results.jsonl.
+# grew after the first minute (its largest sample, and its troughs between serve's once-a-minute
+# heap trims), and appends the run with its samples to bench/results.jsonl.
 # OKRA_BENCH_ORDER="go python durable direct" runs compare's receivers in that order (the CPU
 # issue's runs rotate it).
 #   ./scripts/bench.sh floors [DURATION] [CONNECTIONS]

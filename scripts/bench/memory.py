@@ -33,6 +33,13 @@ if not under or not after:
 first_minute = next((anon for seconds, anon, _ in under if seconds >= 60), under[-1][1])
 later = [anon for seconds, anon, _ in under if seconds > 60]
 growth = round(max(later) - first_minute, 1) if later else 0.0
+# serve gives the freed heap back once a minute (HeapTrimmer), so under load RssAnon is a saw:
+# its peaks are freed memory the allocator keeps until the next trim. What stays live shows in
+# its troughs: the lowest sample of the first two minutes after the first, against the lowest
+# of the last two minutes of the load (samples every 30 s keep the same phase to the trims).
+early = [anon for seconds, anon, _ in under if 60 < seconds <= 180]
+last = [anon for seconds, anon, _ in under if seconds > under[-1][0] - 120]
+trough_growth = round(min(last) - min(early), 1) if early and last and under[-1][0] > 300 else None
 
 model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.machine())
 machine = f"{os.cpu_count()} cores, {model}"
@@ -46,8 +53,12 @@ for seconds, anon, mapped in under:
 for seconds, anon, mapped in after:
     print(f"| {seconds} (60 s after the load) | {anon} MiB | {mapped} MiB |")
 print(f"\nRssAnon at the first minute {first_minute} MiB; its largest after it {max(later) if later else first_minute} MiB "
-      f"(growth {growth} MiB); 60 s after the load {after[-1][1]} MiB")
+      f"(growth {growth} MiB, the trims' saw included); 60 s after the load {after[-1][1]} MiB")
+if trough_growth is not None:
+    print(f"RssAnon's lowest of the last two minutes against its lowest of minutes 1 to 3: {trough_growth:+} MiB "
+          f"(what stays live between the trims)")
 with open(record, "a") as out:
     out.write(json.dumps(dict(run, memory_mib=under + after, load_stopped_at=stopped, rss_anon_growth_after_first_minute_mib=growth,
+                              rss_anon_trough_growth_mib=trough_growth,
                               date=stamp, machine=machine, duration=duration, connections=int(connections))) + "\n")
 print(f"\n(appended to {os.path.relpath(record)})")
