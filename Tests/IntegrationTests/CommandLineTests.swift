@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import OkraKafka
+import OkraTestSupport
 import Testing
 
 /// The `okra-bridge` executable as a user runs it: output, one-line errors, exit codes (§7).
@@ -475,9 +476,7 @@ struct CommandLineTests {
     }
 
     static func freePort() throws -> Int {
-        let (descriptor, port) = DevBroker.listeningLoopbackSocket()
-        close(descriptor)
-        return port
+        FreePort.loopback()
     }
 
     static func get(port: Int, _ path: String) async throws -> Int {

@@ -6,6 +6,7 @@ import Logging
 import OkraEnvelope
 import OkraKafka
 import OkraRouting
+import OkraTestSupport
 import Testing
 
 /// `okra-bridge serve` as a process, real HTTP, the real broker.
@@ -79,9 +80,7 @@ struct ServeEndToEndTests {
         }
 
         static func freePort() throws -> Int {
-            let (descriptor, port) = DevBroker.listeningLoopbackSocket()
-            close(descriptor)
-            return port
+            FreePort.loopback()
         }
 
         func get(_ path: String) async throws -> (Int, String) {

@@ -5,6 +5,7 @@ import FoundationNetworking
 #if canImport(Glibc)
 import Glibc
 #endif
+import OkraTestSupport
 import Testing
 
 /// `okra-bridge okra trigger|fetch` as a process against the loopback stand-in for Okra's API.
@@ -79,18 +80,16 @@ struct OkraCommandTests {
     }
 
     static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 ? getsockname(fd, pointer, &length) : -1
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        FreePort.loopback()
+    }
+
+    @Test("the ports a test gives a child process are below the ephemeral range (no outgoing connection takes them meanwhile), distinct, and free")
+    func portsForChildren() throws {
+        let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let ephemeral = try #require(range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
+        let ports = (0..<64).map { _ in FreePort.loopback() }
+        #expect(ports.allSatisfy { $0 >= 10000 && $0 < ephemeral }, "\(ports)")
+        #expect(Set(ports).count == ports.count)
     }
 
     @Test("fetch --event takes the record and the method from the bridge's event log")
