@@ -124,9 +124,17 @@ debian_mirror() {
 # Prints COUNT (default 1) distinct free TCP ports on 127.0.0.1, space-separated: all are held
 # open together while chosen, so none repeats.
 free_ports() {
-  python3 -c 'import socket,sys
-held=[socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1",0))
+  # Below the kernel's ephemeral range, where the local ports of outgoing connections come
+  # from: a port found free there could be taken by any connection before the child binds it.
+  python3 -c 'import random,socket,sys
+low=int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+low=low if low>12000 else 32768
+held=[]
+while len(held)<int(sys.argv[1]):
+    s=socket.socket()
+    try: s.bind(("127.0.0.1",random.randrange(10000,low)))
+    except OSError: s.close(); continue
+    held.append(s)
 print(*[s.getsockname()[1] for s in held])' "${1:-1}"
 }
 
