@@ -95,11 +95,14 @@ public final class OutboxPublisher: Service, Sendable {
     /// The record is safe on disk: librdkafka never gives up on it (`message.timeout.ms=0`)
     /// and keeps each partition in order; a producer that reports nothing for 30 s is
     /// replaced, and the outbox sends again from the mark (decision 0007). At shutdown,
-    /// records not yet on Kafka stay on disk, so the flush is short.
+    /// records not yet on Kafka stay on disk, so the flush is short. `linger.ms` is 1 ms, as in
+    /// direct mode: a round waits for its batches, and librdkafka's 5 ms cost about 8% more CPU
+    /// a webhook in paired runs (docs/benchmarks.md, "Durable mode's linger.ms").
     public static func producerDefaults(_ producer: inout KafkaProducerConfiguration) {
         producer.messageTimeout = .zero
         producer.deliveryStallGrace = .seconds(30)
         producer.flushTimeout = .seconds(2)
+        producer.linger = .milliseconds(1)
     }
 
     /// `okra_bridge_records_parked_total{reason}`.
