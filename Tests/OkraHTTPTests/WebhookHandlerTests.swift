@@ -174,17 +174,25 @@ struct WebhookHandlerTests {
         let reading = Mutex<Task<(text: String, closed: Bool), Never>?>(nil)
         let stored = Mutex<InMemorySink?>(nil)
         try await ConnectionLimitTests.withServer(.init()) { port, sink, _, _ in
-            // Long enough for the shutdown's quiesce to arrive first on a loaded machine.
-            sink.setDelay(.seconds(3))
+            // The first webhook's store answers only once the shutdown has begun (its quiesce
+            // reaching the connection first), however loaded the machine: a fixed delay of 3 s
+            // was outrun on a loaded CI run, and both webhooks were answered.
+            sink.hold()
             let connection = try RawConnection(port: port)
             // The second is held behind the first, whose answer is the connection's last.
             connection.send(ConnectionLimitTests.post(HTTPAnswerTests.payment) + ConnectionLimitTests.post(Self.other))
-            reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(10)) } }
-            // In the pipeline (its store's delay begun) when the shutdown begins, as the body returns.
-            let deadline = ContinuousClock.now + .seconds(5)
+            reading.withLock { $0 = Task { await connection.readUntilClosed(timeout: .seconds(30)) } }
+            // In the pipeline (its store held) when the shutdown begins, as the body returns.
+            let deadline = ContinuousClock.now + .seconds(10)
             while sink.acceptsStarted == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            // Had the second been started after the first's answer, it would be stored at once.
-            sink.setDelay(.zero)
+            // Released once the listener no longer takes connections (the shutdown began, and
+            // with it the quiesce of every connection), and a second more.
+            Task {
+                let until = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < until, (try? RawConnection(port: port)) != nil { try? await Task.sleep(for: .milliseconds(20)) }
+                try? await Task.sleep(for: .seconds(1))
+                sink.release()
+            }
             stored.withLock { $0 = sink }
         }
         let (text, closed) = try #require(await reading.withLock { $0 }?.value)

@@ -10,6 +10,7 @@ public final class InMemorySink: EventSink {
         var seenIDs: Set<String> = []
         var failing = false
         var delay: Duration = .zero
+        var held = false
         var started = 0
         var readinessDelay: Duration = .zero
         var readiness = SinkReadiness(store: .accepting, kafka: .unknown)
@@ -35,6 +36,13 @@ public final class InMemorySink: EventSink {
     /// Makes every later `accept` take `delay` before it answers (a slow store).
     public func setDelay(_ delay: Duration) { state.withLock { $0.delay = delay } }
 
+    /// Holds every `accept` (begun or later) until ``release()``: a store that answers when the
+    /// test says, however loaded the machine.
+    public func hold() { state.withLock { $0.held = true } }
+
+    /// Lets held `accept`s go on.
+    public func release() { state.withLock { $0.held = false } }
+
     /// Makes every later `readiness()` take `delay` (a slow `/readyz`).
     public func setReadinessDelay(_ delay: Duration) { state.withLock { $0.readinessDelay = delay } }
 
@@ -48,6 +56,7 @@ public final class InMemorySink: EventSink {
             return state.delay
         }
         if delay > .zero { try await Task.sleep(for: delay) }
+        while state.withLock({ $0.held }) { try await Task.sleep(for: .milliseconds(5)) }
         return try state.withLock { state in
             if state.failing { throw Unavailable() }
             if let id = event.id, !state.seenIDs.insert(id).inserted { return .duplicate }
