@@ -60,6 +60,45 @@ struct RecentRecordsTests {
                 "caught up: nothing, without reading the file")
     }
 
+    @Test("a batch that fails puts nothing in the window; the numbers it had are handed out again and the window follows on")
+    func failedBatchAddsNothing() async throws {
+        let directory = OutboxStoreTests.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try OutboxStore(directory: directory, reserveBytes: 0, freeSpace: nil)
+        _ = try await store.accept(eventID: "w-0", records: [OutboxStoreTests.record("t", "0")], receivedAt: Date())
+        // The writer's next transaction fails inside, after its records were inserted.
+        let plain = try EventLogTests.plainConnection(directory)
+        try await plain.write { db in
+            try db.execute(sql: "CREATE TRIGGER fail_next AFTER INSERT ON records WHEN NEW.seq = 2 BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await store.accept(eventID: "w-1", records: [OutboxStoreTests.record("t", "1")], receivedAt: Date())
+        }
+        #expect(store.recent.count == 1, "nothing of the failed batch in memory")
+        #expect(try await store.pending(after: 0, limit: 10).map(\.seq) == [1])
+        try await plain.write { db in try db.execute(sql: "DROP TRIGGER fail_next") }
+        _ = try await store.accept(eventID: "w-2", records: [OutboxStoreTests.record("t", "2")], receivedAt: Date())
+        let pending = try await store.pending(after: 0, limit: 10)
+        #expect(pending.map(\.seq) == [1, 2] && pending.map(\.eventID) == ["w-0", "w-2"] && store.fileReads.load(ordering: .relaxed) == 0)
+        let fromFile = try await OutboxStore(directory: directory, reserveBytes: 0).pending(after: 0, limit: 10)
+        #expect(fromFile == pending, "memory and the file agree after the failure")
+    }
+
+    @Test("a replay's records come from memory as the file has them")
+    func replayFromMemory() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        _ = try harness.id(await harness.post(#"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"rec-r","customerId":"cus-r"}"#))
+        try await harness.publishAll()
+        try await harness.store.append([(eventID: "okra-replayed", entry: 1, records: [OutboxStoreTests.record("replays", "again", key: "rec-r")])])
+        let after = await harness.store.publishedThrough
+        let fromMemory = try await harness.store.pending(after: after, limit: 10)
+        #expect(fromMemory.count == 1 && harness.store.fileReads.load(ordering: .relaxed) == 0)
+        let reopened = try OutboxStore(directory: harness.directory, reserveBytes: 0)
+        let fromFile = try await reopened.pending(after: after, limit: 10)
+        #expect(fromFile == fromMemory && fromFile.map(\.createdAtMilliseconds) == fromMemory.map(\.createdAtMilliseconds))
+    }
+
     @Test("a window never holds a gap (numbers that do not follow start it over); bounded by records and bytes; limit and bytes as a round asks")
     func window() {
         let recent = RecentRecords(next: 1, maxRecords: 3, maxBytes: 100)
