@@ -120,10 +120,11 @@ struct ErasureWrite {
 
     /// Erases what can be now; returns the counts, the log bytes freed and the parked rows removed.
     mutating func run(now: Int64) throws -> (Erasure, Int64, Int) {
-        let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes FROM event_log WHERE customer = ?", arguments: [customer])
+        let (ofCustomer, arguments) = try EventLogQuery.keyed(db, .customer, customer)
+        let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes FROM event_log WHERE \(ofCustomer)", arguments: StatementArguments(arguments))
         let waitingIDs = Set(try String.fetchAll(db, sql: """
-            SELECT DISTINCT event_id FROM records WHERE event_id IN (SELECT id FROM event_log WHERE customer = ?)
-            """, arguments: [customer]))
+            SELECT DISTINCT event_id FROM records WHERE event_id IN (SELECT id FROM event_log WHERE \(ofCustomer))
+            """, arguments: StatementArguments(arguments)))
         for row in entries {
             let id: String? = row[1]
             if let id, waitingIDs.contains(id) {

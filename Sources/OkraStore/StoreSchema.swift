@@ -73,8 +73,9 @@ enum StoreSchema {
     /// route that dropped an event in `event_log.dropped_by` (it was a `reason` of `dropped:<route>`);
     /// 8 adds the audit trail (`audit_log`), the erasures waiting for delivery (`erasures`) and
     /// encryption at rest (`key_id`, `cipher_keys`); 9 keeps each entry's trace context
-    /// (`event_log.traceparent`, `tracestate`), so a replay carries it on.
-    static let version = 9
+    /// (`event_log.traceparent`, `tracestate`), so a replay carries it on; 10 searches record,
+    /// customer and account through `event_log_keys` instead of three indexes of the log.
+    static let version = 10
 
     /// What the store needs to know about the file at start.
     struct State {
@@ -97,6 +98,51 @@ enum StoreSchema {
             PRIMARY KEY (id, env)
         ) WITHOUT ROWID;
         """
+    }
+
+    /// The event log's search keys (layout 10): record, customer and account ids, each with its
+    /// entry, in `event_log_keys`, ordered by the entry's bucket first (``keyBucketShift``), so
+    /// a commit's keys land in the few pages of the newest bucket rather than in one random page
+    /// each of three indexes (that was 12% of a webhook's CPU: docs/benchmarks.md). A search
+    /// looks the value up in every bucket (``EventLogQuery/keyed(_:_:_:)``). Triggers keep the
+    /// keys with their rows: an entry's keys are written with it and removed with it
+    /// (retention, erasure), so no write path can forget them.
+    static let logKeys = """
+        CREATE TABLE IF NOT EXISTS event_log_keys (
+            bucket INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            value TEXT NOT NULL,
+            entry INTEGER NOT NULL,
+            PRIMARY KEY (bucket, kind, value, entry)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER IF NOT EXISTS event_log_keys_added AFTER INSERT ON event_log BEGIN
+            \(LogKey.allCases.map { insertKey($0, "new") }.joined(separator: "\n    "))
+        END;
+        CREATE TRIGGER IF NOT EXISTS event_log_keys_removed AFTER DELETE ON event_log BEGIN
+            \(LogKey.allCases.map { deleteKey($0, "old") }.joined(separator: "\n    "))
+        END;
+        CREATE TRIGGER IF NOT EXISTS event_log_keys_changed AFTER UPDATE OF entry, record, customer, account ON event_log BEGIN
+            \(LogKey.allCases.map { deleteKey($0, "old") }.joined(separator: "\n    "))
+            \(LogKey.allCases.map { insertKey($0, "new") }.joined(separator: "\n    "))
+        END;
+        """
+
+    /// The event log's columns searched through `event_log_keys`, by the number it keeps them under.
+    enum LogKey: Int, CaseIterable {
+        case record, customer, account
+    }
+
+    /// An entry's bucket in `event_log_keys` is its number shifted right by this: 256 entries a
+    /// bucket. Larger buckets spread a commit's keys over more pages; smaller ones cost a search
+    /// more look-ups (one a bucket: about 3,900 over a million entries).
+    static let keyBucketShift = 8
+
+    private static func insertKey(_ key: LogKey, _ row: String) -> String {
+        "INSERT INTO event_log_keys(bucket, kind, value, entry) SELECT \(row).entry >> \(keyBucketShift), \(key.rawValue), \(row).\(key), \(row).entry WHERE \(row).\(key) IS NOT NULL;"
+    }
+
+    private static func deleteKey(_ key: LogKey, _ row: String) -> String {
+        "DELETE FROM event_log_keys WHERE bucket = \(row).entry >> \(keyBucketShift) AND kind = \(key.rawValue) AND value = \(row).\(key) AND entry = \(row).entry;"
     }
 
     /// Every table and index of this layout, each made only if missing.
@@ -163,9 +209,7 @@ enum StoreSchema {
             traceparent TEXT,
             tracestate TEXT
         );
-        CREATE INDEX IF NOT EXISTS event_log_record ON event_log(record) WHERE record IS NOT NULL;
-        CREATE INDEX IF NOT EXISTS event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
-        CREATE INDEX IF NOT EXISTS event_log_account ON event_log(account) WHERE account IS NOT NULL;
+        \(logKeys)
         -- Each replay of an entry: its records (as event_log.records) from first_seq on.
         CREATE TABLE IF NOT EXISTS event_log_replays (
             entry INTEGER NOT NULL,
@@ -236,6 +280,7 @@ enum StoreSchema {
         try upgradeFromVersion6(db)
         try upgradeFromVersion7(db)
         try upgradeFromVersion8(db)
+        try upgradeFromVersion9(db)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         return try state(db)
@@ -361,6 +406,23 @@ enum StoreSchema {
         let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info('event_log')").map { $0["name"] as String }
         guard !columns.contains("traceparent") else { return }
         try db.execute(sql: "ALTER TABLE event_log ADD COLUMN traceparent TEXT; ALTER TABLE event_log ADD COLUMN tracestate TEXT")
+    }
+
+    /// Up to version 9 record, customer and account were three indexes of `event_log`: their
+    /// values move to `event_log_keys` (its triggers, made above, keep them from now on), and
+    /// the indexes go.
+    static func upgradeFromVersion9(_ db: Database) throws {
+        let indexed = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name IN ('event_log_record', 'event_log_customer', 'event_log_account'))
+            """) ?? false
+        guard indexed else { return }
+        for key in LogKey.allCases {
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO event_log_keys(bucket, kind, value, entry)
+                    SELECT entry >> \(keyBucketShift), \(key.rawValue), \(key), entry FROM event_log WHERE \(key) IS NOT NULL ORDER BY 1, 3, 4
+                """)
+        }
+        try db.execute(sql: "DROP INDEX IF EXISTS event_log_record; DROP INDEX IF EXISTS event_log_customer; DROP INDEX IF EXISTS event_log_account")
     }
 
     /// The first layout kept published rows (marked by `published_at`) in `outbox` and text ids

@@ -576,7 +576,11 @@ struct EventLogTests {
         var oldest = EventFilter()
         oldest.record = "rec-0-0"
         #expect(try await harness.store.logEntries(oldest, limit: 1, before: nil).entries.isEmpty)
-        #expect(sizes[4] <= sizes[1] + sizes[1] / 10, "pages: \(sizes)")
+        // The search keys' newest bucket fills and their oldest empties a page at a time, so the
+        // count moves by a few pages from round to round (51 to 63 over twelve rounds); growth
+        // would add pages every round.
+        let early = sizes[0...2].max()!
+        #expect(sizes[4] <= early + early / 10, "pages: \(sizes)")
     }
 
     @Test("a retention transaction by age reads the lowest 128 entries at most, not the whole log (it runs on the writer, every webhook waits for it)")
