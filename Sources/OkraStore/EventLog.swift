@@ -138,20 +138,33 @@ enum EventLogQuery {
             clauses.append(clause)
             arguments += values
         }
-        if let before { add("entry < ?", before) }
-        if let after { add("entry > ?", after) }
+        // The entries the clauses leave, as far as numbers tell: the key look-ups search only
+        // the buckets within them.
+        var lowest = Int64.min, highest = Int64.max
+        if let before {
+            add("entry < ?", before)
+            highest = min(highest, before - 1)
+        }
+        if let after {
+            add("entry > ?", after)
+            lowest = max(lowest, after + 1)
+        }
         // No index on the time: entries are numbered in the order they were stored, which is the
         // order they were received give or take the time a request takes, so a time maps to an
         // entry number found by bisection, widened by a margin, and the exact test runs within.
         if let since = filter.since {
             let milliseconds = Int64((since.timeIntervalSince1970 * 1000).rounded(.down))
-            add("entry >= ?", try firstEntry(db, recordedAtOrAfter: milliseconds - timeMargin))
+            let first = try firstEntry(db, recordedAtOrAfter: milliseconds - timeMargin)
+            add("entry >= ?", first)
             add("recorded_at >= ?", milliseconds)
+            lowest = max(lowest, first)
         }
         if let until = filter.until {
             let milliseconds = Int64((until.timeIntervalSince1970 * 1000).rounded(.down))
-            add("entry < ?", try firstEntry(db, recordedAtOrAfter: milliseconds + timeMargin))
+            let end = try firstEntry(db, recordedAtOrAfter: milliseconds + timeMargin)
+            add("entry < ?", end)
             add("recorded_at < ?", milliseconds)
+            highest = min(highest, end - 1)
         }
         if let id = filter.id {
             // Through the dedupe index, which remembers each id's entry.
@@ -159,7 +172,7 @@ enum EventLogQuery {
         }
         for (key, value) in [(StoreSchema.LogKey.record, filter.record), (.customer, filter.customer), (.account, filter.account)] {
             guard let value else { continue }
-            let (clause, values) = try keyed(db, key, value)
+            let (clause, values) = try keyed(db, key, value, within: lowest, highest)
             clauses.append(clause)
             arguments += values
         }
@@ -173,16 +186,20 @@ enum EventLogQuery {
     }
 
     /// `entry IN (...)` with its arguments: the entries whose `key` column is `value`, found in
-    /// `event_log_keys` by one look-up in each bucket from the oldest entry's to the newest's
-    /// (``StoreSchema/logKeys``); the column is tested again, so the clause is exact either way.
-    static func keyed(_ db: Database, _ key: StoreSchema.LogKey, _ value: String) throws -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
+    /// `event_log_keys` by one look-up in each bucket from the oldest entry's to the newest's,
+    /// within `lowest...highest` when narrower (``StoreSchema/logKeys``); the column is tested
+    /// again, so the clause is exact either way.
+    static func keyed(_ db: Database, _ key: StoreSchema.LogKey, _ value: String,
+                      within lowest: Int64 = .min, _ highest: Int64 = .max) throws -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
         guard let entries = try bounds(db, of: "event_log") else { return ("0", []) }
+        let low = max(entries.low, lowest), high = min(entries.high, highest)
+        guard low <= high else { return ("0", []) }
         let shift = StoreSchema.keyBucketShift
         return ("""
             entry IN (WITH RECURSIVE buckets(bucket) AS (SELECT ? UNION ALL SELECT bucket + 1 FROM buckets WHERE bucket < ?)
                       SELECT keys.entry FROM buckets CROSS JOIN event_log_keys AS keys
                       WHERE keys.bucket = buckets.bucket AND keys.kind = ? AND keys.value = ?) AND \(key) = ?
-            """, [entries.low >> shift, entries.high >> shift, key.rawValue, value, value])
+            """, [low >> shift, high >> shift, key.rawValue, value, value])
     }
 
     /// The lowest and highest entry in `table` (nil when empty). Two look-ups of the index's

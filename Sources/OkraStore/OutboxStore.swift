@@ -176,6 +176,9 @@ public final class OutboxStore: Sendable {
             // publisher or an erasure removed is gone from the file and, once checkpointed and
             // truncated, from the WAL (docs/privacy.md; its cost is in docs/benchmarks.md).
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // A row that INSERT OR REPLACE removes fires its delete triggers too, so the log's
+            // search keys (``StoreSchema/logKeys``) leave with it.
+            try db.execute(sql: "PRAGMA recursive_triggers = ON")
         }
         configuration.busyMode = .timeout(busyTimeout)
         let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)

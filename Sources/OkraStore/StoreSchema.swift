@@ -103,10 +103,11 @@ enum StoreSchema {
     /// The event log's search keys (layout 10): record, customer and account ids, each with its
     /// entry, in `event_log_keys`, ordered by the entry's bucket first (``keyBucketShift``), so
     /// a commit's keys land in the few pages of the newest bucket rather than in one random page
-    /// each of three indexes (that was 12% of a webhook's CPU: docs/benchmarks.md). A search
-    /// looks the value up in every bucket (``EventLogQuery/keyed(_:_:_:)``). Triggers keep the
-    /// keys with their rows: an entry's keys are written with it and removed with it
-    /// (retention, erasure), so no write path can forget them.
+    /// each of three indexes (docs/benchmarks.md). A search looks the value up in every bucket
+    /// (``EventLogQuery/keyed(_:_:_:)``). Triggers keep the keys with their rows: an entry's keys
+    /// are written with it and removed with it (retention, erasure; a row a REPLACE removes too,
+    /// as every connection turns `recursive_triggers` on). The shift is written into the
+    /// triggers of existing files: changing it needs a new layout version.
     static let logKeys = """
         CREATE TABLE IF NOT EXISTS event_log_keys (
             bucket INTEGER NOT NULL,
@@ -209,7 +210,6 @@ enum StoreSchema {
             traceparent TEXT,
             tracestate TEXT
         );
-        \(logKeys)
         -- Each replay of an entry: its records (as event_log.records) from first_seq on.
         CREATE TABLE IF NOT EXISTS event_log_replays (
             entry INTEGER NOT NULL,
@@ -280,7 +280,10 @@ enum StoreSchema {
         try upgradeFromVersion6(db)
         try upgradeFromVersion7(db)
         try upgradeFromVersion8(db)
-        try upgradeFromVersion9(db)
+        // Made after the upgrades (a future one that rebuilds `event_log` drops its triggers),
+        // then filled for the entries of an earlier layout.
+        try db.execute(sql: logKeys)
+        try upgradeFromVersion9(db, found: found)
         if try db.tableExists("outbox") { try upgradeFromVersion1(db) }
         try db.execute(sql: "PRAGMA user_version = \(version)")
         return try state(db)
@@ -408,18 +411,18 @@ enum StoreSchema {
         try db.execute(sql: "ALTER TABLE event_log ADD COLUMN traceparent TEXT; ALTER TABLE event_log ADD COLUMN tracestate TEXT")
     }
 
-    /// Up to version 9 record, customer and account were three indexes of `event_log`: their
-    /// values move to `event_log_keys` (its triggers, made above, keep them from now on), and
-    /// the indexes go.
-    static func upgradeFromVersion9(_ db: Database) throws {
-        let indexed = try Bool.fetchOne(db, sql: """
-            SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name IN ('event_log_record', 'event_log_customer', 'event_log_account'))
-            """) ?? false
-        guard indexed else { return }
+    /// Up to version 9 record, customer and account were three indexes of `event_log`: the
+    /// entries' values move to `event_log_keys` (its triggers keep them from now on), and the
+    /// indexes go. Decided by the file's version, not by the indexes: a file of an earlier layout
+    /// whose indexes were lost still gets its keys. The log is read in entry order, which is the
+    /// keys' bucket order, so the inserts walk the new table from end to end with no sort (and no
+    /// temporary file).
+    static func upgradeFromVersion9(_ db: Database, found: Int) throws {
+        guard found < 10 else { return }
         for key in LogKey.allCases {
             try db.execute(sql: """
                 INSERT OR IGNORE INTO event_log_keys(bucket, kind, value, entry)
-                    SELECT entry >> \(keyBucketShift), \(key.rawValue), \(key), entry FROM event_log WHERE \(key) IS NOT NULL ORDER BY 1, 3, 4
+                    SELECT entry >> \(keyBucketShift), \(key.rawValue), \(key), entry FROM event_log WHERE \(key) IS NOT NULL
                 """)
         }
         try db.execute(sql: "DROP INDEX IF EXISTS event_log_record; DROP INDEX IF EXISTS event_log_customer; DROP INDEX IF EXISTS event_log_account")

@@ -25,6 +25,21 @@ struct EventLogKeysTests {
         try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_log_keys WHERE \(condition)") ?? -1 }
     }
 
+    /// Whether `event_log_keys` holds exactly the keys of the log's rows: one per non-null id
+    /// column of each row, and none of a row that is gone.
+    static func keysMatchRows(_ harness: Harness) async throws -> Bool {
+        try await harness.store.pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT NOT EXISTS (
+                    SELECT entry >> \(StoreSchema.keyBucketShift), 0, record, entry FROM event_log WHERE record IS NOT NULL
+                    UNION ALL SELECT entry >> \(StoreSchema.keyBucketShift), 1, customer, entry FROM event_log WHERE customer IS NOT NULL
+                    UNION ALL SELECT entry >> \(StoreSchema.keyBucketShift), 2, account, entry FROM event_log WHERE account IS NOT NULL
+                    EXCEPT SELECT bucket, kind, value, entry FROM event_log_keys
+                ) AND (SELECT COUNT(*) FROM event_log_keys) = (SELECT COUNT(record) + COUNT(customer) + COUNT(account) FROM event_log)
+                """) ?? false
+        }
+    }
+
     @Test("searches by record, customer and account find every entry of theirs across the key buckets, and only those, page by page")
     func searchesSpanBuckets() async throws {
         let harness = try Harness()
@@ -60,7 +75,28 @@ struct EventLogKeysTests {
         var unknown = EventFilter()
         unknown.customer = "cus-none"
         #expect(try await all(unknown, page: 10).isEmpty)
+        // An export goes oldest first, each page after the last.
+        var exported: [String] = []
+        try await harness.store.exportLog(byCustomer) { exported += $0.id.map { [$0] } ?? [] }
+        #expect(exported == customers.reversed())
         #expect(try await Self.keyCount(harness) == 3 * 700)
+        #expect(try await Self.keysMatchRows(harness))
+    }
+
+    @Test("a row that INSERT OR REPLACE removes takes its keys with it, and the new row's are written")
+    func replacedRowsLeaveNoKeys() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        _ = try await Self.filled(harness, count: 3)
+        try await harness.store.pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO event_log(entry, recorded_at, deadletter, body, first_seq, records, bytes, customer)
+                VALUES (2, 0, 0, x'', 2, '[]', 0, 'cus-replacing')
+                """)
+        }
+        #expect(try await Self.keyCount(harness, "value IN ('cus-1', 'rec-K-1', 'acc-1')") == 0)
+        #expect(try await Self.keyCount(harness, "value = 'cus-replacing' AND entry = 2") == 1)
+        #expect(try await Self.keysMatchRows(harness))
     }
 
     @Test("a search by customer looks the keys up by their primary key, bucket by bucket: it scans neither the keys nor the log")
@@ -113,10 +149,12 @@ struct EventLogKeysTests {
         #expect(try await Self.keyCount(harness, "value = 'cus-2'") == 0)
         #expect(try await Self.keyCount(harness, "entry NOT IN (SELECT entry FROM event_log)") == 0)
         #expect(try await Self.keyCount(harness) == 3 * (kept - erasure.erased))
+        #expect(try await Self.keysMatchRows(harness))
     }
 
-    @Test("a store file of version 9 (three indexes of the log) is upgraded in place: its entries' keys are filled, the indexes go, and searches find old and new entries")
-    func upgradeFromVersion9() async throws {
+    @Test("a store file of version 9 (three indexes of the log) is upgraded in place: its entries' keys are filled, the indexes go, searches find old and new entries, an erasure removes old ones",
+          arguments: [true, false])
+    func upgradeFromVersion9(withIndexes: Bool) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-v9-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let old: [String]
@@ -125,17 +163,22 @@ struct EventLogKeysTests {
             old = try await Self.filled(harness, count: 300)
         }
         do {
-            // The version 9 layout: the three indexes, no keys table, no triggers.
+            // The version 9 layout: the three indexes (or, as in a file repaired by hand, none),
+            // no keys table, no triggers.
             let queue = try EventLogTests.plainConnection(directory)
             try await queue.write { db in
                 try db.execute(sql: """
                     DROP TRIGGER event_log_keys_added; DROP TRIGGER event_log_keys_removed; DROP TRIGGER event_log_keys_changed;
                     DROP TABLE event_log_keys;
-                    CREATE INDEX event_log_record ON event_log(record) WHERE record IS NOT NULL;
-                    CREATE INDEX event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
-                    CREATE INDEX event_log_account ON event_log(account) WHERE account IS NOT NULL;
                     PRAGMA user_version = 9;
                     """)
+                if withIndexes {
+                    try db.execute(sql: """
+                        CREATE INDEX event_log_record ON event_log(record) WHERE record IS NOT NULL;
+                        CREATE INDEX event_log_customer ON event_log(customer) WHERE customer IS NOT NULL;
+                        CREATE INDEX event_log_account ON event_log(account) WHERE account IS NOT NULL;
+                        """)
+                }
             }
             try queue.close()
         }
@@ -152,5 +195,11 @@ struct EventLogKeysTests {
         filter.customer = "cus-1"
         let found = try await harness.store.logEntries(filter, limit: 1000, before: nil, withData: false).entries.compactMap(\.id)
         #expect(found == [new] + old.indices.filter { $0 % 3 == 1 }.reversed().map { old[$0] })
+        #expect(try await Self.keysMatchRows(harness))
+        try await harness.publishAll()
+        let erasure = try await harness.operations.erase(customer: "cus-1")
+        #expect(erasure.erased == 101)
+        #expect(try await Self.keyCount(harness, "value = 'cus-1'") == 0)
+        #expect(try await Self.keysMatchRows(harness))
     }
 }
