@@ -6,7 +6,8 @@ import OkraRouting
 import OkraStore
 
 /// `swift run -c release okra-store-bench [ENTRIES] [DIR]`: the event log's searches and export
-/// over a log of ENTRIES entries (default 1,000,000) made through the store's own write path;
+/// over a log of ENTRIES entries (default 1,000,000) made through the store's own write path,
+/// and the CPU that fill took an entry (two builds alternated compare the store alone);
 /// docs/benchmarks.md records the figures. A DIR that already holds a log of that size is reused.
 @main
 struct OkraStoreBench {
@@ -31,6 +32,7 @@ struct OkraStoreBench {
         let existing = try await store.logEntries(EventFilter(), limit: 1, before: nil).entries.first?.entry ?? 0
         guard existing < Int64(count) else { return }
         let started = ContinuousClock.now
+        let cpuBefore = processCPU()
         var written = Int(existing)
         while written < count {
             let batch = min(2000, count - written)
@@ -53,7 +55,21 @@ struct OkraStoreBench {
                 try await store.markPublished(through: last.seq)
             }
         }
-        print("filled \(count - Int(existing)) entries in \(ContinuousClock.now - started)")
+        let filled = count - Int(existing)
+        let cpu = processCPU()
+        let (user, system) = (cpu.user - cpuBefore.user, cpu.system - cpuBefore.system)
+        print("filled \(filled) entries in \(ContinuousClock.now - started)")
+        // The process's own CPU over the fill: the store's cost an entry, without HTTP, a load
+        // generator or a broker beside it (docs/benchmarks.md compares builds with it).
+        print(String(format: "fill CPU: user %.2f s, system %.2f s, %.1f µs an entry", user, system, (user + system) * 1e6 / Double(max(filled, 1))))
+    }
+
+    /// The process's user and system CPU time so far, in seconds.
+    static func processCPU() -> (user: Double, system: Double) {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return (seconds(usage.ru_utime), seconds(usage.ru_stime))
     }
 
     /// The searches an operator runs, each the best of five.
