@@ -74,6 +74,8 @@ let package = Package(
                 "OkraOperations",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite GRDB links, for the hot inserts bound without copies (BoundValues).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -202,6 +204,7 @@ let package = Package(
         .testTarget(
             name: "OkraStoreTests",
             dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraRouting", "OkraEnvelope", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(

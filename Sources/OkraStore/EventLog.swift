@@ -34,7 +34,7 @@ struct EventLogRow: Sendable {
     var outcome: LogOutcome
     var body: [UInt8]
     /// The body as stored: in clear, or sealed under `keyID`.
-    var storedBody: DatabaseValue
+    var storedBody: Data
     var keyID: String?
     /// `traceparent`, `tracestate` (in clear: ids, no personal data).
     var trace: TraceContext?
@@ -55,10 +55,10 @@ struct EventLogRow: Sendable {
             else { .routed }
         body = provenance.envelope?.data ?? provenance.body
         if let cipher {
-            storedBody = try cipher.seal(body, .body).databaseValue
+            storedBody = try cipher.seal(body, .body)
             keyID = cipher.currentKeyID
         } else {
-            storedBody = Data(body).databaseValue
+            storedBody = Data(body)
             keyID = nil
         }
         self.records = Self.describe(records)
@@ -87,23 +87,43 @@ struct EventLogRow: Sendable {
     /// description and a fixed 40 bytes for the rest of its row.
     static func replayBytes(_ description: String) -> Int64 { Int64(description.utf8.count + 40) }
 
-    /// The values of every column but `entry` and `first_seq`, bound before the writer runs.
-    private(set) var columnValues = StatementArguments()
+    /// The values of every column but `entry` and `first_seq`, gathered before the writer runs
+    /// (``BoundValues``: the writer binds them without a copy).
+    private(set) var columnValues = BoundValues(count: 0, bytes: 0)
 
     mutating func bindColumns() {
         let event = envelope
         let (deadletter, reason, droppedBy) = outcome.columns
-        let values: [(any DatabaseValueConvertible)?] = [
-            id, recordedAt, event?.time, event?.product.rawValue, event?.outcome.rawValue, event?.code,
-            event?.environment.rawValue, tokenEnvironment?.rawValue, event?.record, event?.customer, event?.account,
-            event?.bank, event?.shape.rawValue, deadletter, reason, droppedBy, storedBody, records, bytes, keyID,
-            trace?.traceParent, trace?.traceState,
-        ]
-        columnValues = StatementArguments(values)
+        // The texts' room: the ids and trace are at most a few hundred bytes; a guess too small
+        // only grows the buffer.
+        var values = BoundValues(count: 22, bytes: storedBody.count + records.utf8.count + 512)
+        values.append(id)
+        values.append(recordedAt)
+        values.append(event?.time)
+        values.append(event?.product.rawValue)
+        values.append(event?.outcome.rawValue)
+        values.append(event?.code)
+        values.append(event?.environment.rawValue)
+        values.append(tokenEnvironment?.rawValue)
+        values.append(event?.record)
+        values.append(event?.customer)
+        values.append(event?.account)
+        values.append(event?.bank)
+        values.append(event?.shape.rawValue)
+        values.append(deadletter)
+        values.append(reason)
+        values.append(droppedBy)
+        values.append(blob: storedBody)
+        values.append(records)
+        values.append(bytes)
+        values.append(keyID)
+        values.append(trace?.traceParent)
+        values.append(trace?.traceState)
+        columnValues = values
     }
 
     func insert(_ db: Database, entry: Int64, firstSeq: Int64) throws {
-        try db.cachedStatement(sql: StoreSchema.SQL.insertEntry).execute(arguments: [entry, firstSeq] + columnValues)
+        try columnValues.execute(db.cachedStatement(sql: StoreSchema.SQL.insertEntry), in: db, leading: entry, firstSeq)
     }
 }
 
