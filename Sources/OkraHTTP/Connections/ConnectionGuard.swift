@@ -62,9 +62,14 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private let gate: ConnectionGate
     private var machine: ConnectionStateMachine
     private var context: ChannelHandlerContext?
-    private var timer: Scheduled<Void>?
-    /// Tells a timer that fired from one that was replaced before it could be cancelled.
-    private var timerGeneration = 0
+    /// The deadline armed: what fires, and when (nil: none).
+    private var armed: (kind: ConnectionStateMachine.Timer, deadline: NIODeadline)?
+    /// The task scheduled on the loop: it runs at or before the armed deadline and looks at the
+    /// deadline then, so a request that moves the deadline later (each request arms two or
+    /// three) schedules nothing; only a deadline earlier than the task's schedules anew.
+    private var wakeUp: (task: Scheduled<Void>, at: NIODeadline)?
+    /// Tells the task scheduled last from one that was replaced before it could be cancelled.
+    private var wakeUpGeneration = 0
     private var started = false
     private var holdsPlace = false
     /// The remote address, as the gate counts it.
@@ -119,7 +124,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private func finish() {
         machine.channelClosed()
-        cancelTimer()
+        cancelWakeUp()
         if holdsPlace {
             holdsPlace = false
             gate.leave(address: address)
@@ -143,7 +148,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         case .arm(let kind, let after):
             arm(kind, after: after, context: context)
         case .disarm:
-            cancelTimer()
+            armed = nil
         case .refuseAndLinger(let refusal, let failRequest):
             gate.counted(refusal.counted)
             context.writeAndFlush(wrapOutboundOut(refusal.answer(allocator: context.channel.allocator)), promise: nil)
@@ -153,7 +158,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         case .linger:
             linger(context: context)
         case .close:
-            cancelTimer()
+            cancelWakeUp()
             context.close(promise: nil)
         }
     }
@@ -171,19 +176,38 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func arm(_ kind: ConnectionStateMachine.Timer, after: Duration, context: ChannelHandlerContext) {
-        cancelTimer()
-        timerGeneration += 1
-        let generation = timerGeneration
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(after)) { [self] in
-            guard generation == self.timerGeneration else { return }
-            self.timer = nil
-            self.perform(self.machine.fired(kind))
-        }
+        let deadline = NIODeadline.now() + TimeAmount(after)
+        armed = (kind, deadline)
+        // A task that runs first looks again then.
+        if let wakeUp, wakeUp.at <= deadline { return }
+        schedule(at: deadline, context: context)
     }
 
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        wakeUp?.task.cancel()
+        wakeUpGeneration += 1
+        let generation = wakeUpGeneration
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard generation == self.wakeUpGeneration else { return }
+            self.wakeUp = nil
+            self.wokeUp()
+        }
+        wakeUp = (task, deadline)
+    }
+
+    /// Fires the armed deadline if it has passed; else schedules for it.
+    private func wokeUp() {
+        guard let armed, let context else { return }
+        guard armed.deadline <= .now() else { return schedule(at: armed.deadline, context: context) }
+        self.armed = nil
+        perform(machine.fired(armed.kind))
+    }
+
+    private func cancelWakeUp() {
+        armed = nil
+        wakeUp?.task.cancel()
+        wakeUp = nil
+        wakeUpGeneration += 1
     }
 }
 
