@@ -18,10 +18,17 @@ public final class StoreCipher: Sendable {
     enum Purpose: String {
         case body, value, headers
 
-        /// Made once: a value is sealed or opened several times a webhook.
-        private static let data: [Purpose: Data] = [.body: Data("okra-bridge/body".utf8), .value: Data("okra-bridge/value".utf8),
-                                                    .headers: Data("okra-bridge/headers".utf8)]
-        var authenticatedData: Data { Self.data[self]! }
+        /// Made once: a value is sealed or opened several times a webhook. Arrays, not `Data`:
+        /// swift-crypto copies a `Data` of more than 14 bytes each time it reads it.
+        private static let bodyData = Array("okra-bridge/body".utf8), valueData = Array("okra-bridge/value".utf8),
+                           headersData = Array("okra-bridge/headers".utf8)
+        var authenticatedData: [UInt8] {
+            switch self {
+            case .body: Self.bodyData
+            case .value: Self.valueData
+            case .headers: Self.headersData
+            }
+        }
     }
 
     /// The id of the key that seals new values (the file's first).
@@ -99,10 +106,9 @@ public final class StoreCipher: Sendable {
             state.counter += 1
             return (state.prefix, state.counter)
         }
-        var bytes = [UInt8](repeating: 0, count: 12)
-        withUnsafeBytes(of: prefix.bigEndian) { bytes.replaceSubrange(0..<8, with: $0) }
-        withUnsafeBytes(of: counter.bigEndian) { bytes.replaceSubrange(8..<12, with: $0) }
-        return try! AES.GCM.Nonce(data: bytes)
+        // On the stack: twelve bytes, the prefix then the counter, both big-endian.
+        let bytes = (prefix.bigEndian, counter.bigEndian)
+        return withUnsafeBytes(of: bytes) { try! AES.GCM.Nonce(data: $0) }
     }
 
     /// `plaintext` sealed under the key `keyID` (the current one when nil).
