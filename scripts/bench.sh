@@ -52,6 +52,13 @@
 # Every JSON line also has the receiver's CPU time per accepted request (cpu_us_per_request),
 # and the load generator's (load_cpu_us_per_request) and the dev broker's with its relay
 # (broker_cpu_us_per_request) over the same run.
+#   ./scripts/bench.sh allocations [DURATION] [CONNECTIONS]     (default 10s 8)
+#
+# allocations: the heap allocations one webhook costs (the CPU issue's "allocations on the hot
+# path"): one durable run under heaptrack (Debian's package), then the calls to malloc and its
+# kin a webhook accepted, and the sites that make most of them (the first frame of each stack
+# that is not the allocator or the runtime's), appended to bench/results.jsonl. heaptrack slows
+# the bridge: the count a webhook is the measure, not the CPU.
 # OKRA_BRIDGE_* variables reach serve (e.g. OKRA_BRIDGE_RETAIN=0 turns the event log off);
 # OKRA_BENCH_BINARY=path runs that okra-bridge instead of building the current one.
 set -euo pipefail
@@ -59,7 +66,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
 [ "$RECEIVER" = memory ] && DURATION="${2:-10m}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+[ "$RECEIVER" = allocations ] && DURATION="${2:-10s}" && CONNECTIONS="${3:-8}"
+case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 if [ "$RECEIVER" = buildcost ] && [ ! -x "${OKRA_BENCH_BASELINE:-}" ]; then say "buildcost needs OKRA_BENCH_BASELINE: the path of the okra-bridge build to compare with"; exit 2; fi
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
@@ -87,8 +95,15 @@ WORK="$(mktemp -d)"
 write_log_key "$WORK/log-key"
 TOKEN="bench-production-token-$RANDOM$RANDOM"
 RECEIVER_PID=""
+# A command serve runs under (allocations: heaptrack); its child is the bridge.
+SERVE_UNDER=()
 stop_receiver() {
-  if [ -n "$RECEIVER_PID" ]; then kill -TERM "$RECEIVER_PID" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true; fi
+  if [ -n "$RECEIVER_PID" ]; then
+    local target="$RECEIVER_PID"
+    # Its child that runs serve (heaptrack has another: its interpreter).
+    if [ ${#SERVE_UNDER[@]} -gt 0 ]; then target="$(pgrep -P "$RECEIVER_PID" -f " serve " | head -1)"; fi
+    kill -TERM "${target:-$RECEIVER_PID}" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true
+  fi
   RECEIVER_PID=""
 }
 SINK_PID=""
@@ -150,8 +165,9 @@ bench_one() {
 {"version":1,"defaults":{"topic":"$run.{product}.{outcome}","key":"record","format":"structured"},"deadLetter":{"topic":"$run.deadletter"},"routes":[]}
 JSON
       rm -rf "$WORK/data"
-      "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
-        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" ${KEY_ARGUMENTS:---log-key-file $WORK/log-key} 2>"$WORK/$receiver.log" &
+      "${SERVE_UNDER[@]}" "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
+        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" ${KEY_ARGUMENTS:---log-key-file $WORK/log-key} \
+        >"$WORK/$receiver.out" 2>"$WORK/$receiver.log" &
       ;;
     go)
       PEER_TOKEN="$TOKEN" "$OKRA_ROOT/.build/peers/okra-peer-go" -listen "127.0.0.1:$port" -brokers "$broker" -topic-prefix "$run" 2>"$WORK/go.log" &
@@ -276,6 +292,10 @@ case "$RECEIVER" in
     done
     ;;
   memory) RECEIVERS=(durable); MEMORY_SAMPLES="$WORK/memory.txt" ;;
+  allocations)
+    ensure_apt heaptrack
+    RECEIVERS=(durable); SERVE_UNDER=(heaptrack -o "$WORK/heap")
+    ;;
   floors) RECEIVERS=(nio-floor hummingbird-floor durable go) ;;
   *) RECEIVERS=("$RECEIVER") ;;
 esac
@@ -290,5 +310,10 @@ if [ "$RECEIVER" = floors ]; then
 fi
 case "$RECEIVER" in
   memory) python3 scripts/bench/memory.py "$WORK/results.jsonl" "$MEMORY_SAMPLES" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
+  allocations)
+    heaptrack_print "$WORK/heap.zst" --flamegraph-cost-type allocations -F "$WORK/stacks.txt" >"$WORK/heap.txt" 2>/dev/null
+    swift demangle --simplified <"$WORK/stacks.txt" >"$WORK/stacks-demangled.txt"
+    python3 scripts/bench/allocations.py "$WORK/results.jsonl" "$WORK/heap.txt" "$WORK/stacks-demangled.txt" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
+    ;;
   compare|floors) python3 scripts/bench/compare.py "$WORK/results.jsonl" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
 esac
