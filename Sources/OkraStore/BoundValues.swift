@@ -5,7 +5,9 @@ import GRDBSQLite
 /// buffer, so the store's one writer binds them to SQLite without copying or allocating:
 /// `SQLITE_STATIC` pointers into the buffer, then one step. GRDB binds each string and blob as a
 /// transient copy and, past 20 arguments, builds its argument array on the writer; the event
-/// log's insert has 24 (docs/benchmarks.md, "Allocations a webhook").
+/// log's insert has 24 (docs/benchmarks.md, "Allocations a webhook"). The store's hot inserts
+/// (the log's row, the outbox's record, the dedupe id) run this way; GRDB's transaction
+/// observers do not see them (the store has none).
 struct BoundValues: Sendable {
     private enum Slot {
         case null
@@ -49,10 +51,10 @@ struct BoundValues: Sendable {
         slots.append(.blob(start: start, count: bytes.count - start))
     }
 
-    /// Runs `statement` (an INSERT or UPDATE: no rows) with `leading` integers bound first, then
-    /// these values. Its bindings are cleared before returning: nothing points into the buffer
+    /// Runs `statement` (an INSERT or UPDATE: no rows) with `leading` integers (nil: NULL) bound
+    /// first, then these values. Its bindings are cleared before returning: nothing points into the buffer
     /// once it is gone. A failure is GRDB's `DatabaseError`, as `execute(arguments:)` throws.
-    func execute(_ statement: Statement, in db: Database, leading: Int64...) throws {
+    func execute(_ statement: Statement, in db: Database, leading: Int64?...) throws {
         let handle = statement.sqliteStatement
         precondition(Int(sqlite3_bind_parameter_count(handle)) == leading.count + slots.count, "\(statement.sql): wrong number of values")
         sqlite3_reset(handle)
@@ -61,7 +63,7 @@ struct BoundValues: Sendable {
             var index: CInt = 0
             for value in leading {
                 index += 1
-                let code = sqlite3_bind_int64(handle, index, value)
+                let code = if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
                 guard code == SQLITE_OK else { return code }
             }
             let base = buffer.baseAddress!

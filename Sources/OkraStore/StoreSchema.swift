@@ -248,10 +248,10 @@ enum StoreSchema {
         static let movePublishMark = "UPDATE publish_progress SET published_through = MAX(published_through, ?)"
         static let deletePublished = "DELETE FROM records WHERE seq <= ?"
         static let insertRecord = """
-            INSERT INTO records(seq, event_id, topic, key, headers, value, created_at, body_entry, value_form, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO records(seq, body_entry, value_form, event_id, topic, key, headers, value, created_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         /// A new id is remembered by one insert; a known one is left as it is.
-        static let rememberID = "INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)"
+        static let rememberID = "INSERT OR IGNORE INTO event_ids(received_at, entry, env, id) VALUES (?, ?, ?, ?)"
         static let lookUpID = "SELECT received_at, entry FROM event_ids WHERE env = ? AND id = ?"
         static let renewID = "UPDATE event_ids SET received_at = ?, entry = ? WHERE env = ? AND id = ?"
         static let countDuplicate = "UPDATE event_log SET duplicates = duplicates + 1 WHERE entry = ?"
@@ -454,17 +454,33 @@ enum StoreSchema {
     /// hex digits (every id the envelope makes), the text itself otherwise. SQLite never finds
     /// a blob equal to a text, so the two forms cannot collide.
     static func storedID(_ id: String) -> DatabaseValue {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        return decodeOkraID(id, into: &bytes) ? Data(bytes).databaseValue : id.databaseValue
+    }
+
+    /// Appends ``storedID(_:)``'s form of `id` to `values`, with no `Data` in between.
+    static func appendStoredID(_ id: String, to values: inout BoundValues) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        let decoded = withUnsafeMutableBytes(of: &bytes) { buffer in
+            var buffer = buffer
+            return decodeOkraID(id, into: &buffer)
+        }
+        if decoded { withUnsafeBytes(of: bytes) { values.append(blob: $0) } } else { values.append(id) }
+    }
+
+    /// Whether `id` is `okra-` and 32 lowercase hex digits; if so, their 16 bytes are in `bytes`.
+    private static func decodeOkraID(_ id: String, into bytes: inout some MutableCollection<UInt8>) -> Bool {
         var utf8 = id.utf8.makeIterator()
         for expected in "okra-".utf8 {
-            guard utf8.next() == expected else { return id.databaseValue }
+            guard utf8.next() == expected else { return false }
         }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<32 {
-            guard let digit = utf8.next().flatMap(hexValue) else { return id.databaseValue }
-            bytes[index / 2] = bytes[index / 2] << 4 | digit
+        var index = bytes.startIndex
+        for digit in 0..<32 {
+            guard let value = utf8.next().flatMap(hexValue) else { return false }
+            bytes[index] = digit % 2 == 0 ? value << 4 : bytes[index] | value
+            if digit % 2 == 1 { index = bytes.index(after: index) }
         }
-        guard utf8.next() == nil else { return id.databaseValue }
-        return Data(bytes).databaseValue
+        return utf8.next() == nil
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -5,34 +5,36 @@ import OkraRouting
 /// A routed record as the outbox keeps it: headers and value in clear, or sealed under the key
 /// `keyID` (``StoreCipher``). Made on the caller's task, so the one writer only binds it.
 struct StoredRecord: Sendable {
-    var topic: String
-    var key: Data?
-    /// The headers' JSON text, or their sealed bytes.
-    var headers: DatabaseValue
-    /// The value (or what it keeps beside its entry's body: ``StoreSchema/ValueForm``), or its sealed bytes.
-    var value: DatabaseValue
-    var keyID: String?
     /// The whole record in clear, as the publisher reads it (its `seq` given once committed):
     /// what ``RecentRecords`` keeps.
     var clear: OutboxStore.PendingRecord
+    /// As the outbox keeps it, for the writer (``BoundValues``): `event_id`, `topic`, `key`, the
+    /// headers (their JSON text, or sealed), the value (or what it keeps beside its entry's body:
+    /// ``StoreSchema/ValueForm``; or sealed), `created_at`, `key_id`.
+    /// ``StoreSchema/SQL/insertRecord`` takes them after `seq`, `body_entry` and `value_form`.
+    let columns: BoundValues
 
     /// `record` with `value` in place of its own, sealed when `cipher` is given.
     init(_ record: RoutedRecord, value: some Collection<UInt8>, eventID: String?, createdAtMilliseconds: Int64,
          cipher: StoreCipher?) throws(StoreCipherFailure) {
         clear = OutboxStore.PendingRecord(seq: 0, eventID: eventID, topic: record.topic, key: record.key.map { Array($0.utf8) },
                                           headers: record.headers, value: record.value, createdAtMilliseconds: createdAtMilliseconds)
-        topic = record.topic
-        key = record.key.map { Data($0.utf8) }
         let headers = OutboxStore.encodeHeaders(record.headers)
+        var columns = BoundValues(count: 7, bytes: (eventID?.utf8.count ?? 0) + record.topic.utf8.count + (record.key?.utf8.count ?? 0)
+                                  + headers.utf8.count + value.count + 128)
+        columns.append(eventID)
+        columns.append(record.topic)
+        if let key = record.key { columns.append(blob: key.utf8) } else { columns.append(nil as Int64?) }
         if let cipher {
-            self.headers = try cipher.seal(Array(headers.utf8), .headers).databaseValue
-            self.value = try cipher.seal(Array(value), .value).databaseValue
-            keyID = cipher.currentKeyID
+            columns.append(blob: try cipher.seal(Array(headers.utf8), .headers))
+            columns.append(blob: try cipher.seal(Array(value), .value))
         } else {
-            self.headers = headers.databaseValue
-            self.value = Data(value).databaseValue
-            keyID = nil
+            columns.append(headers)
+            columns.append(blob: value)
         }
+        columns.append(createdAtMilliseconds)
+        columns.append(cipher?.currentKeyID)
+        self.columns = columns
     }
 }
 
@@ -57,6 +59,25 @@ enum Submission: Sendable {
         var log: EventLogRow?
         /// With `log`: how each record's value is kept (its `value` already cut to match).
         var valueForms: [StoreSchema.ValueForm]?
+        /// `env` and the stored id for the dedupe index (``StoreSchema/SQL/rememberID`` takes them
+        /// after `received_at` and `entry`); nil without an id.
+        let dedupeColumns: BoundValues?
+
+        init(eventID: String?, environment: String, records: [StoredRecord], receivedAtMilliseconds: Int64, log: EventLogRow?,
+             valueForms: [StoreSchema.ValueForm]?) {
+            self.eventID = eventID
+            self.environment = environment
+            self.records = records
+            self.receivedAtMilliseconds = receivedAtMilliseconds
+            self.log = log
+            self.valueForms = valueForms
+            dedupeColumns = eventID.map { id in
+                var columns = BoundValues(count: 2, bytes: environment.utf8.count + id.utf8.count)
+                columns.append(environment)
+                StoreSchema.appendStoredID(id, to: &columns)
+                return columns
+            }
+        }
     }
 
     /// A replay's records: no dedupe, no new entry; listed under the replayed entry's replays
@@ -178,10 +199,12 @@ struct BatchWriter {
     /// Whether `id` was seen in the webhook's environment within the window: then the first
     /// entry counts one more duplicate. Else the id is remembered (anew), with its entry.
     private func isDuplicate(_ id: String, of webhook: Submission.Webhook, entry: Int64?) throws -> Bool {
-        let stored = StoreSchema.storedID(id)
+        // Made with the id: a webhook with an id has them.
+        guard let columns = webhook.dedupeColumns else { preconditionFailure("a webhook with an id and no dedupe columns") }
         // A new id (the usual case) costs one insert; only a known one is looked up.
-        try rememberID.execute(arguments: [webhook.environment, stored, webhook.receivedAtMilliseconds, entry])
+        try columns.execute(rememberID, in: db, leading: webhook.receivedAtMilliseconds, entry)
         guard db.changesCount == 0 else { return false }
+        let stored = StoreSchema.storedID(id)
         let row = try Row.fetchOne(db.cachedStatement(sql: StoreSchema.SQL.lookUpID), arguments: [webhook.environment, stored])
         let seen: Int64 = row?["received_at"] ?? .min
         if seen >= webhook.receivedAtMilliseconds - windowMilliseconds {
@@ -225,8 +248,7 @@ struct BatchWriter {
         for (index, record) in records.enumerated() {
             seq += 1
             let kept = form(index)
-            try insertRecord.execute(arguments: [seq, eventID, record.topic, record.key, record.headers, record.value, milliseconds,
-                                                 kept == .whole ? nil : entry, kept.rawValue, record.keyID])
+            try record.columns.execute(insertRecord, in: db, leading: seq, kept == .whole ? nil : entry, Int64(kept.rawValue))
             var clear = record.clear
             clear.seq = seq
             added.append(clear)

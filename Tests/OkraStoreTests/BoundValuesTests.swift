@@ -53,6 +53,24 @@ struct BoundValuesTests {
         }
     }
 
+    @Test("a leading nil binds NULL, a leading number an integer")
+    func leading() throws {
+        let queue = try Self.database()
+        try queue.write { db in
+            var values = BoundValues(count: 5, bytes: 0)
+            for _ in 0..<5 { values.append("x") }
+            try values.execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: nil)
+            // `a` is the rowid: given, it is what was given.
+            var more = BoundValues(count: 5, bytes: 0)
+            for _ in 0..<5 { more.append("y") }
+            try more.execute(db.cachedStatement(sql: "INSERT INTO t(a, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: 41)
+        }
+        let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT a, typeof(b), c FROM t ORDER BY c") }
+        #expect(rows.count == 2)
+        #expect(rows[0][1] as String == "null" && rows[0][2] as String == "x")
+        #expect(rows[1][0] as Int64 == 41 && rows[1][2] as String == "y")
+    }
+
     @Test("a failing statement throws GRDB's DatabaseError with SQLite's code, and the statement runs again after it")
     func errors() throws {
         let queue = try Self.database()

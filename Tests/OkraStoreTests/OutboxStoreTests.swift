@@ -42,28 +42,31 @@ struct OutboxStoreTests {
     }
 
     /// Per committed transaction: whether it stored records, and whether it moved the publish mark.
+    /// Records are seen by the outbox's highest sequence number at each commit: the store binds
+    /// their inserts straight to SQLite (``BoundValues``), which GRDB's observation does not see.
     final class TransactionKinds: TransactionObserver, @unchecked Sendable {
-        private let state = Mutex((inserted: false, marked: false, committed: [(inserted: Bool, marked: Bool)]()))
+        private let state = Mutex((lastSeq: Int64(0), marked: false, committed: [(inserted: Bool, marked: Bool)]()))
         var committed: [(inserted: Bool, marked: Bool)] { state.withLock { $0.committed } }
+        init(lastSeq: Int64) { state.withLock { $0.lastSeq = lastSeq } }
         func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
             switch eventKind {
-            case .insert(let table): table == "records"
             case .update(let table, _): table == "publish_progress"
-            case .delete: false
+            case .insert, .delete: false
             }
         }
         func databaseDidChange(with event: DatabaseEvent) {
-            state.withLock { state in
-                if event.tableName == "records" { state.inserted = true } else { state.marked = true }
-            }
+            state.withLock { $0.marked = true }
         }
         func databaseDidCommit(_ db: Database) {
+            let seq = (try? Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM records")) ?? nil
             state.withLock { state in
-                if state.inserted || state.marked { state.committed.append((state.inserted, state.marked)) }
-                (state.inserted, state.marked) = (false, false)
+                let inserted = (seq ?? 0) > state.lastSeq
+                if inserted { state.lastSeq = seq ?? 0 }
+                if inserted || state.marked { state.committed.append((inserted, state.marked)) }
+                state.marked = false
             }
         }
-        func databaseDidRollback(_ db: Database) { state.withLock { ($0.inserted, $0.marked) = (false, false) } }
+        func databaseDidRollback(_ db: Database) { state.withLock { $0.marked = false } }
     }
 
     @Test("a publish mark with nothing to park rides in the transaction of the webhooks written with it: no commit and no sync of its own")
@@ -72,7 +75,7 @@ struct OutboxStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try OutboxStore(directory: dir)
         _ = try await store.accept(eventID: "okra-1", records: [Self.record("a", "1")], receivedAt: Date())
-        let kinds = TransactionKinds()
+        let kinds = TransactionKinds(lastSeq: 1)
         store.pool.add(transactionObserver: kinds, extent: .observerLifetime)
         // The writer held; a webhook taken into a batch that waits for it; then another webhook
         // and the mark over the first record queue up behind that batch.
