@@ -23,13 +23,13 @@ FORBIDDEN_IMPORTS = {
     "OkraRouting": {"*"},
     # The operations port and the admin API's types: shared by the server and the CLI, pure.
     "OkraOperations": {"*"},
-    "OkraIngest": {"Hummingbird", "NIOCore", "NIOPosix", "GRDB", "OkraKafka", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
+    "OkraIngest": {"Hummingbird", "NIOCore", "NIOPosix", "GRDB", "GRDBSQLite", "OkraKafka", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
     "OkraStore": {"Hummingbird", "NIOCore", "OkraKafka", "OkraPublisher", "OkraHTTP", "CRDKafka"},
-    "OkraPublisher": {"Hummingbird", "NIOCore", "GRDB", "OkraHTTP", "CRDKafka"},
-    "OkraHTTP": {"OkraKafka", "GRDB", "OkraStore", "OkraPublisher", "CRDKafka"},
-    "OkraKafka": {"Hummingbird", "GRDB", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP"},
+    "OkraPublisher": {"Hummingbird", "NIOCore", "GRDB", "GRDBSQLite", "OkraHTTP", "CRDKafka"},
+    "OkraHTTP": {"OkraKafka", "GRDB", "GRDBSQLite", "OkraStore", "OkraPublisher", "CRDKafka"},
+    "OkraKafka": {"Hummingbird", "GRDB", "GRDBSQLite", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP"},
     # Okra's API client knows nothing of the bridge: usable on its own.
-    "OkraClient": {"Hummingbird", "GRDB", "OkraKafka", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
+    "OkraClient": {"Hummingbird", "GRDB", "GRDBSQLite", "OkraKafka", "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraPublisher", "OkraHTTP", "CRDKafka"},
 }
 PURE_ALLOWED = {"Foundation", "Synchronization", "OkraEnvelope"}
 
