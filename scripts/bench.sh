@@ -101,7 +101,7 @@ stop_receiver() {
   if [ -n "$RECEIVER_PID" ]; then
     local target="$RECEIVER_PID"
     # Its child that runs serve (heaptrack has another: its interpreter).
-    if [ ${#SERVE_UNDER[@]} -gt 0 ]; then target="$(pgrep -P "$RECEIVER_PID" -f " serve " | head -1)"; fi
+    if [ ${#SERVE_UNDER[@]} -gt 0 ]; then target="$(pgrep -P "$RECEIVER_PID" -f " serve " | head -1 || true)"; fi
     kill -TERM "${target:-$RECEIVER_PID}" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true
   fi
   RECEIVER_PID=""
@@ -293,7 +293,8 @@ case "$RECEIVER" in
     ;;
   memory) RECEIVERS=(durable); MEMORY_SAMPLES="$WORK/memory.txt" ;;
   allocations)
-    ensure_apt heaptrack
+    # heaptrack writes a .gz instead when zstd's command is missing; procps has pgrep.
+    ensure_apt heaptrack zstd procps
     RECEIVERS=(durable); SERVE_UNDER=(heaptrack -o "$WORK/heap")
     ;;
   floors) RECEIVERS=(nio-floor hummingbird-floor durable go) ;;
@@ -311,7 +312,9 @@ fi
 case "$RECEIVER" in
   memory) python3 scripts/bench/memory.py "$WORK/results.jsonl" "$MEMORY_SAMPLES" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
   allocations)
-    heaptrack_print "$WORK/heap.zst" --flamegraph-cost-type allocations -F "$WORK/stacks.txt" >"$WORK/heap.txt" 2>/dev/null
+    heap="$(ls "$WORK"/heap.* 2>/dev/null | head -1 || true)"
+    [ -n "$heap" ] || { say "heaptrack wrote no file in $WORK"; exit 1; }
+    heaptrack_print "$heap" --flamegraph-cost-type allocations -F "$WORK/stacks.txt" >"$WORK/heap.txt"
     swift demangle --simplified <"$WORK/stacks.txt" >"$WORK/stacks-demangled.txt"
     python3 scripts/bench/allocations.py "$WORK/results.jsonl" "$WORK/heap.txt" "$WORK/stacks-demangled.txt" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl"
     ;;

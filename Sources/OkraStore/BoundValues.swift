@@ -3,11 +3,15 @@ import GRDBSQLite
 
 /// A hot insert's values, gathered where the row is made (the request's task) into one byte
 /// buffer, so the store's one writer binds them to SQLite without copying or allocating:
-/// `SQLITE_STATIC` pointers into the buffer, then one step. GRDB binds each string and blob as a
-/// transient copy and, past 20 arguments, builds its argument array on the writer; the event
-/// log's insert has 24 (docs/benchmarks.md, "Allocations a webhook"). The store's hot inserts
-/// (the log's row, the outbox's record, the dedupe id) run this way; GRDB's transaction
-/// observers do not see them (the store has none).
+/// `SQLITE_STATIC` pointers into the buffer, then one step. GRDB builds an argument array for
+/// every execution on the writer, and past 20 arguments (the event log's insert has 24) binds
+/// each string and blob as a transient copy (docs/benchmarks.md, "Allocations a webhook"). The
+/// store's hot inserts (the log's row, the outbox's record, the dedupe id) run this way.
+///
+/// What GRDB's `execute` does around a statement and this does not: it tells no transaction
+/// observer (the store has none), and it does not refuse to run after SQLite rolled the
+/// transaction back on its own (a full disk, an I/O error): the writer must not go on after an
+/// error, as ``BatchWriter`` does not (the first error ends the batch's transaction).
 struct BoundValues: Sendable {
     private enum Slot {
         case null
@@ -38,10 +42,12 @@ struct BoundValues: Sendable {
         slots.append(.integer(Int64(value)))
     }
 
+    /// A text, up to its first NUL if it has one, as GRDB binds it (SQLite reads a C string).
     mutating func append(_ text: String?) {
         guard let text else { return slots.append(.null) }
         let start = bytes.count
-        bytes.append(contentsOf: text.utf8)
+        let utf8 = text.utf8
+        if let nul = utf8.firstIndex(of: 0) { bytes.append(contentsOf: utf8[..<nul]) } else { bytes.append(contentsOf: utf8) }
         slots.append(.text(start: start, count: bytes.count - start))
     }
 

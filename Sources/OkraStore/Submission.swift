@@ -50,9 +50,10 @@ enum Submission: Sendable {
     /// A new request's records: its id checked against the dedupe index of its environment, and
     /// its event log entry written in the same transaction.
     struct Webhook: Sendable {
-        var eventID: String?
+        /// Fixed at `init`, with ``dedupeColumns`` made from them.
+        let eventID: String?
         /// The environment its id is deduplicated in (``StoreSchema``'s `event_ids`).
-        var environment: String
+        let environment: String
         var records: [StoredRecord]
         var receivedAtMilliseconds: Int64
         /// Its event log entry (nil: the log is off).

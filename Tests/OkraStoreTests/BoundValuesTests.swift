@@ -60,15 +60,30 @@ struct BoundValuesTests {
             var values = BoundValues(count: 5, bytes: 0)
             for _ in 0..<5 { values.append("x") }
             try values.execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: nil)
-            // `a` is the rowid: given, it is what was given.
             var more = BoundValues(count: 5, bytes: 0)
             for _ in 0..<5 { more.append("y") }
-            try more.execute(db.cachedStatement(sql: "INSERT INTO t(a, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: 41)
+            try more.execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: 41)
         }
-        let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT a, typeof(b), c FROM t ORDER BY c") }
+        // `b` has no type of its own: what is stored is what was bound.
+        let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT typeof(b), b, c FROM t ORDER BY c") }
         #expect(rows.count == 2)
-        #expect(rows[0][1] as String == "null" && rows[0][2] as String == "x")
-        #expect(rows[1][0] as Int64 == 41 && rows[1][2] as String == "y")
+        #expect(rows[0][0] as String == "null" && rows[0][2] as String == "x")
+        #expect(rows[1][0] as String == "integer" && rows[1][1] as Int64 == 41 && rows[1][2] as String == "y")
+    }
+
+    @Test("a text with a NUL is cut at it, as GRDB binds it (a dedupe id inserted here is looked up through GRDB)")
+    func nul() throws {
+        let queue = try Self.database()
+        try queue.write { db in
+            var values = BoundValues(count: 6, bytes: 0)
+            for _ in 0..<6 { values.append("evt\u{0}1") }
+            try values.execute(db.cachedStatement(sql: Self.insert), in: db, leading: 1)
+            try db.execute(sql: Self.insert, arguments: [2, "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1"])
+        }
+        let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT b, length(b), c FROM t ORDER BY a") }
+        #expect(rows.count == 2)
+        for column in 0..<3 { #expect(rows[0][column] as DatabaseValue == rows[1][column] as DatabaseValue, "column \(column)") }
+        #expect(try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE b = ?", arguments: ["evt\u{0}1"]) } == 2)
     }
 
     @Test("a failing statement throws GRDB's DatabaseError with SQLite's code, and the statement runs again after it")

@@ -176,7 +176,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func arm(_ kind: ConnectionStateMachine.Timer, after: Duration, context: ChannelHandlerContext) {
-        let deadline = NIODeadline.now() + TimeAmount(after)
+        let deadline = context.eventLoop.now + TimeAmount(after)
         armed = (kind, deadline)
         // A task that runs first looks again then.
         if let wakeUp, wakeUp.at <= deadline { return }
@@ -198,7 +198,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     /// Fires the armed deadline if it has passed; else schedules for it.
     private func wokeUp() {
         guard let armed, let context else { return }
-        guard armed.deadline <= .now() else { return schedule(at: armed.deadline, context: context) }
+        guard armed.deadline <= context.eventLoop.now else { return schedule(at: armed.deadline, context: context) }
         self.armed = nil
         perform(machine.fired(armed.kind))
     }
