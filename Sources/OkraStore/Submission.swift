@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import OkraRouting
 
-/// A routed record as the outbox keeps it: headers and value in clear, or sealed under the key
-/// `keyID` (``StoreCipher``). Made on the caller's task, so the one writer only binds it.
+/// A routed record as the outbox keeps it: headers and value in clear, or sealed under the
+/// cipher's current key (``StoreCipher``). Made on the caller's task, so the one writer only
+/// binds it.
 struct StoredRecord: Sendable {
     /// The whole record in clear, as the publisher reads it (its `seq` given once committed):
     /// what ``RecentRecords`` keeps.
