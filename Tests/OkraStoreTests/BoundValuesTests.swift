@@ -10,6 +10,13 @@ import Testing
 struct BoundValuesTests {
     static let insert = "INSERT INTO t(a, b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
+    /// `count` times the same text.
+    static func texts(_ text: String, count: Int) -> BoundValues {
+        var values = BoundValues(count: count, bytes: 0)
+        for _ in 0..<count { values.append(text) }
+        return values
+    }
+
     static func database() throws -> DatabaseQueue {
         let queue = try DatabaseQueue()
         try queue.write { db in
@@ -57,12 +64,8 @@ struct BoundValuesTests {
     func leading() throws {
         let queue = try Self.database()
         try queue.write { db in
-            var values = BoundValues(count: 5, bytes: 0)
-            for _ in 0..<5 { values.append("x") }
-            try values.execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: nil)
-            var more = BoundValues(count: 5, bytes: 0)
-            for _ in 0..<5 { more.append("y") }
-            try more.execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: 41)
+            try Self.texts("x", count: 5).execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: nil)
+            try Self.texts("y", count: 5).execute(db.cachedStatement(sql: "INSERT INTO t(b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?)"), in: db, leading: 41)
         }
         // `b` has no type of its own: what is stored is what was bound.
         let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT typeof(b), b, c FROM t ORDER BY c") }
@@ -75,9 +78,7 @@ struct BoundValuesTests {
     func nul() throws {
         let queue = try Self.database()
         try queue.write { db in
-            var values = BoundValues(count: 6, bytes: 0)
-            for _ in 0..<6 { values.append("evt\u{0}1") }
-            try values.execute(db.cachedStatement(sql: Self.insert), in: db, leading: 1)
+            try Self.texts("evt\u{0}1", count: 6).execute(db.cachedStatement(sql: Self.insert), in: db, leading: 1)
             try db.execute(sql: Self.insert, arguments: [2, "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1", "evt\u{0}1"])
         }
         let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT b, length(b), c FROM t ORDER BY a") }
@@ -90,8 +91,7 @@ struct BoundValuesTests {
     func errors() throws {
         let queue = try Self.database()
         try queue.write { db in
-            var values = BoundValues(count: 6, bytes: 16)
-            for _ in 0..<6 { values.append("x") }
+            let values = Self.texts("x", count: 6)
             try values.execute(db.cachedStatement(sql: Self.insert), in: db, leading: 1)
             do {
                 try values.execute(db.cachedStatement(sql: Self.insert), in: db, leading: 1)
