@@ -119,7 +119,7 @@ trap cleanup EXIT
 # API responses are dead letters, not events).
 for f in Tests/OkraEnvelopeTests/Fixtures/payloads/*.json; do
   case "$f" in *.invalid.json|*/api-*) continue ;; esac
-  "$BIN" normalize "$f" | grep -q '"okraenv":"sandbox"' || echo "$PWD/$f"
+  grep -q '"okraenv":"sandbox"' <<<"$("$BIN" normalize "$f")" || echo "$PWD/$f"
 done >"$WORK/payloads.txt"
 
 build_go_peer() {

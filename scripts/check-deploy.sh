@@ -103,7 +103,7 @@ PY
 overlay="$OKRA_ROOT/.build/check-monitoring-overlay"
 mkdir -p "$overlay"
 printf 'resources: [../../deploy/kubernetes]\ncomponents: [../../deploy/monitoring]\n' >"$overlay/kustomization.yaml"
-kubectl kustomize "$overlay" 2>"$WORK/component.err" | grep -q '^kind: PrometheusRule$' \
+kubectl kustomize "$overlay" >"$WORK/component.yaml" 2>"$WORK/component.err" && grep -q '^kind: PrometheusRule$' "$WORK/component.yaml" \
   || { cat "$WORK/component.err" >&2; fail "the kustomize component deploy/monitoring does not render over deploy/kubernetes"; }
 rm -rf "$overlay"
 

@@ -72,8 +72,10 @@ start_container() {
 say "test-container: starting the image (read-only root, no capabilities, user 10001)"
 start_container "$NAME"
 [ "$(podman_here inspect --format '{{.Config.User}}' "$NAME")" = "10001:10001" ] || fail "the container does not run as 10001:10001"
-curl -fs "http://127.0.0.1:$ADMIN_PORT/console" | grep -q '<script src="/console/console.js"' || fail "the image does not serve /console"
-curl -fs "http://127.0.0.1:$ADMIN_PORT/console/console.js" | grep -q 'sessionStorage' || fail "the image does not serve the console's script"
+page="$(curl -fs "http://127.0.0.1:$ADMIN_PORT/console")" || fail "the image does not serve /console"
+grep -q '<script src="/console/console.js"' <<<"$page" || fail "the image's /console does not load its script"
+script="$(curl -fs "http://127.0.0.1:$ADMIN_PORT/console/console.js")" || fail "the image does not serve the console's script"
+grep -q 'sessionStorage' <<<"$script" || fail "the image's console script is not the console's"
 
 # A stream of sandbox BALANCE callbacks, each with its own record id, from 4 clients; every id
 # answered 200 is written down. It ends when the bridge stops answering.

@@ -79,7 +79,8 @@ ready() {
 ready || fail "/readyz did not answer 200 within 20 s"
 post() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "Okra-Auth: $1" --data-binary @Tests/OkraEnvelopeTests/Fixtures/payloads/v2-balance-success.json "http://127.0.0.1:$PORT/webhooks/okra"; }
 [ "$(post "$TOKEN")" = 200 ] || fail "a webhook was not accepted"
-timeout 60 "$BINARY" tail --brokers "$BROKERS" --topic okra.sandbox.balance.success --from-beginning --count 1 | grep -q '"okrarecord":"616800e94600fc2d7e6f10a9"' \
+record="$(timeout 60 "$BINARY" tail --brokers "$BROKERS" --topic okra.sandbox.balance.success --from-beginning --count 1)" \
+  && grep -q '"okrarecord":"616800e94600fc2d7e6f10a9"' <<<"$record" \
   || fail "the webhook is not on okra.sandbox.balance.success"
 say "test-systemd: the unit runs hardened; a webhook is on its topic"
 
@@ -94,7 +95,8 @@ say "test-systemd: a token added to the file is taken without a restart"
 
 in_vm "cp /etc/okra-bridge/routes.json /root/routes.json && echo '{\"version\":9}' >/etc/okra-bridge/routes.json"
 if in_vm "systemctl restart okra-bridge" >/dev/null 2>&1; then fail "a restart with a broken routes file succeeded"; fi
-in_vm "journalctl -u okra-bridge --no-pager -n 20" | grep -q "okra-bridge.service: Control process exited" || fail "the broken routes file was not stopped by ExecStartPre"
+journal="$(in_vm "journalctl -u okra-bridge --no-pager -n 20")" || fail "journalctl did not run in the machine"
+grep -q "okra-bridge.service: Control process exited" <<<"$journal" || fail "the broken routes file was not stopped by ExecStartPre"
 in_vm "cp /root/routes.json /etc/okra-bridge/routes.json && systemctl reset-failed okra-bridge; systemctl start okra-bridge" || fail "the fixed routes file did not start"
 ready || fail "/readyz did not answer 200 after the fixed start"
 say "test-systemd: a broken routes file stops the start at ExecStartPre"

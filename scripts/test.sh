@@ -33,6 +33,8 @@ swift build --build-tests || exit $?
 
 say "checking the module layout (scripts/check-layout.sh)"
 ./scripts/check-layout.sh || exit $?
+say "checking the scripts for pipelines that fail at random (scripts/check-scripts.sh)"
+./scripts/check-scripts.sh || exit $?
 say "checking deploy/ offline (scripts/check-deploy.sh)"
 ./scripts/check-deploy.sh .build/debug/okra-bridge || exit $?
 say "checking the cleanup of test processes (scripts/test-cleanup.sh)"
