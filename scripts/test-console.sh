@@ -28,7 +28,7 @@ cleanup() {
   [ -z "$BRIDGE_PID" ] || wait "$BRIDGE_PID" 2>/dev/null || true
   "$OKRA_ROOT/scripts/kafka-dev.sh" stop >/dev/null 2>&1 || true
   # The screenshots stay (they show sample payloads only); the rest goes.
-  rm -rf "$WORK/broker" "$WORK/data" "$WORK/bare-data" "$WORK"/token-* "$WORK/admin-tokens" "$WORK/log-key"
+  rm -rf "$WORK/broker" "$WORK/data" "$WORK/bare-data" "$WORK/logless-data" "$WORK"/token-* "$WORK/admin-tokens" "$WORK/log-key"
 }
 trap cleanup EXIT
 
@@ -64,22 +64,27 @@ kill -TERM "$BRIDGE_PID"; wait "$BRIDGE_PID" || true
 serve --brokers "$BOOTSTRAP" --kafka message.max.bytes=100000 --max-body 64KiB
 python3 scripts/adminapi/seed.py --port "$PORT" Tests/OkraEnvelopeTests/Fixtures/payloads || { tail -n 20 "$WORK/bridge.log" >&2; exit 1; }
 
-# Two more, with the operations API off: one in direct mode (no event log), one without admin tokens.
-read -r DIRECT_PORT DIRECT_ADMIN BARE_PORT BARE_ADMIN < <(free_ports 4)
+# Three more: the operations API off in direct mode (no event log) and without admin tokens, and
+# a durable bridge with the event log off (its parked records and health still served).
+read -r DIRECT_PORT DIRECT_ADMIN BARE_PORT BARE_ADMIN LOGLESS_PORT LOGLESS_ADMIN < <(free_ports 6)
 "$BINARY" serve --listen "127.0.0.1:$DIRECT_PORT" --admin-listen "127.0.0.1:$DIRECT_ADMIN" --admin-token-file "$WORK/admin-tokens" \
   --delivery direct --allow-unauthenticated --routes "$WORK/routes.json" --brokers "$BOOTSTRAP" >>"$WORK/direct.log" 2>&1 &
 OFF_PIDS="$!"
 "$BINARY" serve --listen "127.0.0.1:$BARE_PORT" --admin-listen "127.0.0.1:$BARE_ADMIN" --allow-unauthenticated \
   --routes "$WORK/routes.json" --data-dir "$WORK/bare-data" --log-key-file "$WORK/log-key" --brokers "$BOOTSTRAP" >>"$WORK/bare.log" 2>&1 &
 OFF_PIDS="$OFF_PIDS $!"
-for port in "$DIRECT_ADMIN" "$BARE_ADMIN"; do
+"$BINARY" serve --listen "127.0.0.1:$LOGLESS_PORT" --admin-listen "127.0.0.1:$LOGLESS_ADMIN" --admin-token-file "$WORK/admin-tokens" --retain 0 \
+  --allow-unauthenticated --routes "$WORK/routes.json" --data-dir "$WORK/logless-data" --log-key-file "$WORK/log-key" --brokers "$BOOTSTRAP" >>"$WORK/logless.log" 2>&1 &
+OFF_PIDS="$OFF_PIDS $!"
+for port in "$DIRECT_ADMIN" "$BARE_ADMIN" "$LOGLESS_ADMIN"; do
   for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
 status=0
 OKRA_CONSOLE_OPERATE_TOKEN_FILE="$WORK/token-operate" OKRA_CONSOLE_READ_TOKEN_FILE="$WORK/token-read" \
   "$CONSOLE_VENV/bin/python" scripts/console/test_console.py --webhook-port "$PORT" --admin-port "$ADMIN_PORT" \
-  --bootstrap "$BOOTSTRAP" --prefix "$PREFIX" --shots "$SHOTS" --direct-admin-port "$DIRECT_ADMIN" --tokenless-admin-port "$BARE_ADMIN" || status=$?
+  --bootstrap "$BOOTSTRAP" --prefix "$PREFIX" --shots "$SHOTS" --direct-admin-port "$DIRECT_ADMIN" --tokenless-admin-port "$BARE_ADMIN" \
+  --logless-admin-port "$LOGLESS_ADMIN" || status=$?
 if [ "$status" -ne 0 ]; then say "the bridge's last lines:"; tail -n 20 "$WORK/bridge.log" >&2; fi
 say "console screenshots: $SHOTS"
 exit "$status"

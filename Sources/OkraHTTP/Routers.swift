@@ -72,8 +72,10 @@ public enum Routers {
         /// Off: direct delivery keeps no event log (`GET /admin/token` still answers when there
         /// are tokens).
         case directMode(tokens: (any AdminTokenSource)?)
-        /// Off: durable mode with the event log off (`--retain 0`; `GET /admin/token` still answers).
-        case noEventLog(tokens: any AdminTokenSource)
+        /// Durable mode with the event log off (`--retain 0`): the event log's routes (list,
+        /// export, show, replay) answer 404 saying so; the store's others (token, status, parked
+        /// records, audit trail, erasure) are served as with the log on.
+        case noEventLog(any Operations, tokens: any AdminTokenSource)
     }
 
     /// The admin listener (`--admin-listen`): `GET /healthz`, `GET /readyz`, `GET /metrics`,

@@ -11,14 +11,10 @@ public struct EventLogPolicy: Sendable, Equatable {
     /// The log's size at most, oldest dropped first (`--retain-size`, default 1 GiB).
     public var retainBytes: Int64
 
-    /// The audit trail's retention (`--audit-retain`, default 365 days).
-    public var auditRetain: Duration
-
-    /// A log kept `retain`, at most `retainBytes`; its audit trail kept `auditRetain`.
-    public init(retain: Duration = .seconds(168 * 3600), retainBytes: Int64 = 1 << 30, auditRetain: Duration = .seconds(365 * 86400)) {
+    /// A log kept `retain`, at most `retainBytes`.
+    public init(retain: Duration = .seconds(168 * 3600), retainBytes: Int64 = 1 << 30) {
         self.retain = retain
         self.retainBytes = retainBytes
-        self.auditRetain = auditRetain
     }
 
     var retainMilliseconds: Int64 { Int64(retain.components.seconds) * 1000 }

@@ -79,8 +79,7 @@ extension OutboxStore {
 
     /// Audit lines older than the trail's retention; returns how many were removed.
     func pruneAudit(now: Int64) async throws -> Int {
-        guard let retain = eventLog?.auditRetain else { return 0 }
-        let horizon = now - Int64(retain.components.seconds) * 1000
+        let horizon = now - Int64(auditRetain.components.seconds) * 1000
         var removed = 0
         while true {
             let deleted = try await committer.maintenanceWrite { db in

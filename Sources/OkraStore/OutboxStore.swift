@@ -116,6 +116,9 @@ public final class OutboxStore: Sendable {
     public let dedupeWindow: Duration
     /// The event log's retention; nil when it is off (`--retain 0`).
     public let eventLog: EventLogPolicy?
+    /// How long the audit trail keeps an operator's action (`--audit-retain`), log on or off:
+    /// the parked records' redrive, discard and erasure are audited either way.
+    public let auditRetain: Duration
     /// What seals bodies, values and headers at rest; nil: kept in clear (`--log-unencrypted`).
     let cipher: StoreCipher?
     /// Whether an erasure waits for records still in the outbox (the file's `erasures` says which).
@@ -143,19 +146,22 @@ public final class OutboxStore: Sendable {
     ///     with `SQLITE_BUSY`.
     ///   - reserveBytes: space kept in a reserve file beside the store, released when the volume
     ///     fills so the store can still drain (``VolumeGuard``); 0 keeps none.
+    ///   - auditRetain: how long the audit trail keeps a line.
     public convenience init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
                             checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-                            reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), cipher: StoreCipher? = nil) throws {
+                            reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(),
+                            auditRetain: Duration = .seconds(365 * 86400), cipher: StoreCipher? = nil) throws {
         try self.init(directory: directory, maxPending: maxPending, dedupeWindow: dedupeWindow, checkpoints: checkpoints,
-                      busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, cipher: cipher, freeSpace: nil)
+                      busyTimeout: busyTimeout, reserveBytes: reserveBytes, eventLog: eventLog, auditRetain: auditRetain, cipher: cipher,
+                      freeSpace: nil)
     }
 
     /// As above; `freeSpace` replaces the volume's free space as the store reads it, and
     /// `recentRecords` bounds ``RecentRecords`` (tests only).
     init(directory: String, maxPending: Int = 1_000_000, dedupeWindow: Duration = .seconds(73 * 3600),
          checkpoints: CheckpointPolicy = CheckpointPolicy(), busyTimeout: TimeInterval = 10,
-         reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), cipher: StoreCipher? = nil,
-         freeSpace: (@Sendable () -> Int?)?, recentRecords: Int = 8192) throws {
+         reserveBytes: Int = 8 << 20, eventLog: EventLogPolicy? = EventLogPolicy(), auditRetain: Duration = .seconds(365 * 86400),
+         cipher: StoreCipher? = nil, freeSpace: (@Sendable () -> Int?)?, recentRecords: Int = 8192) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("okra-bridge.sqlite")
         let volume = VolumeGuard(directory: directory, reserveBytes: reserveBytes, freeSpace: freeSpace)
@@ -197,6 +203,7 @@ public final class OutboxStore: Sendable {
         self.maxPending = maxPending
         self.dedupeWindow = dedupeWindow
         self.eventLog = eventLog
+        self.auditRetain = auditRetain
         self.cipher = cipher
         erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
         recent = RecentRecords(next: state.lastSeq + 1, maxRecords: recentRecords)

@@ -267,4 +267,36 @@ struct OperationsEndToEndTests {
         #expect(metrics.contains("okra_bridge_parked_discarded_total 1"), "\(metrics.prefix(3000))")
         #expect(await operated.bridge.stop() == 0)
     }
+
+    @Test("with the event log off (--retain 0): a parked record is listed and redriven through the CLI, the redrive is on the audit trail, and events list says the log is off")
+    func parkedWithTheLogOff() async throws {
+        let bootstrap = try await DevBroker.bootstrap()
+        var operated = try await Operated.launch(bootstrap: "127.0.0.1:1", extra: ["--retain", "0"])
+        let record = "big-off-\(UUID().uuidString)"
+        let body = #"{"type":"CALLBACK","method":"PAYMENT","code":"PAYMENT_SUCCESS","env":"production","record":"\#(record)","note":"\#(String(repeating: "x", count: 150_000))"}"#
+        let (status, answer) = try await operated.bridge.post(Data(body.utf8), headers: ["Okra-Auth": ServeEndToEndTests.productionToken])
+        #expect(status == 200, "\(answer)")
+        let eventID = try #require(answer.split(separator: "\"").first { $0.hasPrefix("okra-") }.map(String.init))
+        operated = try await operated.relaunch(bootstrap: bootstrap, extra: ["--retain", "0", "--kafka", "message.max.bytes=100000", "--max-body", "64KiB"],
+                                               log: "serve-off-small.log")
+        var parked: [[String: Any]] = []
+        for _ in 0..<100 where parked.isEmpty {
+            parked = try await operated.json(["parked", "list"])
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(parked.count == 1 && parked.first?["reason"] as? String == "message_too_large", "\(parked)")
+        let (listed, output) = try await operated.cli(["events", "list"])
+        #expect(listed != 0 && output.contains("--retain 0"), "\(output)")
+
+        operated = try await operated.relaunch(bootstrap: bootstrap, extra: ["--retain", "0"], log: "serve-off-large.log")
+        let id = try #require(parked.first?["id"] as? Int)
+        #expect(try await operated.json(["parked", "redrive", "--id", String(id)]).first?["redriven"] as? Int == 1)
+        let topic = "\(operated.bridge.prefix).production.payment.success"
+        let delivered = try await DevBroker.consumeAll(topic: topic, bootstrap: bootstrap, count: 1)
+        #expect(delivered.compactMap { record in record.headers.first { $0.name == "idempotency-key" }?.value.map { String(decoding: $0, as: UTF8.self) } } == [eventID])
+        #expect(try await operated.json(["parked", "list"]).isEmpty)
+        let audit = try await operated.json(["audit", "list"])
+        #expect(audit.contains { $0["action"] as? String == "redrive" && $0["count"] as? Int == 1 }, "\(audit)")
+        #expect(await operated.bridge.stop() == 0)
+    }
 }

@@ -230,13 +230,25 @@ struct AdminScopeTests {
         }
     }
 
-    @Test("with the event log off (--retain 0), the API says so, and GET /admin/token still answers")
+    @Test("with the event log off (--retain 0), its routes say so; status, parked records, audit trail and erasure are served, behind their scopes")
     func eventLogOff() async throws {
-        try await HTTP.withServer(operations: .noEventLog(tokens: HTTP.adminTokens)) { _, adminPort, _ in
-            let events = try await HTTP.request(adminPort, "GET", "/admin/events", headers: Self.auth(.operate))
-            #expect(events.status == 404 && (events.error?["message"] as? String)?.contains("--retain 0") == true, "\(events.body)")
-            #expect(try await HTTP.request(adminPort, "GET", "/admin/token", headers: Self.auth(.read)).status == 200)
-            #expect(try await HTTP.request(adminPort, "GET", "/admin/token").status == 401)
+        let operations = RecordingOperations()
+        try await HTTP.withServer(operations: .noEventLog(operations, tokens: HTTP.adminTokens)) { _, adminPort, _ in
+            let logRoutes = ["/admin/events", "/admin/events?include=data", "/admin/events/1", "/admin/events/export", "/admin/replay"]
+            for route in Self.routes where logRoutes.contains(route.path) {
+                let answer = try await HTTP.request(adminPort, route.method, route.path, body: route.body, headers: Self.auth(.operate))
+                #expect(answer.status == 404 && (answer.error?["message"] as? String)?.contains("--retain 0") == true, "\(route.path): \(answer.body)")
+            }
+            for route in Self.routes where !logRoutes.contains(route.path) && route.path != "/metrics" {
+                let answer = try await HTTP.request(adminPort, route.method, route.path, body: route.body, headers: Self.auth(.operate))
+                #expect(answer.status == 200, "\(route.method) \(route.path): \(answer.status) \(answer.body)")
+                #expect(try await HTTP.request(adminPort, route.method, route.path, body: route.body).status == 401, "\(route.path) without a token")
+            }
+            let refused = try await HTTP.request(adminPort, "POST", "/admin/parked/redrive", body: #"{"all":true}"#, headers: Self.auth(.read))
+            #expect(refused.status == 403, "a redrive still needs operate")
+            let redriven = try await HTTP.request(adminPort, "POST", "/admin/parked/redrive", body: #"{"all":true}"#, headers: Self.auth(.operate))
+            #expect(redriven.json?["redriven"] as? Int == 2, "\(redriven.body)")
+            #expect(operations.audits.withLock { $0.contains { $0.action == .redrive && $0.count == 2 } }, "the redrive is on the audit trail")
         }
     }
 }

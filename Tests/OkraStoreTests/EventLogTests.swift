@@ -43,11 +43,11 @@ struct EventLogTests {
         let operations: StoreOperations
 
         /// `window`: where the publisher's reads come from (``ReadsFrom``).
-        init(eventLog: EventLogPolicy? = EventLogPolicy(), directory: String? = nil, maxPending: Int = 1_000_000, cipher: StoreCipher? = nil,
-             window: ReadsFrom = .memory) throws {
+        init(eventLog: EventLogPolicy? = EventLogPolicy(), auditRetain: Duration = .seconds(365 * 86400), directory: String? = nil,
+             maxPending: Int = 1_000_000, cipher: StoreCipher? = nil, window: ReadsFrom = .memory) throws {
             self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("okra-log-\(UUID().uuidString)").path
-            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog, cipher: cipher,
-                                    freeSpace: nil, recentRecords: window.recentRecords)
+            store = try OutboxStore(directory: self.directory, maxPending: maxPending, reserveBytes: 0, eventLog: eventLog, auditRetain: auditRetain,
+                                    cipher: cipher, freeSpace: nil, recentRecords: window.recentRecords)
             routes = try SwitchableRoutes(EventLogTests.routes)
             var logger = Logger(label: "event-log-test")
             logger.logLevel = .critical

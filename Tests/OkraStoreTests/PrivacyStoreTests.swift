@@ -27,7 +27,7 @@ struct PrivacyStoreTests {
 
     @Test("audit lines are kept in order with token, scope, action, filter, ids and count; listed newest first in pages; pruned past --audit-retain")
     func auditTrail() async throws {
-        let harness = try Harness(eventLog: EventLogPolicy(auditRetain: .seconds(86400)))
+        let harness = try Harness(auditRetain: .seconds(86400))
         defer { harness.remove() }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await harness.operations.audit(AuditRecord(atMilliseconds: now - 2 * 86_400_000, token: "old", scope: .operate, action: .discard, count: 1))
@@ -48,6 +48,18 @@ struct PrivacyStoreTests {
         try await harness.store.prune()
         let kept = try await harness.operations.auditTrail(since: nil, until: nil, limit: 10, before: nil).records
         #expect(kept.count == 4 && !kept.contains { $0.token == "old" }, "the line past retention is pruned")
+    }
+
+    @Test("with the event log off (--retain 0) the audit trail is still pruned past --audit-retain")
+    func auditTrailWithTheLogOff() async throws {
+        let harness = try Harness(eventLog: nil, auditRetain: .seconds(86400))
+        defer { harness.remove() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await harness.operations.audit(AuditRecord(atMilliseconds: now - 2 * 86_400_000, token: "old", scope: .operate, action: .redrive, count: 1))
+        try await harness.operations.audit(AuditRecord(atMilliseconds: now, token: "new", scope: .operate, action: .discard, count: 1))
+        try await harness.store.prune()
+        let kept = try await harness.operations.auditTrail(since: nil, until: nil, limit: 10, before: nil).records
+        #expect(kept.map(\.token) == ["new"], "the line past retention is pruned with the log off too")
     }
 
     @Test("erase removes a customer's entries and parked records and nothing else; the customer's id and data are gone from the file and the WAL")

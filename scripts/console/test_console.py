@@ -179,6 +179,7 @@ def main():
     parser.add_argument("--shots", required=True)
     parser.add_argument("--direct-admin-port", type=int, help="the admin listener of a bridge in direct mode (no event log)")
     parser.add_argument("--tokenless-admin-port", type=int, help="the admin listener of a bridge without admin tokens")
+    parser.add_argument("--logless-admin-port", type=int, help="the admin listener of a durable bridge with the event log off (--retain 0)")
     args = parser.parse_args()
     operate = pathlib.Path(os.environ["OKRA_CONSOLE_OPERATE_TOKEN_FILE"]).read_text().strip()
     read = pathlib.Path(os.environ["OKRA_CONSOLE_READ_TOKEN_FILE"]).read_text().strip()
@@ -391,6 +392,21 @@ def main():
                   "in direct mode the page says there is no event log, once signed in")
             direct.shot("16-off-direct")
             direct.close()
+        if args.logless_admin_port:
+            logless = Console(browser, f"http://127.0.0.1:{args.logless_admin_port}", shots)
+            logless.open()
+            logless.sign_in(operate)
+            until(logless.page, "document.querySelector('#search-error').textContent.length > 0")
+            check("--retain 0" in logless.page.text_content("#search-error") and logless.page.is_hidden("#off"),
+                  "with the event log off the search says so, and the page is not turned off")
+            logless.page.wait_for_selector("#status-list div")
+            facts = dict(zip(logless.page.locator("#status-list dt").all_text_contents(), logless.page.locator("#status-list dd").all_text_contents()))
+            check(facts.get("Parked", "").isdigit() and facts.get("Outbox", "").endswith("pending"), f"with the log off the health is shown ({facts})")
+            logless.page.click("#tab-parked")
+            until(logless.page, "document.querySelector('#parked-list').getAttribute('aria-busy') === 'false'")
+            check(logless.page.text_content("#parked-error") in ("", None), "with the log off the parked records are listed")
+            logless.shot("17-log-off")
+            logless.close()
 
         readme = os.environ.get("OKRA_CONSOLE_README_SHOT")
         if readme:

@@ -11,48 +11,71 @@ enum OperationsRoutes {
                         "/admin/parked": "GET", "/admin/parked/redrive": "POST", "/admin/parked/discard": "POST",
                         "/admin/token": "GET", "/admin/audit": "GET", "/admin/erase": "POST", "/admin/status": "GET"]
 
-    /// The routes that need the event log (all but `token`), by method.
-    static let logRoutes: (get: [RouterPath], post: [RouterPath]) = (["events", "events/export", "events/:id", "parked", "audit", "status"],
-                                                                     ["replay", "parked/redrive", "parked/discard", "erase"])
+    /// The routes that read or replay the event log, by method.
+    static let logRoutes: (get: [RouterPath], post: [RouterPath]) = (["events", "events/export", "events/:id"], ["replay"])
+    /// The routes over the rest of the store (its health, the parked records, the audit trail,
+    /// erasure): served in durable mode whether the log is on or off.
+    static let storeRoutes: (get: [RouterPath], post: [RouterPath]) = (["parked", "audit", "status"], ["parked/redrive", "parked/discard", "erase"])
 
     static func add(to router: Router<BridgeRequestContext>, _ availability: Routers.OperationsAPI, ingest: Ingest) {
         let group = router.group("admin")
         switch availability {
-        case .noAdminToken, .directMode, .noEventLog:
-            let message = switch availability {
-            case .directMode: "direct delivery keeps no event log: the operations API needs --delivery durable"
-            case .noEventLog: "the event log is off (--retain 0): the operations API needs it"
-            default: "the operations API is off: start serve with --admin-token-file (or --admin-token)"
-            }
-            let off: @Sendable (Request, BridgeRequestContext) async throws -> Response = { _, _ in
-                JSONResponse.error(.notFound, code: "not-found", message: message)
-            }
+        case .noAdminToken:
+            let off = notFound("the operations API is off: start serve with --admin-token-file (or --admin-token)")
+            for path in logRoutes.get + storeRoutes.get + ["token"] { group.get(path, use: off) }
+            for path in logRoutes.post + storeRoutes.post { group.post(path, use: off) }
+        case .directMode(let tokens):
+            let off = notFound("direct delivery keeps no event log: the operations API needs --delivery durable")
+            for path in logRoutes.get + storeRoutes.get { group.get(path, use: off) }
+            for path in logRoutes.post + storeRoutes.post { group.post(path, use: off) }
+            group.get("token", use: tokens.map(tokenRoute) ?? off)
+        case .noEventLog(let operations, let tokens):
+            let off = notFound("the event log is off (--retain 0): events, their export and replay need it; status, parked records, the audit trail and erasure are served")
             for path in logRoutes.get { group.get(path, use: off) }
             for path in logRoutes.post { group.post(path, use: off) }
-            let tokens: (any AdminTokenSource)? = switch availability {
-            case .directMode(let tokens): tokens
-            case .noEventLog(let tokens): tokens
-            default: nil
-            }
-            if let tokens {
-                group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
-            } else {
-                group.get("token", use: off)
-            }
+            addStoreRoutes(to: group, operations, tokens: tokens, ingest: ingest)
         case .served(let operations, let tokens):
-            add(to: group, operations, tokens: tokens, ingest: ingest)
+            addLogRoutes(to: group, operations, tokens: tokens)
+            addStoreRoutes(to: group, operations, tokens: tokens, ingest: ingest)
         }
     }
 
     typealias Handler = @Sendable (Request, BridgeRequestContext, AdminCaller) async throws -> Response
 
-    private static func add(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource, ingest: Ingest) {
+    /// A route answering 404 with `message` (why the operations API, or this part of it, is off).
+    private static func notFound(_ message: String) -> @Sendable (Request, BridgeRequestContext) async throws -> Response {
+        { _, _ in JSONResponse.error(.notFound, code: "not-found", message: message) }
+    }
+
+    /// `GET /admin/token`: the token's name and scopes, for any scope.
+    private static func tokenRoute(_ tokens: any AdminTokenSource) -> @Sendable (Request, BridgeRequestContext) async throws -> Response {
+        guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) }
+    }
+
+    /// The event log's routes: list, export, show, replay.
+    private static func addLogRoutes(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource) {
         let read = { (handler: @escaping Handler) in guarded(.read, tokens: tokens, handler) }
         let operate = { (handler: @escaping Handler) in guarded(.operate, tokens: tokens, handler) }
-        group.get("token", use: guarded(nil, tokens: tokens) { _, _, caller in try answer(AdminAPI.TokenInfo(caller)) })
         group.get("events", use: read { request, _, caller in try await list(request, operations, caller) })
         group.get("events/export", use: read { request, _, caller in try export(request, operations, caller) })
         group.get("events/:id", use: read { request, context, caller in try await show(request, context, operations, caller) })
+        group.post("replay", use: operate { request, _, caller in
+            let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
+            let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
+            let execute = replay.execute ?? false
+            let plan = try await audited(operations, caller, execute ? .replay : .replayDryRun, filter: replay.filter?.values, ids: replay.ids, count: \.events) {
+                try await operations.replay(filter, ids: replay.ids ?? [], execute: execute)
+            }
+            return try answer(AdminAPI.Plan(plan))
+        })
+    }
+
+    /// The token, the store's health, the parked records, erasure and the audit trail.
+    private static func addStoreRoutes(to group: RouterGroup<BridgeRequestContext>, _ operations: any Operations, tokens: any AdminTokenSource,
+                                       ingest: Ingest) {
+        let read = { (handler: @escaping Handler) in guarded(.read, tokens: tokens, handler) }
+        let operate = { (handler: @escaping Handler) in guarded(.operate, tokens: tokens, handler) }
+        group.get("token", use: tokenRoute(tokens))
         group.get("status", use: read { _, _, _ in
             let readiness = await ingest.readiness()
             let kafka = readiness.sink.kafka
@@ -63,15 +86,6 @@ enum OperationsRoutes {
         group.get("parked", use: read { request, _, _ in
             let records = try await operations.parked(limit: try ListingQuery.limit(queryValues(request)["limit"]))
             return try answer(AdminAPI.ParkedList(parked: records.map(AdminAPI.Parked.init)))
-        })
-        group.post("replay", use: operate { request, _, caller in
-            let replay = try await body(AdminAPI.ReplayRequest.self, of: request) ?? AdminAPI.ReplayRequest(filter: nil, ids: nil, execute: false)
-            let filter = try replay.filter.map { filter throws(OperationsError) in try EventFilter(query: filter.values) }
-            let execute = replay.execute ?? false
-            let plan = try await audited(operations, caller, execute ? .replay : .replayDryRun, filter: replay.filter?.values, ids: replay.ids, count: \.events) {
-                try await operations.replay(filter, ids: replay.ids ?? [], execute: execute)
-            }
-            return try answer(AdminAPI.Plan(plan))
         })
         group.post("parked/redrive", use: operate { request, _, caller in
             let selection = try await selection(of: request)

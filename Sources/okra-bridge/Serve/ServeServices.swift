@@ -182,7 +182,8 @@ enum ServeServices {
         let store: OutboxStore
         do {
             store = try OutboxStore(directory: directory, maxPending: configuration.maxPending, dedupeWindow: configuration.dedupeWindow,
-                                    reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog, cipher: cipher)
+                                    reserveBytes: configuration.storeReserve, eventLog: configuration.eventLog,
+                                    auditRetain: configuration.auditRetain, cipher: cipher)
         } catch let error as OutboxStore.MissingKey {
             throw UserError("--log-key-file \(configuration.logKeyFile ?? "(none given)"): \(error)")
         } catch let error as OutboxStore.WrongKey {
@@ -192,8 +193,8 @@ enum ServeServices {
         }
         var operations = Routers.OperationsAPI.noAdminToken
         if let adminTokens {
-            operations = store.eventLog == nil ? .noEventLog(tokens: adminTokens)
-                : .served(StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger), tokens: adminTokens)
+            let served = StoreOperations(store: store, routes: reloader, maxReplay: configuration.maxReplay, logger: logger)
+            operations = store.eventLog == nil ? .noEventLog(served, tokens: adminTokens) : .served(served, tokens: adminTokens)
         }
         let publisher = OutboxPublisher(store: store, makeProducer: makeProducer, logger: logger, parkAfter: configuration.parkAfter, health: health,
                                         tracing: tracing)

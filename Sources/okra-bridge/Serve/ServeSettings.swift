@@ -86,6 +86,8 @@ struct ServeConfiguration: Sendable {
     var parkAfter: Duration
     var storeReserve: Int
     var eventLog: EventLogPolicy?
+    /// How long the audit trail keeps an operator's action, with the log on or off.
+    var auditRetain: Duration
     /// The keys that seal what the store keeps (nil: in clear).
     var logKeyFile: String?
     var limits: ConnectionLimits
@@ -160,6 +162,7 @@ extension ServeOptions {
             parkAfter: try read.value(S.parkAfter, parkAfter, default: .seconds(600), FlagValue.duration),
             storeReserve: try read.value(S.storeReserve, storeReserve, default: 8 << 20) { $0 == "0" ? 0 : FlagValue.bytes($0) },
             eventLog: try eventLogPolicy(read),
+            auditRetain: try read.value(S.auditRetain, auditRetain, default: .seconds(365 * 86400), FlagValue.duration),
             logKeyFile: try read.value(S.logKeyFile, logKeyFile, { $0 }),
             limits: try connectionLimits(read),
             tracing: try traceExport(read, environment: environment),
@@ -232,8 +235,7 @@ extension ServeOptions {
             text == "0" ? .off : FlagValue.duration(text).map(Retain.keep)
         }
         let bytes = try read.value(S.retainSize, retainSize, default: 1 << 30, FlagValue.bytes)
-        let audit = try read.value(S.auditRetain, auditRetain, default: .seconds(365 * 86400), FlagValue.duration)
         guard case .keep(let duration) = retain else { return nil }
-        return EventLogPolicy(retain: duration, retainBytes: Int64(bytes), auditRetain: audit)
+        return EventLogPolicy(retain: duration, retainBytes: Int64(bytes))
     }
 }
