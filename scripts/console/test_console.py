@@ -110,6 +110,20 @@ class Console:
         self.page.click("#sign-in-form button[type=submit]")
         self.page.wait_for_selector("#who:not(:empty)")
 
+    @classmethod
+    def signed_in(cls, browser, port, shots, token, shown):
+        """A console on another bridge's admin port, signed in, once `shown` (a script) is true."""
+        console = cls(browser, f"http://127.0.0.1:{port}", shots)
+        console.open()
+        console.sign_in(token)
+        until(console.page, shown)
+        return console
+
+    def health(self):
+        """The health panel's facts, by name, once shown."""
+        self.page.wait_for_selector("#status-list div")
+        return dict(zip(self.page.locator("#status-list dt").all_text_contents(), self.page.locator("#status-list dd").all_text_contents()))
+
     def search(self, **filters):
         for name in ("record", "customer", "account", "id", "type", "code"):
             self.page.fill(f"#search-form [name={name}]", filters.get(name, ""))
@@ -210,8 +224,7 @@ def main():
         check("console-operate" in console.page.text_content("#who"), "signed in: the token's name and scopes are shown")
         check(console.page.evaluate("sessionStorage.getItem('okra-bridge.admin-token')") == operate and console.page.input_value("#token") == "",
               "the token is in sessionStorage, and no longer in the field")
-        console.page.wait_for_selector("#status-list div")
-        facts = dict(zip(console.page.locator("#status-list dt").all_text_contents(), console.page.locator("#status-list dd").all_text_contents()))
+        facts = console.health()
         check(facts.get("Ready") == "ready" and facts.get("Kafka", "").startswith("ok") and facts.get("Outbox", "").endswith("pending")
               and facts.get("Parked", "").isdigit() and "used" in facts.get("Data volume", ""), f"health at a glance: ready, Kafka, outbox, parked, volume ({facts})")
         console.shot("02-signed-in")
@@ -384,23 +397,17 @@ def main():
             off.shot("15-off-no-admin-token")
             off.close()
         if args.direct_admin_port:
-            direct = Console(browser, f"http://127.0.0.1:{args.direct_admin_port}", shots)
-            direct.open()
-            direct.sign_in(operate)
-            until(direct.page, "!document.querySelector('#off').hidden")
+            direct = Console.signed_in(browser, args.direct_admin_port, shots, operate, "!document.querySelector('#off').hidden")
             check("direct delivery keeps no event log" in direct.page.text_content("#off") and direct.page.is_hidden("#search"),
                   "in direct mode the page says there is no event log, once signed in")
             direct.shot("16-off-direct")
             direct.close()
         if args.logless_admin_port:
-            logless = Console(browser, f"http://127.0.0.1:{args.logless_admin_port}", shots)
-            logless.open()
-            logless.sign_in(operate)
-            until(logless.page, "document.querySelector('#search-error').textContent.length > 0")
+            logless = Console.signed_in(browser, args.logless_admin_port, shots, operate,
+                                        "document.querySelector('#search-error').textContent.length > 0")
             check("--retain 0" in logless.page.text_content("#search-error") and logless.page.is_hidden("#off"),
                   "with the event log off the search says so, and the page is not turned off")
-            logless.page.wait_for_selector("#status-list div")
-            facts = dict(zip(logless.page.locator("#status-list dt").all_text_contents(), logless.page.locator("#status-list dd").all_text_contents()))
+            facts = logless.health()
             check(facts.get("Parked", "").isdigit() and facts.get("Outbox", "").endswith("pending"), f"with the log off the health is shown ({facts})")
             logless.page.click("#tab-parked")
             until(logless.page, "document.querySelector('#parked-list').getAttribute('aria-busy') === 'false'")
