@@ -1,7 +1,8 @@
 """What SQLite itself costs for the rows one accepted webhook writes in durable mode, with the
 bridge's own schema and settings, driven from Python's sqlite3 (C underneath; the loop's own
 Python cost is measured apart, against a database that does nothing, and subtracted). Per event
-one `event_ids`, one `event_log` (a 1,000-byte body) and one `records` row, committed in groups
+one `event_ids`, one `event_log` (a 1,000-byte body, its search keys by the schema's triggers)
+and one `records` row (each table's rows counted at the end: a missing row stops the run), committed in groups
 of GROUP events, WAL with `synchronous=FULL`; every 320 events the publisher's round (the
 records read back with their bodies, then marked and deleted), every 4,096 a passive checkpoint.
 Prints one JSON line per GROUP with the process's CPU per event (user and system, the fsyncs
@@ -47,7 +48,7 @@ def run(group, db):
         db.execute("BEGIN IMMEDIATE")
         for i in range(first, first + group):
             seq += 1
-            db.execute("INSERT OR IGNORE INTO event_ids(id, received_at, entry) VALUES (?, ?, ?)", (os.urandom(16), i, seq))
+            db.execute("INSERT OR IGNORE INTO event_ids(env, id, received_at, entry) VALUES (?, ?, ?, ?)", ("production", os.urandom(16), i, seq))
             db.execute(
                 "INSERT INTO event_log(entry, first_seq, id, recorded_at, time, product, outcome, code, env, token_env, record,"
                 " customer, account, bank, shape, deadletter, reason, body, records, bytes)"
@@ -82,10 +83,19 @@ for group in groups:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute(f"PRAGMA mmap_size = {256 << 20}")
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("PRAGMA recursive_triggers = ON")
     for sql in schema:
         db.execute(sql)
     db.execute("INSERT OR IGNORE INTO publish_progress(one, published_through) VALUES (1, 0)")
     cpu, wall = run(group, db)
+    # Each statement's rows must be there: an insert that a constraint turned into a no-op (as
+    # OR IGNORE does when a NOT NULL column is left out) would make the floor too low.
+    for table in ("event_ids", "event_log", "event_log_keys"):
+        (rows,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        if rows < events:
+            sys.exit(f"sqlite_floor: {table} holds {rows} rows after {events} events: the floor's inserts no longer fit the bridge's schema")
     db.close()
     shutil.rmtree(folder)
     python, _ = run(group, NoDatabase())
