@@ -120,28 +120,22 @@ struct ErasureWrite {
     /// Erases what can be now; returns the counts, the log bytes freed and the parked rows removed.
     mutating func run(now: Int64) throws -> (Erasure, Int64, Int) {
         let (ofCustomer, arguments) = try EventLogQuery.keyed(db, .customer, customer)
-        let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes FROM event_log WHERE \(ofCustomer)", arguments: StatementArguments(arguments))
-        // The entries' ids still in the outbox, asked by the ids found: the key look-up (one a
-        // bucket of the log) runs once, on the writer, for every waiting erasure every second.
-        // Each query reads the outbox once (no index on event_id); 10,000 ids a query keeps that
-        // to one read for all but the largest customers, within SQLite's 32,766 arguments.
-        var waitingIDs = Set<String>()
-        for chunk in entries.compactMap({ $0[1] as String? }).chunked(10_000) {
-            waitingIDs.formUnion(try String.fetchAll(db, sql: """
-                SELECT DISTINCT event_id FROM records WHERE event_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: StatementArguments(Array(chunk))))
-        }
+        let entries = try Row.fetchAll(db, sql: "SELECT entry, id, bytes, first_seq, records FROM event_log WHERE \(ofCustomer)",
+                                       arguments: StatementArguments(arguments))
+        // The key look-up (one a bucket of the log) runs once, on the writer, for every waiting
+        // erasure every second; whether an entry's records are still in the outbox is read by
+        // their numbers, as the log shows their states, never by a scan of the outbox.
+        let mark = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
         for row in entries {
-            let id: String? = row[1]
-            if let id, waitingIDs.contains(id) {
+            if try hasPendingRecords(entry: row[0], firstSeq: row[3], description: row[4], mark: mark) {
                 waiting += 1
                 continue
             }
-            if let id { try removeParked("event_id = ?", [id]) }
+            if let id = row[1] as String? { try removeParked("event_id = ?", [id]) }
             try removeEntry(row[0], size: row[2])
         }
         try removeParked("customer = ?", [customer])
-        try eraseBodiesNamingCustomer()
+        try eraseBodiesNamingCustomer(mark: mark)
         if waiting > 0 {
             try db.execute(sql: "INSERT OR IGNORE INTO erasures(customer, requested_at) VALUES (?, ?)", arguments: [customer, now])
         } else {
@@ -153,13 +147,13 @@ struct ErasureWrite {
     /// Bodies with no envelope have no customer column: a dead letter is erased when its body
     /// holds the id (once its record is out of the outbox), and a parked record of one when its
     /// value does.
-    private mutating func eraseBodiesNamingCustomer() throws {
+    private mutating func eraseBodiesNamingCustomer(mark: Int64) throws {
         let needle = Data(customer.utf8)
-        for row in try Row.fetchAll(db, sql: "SELECT entry, body, key_id, bytes FROM event_log WHERE deadletter = 1 AND customer IS NULL") {
+        for row in try Row.fetchAll(db, sql: "SELECT entry, body, key_id, bytes, first_seq, records FROM event_log WHERE deadletter = 1 AND customer IS NULL") {
             let body = try OutboxStore.opened(row[1] as Data?, .body, keyID: row[2], cipher: cipher)
             guard Data(body).range(of: needle) != nil else { continue }
             // Its record reads the body from the entry until Kafka has it.
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM records WHERE body_entry = ?)", arguments: [row[0] as Int64]) == true {
+            if try hasPendingRecords(entry: row[0], firstSeq: row[4], description: row[5], mark: mark) {
                 waiting += 1
             } else {
                 try removeEntry(row[0], size: row[3])
@@ -169,6 +163,22 @@ struct ErasureWrite {
             let value = try OutboxStore.opened(row[1] as Data?, .value, keyID: row[2], cipher: cipher)
             if Data(value).range(of: needle) != nil { try removeParked("seq = ?", [row[0] as Int64]) }
         }
+    }
+
+    /// Whether a record of the entry, or of one of its replays, is still in the outbox: pending
+    /// as the event log shows it (``EventLogQuery/state(_:seq:mark:)``: above the publish mark,
+    /// a redrive followed to its copy), each found by its number.
+    private func hasPendingRecords(entry: Int64, firstSeq: Int64, description: String, mark: Int64) throws -> Bool {
+        var runs = [(firstSeq, description)]
+        let replays = try db.cachedStatement(sql: "SELECT first_seq, records FROM event_log_replays WHERE entry = ?")
+        for replay in try Row.fetchAll(replays, arguments: [entry]) { runs.append((replay[0], replay[1])) }
+        for (first, description) in runs {
+            for record in try EventLogQuery.records(db, description: description, firstSeq: first, mark: mark, droppedBy: nil)
+            where record.state == .pending {
+                return true
+            }
+        }
+        return false
     }
 
     private mutating func removeEntry(_ entry: Int64, size: Int64) throws {

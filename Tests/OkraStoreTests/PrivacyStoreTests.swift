@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import OkraEnvelope
 import OkraIngest
 import OkraOperations
@@ -142,5 +143,61 @@ struct PrivacyStoreTests {
         let bytes = Self.fileBytes(reopened)
         #expect(bytes.range(of: Data("cus-WAIT-4410".utf8)) == nil && bytes.range(of: Data("SECRETW4410".utf8)) == nil)
         #expect(try await reopened.store.finishErasures() == 0, "nothing waits any more")
+    }
+
+    @Test("an erasure waits for an entry's replayed records and for a redriven copy of its parked record, as for its own")
+    func eraseWaitsForReplayAndRedrive() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let replayed = try harness.id(await harness.post(Self.payment(record: "rec-R", customer: "cus-AGAIN-6620", secret: "SECRETR6620")))
+        let redriven = try harness.id(await harness.post(Self.payment(record: "rec-D", customer: "cus-AGAIN-6620", secret: "SECRETD6620")))
+        // The first delivered, the second parked.
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending.last!.seq, parking: [
+            OutboxStore.Parking(seq: pending.last!.seq, reason: "message_too_large", error: "too large"),
+        ])
+        _ = try await harness.operations.replay(nil, ids: [replayed], execute: true)
+        #expect(try await harness.operations.redrive(.all) == 1)
+        #expect(try await harness.operations.erase(customer: "cus-AGAIN-6620") == Erasure(erased: 0, waiting: 2, parked: 0),
+                "the replay's record and the redriven copy are in the outbox")
+        try await harness.publishAll()
+        #expect(try await harness.store.finishErasures() == 2)
+        #expect(try await harness.operations.event(replayed, environment: nil).isEmpty)
+        #expect(try await harness.operations.event(redriven, environment: nil).isEmpty)
+    }
+
+    @Test("a waiting erasure reads neither the whole outbox nor the whole log: its work does not grow with them")
+    func waitingErasureReadsNoOutbox() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-S", customer: "cus-SCAN-3301", secret: "SECRETS3301")))
+        // SQLite's instructions on the writer, counted ten at a time (sqlite3_progress_handler).
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+        defer { counter.deallocate() }
+        let address = Int(bitPattern: counter)
+        try await harness.store.pool.writeWithoutTransaction { db in
+            sqlite3_progress_handler(db.sqliteConnection, 10, { context in
+                context!.assumingMemoryBound(to: Int.self).pointee += 1
+                return 0
+            }, UnsafeMutableRawPointer(bitPattern: address))
+        }
+        func counted() async throws -> Int {
+            counter.pointee = 0
+            #expect(try await harness.operations.erase(customer: "cus-SCAN-3301") == Erasure(erased: 0, waiting: 1, parked: 0))
+            return counter.pointee * 10
+        }
+        let before = try await counted()
+        let added = 3000
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<added {
+                group.addTask { _ = await harness.post(Self.payment(record: "rec-o\(index)", customer: "cus-o\(index)", secret: "S\(index)")) }
+            }
+        }
+        #expect(try await harness.store.pending(after: 0, limit: 10_000).count == added + 1)
+        let after = try await counted()
+        // Reading the outbox, or every entry of the log for its dead letters, would take a few
+        // instructions a row; the log's few more buckets take some tens each.
+        #expect(after - before < added, "\(before) instructions with one record waiting, \(after) with \(added) more")
     }
 }
