@@ -73,8 +73,9 @@ for file in "$OKRA_ROOT"/Tests/OkraEnvelopeTests/Fixtures/payloads/*.json; do
 done
 printf '{not json' | curl -sS -o /dev/null -H "Okra-Auth: $PRODUCTION" --data-binary @- "http://127.0.0.1:$PORT/webhooks/okra"
 drained() {
-  curl -fsS -H @"$WORK/admin-header" "http://127.0.0.1:$ADMIN_PORT/metrics" |
-    awk '$1 == "okra_bridge_outbox_depth" { exit ($2 == 0 ? 0 : 1) } END { }'
+  local metrics
+  metrics="$(curl -fsS -H @"$WORK/admin-header" "http://127.0.0.1:$ADMIN_PORT/metrics")" || return 1
+  awk '$1 == "okra_bridge_outbox_depth" { exit ($2 == 0 ? 0 : 1) } END { }' <<<"$metrics"
 }
 for _ in $(seq 1 150); do drained && break; sleep 0.2; done
 drained || fail "the outbox did not drain"

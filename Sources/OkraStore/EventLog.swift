@@ -285,8 +285,10 @@ enum EventLogQuery {
 
     static func state(_ db: Database, seq: Int64, mark: Int64) throws -> (LoggedRecord.State, String?) {
         var seq = seq
-        // A redriven record's state is its new copy's; a few hops at most (a redrive parked again).
-        for _ in 0..<8 {
+        // A redriven record's state is its new copy's, followed to the end (each hop is an
+        // operator's redrive of a copy parked again); past 64 hops it is not known, and counts
+        // as pending, so that an erasure waits rather than finish early.
+        for _ in 0..<64 {
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT error, redriven_to, discarded_at FROM parked WHERE seq = ?"), arguments: [seq]) else {
                 return (seq > mark ? .pending : .published, nil)
             }
@@ -294,7 +296,7 @@ enum EventLogQuery {
             if (row["discarded_at"] as Int64?) != nil { return (.dropped, row["error"]) }
             return (.parked, row["error"])
         }
-        return (seq > mark ? .pending : .published, nil)
+        return (.pending, nil)
     }
 
     /// The entries that have replays lie within this range (nil: none has): read once per

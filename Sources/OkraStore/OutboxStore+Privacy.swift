@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import OkraEnvelope
 import OkraOperations
 
 // The audit trail and erasure (§9), in the store beside the event log they are about.
@@ -126,16 +127,22 @@ struct ErasureWrite {
         // erasure every second; whether an entry's records are still in the outbox is read by
         // their numbers, as the log shows their states, never by a scan of the outbox.
         let mark = try Int64.fetchOne(db, sql: "SELECT published_through FROM publish_progress") ?? 0
+        var waitingIDs: [String] = []
         for row in entries {
             if try hasPendingRecords(entry: row[0], firstSeq: row[3], description: row[4], mark: mark) {
                 waiting += 1
+                if let id = row[1] as String? { waitingIDs.append(id) }
                 continue
             }
             if let id = row[1] as String? { try removeParked("event_id = ?", [id]) }
             try removeEntry(row[0], size: row[2])
         }
-        try removeParked("customer = ?", [customer])
-        try eraseBodiesNamingCustomer(mark: mark)
+        // A waiting entry's redriven rows lead from its records to their copies in the outbox:
+        // they go with the entry, so that the next look (every second) still finds the copies.
+        let links = String(decoding: try JSONEncoder().encode(waitingIDs), as: UTF8.self)
+        let notALink = "NOT (redriven_to IS NOT NULL AND event_id IS NOT NULL AND event_id IN (SELECT value FROM json_each(?)))"
+        try removeParked("customer = ? AND \(notALink)", [customer, links])
+        try eraseBodiesNamingCustomer(mark: mark, notALink: notALink, links: links)
         if waiting > 0 {
             try db.execute(sql: "INSERT OR IGNORE INTO erasures(customer, requested_at) VALUES (?, ?)", arguments: [customer, now])
         } else {
@@ -145,9 +152,10 @@ struct ErasureWrite {
     }
 
     /// Bodies with no envelope have no customer column: a dead letter is erased when its body
-    /// holds the id (once its record is out of the outbox), and a parked record of one when its
-    /// value does.
-    private mutating func eraseBodiesNamingCustomer(mark: Int64) throws {
+    /// holds the id (once its record is out of the outbox), and a parked record without a
+    /// customer when its value does: a dead letter's, or an event's whose entry was gone when it
+    /// was parked (always so with the log off, where nothing gives a parked record its customer).
+    private mutating func eraseBodiesNamingCustomer(mark: Int64, notALink: String, links: String) throws {
         let needle = Data(customer.utf8)
         for row in try Row.fetchAll(db, sql: "SELECT entry, body, key_id, bytes, first_seq, records FROM event_log WHERE deadletter = 1 AND customer IS NULL") {
             let body = try OutboxStore.opened(row[1] as Data?, .body, keyID: row[2], cipher: cipher)
@@ -159,7 +167,7 @@ struct ErasureWrite {
                 try removeEntry(row[0], size: row[3])
             }
         }
-        for row in try Row.fetchAll(db, sql: "SELECT seq, value, key_id FROM parked WHERE customer IS NULL AND event_id IS NULL") {
+        for row in try Row.fetchAll(db, sql: "SELECT seq, value, key_id FROM parked WHERE customer IS NULL AND \(notALink)", arguments: [links]) {
             let value = try OutboxStore.opened(row[1] as Data?, .value, keyID: row[2], cipher: cipher)
             if Data(value).range(of: needle) != nil { try removeParked("seq = ?", [row[0] as Int64]) }
         }
@@ -173,6 +181,9 @@ struct ErasureWrite {
         let replays = try db.cachedStatement(sql: "SELECT first_seq, records FROM event_log_replays WHERE entry = ?")
         for replay in try Row.fetchAll(replays, arguments: [entry]) { runs.append((replay[0], replay[1])) }
         for (first, description) in runs {
+            // A description that cannot be read counts as pending: the entry stays, rather than
+            // leave a record that reads its body from it without one.
+            guard case .array? = try? JSONParser.parse(Array(description.utf8)).value else { return true }
             for record in try EventLogQuery.records(db, description: description, firstSeq: first, mark: mark, droppedBy: nil)
             where record.state == .pending {
                 return true

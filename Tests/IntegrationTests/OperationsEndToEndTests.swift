@@ -268,7 +268,7 @@ struct OperationsEndToEndTests {
         #expect(await operated.bridge.stop() == 0)
     }
 
-    @Test("with the event log off (--retain 0): a parked record is listed and redriven through the CLI, the redrive is on the audit trail, and events list says the log is off")
+    @Test("with the event log off (--retain 0): a parked record is listed and redriven through the CLI, the redrive and a token file's reload are on the audit trail, and events list says the log is off")
     func parkedWithTheLogOff() async throws {
         let bootstrap = try await DevBroker.bootstrap()
         var operated = try await Operated.launch(bootstrap: "127.0.0.1:1", extra: ["--retain", "0"])
@@ -297,6 +297,14 @@ struct OperationsEndToEndTests {
         #expect(try await operated.json(["parked", "list"]).isEmpty)
         let audit = try await operated.json(["audit", "list"])
         #expect(audit.contains { $0["action"] as? String == "redrive" && $0["count"] as? Int == 1 }, "\(audit)")
+        // A reload of the admin token file is on the trail too (the CLI reads the first line's token).
+        try "ops:operate=\(Self.adminToken)\nwatcher:read=log-off-watcher-secret-0123456789\n".write(toFile: operated.tokenFile, atomically: true, encoding: .utf8)
+        var reload: [String: Any]?
+        for _ in 0..<50 where reload == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            reload = try await operated.json(["audit", "list", "--limit", "3"]).first { $0["action"] as? String == "admin-tokens-reload" }
+        }
+        #expect(reload?["ids"] as? [String] == ["ops", "watcher"], "\(String(describing: reload))")
         #expect(await operated.bridge.stop() == 0)
     }
 }

@@ -145,6 +145,45 @@ struct PrivacyStoreTests {
         #expect(try await reopened.store.finishErasures() == 0, "nothing waits any more")
     }
 
+    @Test("with the event log off an erasure removes the customer's parked records, found by their values, and nothing else")
+    func eraseParkedWithTheLogOff() async throws {
+        let harness = try Harness(eventLog: nil)
+        defer { harness.remove() }
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-O", customer: "cus-OFF-8120", secret: "SECRETO8120")))
+        _ = try harness.id(await harness.post(Self.payment(record: "rec-K", customer: "cus-keep", secret: "SECRETK8120")))
+        let pending = try await harness.store.pending(after: 0, limit: 10)
+        try await harness.store.markPublished(through: pending.last!.seq, parking: pending.map {
+            OutboxStore.Parking(seq: $0.seq, reason: "message_too_large", error: "too large")
+        })
+        #expect(await harness.store.parkedCount == 2)
+        #expect(try await harness.operations.erase(customer: "cus-OFF-8120") == Erasure(erased: 0, waiting: 0, parked: 1))
+        #expect(await harness.store.parkedCount == 1, "the other customer's parked record stays")
+        let bytes = Self.fileBytes(harness)
+        #expect(bytes.range(of: Data("SECRETO8120".utf8)) == nil && bytes.range(of: Data("cus-OFF-8120".utf8)) == nil)
+    }
+
+    @Test("a record parked and redriven ten times: its entry shows it pending, and an erasure waits for its last copy")
+    func longRedriveChain() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let id = try harness.id(await harness.post(Self.payment(record: "rec-L", customer: "cus-LOOP-7007", secret: "SECRETL7007")))
+        for _ in 0..<10 {
+            let pending = try await harness.store.pending(after: await harness.store.publishedThrough, limit: 10)
+            try await harness.store.markPublished(through: pending.last!.seq, parking: [
+                OutboxStore.Parking(seq: pending.last!.seq, reason: "message_too_large", error: "too large"),
+            ])
+            #expect(try await harness.operations.redrive(.all) == 1)
+        }
+        let entry = try #require(try await harness.operations.event(id, environment: nil).first)
+        #expect(entry.records.map(\.state) == [.pending], "\(entry.records)")
+        #expect(try await harness.operations.erase(customer: "cus-LOOP-7007") == Erasure(erased: 0, waiting: 1, parked: 0))
+        #expect(try await harness.store.finishErasures() == 0, "the chain of redrives is still there at the next look")
+        try await harness.publishAll()
+        #expect(try await harness.store.finishErasures() == 1)
+        #expect(try await harness.store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM parked") } == 0,
+                "the ten redriven rows went with the entry")
+    }
+
     @Test("an erasure waits for an entry's replayed records and for a redriven copy of its parked record, as for its own")
     func eraseWaitsForReplayAndRedrive() async throws {
         let harness = try Harness()
@@ -160,6 +199,7 @@ struct PrivacyStoreTests {
         #expect(try await harness.operations.redrive(.all) == 1)
         #expect(try await harness.operations.erase(customer: "cus-AGAIN-6620") == Erasure(erased: 0, waiting: 2, parked: 0),
                 "the replay's record and the redriven copy are in the outbox")
+        #expect(try await harness.store.finishErasures() == 0, "and still are at the next look")
         try await harness.publishAll()
         #expect(try await harness.store.finishErasures() == 2)
         #expect(try await harness.operations.event(replayed, environment: nil).isEmpty)

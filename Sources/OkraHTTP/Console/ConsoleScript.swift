@@ -151,7 +151,7 @@ enum ConsoleScript {
     try {
       await api("/admin/status");
     } catch (error) {
-      // Direct mode, or the event log off: the API says why.
+      // Direct mode: the API says why (with the event log off, status is served and the search says why).
       if (error.status === 404) { showOff(error.message); return; }
     }
     refreshStatus();

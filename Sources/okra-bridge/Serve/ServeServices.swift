@@ -52,7 +52,10 @@ enum ServeServices {
         if let adminTokenReloader { services.append(.init(service: adminTokenReloader)) }
         let sink = try await sink(configuration, makeProducer: makeProducer, health: health, reloader: reloader, adminTokens: adminTokens,
                                   tracing: tracing, logger: logger)
-        if case .served(let operations, _) = sink.operations { reloadAudit.trail = operations }
+        switch sink.operations {
+        case .served(let operations, _), .noEventLog(let operations, _): reloadAudit.trail = operations
+        case .noAdminToken, .directMode: break
+        }
         services += sink.services
         let ingest = Ingest(senderCheck: senderCheck, routes: reloader, sink: sink.sink, logger: logger, tracing: tracing)
         services += listeners(configuration, ingest: ingest, senderCheck: senderCheck, operations: sink.operations,
