@@ -40,8 +40,13 @@ public struct KafkaProducerConfiguration: Sendable {
     /// The values of the properties that hold secrets (passwords, keys, OAuth client secrets):
     /// what no reason, line or answer may show.
     public var secretValues: [String] {
-        properties.filter { key, _ in ["password", "secret", "sasl.oauthbearer.config", "key.pem", "sasl.jaas"].contains { key.contains($0) } }
-            .map(\.value).filter { !$0.isEmpty }
+        properties.filter { key, _ in Self.holdsSecret(key) }.map(\.value).filter { !$0.isEmpty }
+    }
+
+    /// Whether the librdkafka property `key` holds a secret (a password, a key, an OAuth client
+    /// secret).
+    public static func holdsSecret(_ key: String) -> Bool {
+        ["password", "secret", "sasl.oauthbearer.config", "key.pem", "sasl.jaas"].contains { key.contains($0) }
     }
 
     /// How long the oldest in-flight message may go without a delivery report before the

@@ -178,6 +178,23 @@ struct CommandLineTests {
         #expect(!shortAdminToken.output.contains("short"))
     }
 
+    @Test("secrets on serve's command line: one warning names their flags, never their values")
+    func secretsOnTheCommandLine() async throws {
+        let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path
+        // A file where the data folder should be: serve stops (exit 1) after its first lines.
+        let notAFolder = FileManager.default.temporaryDirectory.appendingPathComponent("okra-cli-file-\(UUID().uuidString)").path
+        try "".write(toFile: notAFolder, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: notAFolder) }
+        let result = try await Self.run(["serve", "--token", "production=argv-token-0123456789abcdef", "--kafka", "sasl.password=hunter2-argv-secret",
+                                         "--kafka", "linger.ms=5", "--brokers", "127.0.0.1:1", "--routes", routes, "--data-dir", notAFolder])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains(#""flags":"--token, --kafka sasl.password""#), "\(result.output)")
+        #expect(!result.output.contains("hunter2") && !result.output.contains("argv-token-0123"), "\(result.output)")
+        let fromFiles = try await Self.run(["serve", "--kafka", "linger.ms=5", "--brokers", "127.0.0.1:1", "--allow-unauthenticated", "--routes", routes,
+                                            "--data-dir", notAFolder], environment: ["OKRA_BRIDGE_KAFKA": "sasl.password=hunter2-env-secret"])
+        #expect(fromFiles.status == 1 && !fromFiles.output.contains("secrets are on the command line"), "\(fromFiles.output)")
+    }
+
     @Test("a second serve on a data directory in use exits 1 at once, naming the directory and the holder's pid; the first keeps serving")
     func dataDirectoryLocked() async throws {
         let routes = DevBroker.repositoryRoot.appendingPathComponent("routes.json").path

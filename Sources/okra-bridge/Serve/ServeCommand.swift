@@ -37,6 +37,11 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "okra-bridge")
+        let exposed = options.secretFlags
+        if !exposed.isEmpty {
+            logger.warning("secrets are on the command line, where every user of this machine can read them in the process list: put them in --token-file, --admin-token-file and --kafka-config",
+                           metadata: ["flags": "\(exposed.joined(separator: ", "))"])
+        }
         let (group, lock) = try await ServeServices.make(configuration, registry: registry, logger: logger)
         try await group.run()
         // The data directory stays locked until the services stopped.

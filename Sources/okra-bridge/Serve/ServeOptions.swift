@@ -1,4 +1,5 @@
 import ArgumentParser
+import OkraKafka
 
 /// The flags of `serve`, which `check` takes too: a preflight reads exactly what the bridge
 /// will read. Each flag's variable and default are in ``ServeSettings``.
@@ -37,4 +38,20 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Open connections from one remote address per listener at most (--trusted-proxy addresses exempt); one more is answered 503 and closed.") var maxConnectionsPerAddress: String?
     @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error or critical (debug adds a line per stored event).") var logLevel: String?
     @Option(help: "Export traces over OTLP/HTTP to this collector (a base URL: /v1/traces is added). OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turn tracing on too; off without any (docs/operations.md).") var otlpEndpoint: String?
+}
+
+extension ServeOptions {
+    /// The flags of this command line that carry a secret, by name (`--kafka` by its property),
+    /// never by value: every user of the machine can read them in the process list. The same
+    /// settings from the environment or their files are not listed.
+    var secretFlags: [String] {
+        var flags: [String] = []
+        if !token.isEmpty { flags.append("--token") }
+        if adminToken != nil { flags.append("--admin-token") }
+        for pair in kafka {
+            let key = String(pair.prefix { $0 != "=" })
+            if KafkaProducerConfiguration.holdsSecret(key.lowercased()) { flags.append("--kafka \(key)") }
+        }
+        return flags
+    }
 }
