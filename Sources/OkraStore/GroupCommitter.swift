@@ -9,9 +9,9 @@ import OkraRouting
 /// against: records are numbered without gaps, so the unpublished ones are exactly those
 /// between the publish mark and the last number handed out.
 ///
-/// It also schedules WAL checkpoints (``OutboxStore/CheckpointPolicy``), which SQLite would
-/// otherwise run inside a commit, the requests of that batch waiting for pages to be copied and
-/// the database file synced.
+/// It also schedules WAL checkpoints (``OutboxStore/CheckpointPolicy``) on the writer's
+/// connection, between transactions, rather than inside a commit as SQLite would, the requests of
+/// that batch waiting for pages to be copied and the database file synced.
 actor GroupCommitter {
     private let pool: DatabasePool
     private let maxPending: Int
@@ -34,26 +34,24 @@ actor GroupCommitter {
     private(set) var commits = 0
     /// What seals parked values (a parked record is sealed again whole, under its own key).
     private let cipher: StoreCipher?
-    /// The background checkpoints' own connection.
-    private let checkpointer: DatabaseQueue
     private let policy: OutboxStore.CheckpointPolicy
-    private var checkpointRunning = false
+    private var checkpointQueued = false
     private var lastCheckpointEnded = ContinuousClock.now
-    /// Set when the WAL is long enough for the writer to finish a checkpoint.
-    private var finishCheckpoint: Database.CheckpointMode?
+    /// Set when readers kept the last pass from copying a WAL of `restartFrames` or more: the
+    /// next pass waits for them.
+    private var restartWanted = false
 
     private let volume: VolumeGuard
     /// Where each committed batch's records go, in clear, for the publisher.
     private let recent: RecentRecords
 
-    init(pool: DatabasePool, checkpointer: DatabaseQueue, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
+    init(pool: DatabasePool, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
          volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64, recent: RecentRecords, cipher: StoreCipher? = nil) {
         self.cipher = cipher
         self.recent = recent
         self.volume = volume
         self.pool = pool
         self.policy = policy
-        self.checkpointer = checkpointer
         self.lastSeq = state.lastSeq
         self.publishedThrough = state.publishedThrough
         self.parked = state.parked
@@ -264,7 +262,6 @@ actor GroupCommitter {
     /// scheduling, so that a period of marks alone (the publisher catching up after an outage)
     /// cannot grow the WAL either.
     func maintenanceWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        await finishCheckpointIfWanted()
         let result: T
         do {
             result = try await pool.write(updates)
@@ -309,44 +306,36 @@ actor GroupCommitter {
         _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
     }
 
-    /// After a commit: starts a background checkpoint unless one ended within the interval.
+    /// After a commit: queues a checkpoint pass unless one ended within the interval.
+    ///
+    /// The pass runs on the writer's connection, so no commit can run beside it: SQLite before
+    /// 3.51.3 (Debian 12 ships 3.40.1) can corrupt the file when a checkpoint on another
+    /// connection starts on a WAL it has all copied while a commit starts the WAL over (its
+    /// "WAL-reset bug"). With one connection for both, that cannot happen.
     private func scheduleCheckpoint() {
-        guard !checkpointRunning, finishCheckpoint == nil, ContinuousClock.now - lastCheckpointEnded >= policy.interval else { return }
-        checkpointRunning = true
-        Task { await self.backgroundCheckpoint() }
+        guard !checkpointQueued, ContinuousClock.now - lastCheckpointEnded >= policy.interval else { return }
+        checkpointQueued = true
+        Task { await self.checkpoint() }
     }
 
-    private func backgroundCheckpoint() async {
-        var previous = -1
-        var passes = 0
-        while true {
-            let result = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            passes += 1
-            guard let frames = result?.walFrameCount, frames >= policy.restartFrames else { break }
-            // Catch up with what was written during the pass, so the writer's pass is short.
-            if frames >= policy.forceRestartFrames || (previous >= 0 && frames - previous <= 512) || passes == 4 {
-                finishCheckpoint = frames >= policy.forceRestartFrames ? .restart : .passive
-                break
-            }
-            previous = frames
+    /// One pass: `PASSIVE`, or `RESTART` when readers held back a long WAL last time. Its WAL
+    /// length and frames copied; nil when it failed.
+    @discardableResult
+    func checkpoint() async -> (walFrameCount: Int, checkpointedFrameCount: Int)? {
+        let mode: Database.CheckpointMode = restartWanted ? .restart : .passive
+        let result = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
+        if let result {
+            restartWanted = result.checkpointedFrameCount < result.walFrameCount && result.walFrameCount >= policy.restartFrames
         }
-        checkpointRunning = false
+        checkpointQueued = false
         lastCheckpointEnded = .now
-    }
-
-    /// The writer's short pass: copies what was added during the background checkpoint, so the
-    /// next transaction starts the WAL over (when no reader still uses it).
-    private func finishCheckpointIfWanted() async {
-        guard let mode = finishCheckpoint else { return }
-        finishCheckpoint = nil
-        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
+        return result
     }
 
     /// Writes what is queued, a batch per transaction, until nothing is: each batch's
     /// submissions by their kind (``BatchWriter``), then their callers resumed with the outcomes.
     private func drain() async {
         while !queued.isEmpty {
-            await finishCheckpointIfWanted()
             let batch = queued
             queued = []
             let submissions = batch.map(\.0)

@@ -124,17 +124,19 @@ public final class OutboxStore: Sendable {
     /// Whether an erasure waits for records still in the outbox (the file's `erasures` says which).
     let erasuresWaiting = Atomic<Bool>(false)
 
-    /// When WAL checkpoints run. Commits never run one: a connection of its own copies the WAL
-    /// into the database file in the background, and once the WAL is `restartFrames` long the
-    /// writer makes one short pass over what was added meanwhile, so that SQLite starts the WAL
-    /// over instead of growing it (docs/decisions/0005-store-layout.md).
+    /// When WAL checkpoints run. SQLite's automatic checkpoint (inside a commit, its requests
+    /// waiting for it) is off: after a commit the store queues a pass on the writer's own
+    /// connection, between two transactions, at most once an `interval`. A pass copies the whole
+    /// WAL into the database file unless a reader still uses part of it, so the next commit starts
+    /// the WAL over. Only the writer checkpoints: SQLite before 3.51.3 (Debian 12 ships 3.40.1)
+    /// can corrupt the file when a checkpoint on a second connection meets a commit that starts
+    /// the WAL over (docs/decisions/0005-store-layout.md).
     public struct CheckpointPolicy: Sendable {
-        /// The shortest time between the ends of two background passes.
-        public var interval: Duration = .milliseconds(100)
-        /// WAL length in frames (pages) from which the writer finishes a checkpoint.
-        public var restartFrames = 16384
-        /// WAL length from which the writer's pass waits for readers (`RESTART`).
-        public var forceRestartFrames = 65536
+        /// The shortest time between the ends of two passes.
+        public var interval: Duration = .milliseconds(25)
+        /// WAL length in frames (pages) from which, when readers kept the last pass from copying
+        /// all of it, the next pass waits for them (`RESTART`).
+        public var restartFrames = 65536
 
         /// The defaults above.
         public init() {}
@@ -170,7 +172,7 @@ public final class OutboxStore: Sendable {
             // Every connection asks for FULL; GRDB's WAL set-up turns the writer's back to
             // NORMAL after this, so ``requireFullSync(_:)`` sets it again once the pool is open.
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Checkpoints are scheduled by the group committer, off the commit path.
+            // Checkpoints are queued by the group committer between commits (CheckpointPolicy).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             try db.execute(sql: "PRAGMA journal_size_limit = \(128 << 20)")
             // Pages read through a map of the file rather than copied by read(2). The page cache
@@ -187,7 +189,7 @@ public final class OutboxStore: Sendable {
             try db.execute(sql: "PRAGMA recursive_triggers = ON")
         }
         configuration.busyMode = .timeout(busyTimeout)
-        let opened: (DatabasePool, StoreSchema.State, DatabaseQueue)
+        let opened: (DatabasePool, StoreSchema.State)
         do {
             opened = try Self.open(path: path, configuration: configuration, cipher: cipher)
         } catch where VolumeGuard.isVolumeFull(error) {
@@ -196,7 +198,7 @@ public final class OutboxStore: Sendable {
             opened = try Self.open(path: path, configuration: configuration, cipher: cipher)
             volume.openedFull(pending: Int(opened.1.lastSeq - opened.1.publishedThrough))
         }
-        let (pool, state, checkpointer) = opened
+        let (pool, state) = opened
         self.pool = pool
         self.volume = volume
         if !volume.isFull { volume.ensureReserve() }
@@ -207,12 +209,12 @@ public final class OutboxStore: Sendable {
         self.cipher = cipher
         erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
         recent = RecentRecords(next: state.lastSeq + 1, maxRecords: recentRecords)
-        committer = GroupCommitter(pool: pool, checkpointer: checkpointer, policy: checkpoints, state: state, volume: volume,
+        committer = GroupCommitter(pool: pool, policy: checkpoints, state: state, volume: volume,
                                    maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000,
                                    recent: recent, cipher: cipher)
     }
 
-    private static func open(path: String, configuration: Configuration, cipher: StoreCipher?) throws -> (DatabasePool, StoreSchema.State, DatabaseQueue) {
+    private static func open(path: String, configuration: Configuration, cipher: StoreCipher?) throws -> (DatabasePool, StoreSchema.State) {
         let pool = try DatabasePool(path: path, configuration: configuration)
         try requireFullSync(pool)
         let state = try pool.write { db in
@@ -220,7 +222,7 @@ public final class OutboxStore: Sendable {
             try StoreSchema.checkKeys(db, cipher: cipher)
             return state
         }
-        return (pool, state, try DatabaseQueue(path: path, configuration: configuration))
+        return (pool, state)
     }
 
     /// The ids of the keys the file at `directory` has values sealed with (and still uses): what

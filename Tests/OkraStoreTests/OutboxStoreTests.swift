@@ -436,7 +436,6 @@ struct OutboxStoreTests {
         var never = OutboxStore.CheckpointPolicy()
         never.interval = .seconds(3600)
         never.restartFrames = .max
-        never.forceRestartFrames = .max
         let unchecked = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: unchecked) }
         let uncheckedBytes: Int
@@ -453,7 +452,6 @@ struct OutboxStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var policy = OutboxStore.CheckpointPolicy()
         policy.interval = .milliseconds(5)
-        policy.restartFrames = 64
         let store = try OutboxStore(directory: dir, checkpoints: policy)
         for index in 0..<commits {
             _ = try await store.accept(eventID: "okra-wal-\(index)", records: [Self.record("t", value)], receivedAt: Date())
@@ -475,6 +473,71 @@ struct OutboxStoreTests {
         #expect(try await store.depth().count == 0)
         let sizeAfterMarks = try Self.fileSize(dir + "/okra-bridge.sqlite-wal")
         #expect(sizeAfterMarks < records.count * 4096 * 3, "WAL of \(sizeAfterMarks) bytes after \(records.count) marks")
+    }
+
+    @Test("a checkpoint pass waits for the writer's transaction to end: it runs on the writer's connection, never beside a commit (SQLite before 3.51.3 can corrupt the file when a checkpoint on another connection meets a commit that starts the WAL over)")
+    func checkpointWaitsForTheWriter() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var policy = OutboxStore.CheckpointPolicy()
+        policy.interval = .seconds(3600)
+        let store = try OutboxStore(directory: dir, checkpoints: policy)
+        for index in 0..<20 {
+            _ = try await store.accept(eventID: "okra-hold-\(index)", records: [Self.record("t", "v\(index)")], receivedAt: Date())
+        }
+        let entered = Flag(), released = Flag(), passed = Flag()
+        let holding = Task { try await store.holdWriter(entered: { entered.set() }, release: { released.isSet }) }
+        while !entered.isSet { try await Task.sleep(for: .milliseconds(1)) }
+        let pass = Task {
+            let result = await store.checkpointPass()
+            passed.set()
+            return result
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!passed.isSet, "a checkpoint ran while the writer was in a transaction")
+        released.set()
+        try await holding.value
+        let result = try #require(await pass.value)
+        #expect(result.walFrameCount > 0)
+        #expect(result.checkpointedFrameCount == result.walFrameCount)
+        #expect(try await store.integrityCheck == ["ok"])
+    }
+
+    @Test("webhooks, marks and checkpoints at once for seconds, checkpoints as often as they can run: the file stays whole and holds every record (SQLite before 3.51.3 corrupts it when a checkpoint on a second connection meets a commit that starts the WAL over)")
+    func checkpointsBesideCommitsKeepTheFileWhole() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var policy = OutboxStore.CheckpointPolicy()
+        policy.interval = .zero
+        let store = try OutboxStore(directory: dir, checkpoints: policy)
+        let until = ContinuousClock.now + .seconds(3)
+        let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    var count = 0
+                    while ContinuousClock.now < until {
+                        // Values of several sizes, so pages split, empty and are reused.
+                        let value = String(repeating: "v", count: 200 + (count * 37 + writer * 101) % 1800)
+                        _ = try await store.accept(eventID: "okra-ck-\(writer)-\(count)", records: [Self.record("t", value)], receivedAt: Date())
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            // The publisher's marks delete what was published, as in production.
+            group.addTask {
+                while ContinuousClock.now < until {
+                    let records = try await store.pending(after: await store.publishedThrough, limit: 200)
+                    if let last = records.last { try await store.markPublished(through: last.seq) } else { try await Task.sleep(for: .milliseconds(1)) }
+                }
+                return 0
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(try await store.integrityCheck == ["ok"])
+        let published = await store.publishedThrough
+        let left = try await store.pending(after: published, limit: accepted + 1).count
+        #expect(Int(published) + left == accepted, "\(accepted) accepted, \(published) published, \(left) left")
     }
 
     @Test("a parked record leaves the outbox with the mark, keeps its fields and error, and survives reopening")
@@ -576,4 +639,11 @@ struct OutboxStoreTests {
     static func fileSize(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
     }
+}
+
+/// A flag set once, read from any thread.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
