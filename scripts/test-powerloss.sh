@@ -149,13 +149,23 @@ status=${PIPESTATUS[0]}
 kill -TERM "$BRIDGE_PID"
 wait "$BRIDGE_PID" 2>/dev/null
 rm -f "$WORK/pids/$BRIDGE_PID"
+# The file itself must be whole too, not only hold the ids: SQLite's own check, read-only.
+integrity=$("$PY" - "$MNT/data/okra-bridge.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print("; ".join(row[0] for row in db.execute("PRAGMA integrity_check").fetchall()[:5]))
+PY
+) || integrity="the check failed to run"
 unmount_lossyfs
 
 acknowledged=$(wc -l <"$WORK/acknowledged")
 found=$(sed -n 's/^acknowledged [0-9]*, found \([0-9]*\),.*/\1/p' "$WORK/check.txt")
 took="$((SECONDS - started_at))s"
-if [ "$status" -eq 0 ]; then
-  echo "powerloss: PASSED: all $acknowledged acknowledged webhooks found after the cut ($took)"
+if [ "$integrity" != ok ]; then
+  echo "powerloss: FAILED: the store's file is not whole after the cut: $integrity ($took)"
+  exit 1
+elif [ "$status" -eq 0 ]; then
+  echo "powerloss: PASSED: all $acknowledged acknowledged webhooks found after the cut, the file whole ($took)"
 elif [ "${found:-0}" -lt "$acknowledged" ]; then
   echo "powerloss: FAILED: $((acknowledged - ${found:-0})) of $acknowledged acknowledged webhooks not found after the cut ($took)"
 else
