@@ -8,6 +8,7 @@ WAL over. Python's sqlite3 module uses the system library, the one GRDB links, s
 same code the bridge does.
 
     python3 scripts/sqlite-wal-reset.py [--checkpoints second|writer] [--seconds N] [--runs N]
+                                        [--module sqlite3|apsw]
 
 `second` (the default) runs the checkpoints on a connection of their own, beside a writer that
 commits small transactions with short pauses: on an affected SQLite the file is usually
@@ -17,6 +18,10 @@ process of its own with a fresh file in a temporary folder, so that they share t
 race needs the checkpointing thread to be preempted at the wrong moment, which a busy machine
 makes likely and an idle one rare. Each ends with `PRAGMA integrity_check`. Exit 1 when a run
 ended corrupted.
+
+`--module apsw` runs the same through APSW (PyPI `apsw`, whose wheels carry their own SQLite,
+version for version: `pip install apsw==3.51.2.0` has the bug, `apsw==3.51.3.0` the fix), to
+tell SQLite's bug from anything else of this machine.
 """
 
 import argparse
@@ -30,20 +35,37 @@ import threading
 import time
 
 
-def connect(path):
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+def library(module):
+    """The module's connect function, its error class and its SQLite's version."""
+    if module == "apsw":
+        import apsw
+
+        def connect_apsw(path):
+            db = apsw.Connection(path)
+            db.setbusytimeout(10000)
+            return db
+        return connect_apsw, apsw.Error, apsw.sqlite_lib_version()
+
+    def connect_sqlite3(path):
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    return connect_sqlite3, sqlite3.DatabaseError, sqlite3.sqlite_version
+
+
+def connect(path, module):
+    db = library(module)[0](path)
     db.execute("PRAGMA synchronous = OFF")  # the race is in memory; syncs only slow it down
     db.execute("PRAGMA wal_autocheckpoint = 0")
     db.execute("PRAGMA mmap_size = 268435456")  # as the store maps its file
     return db
 
 
-def run(path, seconds, second_connection):
-    writer = connect(path)
+def run(path, seconds, second_connection, module):
+    error_class = library(module)[1]
+    writer = connect(path, module)
     writer.execute("PRAGMA journal_mode = WAL")
     writer.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)")
     writer.execute("CREATE INDEX t_b ON t (b)")
-    checkpointer = connect(path) if second_connection else None
+    checkpointer = connect(path, module) if second_connection else None
     stop = time.monotonic() + seconds
     failure = []
     counts = {"commits": 0, "checkpoints": 0}
@@ -70,7 +92,7 @@ def run(path, seconds, second_connection):
                 # Short pauses let a checkpoint copy the whole WAL before the next commit.
                 if random.random() < 0.5:
                     time.sleep(random.random() * 0.0003)
-        except sqlite3.DatabaseError as error:
+        except error_class as error:
             failure.append(str(error))
 
     def checkpoints():
@@ -89,7 +111,7 @@ def run(path, seconds, second_connection):
     elapsed = time.monotonic() - started
     try:
         check = [row[0] for row in writer.execute("PRAGMA integrity_check").fetchall()]
-    except sqlite3.DatabaseError as error:
+    except error_class as error:
         check = [str(error)]
     whole = check == ["ok"] and not failure
     return whole, elapsed, counts, (failure + check)[:2]
@@ -100,13 +122,14 @@ def main():
     parser.add_argument("--checkpoints", choices=["second", "writer"], default="second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--module", choices=["sqlite3", "apsw"], default="sqlite3")
     options = parser.parse_args()
-    print(f"SQLite {sqlite3.sqlite_version}, checkpoints on the {options.checkpoints} connection, "
+    print(f"SQLite {library(options.module)[2]} ({options.module}), checkpoints on the {options.checkpoints} connection, "
           f"{options.runs} runs at once of at most {options.seconds:g} s")
     corrupted = 0
     with tempfile.TemporaryDirectory(prefix="okra-wal-reset.") as folder:
-        jobs = [(os.path.join(folder, f"run{index}.sqlite"), options.seconds, options.checkpoints == "second")
-                for index in range(options.runs)]
+        jobs = [(os.path.join(folder, f"run{index}.sqlite"), options.seconds, options.checkpoints == "second",
+                 options.module) for index in range(options.runs)]
         with multiprocessing.Pool(options.runs) as pool:
             results = pool.starmap(run, jobs)
         for index, (whole, elapsed, counts, detail) in enumerate(results):

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import OkraIngest
 import OkraOperations
 import OkraRouting
@@ -35,23 +36,28 @@ actor GroupCommitter {
     /// What seals parked values (a parked record is sealed again whole, under its own key).
     private let cipher: StoreCipher?
     private let policy: OutboxStore.CheckpointPolicy
+    /// The writer's busy timeout, restored after a `RESTART` pass's shorter one.
+    private let busyTimeout: TimeInterval
     private var checkpointQueued = false
     private var lastCheckpointEnded = ContinuousClock.now
     /// Set when readers kept the last pass from copying a WAL of `restartFrames` or more: the
-    /// next pass waits for them.
+    /// next pass waits for them, unless one that did was kept from finishing before
+    /// `nextRestart`.
     private var restartWanted = false
+    private var nextRestart = ContinuousClock.now
 
     private let volume: VolumeGuard
     /// Where each committed batch's records go, in clear, for the publisher.
     private let recent: RecentRecords
 
-    init(pool: DatabasePool, policy: OutboxStore.CheckpointPolicy, state: StoreSchema.State,
+    init(pool: DatabasePool, policy: OutboxStore.CheckpointPolicy, busyTimeout: TimeInterval = 10, state: StoreSchema.State,
          volume: VolumeGuard, maxPending: Int, windowMilliseconds: Int64, recent: RecentRecords, cipher: StoreCipher? = nil) {
         self.cipher = cipher
         self.recent = recent
         self.volume = volume
         self.pool = pool
         self.policy = policy
+        self.busyTimeout = busyTimeout
         self.lastSeq = state.lastSeq
         self.publishedThrough = state.publishedThrough
         self.parked = state.parked
@@ -308,8 +314,8 @@ actor GroupCommitter {
 
     /// After a commit: queues a checkpoint pass unless one ended within the interval.
     ///
-    /// The pass runs on the writer's connection, so no commit can run beside it: SQLite before
-    /// 3.51.3 (Debian 12 ships 3.40.1) can corrupt the file when a checkpoint on another
+    /// The pass runs on the writer's connection, so no commit can run beside it: SQLite 3.7.0
+    /// to 3.51.2 (Debian 12 ships 3.40.1) can corrupt the file when a checkpoint on another
     /// connection starts on a WAL it has all copied while a commit starts the WAL over (its
     /// "WAL-reset bug"). With one connection for both, that cannot happen.
     private func scheduleCheckpoint() {
@@ -320,16 +326,32 @@ actor GroupCommitter {
 
     /// One pass: `PASSIVE`, or `RESTART` when readers held back a long WAL last time. Its WAL
     /// length and frames copied; nil when it failed.
+    ///
+    /// A `RESTART` waits for readers through SQLite's busy handler, on the writer: it gets
+    /// `restartWait` instead of the connection's busy timeout, so readers that stay (an export
+    /// streaming the log) hold the commits that long at most, once every `restartBackoff`.
     @discardableResult
     func checkpoint() async -> (walFrameCount: Int, checkpointedFrameCount: Int)? {
-        let mode: Database.CheckpointMode = restartWanted ? .restart : .passive
-        let result = try? await pool.writeWithoutTransaction { db in try db.checkpoint(mode) }
+        let restart = restartWanted && ContinuousClock.now >= nextRestart
+        let (wait, busy) = (Self.milliseconds(policy.restartWait), Self.milliseconds(.seconds(busyTimeout)))
+        let result = try? await pool.writeWithoutTransaction { db in
+            guard restart else { return try db.checkpoint(.passive) }
+            sqlite3_busy_timeout(db.sqliteConnection, wait)
+            defer { sqlite3_busy_timeout(db.sqliteConnection, busy) }
+            return try db.checkpoint(.restart)
+        }
         if let result {
             restartWanted = result.checkpointedFrameCount < result.walFrameCount && result.walFrameCount >= policy.restartFrames
+        } else if restart {
+            nextRestart = .now + policy.restartBackoff
         }
         checkpointQueued = false
         lastCheckpointEnded = .now
         return result
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int32 {
+        Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Writes what is queued, a batch per transaction, until nothing is: each batch's

@@ -128,15 +128,20 @@ public final class OutboxStore: Sendable {
     /// waiting for it) is off: after a commit the store queues a pass on the writer's own
     /// connection, between two transactions, at most once an `interval`. A pass copies the whole
     /// WAL into the database file unless a reader still uses part of it, so the next commit starts
-    /// the WAL over. Only the writer checkpoints: SQLite before 3.51.3 (Debian 12 ships 3.40.1)
-    /// can corrupt the file when a checkpoint on a second connection meets a commit that starts
-    /// the WAL over (docs/decisions/0005-store-layout.md).
+    /// the WAL over. Only the writer checkpoints: SQLite 3.7.0 to 3.51.2 (Debian 12 ships
+    /// 3.40.1) can corrupt the file when a checkpoint on a second connection meets a commit that
+    /// starts the WAL over (docs/decisions/0017-checkpoints-on-the-writer.md).
     public struct CheckpointPolicy: Sendable {
         /// The shortest time between the ends of two passes.
         public var interval: Duration = .milliseconds(25)
         /// WAL length in frames (pages) from which, when readers kept the last pass from copying
         /// all of it, the next pass waits for them (`RESTART`).
         public var restartFrames = 65536
+        /// How long a `RESTART` pass waits for readers (the commits queued behind it wait as
+        /// long); when they still hold the WAL, passes stay `PASSIVE` for `restartBackoff`.
+        public var restartWait: Duration = .milliseconds(100)
+        /// The time between two `RESTART` attempts that readers kept from finishing.
+        public var restartBackoff: Duration = .seconds(1)
 
         /// The defaults above.
         public init() {}
@@ -209,7 +214,7 @@ public final class OutboxStore: Sendable {
         self.cipher = cipher
         erasuresWaiting.store(state.erasuresWaiting, ordering: .relaxed)
         recent = RecentRecords(next: state.lastSeq + 1, maxRecords: recentRecords)
-        committer = GroupCommitter(pool: pool, policy: checkpoints, state: state, volume: volume,
+        committer = GroupCommitter(pool: pool, policy: checkpoints, busyTimeout: busyTimeout, state: state, volume: volume,
                                    maxPending: maxPending, windowMilliseconds: Int64(dedupeWindow.components.seconds) * 1000,
                                    recent: recent, cipher: cipher)
     }

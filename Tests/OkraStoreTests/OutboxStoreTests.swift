@@ -310,7 +310,7 @@ struct OutboxStoreTests {
         let volume = Mutex(Int.max / 2)
         let wal = dir + "/okra-bridge.sqlite-wal"
         var policy = OutboxStore.CheckpointPolicy()
-        policy.interval = .seconds(3600) // no background checkpoint: the WAL only grows
+        policy.interval = .seconds(3600) // no checkpoint pass: the WAL only grows
         let store = try OutboxStore(directory: dir, checkpoints: policy, reserveBytes: reserve, freeSpace: {
             let walBytes = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
             return max(0, volume.withLock { $0 } - walBytes)
@@ -427,7 +427,7 @@ struct OutboxStoreTests {
         #expect(try await store.pending(after: pending[1].seq, limit: 10).isEmpty)
     }
 
-    @Test("under a steady stream of commits the WAL is checkpointed in the background and starts over instead of growing")
+    @Test("under a steady stream of commits the WAL is checkpointed between them and starts over instead of growing")
     func walStaysBounded() async throws {
         let value = String(repeating: "x", count: 3000)
         let commits = 800
@@ -457,8 +457,8 @@ struct OutboxStoreTests {
             _ = try await store.accept(eventID: "okra-wal-\(index)", records: [Self.record("t", value)], receivedAt: Date())
         }
         // With checkpoints the WAL starts over again and again and stays far below that; on a
-        // machine busy with other tests a background pass takes longer and the WAL grows more
-        // between restarts (up to a third of the unchecked size was seen), so the bound is half.
+        // machine busy with other tests the passes come later and the WAL grows more between
+        // restarts (up to a third of the unchecked size was seen), so the bound is half.
         let walBytes = try Self.fileSize(dir + "/okra-bridge.sqlite-wal")
         #expect(walBytes < uncheckedBytes / 2, "WAL of \(walBytes) bytes after \(commits) commits; \(uncheckedBytes) without checkpoints")
         #expect(try await store.depth().count == commits)
@@ -486,8 +486,9 @@ struct OutboxStoreTests {
             _ = try await store.accept(eventID: "okra-hold-\(index)", records: [Self.record("t", "v\(index)")], receivedAt: Date())
         }
         let entered = Flag(), released = Flag(), passed = Flag()
+        defer { released.set() }
         let holding = Task { try await store.holdWriter(entered: { entered.set() }, release: { released.isSet }) }
-        while !entered.isSet { try await Task.sleep(for: .milliseconds(1)) }
+        try await Self.wait(for: entered)
         let pass = Task {
             let result = await store.checkpointPass()
             passed.set()
@@ -500,6 +501,41 @@ struct OutboxStoreTests {
         let result = try #require(await pass.value)
         #expect(result.walFrameCount > 0)
         #expect(result.checkpointedFrameCount == result.walFrameCount)
+        #expect(try await store.integrityCheck == ["ok"])
+    }
+
+    @Test("readers holding a long WAL: the next pass is a RESTART that waits for them restartWait at most (not the 10 s busy timeout), passes stay PASSIVE for the backoff, and once they go a pass copies it all")
+    func restartWaitsBoundedForReaders() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var policy = OutboxStore.CheckpointPolicy()
+        policy.interval = .seconds(3600)
+        policy.restartFrames = 8
+        policy.restartWait = .milliseconds(200)
+        policy.restartBackoff = .seconds(3600)
+        let store = try OutboxStore(directory: dir, checkpoints: policy)
+        _ = try await store.accept(eventID: "okra-r-first", records: [Self.record("t", "v")], receivedAt: Date())
+        let entered = Flag(), released = Flag()
+        defer { released.set() }
+        let reading = Task { try await store.holdReader(entered: { entered.set() }, release: { released.isSet }) }
+        try await Self.wait(for: entered)
+        for index in 0..<40 {
+            _ = try await store.accept(eventID: "okra-r-\(index)", records: [Self.record("t", String(repeating: "r", count: 2000))], receivedAt: Date())
+        }
+        let held = try #require(await store.checkpointPass())
+        #expect(held.walFrameCount >= 8)
+        #expect(held.checkpointedFrameCount < held.walFrameCount, "the reader keeps part of the WAL")
+
+        let started = ContinuousClock.now
+        #expect(await store.checkpointPass() == nil, "the RESTART gives up while the reader stays")
+        #expect(ContinuousClock.now - started < .seconds(5), "waited \(ContinuousClock.now - started); the busy timeout is 10 s")
+        let backedOff = try #require(await store.checkpointPass(), "within the backoff the pass is PASSIVE again")
+        #expect(backedOff.checkpointedFrameCount < backedOff.walFrameCount)
+
+        released.set()
+        try await reading.value
+        let after = try #require(await store.checkpointPass())
+        #expect(after.checkpointedFrameCount == after.walFrameCount)
         #expect(try await store.integrityCheck == ["ok"])
     }
 
@@ -605,7 +641,7 @@ struct OutboxStoreTests {
             _ = try await store.accept(eventID: "okra-newer", records: [Self.record("a", "1")], receivedAt: Date())
         }
         let newer = 99
-        // The first store's background checkpoint may still hold the file for a moment.
+        // The first store's last checkpoint pass may still hold the file for a moment.
         var waiting = Configuration()
         waiting.busyMode = .timeout(10)
         do {
@@ -634,6 +670,15 @@ struct OutboxStoreTests {
         #expect(try await store.pending(after: 0, limit: 100, maxBytes: 1).count == 1, "one record larger than the bound still comes")
         #expect(try await store.pending(after: 0, limit: 3).count == 3)
         #expect(try await store.pending(after: 0, limit: 100).count == 10)
+    }
+
+    /// Waits until `flag` is set, 10 s at most.
+    static func wait(for flag: Flag) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !flag.isSet {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     static func fileSize(_ path: String) throws -> Int {

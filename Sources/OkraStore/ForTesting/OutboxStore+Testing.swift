@@ -29,4 +29,14 @@ extension OutboxStore {
             while !release() { usleep(1000) }
         }
     }
+
+    /// Keeps a reader in a read transaction (a snapshot of the file) until `release()` returns
+    /// true, calling `entered()` once its snapshot is taken.
+    func holdReader(entered: @escaping @Sendable () -> Void, release: @escaping @Sendable () -> Bool) async throws {
+        try await pool.read { db in
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM records")
+            entered()
+            while !release() { usleep(1000) }
+        }
+    }
 }
