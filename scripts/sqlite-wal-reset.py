@@ -2,9 +2,9 @@
 """Shows whether this machine's SQLite has the WAL-reset bug, the way the store's first
 checkpoint design met it (docs/decisions/0017-checkpoints-on-the-writer.md).
 
-SQLite from 3.7.0 to 3.51.2 can corrupt a WAL-mode file when a checkpoint on one connection
-starts on a WAL it has all copied while another connection commits a transaction that starts the
-WAL over. Python's sqlite3 module uses the system library, the one GRDB links, so this runs the
+SQLite from 3.7.0 to 3.51.2 (fixed in 3.51.3 and the backports 3.50.7 and 3.44.6) can corrupt
+a WAL-mode file when a checkpoint on one connection starts after the whole WAL was copied while
+another connection commits a transaction that starts the WAL over. Python's sqlite3 module uses the system library, the one GRDB links, so this runs the
 same code the bridge does.
 
     python3 scripts/sqlite-wal-reset.py [--checkpoints second|writer] [--seconds N] [--runs N]
@@ -17,7 +17,7 @@ transactions, as the store does now: the file stays whole. The runs go at once, 
 process of its own with a fresh file in a temporary folder, so that they share the cores: the
 race needs the checkpointing thread to be preempted at the wrong moment, which a busy machine
 makes likely and an idle one rare. Each ends with `PRAGMA integrity_check`. Exit 1 when a run
-ended corrupted.
+ended corrupted, 2 when one failed otherwise (its error is printed).
 
 `--module apsw` runs the same through APSW (PyPI `apsw`, whose wheels carry their own SQLite,
 version for version: `pip install apsw==3.51.2.0` has the bug, `apsw==3.51.3.0` the fix), to
@@ -84,7 +84,7 @@ def run(path, seconds, second_connection, module):
     def writes():
         n = 0
         try:
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and not failure:
                 n = commit(n)
                 if not second_connection and random.random() < 0.2:
                     writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -96,9 +96,12 @@ def run(path, seconds, second_connection, module):
             failure.append(str(error))
 
     def checkpoints():
-        while time.monotonic() < stop and not failure:
-            checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            counts["checkpoints"] += 1
+        try:
+            while time.monotonic() < stop and not failure:
+                checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                counts["checkpoints"] += 1
+        except error_class as error:
+            failure.append(str(error))
 
     threads = [threading.Thread(target=writes)]
     if second_connection:
@@ -113,8 +116,15 @@ def run(path, seconds, second_connection, module):
         check = [row[0] for row in writer.execute("PRAGMA integrity_check").fetchall()]
     except error_class as error:
         check = [str(error)]
-    whole = check == ["ok"] and not failure
-    return whole, elapsed, counts, (failure + check)[:2]
+    # Corrupt: SQLite's check says so, or an error said so; any other error ("database is locked")
+    # says nothing of the file.
+    if check != ["ok"] or any("malformed" in message or "corrupt" in message for message in failure):
+        state = "CORRUPTED"
+    elif failure:
+        state = "ERROR"
+    else:
+        state = "whole"
+    return state, elapsed, counts, (failure + check)[:2]
 
 
 def main():
@@ -124,20 +134,25 @@ def main():
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--module", choices=["sqlite3", "apsw"], default="sqlite3")
     options = parser.parse_args()
-    print(f"SQLite {library(options.module)[2]} ({options.module}), checkpoints on the {options.checkpoints} connection, "
+    if options.runs < 1:
+        parser.error("--runs must be 1 or more")
+    try:
+        version = library(options.module)[2]
+    except ImportError:
+        parser.error(f"{options.module} is not installed here (pip install apsw)")
+    print(f"SQLite {version} ({options.module}), checkpoints on the {options.checkpoints} connection, "
           f"{options.runs} runs at once of at most {options.seconds:g} s")
-    corrupted = 0
+    states = []
     with tempfile.TemporaryDirectory(prefix="okra-wal-reset.") as folder:
         jobs = [(os.path.join(folder, f"run{index}.sqlite"), options.seconds, options.checkpoints == "second",
                  options.module) for index in range(options.runs)]
         with multiprocessing.Pool(options.runs) as pool:
             results = pool.starmap(run, jobs)
-        for index, (whole, elapsed, counts, detail) in enumerate(results):
-            state = "whole" if whole else "CORRUPTED"
+        for index, (state, elapsed, counts, detail) in enumerate(results):
             print(f"run {index + 1}: {state} after {elapsed:.1f} s, {counts['commits']} commits, "
-                  f"{counts['checkpoints']} checkpoints" + ("" if whole else f": {'; '.join(detail)}"))
-            corrupted += 0 if whole else 1
-    return 1 if corrupted else 0
+                  f"{counts['checkpoints']} checkpoints" + ("" if state == "whole" else f": {'; '.join(detail)}"))
+            states.append(state)
+    return 1 if "CORRUPTED" in states else 2 if "ERROR" in states else 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 # purpose, so every accepted webhook waits in the store. Under load, the bridge is killed with
 # SIGKILL and the filesystem then drops every unsynced write, as a power cut would. A fresh mount
 # of what reached the backing folder gets a new bridge, and every id that was answered 200 must
-# be found there (GET /admin/events/{id}). Exits 1 when any acknowledged webhook is lost, or
+# be found there (GET /admin/events/{id}), and the file must pass SQLite's PRAGMA
+# integrity_check. Exits 1 when any acknowledged webhook is lost, when the file is not whole, or
 # when fewer than 200 were acknowledged (then the run proved nothing).
 #
 # Everything it starts (lossyfs, bridges, the load) is recorded and stopped at exit, and the
@@ -151,9 +152,13 @@ wait "$BRIDGE_PID" 2>/dev/null
 rm -f "$WORK/pids/$BRIDGE_PID"
 # The file itself must be whole too, not only hold the ids: SQLite's own check, read-only.
 integrity=$("$PY" - "$MNT/data/okra-bridge.sqlite" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-print("; ".join(row[0] for row in db.execute("PRAGMA integrity_check").fetchall()[:5]))
+import sqlite3, sys, urllib.parse
+try:
+    db = sqlite3.connect(f"file:{urllib.parse.quote(sys.argv[1])}?mode=ro", uri=True)
+    rows = db.execute("PRAGMA integrity_check").fetchall()
+    print("; ".join(row[0] for row in rows).replace("\n", "; ")[:300])
+except sqlite3.DatabaseError as error:
+    print(error)
 PY
 ) || integrity="the check failed to run"
 unmount_lossyfs
@@ -162,7 +167,7 @@ acknowledged=$(wc -l <"$WORK/acknowledged")
 found=$(sed -n 's/^acknowledged [0-9]*, found \([0-9]*\),.*/\1/p' "$WORK/check.txt")
 took="$((SECONDS - started_at))s"
 if [ "$integrity" != ok ]; then
-  echo "powerloss: FAILED: the store's file is not whole after the cut: $integrity ($took)"
+  echo "powerloss: FAILED: the store's file is not whole after the cut: $integrity; ids: $(cat "$WORK/check.txt") ($took)"
   exit 1
 elif [ "$status" -eq 0 ]; then
   echo "powerloss: PASSED: all $acknowledged acknowledged webhooks found after the cut, the file whole ($took)"

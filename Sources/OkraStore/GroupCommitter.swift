@@ -41,8 +41,8 @@ actor GroupCommitter {
     private var checkpointQueued = false
     private var lastCheckpointEnded = ContinuousClock.now
     /// Set when readers kept the last pass from copying a WAL of `restartFrames` or more: the
-    /// next pass waits for them, unless one that did was kept from finishing before
-    /// `nextRestart`.
+    /// next pass is then a `RESTART`, unless one gave up less than `restartBackoff` ago (until
+    /// `nextRestart`).
     private var restartWanted = false
     private var nextRestart = ContinuousClock.now
 
@@ -316,8 +316,8 @@ actor GroupCommitter {
     ///
     /// The pass runs on the writer's connection, so no commit can run beside it: SQLite 3.7.0
     /// to 3.51.2 (Debian 12 ships 3.40.1) can corrupt the file when a checkpoint on another
-    /// connection starts on a WAL it has all copied while a commit starts the WAL over (its
-    /// "WAL-reset bug"). With one connection for both, that cannot happen.
+    /// connection starts after the whole WAL was copied while a commit starts the WAL over
+    /// (SQLite's "WAL-reset bug"). With one connection for both, that cannot happen.
     private func scheduleCheckpoint() {
         guard !checkpointQueued, ContinuousClock.now - lastCheckpointEnded >= policy.interval else { return }
         checkpointQueued = true

@@ -462,7 +462,7 @@ public final class OutboxStore: Sendable {
     }
 
     /// The size of SQLite's WAL file in bytes (0 when there is none): it should level off under
-    /// load (decision 0005); one that keeps growing means checkpoints cannot finish.
+    /// load (decision 0017); one that keeps growing means checkpoints cannot finish.
     public var walBytes: Int {
         (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
     }
