@@ -539,43 +539,6 @@ struct OutboxStoreTests {
         #expect(try await store.integrityCheck == ["ok"])
     }
 
-    @Test("webhooks, marks and checkpoints at once for seconds, checkpoints as often as they can run: the file stays whole and holds every record (SQLite before 3.51.3 corrupts it when a checkpoint on a second connection meets a commit that starts the WAL over)")
-    func checkpointsBesideCommitsKeepTheFileWhole() async throws {
-        let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var policy = OutboxStore.CheckpointPolicy()
-        policy.interval = .zero
-        let store = try OutboxStore(directory: dir, checkpoints: policy)
-        let until = ContinuousClock.now + .seconds(3)
-        let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
-            for writer in 0..<8 {
-                group.addTask {
-                    var count = 0
-                    while ContinuousClock.now < until {
-                        // Values of several sizes, so pages split, empty and are reused.
-                        let value = String(repeating: "v", count: 200 + (count * 37 + writer * 101) % 1800)
-                        _ = try await store.accept(eventID: "okra-ck-\(writer)-\(count)", records: [Self.record("t", value)], receivedAt: Date())
-                        count += 1
-                    }
-                    return count
-                }
-            }
-            // The publisher's marks delete what was published, as in production.
-            group.addTask {
-                while ContinuousClock.now < until {
-                    let records = try await store.pending(after: await store.publishedThrough, limit: 200)
-                    if let last = records.last { try await store.markPublished(through: last.seq) } else { try await Task.sleep(for: .milliseconds(1)) }
-                }
-                return 0
-            }
-            return try await group.reduce(0, +)
-        }
-        #expect(try await store.integrityCheck == ["ok"])
-        let published = await store.publishedThrough
-        let left = try await store.pending(after: published, limit: accepted + 1).count
-        #expect(Int(published) + left == accepted, "\(accepted) accepted, \(published) published, \(left) left")
-    }
-
     @Test("a parked record leaves the outbox with the mark, keeps its fields and error, and survives reopening")
     func parking() async throws {
         let dir = Self.directory()
