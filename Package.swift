@@ -140,6 +140,19 @@ let package = Package(
         .executableTarget(name: "okra-store-bench", dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraEnvelope", "OkraRouting"]),
         // `swift run -c release okra-envelope-bench`: normalizer throughput (docs/benchmarks.md).
         .executableTarget(name: "okra-envelope-bench", dependencies: ["OkraEnvelope"]),
+        // The store floor (docs/benchmarks.md): the contract's parts wired as directly as they go.
+        .executableTarget(
+            name: "okra-floor-bench",
+            dependencies: [
+                "OkraEnvelope", "OkraRouting", "OkraIngest", "OkraStore", "OkraKafka",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Flags, configuration, wiring, the ServiceGroup; nothing else.
         .executableTarget(
             name: "okra-bridge",

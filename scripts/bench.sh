@@ -49,6 +49,12 @@
 # bridge in the same minutes: bench/floors' nio-floor (SwiftNIO alone) and hummingbird-floor
 # (Hummingbird with one route), which only check the token and read the body, then durable
 # and go, then bench/floors/sqlite_floor.py (SQLite alone, for the rows a webhook writes).
+# store-floor (okra-floor-bench, also a receiver of its own) is the contract's parts wired as
+# directly as they go: the bridge's decision and seals on the event loop, its rows from one
+# writer thread through SQLite's C API with a synced WAL, its producer from memory;
+# store-floor-decide, -sealed, -handoff, -rows and -synced stop after that stage (what each part costs
+# beside the others); direct-floor is direct mode's parts (the decision, the producer, the answer
+# after the reports). floors runs them all beside the bridge in both modes and the Go peer.
 # Every JSON line also has the receiver's CPU time per accepted request (cpu_us_per_request),
 # and the load generator's (load_cpu_us_per_request) and the dev broker's with its relay
 # (broker_cpu_us_per_request) over the same run.
@@ -67,7 +73,7 @@ cd "$OKRA_ROOT"
 RECEIVER="${1:-durable}"; DURATION="${2:-30s}"; CONNECTIONS="${3:-32}"; PAIRS="${4:-5}"
 [ "$RECEIVER" = memory ] && DURATION="${2:-10m}"
 [ "$RECEIVER" = allocations ] && DURATION="${2:-10s}" && CONNECTIONS="${3:-8}"
-case "$RECEIVER" in durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations) ;; *) say "usage: $0 [durable|direct|go|python|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
+case "$RECEIVER" in durable|direct|go|python|store-floor|store-floor-decide|store-floor-sealed|store-floor-handoff|store-floor-rows|store-floor-synced|direct-floor|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations) ;; *) say "usage: $0 [durable|direct|go|python|store-floor[-STAGE]|direct-floor|compare|logcost|keycost|tracecost|buildcost|memory|floors|allocations] [DURATION] [CONNECTIONS] [PAIRS]"; exit 2 ;; esac
 if [ "$RECEIVER" = buildcost ] && [ ! -x "${OKRA_BENCH_BASELINE:-}" ]; then say "buildcost needs OKRA_BENCH_BASELINE: the path of the okra-bridge build to compare with"; exit 2; fi
 case "$PAIRS" in ''|*[!0-9]*|0) say "PAIRS must be a positive number, not '$PAIRS'"; exit 2 ;; esac
 ensure_apt librdkafka-dev pkg-config python3-venv wrk curl
@@ -136,6 +142,11 @@ build_floors() {
   swift build -c release --package-path bench/floors >&2
   FLOORS_BIN="$(swift build -c release --package-path bench/floors --show-bin-path)"
 }
+build_store_floor() {
+  say "building okra-floor-bench (release)"
+  swift build -c release --product okra-floor-bench >&2
+  STORE_FLOOR_BIN="$(swift build -c release --show-bin-path)/okra-floor-bench"
+}
 
 # CPU time a process has used so far (all threads, user and system), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -158,15 +169,16 @@ bench_one() {
   ./scripts/kafka-dev.sh stop >/dev/null 2>&1 || true
   broker="$(./scripts/kafka-dev.sh start)"
   port="$(free_ports)"
-  case "$receiver" in
-    durable|direct)
-      # Topics per product and outcome, as the peers pick them.
-      cat >"$WORK/routes.json" <<JSON
+  # Topics per product and outcome, as the peers pick them.
+  cat >"$WORK/routes.json" <<JSON
 {"version":1,"defaults":{"topic":"$run.{product}.{outcome}","key":"record","format":"structured"},"deadLetter":{"topic":"$run.deadletter"},"routes":[]}
 JSON
-      rm -rf "$WORK/data"
+  case "$receiver" in
+    durable|direct)
+      # Each mode its own store: floors reads durable's schema after direct has run.
+      rm -rf "$WORK/data-$receiver"
       "${SERVE_UNDER[@]}" "$BIN" serve --listen "127.0.0.1:$port" --brokers "$broker" --routes "$WORK/routes.json" \
-        --data-dir "$WORK/data" --delivery "$receiver" --token "production=$TOKEN" ${KEY_ARGUMENTS:---log-key-file $WORK/log-key} \
+        --data-dir "$WORK/data-$receiver" --delivery "$receiver" --token "production=$TOKEN" ${KEY_ARGUMENTS:---log-key-file $WORK/log-key} \
         >"$WORK/$receiver.out" 2>"$WORK/$receiver.log" &
       ;;
     go)
@@ -177,6 +189,14 @@ JSON
       ;;
     nio-floor|hummingbird-floor)
       FLOOR_TOKEN="$TOKEN" "$FLOORS_BIN/$receiver" "$port" 2>"$WORK/$receiver.log" &
+      ;;
+    store-floor|store-floor-*|direct-floor)
+      # store-floor-STAGE stops after STAGE (okra-floor-bench's FLOOR_UPTO); store-floor does all.
+      local stage="${receiver#store-floor}"
+      stage="${stage#-}"
+      [ "$receiver" = direct-floor ] && stage=direct
+      rm -rf "$WORK/data-floor"; mkdir -p "$WORK/data-floor"
+      FLOOR_UPTO="${stage:-kafka}" FLOOR_TOKEN="$TOKEN" "$STORE_FLOOR_BIN" "$port" "$WORK/data-floor" "$WORK/routes.json" "$broker" 2>"$WORK/$receiver.log" &
       ;;
   esac
   RECEIVER_PID=$!
@@ -225,6 +245,9 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
       sleep 0.5
     done
   fi
+  # The floor keeps no mark a metric shows: its producer lingers 1 ms, so a few seconds deliver
+  # what the last batches sent.
+  [ "$receiver" = store-floor ] && sleep 3
   if [ -n "$sampler" ]; then
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
@@ -235,7 +258,7 @@ print(json.dumps(r, separators=(",", ":")))' "$(grep '^{"requests"' "$WORK/wrk.o
   fi
   stop_receiver
   case "$receiver" in
-    *-floor)
+    nio-floor|hummingbird-floor|store-floor-*)
       # Nothing was published: no loss to count.
       python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["receiver"]=sys.argv[2]; r["lost"]=None; r["accepted_per_second"]=round(r["accepted"]/r["seconds"]); print(json.dumps(r, separators=(",", ":")))' "$result" "$receiver"
       ;;
@@ -297,17 +320,18 @@ case "$RECEIVER" in
     ensure_apt heaptrack zstd procps
     RECEIVERS=(durable); SERVE_UNDER=(heaptrack -o "$WORK/heap")
     ;;
-  floors) RECEIVERS=(nio-floor hummingbird-floor durable go) ;;
+  floors) RECEIVERS=(nio-floor hummingbird-floor store-floor-decide store-floor-sealed store-floor-handoff store-floor-rows store-floor-synced store-floor durable direct-floor direct go) ;;
   *) RECEIVERS=("$RECEIVER") ;;
 esac
 for receiver in "${RECEIVERS[@]}"; do [ "$receiver" = go ] && build_go_peer; done
 [ "$RECEIVER" = floors ] && build_floors
+case "$RECEIVER" in floors|store-floor*|direct-floor) build_store_floor ;; esac
 for receiver in "${RECEIVERS[@]}"; do
   bench_one "$receiver" | tee -a "$WORK/results.jsonl"
 done
 if [ "$RECEIVER" = floors ]; then
   # SQLite alone, with the schema of the store the durable run made.
-  python3 bench/floors/sqlite_floor.py "$WORK/data/okra-bridge.sqlite" 50000 16 32 | tee -a "$WORK/results.jsonl"
+  python3 bench/floors/sqlite_floor.py "$WORK/data-durable/okra-bridge.sqlite" 50000 16 32 | tee -a "$WORK/results.jsonl"
 fi
 case "$RECEIVER" in
   memory) python3 scripts/bench/memory.py "$WORK/results.jsonl" "$MEMORY_SAMPLES" "$DURATION" "$CONNECTIONS" "$OKRA_ROOT/bench/results.jsonl" ;;
