@@ -423,7 +423,9 @@ struct OkraFloorBench {
 
     /// The durable floor's publisher, a round at a time: everything committed since the last
     /// round is sent, its reports awaited, then the mark the writer deletes through is moved.
+    /// `FLOOR_GATHER_MS` replaces the bridge's 20 ms pause (how much larger rounds would save).
     static func publish(_ commits: AsyncStream<Void>, from writer: Writer, through producer: KafkaProducer) async {
+        let gather = Int(ProcessInfo.processInfo.environment["FLOOR_GATHER_MS"] ?? "") ?? 20
         for await _ in commits {
             let (records, through) = writer.unsent.withLock { unsent in
                 defer { unsent.records = [] }
@@ -440,7 +442,7 @@ struct OkraFloorBench {
             for delivery in deliveries { _ = try? await delivery.result() }
             writer.delivered.set(through)
             // As the bridge's publisher: after a small round, 20 ms to gather the next.
-            if records.count < 500 { try? await Task.sleep(for: .milliseconds(20)) }
+            if records.count < 500 { try? await Task.sleep(for: .milliseconds(gather)) }
         }
     }
 
