@@ -191,7 +191,7 @@ let package = Package(
             dependencies: ["OkraRouting", "OkraEnvelope"],
             exclude: ["seed-routes.tsv"]
         ),
-        // Test doubles shared by test targets: the in-memory EventSink, loopback servers.
+        // Test doubles shared by test targets: the in-memory EventSink, loopback servers, small volumes.
         .target(
             name: "OkraTestSupport",
             dependencies: [
@@ -216,9 +216,9 @@ let package = Package(
         .testTarget(name: "OkraOperationsTests", dependencies: ["OkraOperations", "OkraEnvelope"]),
         .testTarget(
             name: "OkraStoreTests",
-            dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraRouting", "OkraEnvelope", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OkraStore", "OkraIngest", "OkraOperations", "OkraRouting", "OkraEnvelope", "OkraTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(
             name: "OkraPublisherTests",
@@ -259,6 +259,7 @@ let package = Package(
             name: "OkraKafkaTests",
             dependencies: [
                 "OkraKafka",
+                "OkraTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -45,6 +45,8 @@ actor GroupCommitter {
     /// `nextRestart`).
     private var restartWanted = false
     private var nextRestart = ContinuousClock.now
+    /// Checkpoints that failed other than by waiting for readers (``noteCheckpoint(_:)``).
+    private(set) var checkpointFailures = OutboxStore.CheckpointFailures()
 
     private let volume: VolumeGuard
     /// Where each committed batch's records go, in clear, for the publisher.
@@ -258,8 +260,10 @@ actor GroupCommitter {
         do {
             let (walFrames, _) = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             truncateWanted = walFrames != 0
+            noteCheckpoint(nil)
         } catch {
             truncateWanted = true
+            noteCheckpoint(error)
         }
         return !truncateWanted
     }
@@ -291,7 +295,7 @@ actor GroupCommitter {
     /// publisher had drained it.
     private func hasRoom() async -> Bool {
         if await roomNow() { return true }
-        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        await truncateWAL()
         return await roomNow()
     }
 
@@ -309,7 +313,31 @@ actor GroupCommitter {
     /// covers the file's growth meanwhile).
     private func truncateWALIfFull() async {
         guard volume.isFull else { return }
-        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        await truncateWAL()
+    }
+
+    /// Copies the whole WAL into the file and truncates it, if no reader holds part of it.
+    private func truncateWAL() async {
+        do {
+            _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            noteCheckpoint(nil)
+        } catch {
+            noteCheckpoint(error)
+        }
+    }
+
+    /// Keeps what checkpoints do for the upkeep to count and log (nil: one succeeded). Waiting
+    /// for readers (`SQLITE_BUSY`, a `RESTART` or `TRUNCATE` they held back) is no failure;
+    /// anything else is (a full volume, an I/O error): the WAL then grows until one succeeds.
+    /// A full volume is also the volume guard's: it stops new events and gives the reserve
+    /// file's space back, which is what lets the next pass copy the WAL into the file.
+    private func noteCheckpoint(_ error: (any Error)?) {
+        guard let error else { return checkpointFailures.failing = false }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY { return }
+        checkpointFailures.count += 1
+        checkpointFailures.failing = true
+        checkpointFailures.lastError = "\(error)"
+        volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
     }
 
     /// After a commit: queues a checkpoint pass unless one ended within the interval.
@@ -334,11 +362,18 @@ actor GroupCommitter {
     func checkpoint() async -> (walFrameCount: Int, checkpointedFrameCount: Int)? {
         let restart = restartWanted && ContinuousClock.now >= nextRestart
         let (wait, busy) = (Self.milliseconds(policy.restartWait), Self.milliseconds(.seconds(busyTimeout)))
-        let result = try? await pool.writeWithoutTransaction { db in
-            guard restart else { return try db.checkpoint(.passive) }
-            sqlite3_busy_timeout(db.sqliteConnection, wait)
-            defer { sqlite3_busy_timeout(db.sqliteConnection, busy) }
-            return try db.checkpoint(.restart)
+        let result: (walFrameCount: Int, checkpointedFrameCount: Int)?
+        do {
+            result = try await pool.writeWithoutTransaction { db in
+                guard restart else { return try db.checkpoint(.passive) }
+                sqlite3_busy_timeout(db.sqliteConnection, wait)
+                defer { sqlite3_busy_timeout(db.sqliteConnection, busy) }
+                return try db.checkpoint(.restart)
+            }
+            noteCheckpoint(nil)
+        } catch {
+            result = nil
+            noteCheckpoint(error)
         }
         if let result {
             restartWanted = result.checkpointedFrameCount < result.walFrameCount && result.walFrameCount >= policy.restartFrames

@@ -147,6 +147,21 @@ public final class OutboxStore: Sendable {
         public init() {}
     }
 
+    /// What WAL checkpoints have done, for the upkeep's counter and log lines. Waiting for readers
+    /// is not counted; a checkpoint that failed otherwise (a full volume, an I/O error) is, and
+    /// the WAL then grows until one succeeds.
+    public struct CheckpointFailures: Sendable {
+        /// Checkpoints that failed since the store opened.
+        public var count = 0
+        /// Whether the last checkpoint failed.
+        public var failing = false
+        /// The last failure's description.
+        public var lastError: String?
+
+        /// None yet.
+        public init() {}
+    }
+
     /// Opens (or creates) `directory/okra-bridge.sqlite`, upgrading a file of an earlier layout.
     /// - Parameters:
     ///   - busyTimeout: how long a statement waits for another connection's lock before failing
@@ -421,6 +436,9 @@ public final class OutboxStore: Sendable {
 
     /// How many records are parked.
     public var parkedCount: Int { get async { await committer.parked } }
+
+    /// What WAL checkpoints have done since the store opened (``CheckpointFailures``).
+    public var checkpointFailures: CheckpointFailures { get async { await committer.checkpointFailures } }
 
     /// Parked records, oldest first.
     public func parked(limit: Int = 1000) async throws -> [ParkedRecord] {

@@ -3,9 +3,10 @@ import Logging
 import ServiceLifecycle
 
 /// The store's upkeep, apart from publishing: every second its gauges (outbox depth and oldest
-/// age, WAL size, parked records, a full volume) and the reserve file made again once the volume
-/// has room, and the event log pruned back to `--retain-size`; every `pruneInterval` the ids
-/// older than the dedupe window and the event log past its retention pruned.
+/// age, WAL size, parked records, a full volume), the count of failed checkpoints, the reserve
+/// file made again once the volume has room, and the event log pruned back to `--retain-size`;
+/// every `pruneInterval` the ids older than the dedupe window and the event log past its
+/// retention pruned.
 public struct StoreUpkeep: Service {
     private let store: OutboxStore
     private let logger: Logger
@@ -19,6 +20,7 @@ public struct StoreUpkeep: Service {
     private let logBytes: Gauge
     private let volumeUsed: Gauge
     private let volumeFree: Gauge
+    private let checkpointFailures: Counter
 
     /// Upkeep of `store`, pruning every `pruneInterval`.
     public init(store: OutboxStore, logger: Logger, pruneInterval: Duration = .seconds(60), metrics: MetricsFactory = MetricsSystem.factory) {
@@ -34,6 +36,7 @@ public struct StoreUpkeep: Service {
         logBytes = Gauge(label: "okra_bridge_event_log_bytes", factory: metrics)
         volumeUsed = Gauge(label: "okra_bridge_store_volume_used_bytes", factory: metrics)
         volumeFree = Gauge(label: "okra_bridge_store_volume_free_bytes", factory: metrics)
+        checkpointFailures = Counter(label: "okra_bridge_store_checkpoint_failures_total", factory: metrics)
     }
 
     /// Keeps up until graceful shutdown.
@@ -41,8 +44,10 @@ public struct StoreUpkeep: Service {
         try await cancelWhenGracefulShutdown {
             var lastPrune = ContinuousClock.now
             var sizePruneFailing = false
+            var checkpoints = OutboxStore.CheckpointFailures()
             while !Task.isCancelled {
                 await recordGauges()
+                checkpoints = await noteCheckpoints(since: checkpoints)
                 store.maintainReserve()
                 await finishErasures()
                 sizePruneFailing = await pruneLogToSize(failing: sizePruneFailing)
@@ -71,6 +76,20 @@ public struct StoreUpkeep: Service {
             volumeUsed.record(usage.used)
             volumeFree.record(usage.free)
         }
+    }
+
+    /// Counts the checkpoints that failed since `last` (the previous second's state), and logs
+    /// when failing begins and when a checkpoint succeeds again, not every second in between.
+    func noteCheckpoints(since last: OutboxStore.CheckpointFailures) async -> OutboxStore.CheckpointFailures {
+        let now = await store.checkpointFailures
+        if now.count > last.count { checkpointFailures.increment(by: Int64(now.count - last.count)) }
+        if now.failing && !last.failing {
+            logger.error("a WAL checkpoint failed; the WAL grows until one succeeds",
+                         metadata: ["error": "\(now.lastError ?? "")", "checkpoint.failures": "\(now.count)"])
+        } else if !now.failing && last.failing {
+            logger.notice("WAL checkpoints succeed again", metadata: ["checkpoint.failures": "\(now.count)"])
+        }
+        return now
     }
 
     /// Erasures that waited for delivery, once it came.

@@ -6,6 +6,7 @@ import Logging
 import OkraEnvelope
 import OkraKafka
 import OkraRouting
+import OkraTestSupport
 import Synchronization
 import Testing
 
@@ -192,16 +193,7 @@ struct ServeDurabilityTests {
             Issue.record("the full-volume test mounts a tmpfs and needs root; run the tests as root (CI does)")
             throw BrokerUnavailable("not root: cannot mount a tmpfs")
         }
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("okra-volume-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        guard system("mount -t tmpfs -o size=\(megabytes)m tmpfs '\(mountPoint.path)'") == 0 else {
-            throw BrokerUnavailable("cannot mount a \(megabytes) MiB tmpfs at \(mountPoint.path)")
-        }
-        defer {
-            _ = system("umount -l '\(mountPoint.path)'")
-            try? FileManager.default.removeItem(at: mountPoint)
-        }
-        return try await body(mountPoint)
+        return try await SmallVolume.with(megabytes: megabytes, body)
     }
 
     @Test("a full data volume: 503 with Retry-After and not ready; a restart on the full volume drains it; accepting again once there is room",

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OkraTestSupport
 import Synchronization
 import Testing
 

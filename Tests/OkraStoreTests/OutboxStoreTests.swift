@@ -1,7 +1,9 @@
 import Foundation
 import GRDB
+import MetricsTestKit
 @testable import OkraStore
 import OkraRouting
+import OkraTestSupport
 import Synchronization
 import Testing
 
@@ -537,6 +539,59 @@ struct OutboxStoreTests {
         let after = try #require(await store.checkpointPass())
         #expect(after.checkpointedFrameCount == after.walFrameCount)
         #expect(try await store.integrityCheck == ["ok"])
+        #expect(await store.checkpointFailures.count == 0, "waiting for readers is no failure")
+    }
+
+    @Test("a checkpoint that fails on a full volume is counted and logged once, marks the volume full, and the WAL is copied once there is room",
+          .enabled(if: getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true"))
+    func checkpointFailureOnAFullVolume() async throws {
+        try await SmallVolume.with(megabytes: 16) { volume in
+            var policy = OutboxStore.CheckpointPolicy()
+            policy.interval = .seconds(3600)
+            policy.restartFrames = .max
+            let directory = volume.appendingPathComponent("store")
+            let store = try OutboxStore(directory: directory.path, checkpoints: policy, reserveBytes: 1 << 20)
+            _ = try await store.accept(eventID: "okra-full-first", records: [Self.record("t", "v")], receivedAt: Date())
+            // A reader keeps the WAL from being copied while it grows.
+            let entered = Flag(), released = Flag()
+            defer { released.set() }
+            let reading = Task { try await store.holdReader(entered: { entered.set() }, release: { released.isSet }) }
+            try await Self.wait(for: entered)
+            for index in 0..<150 {
+                _ = try await store.accept(eventID: "okra-full-\(index)", records: [Self.record("t", String(repeating: "f", count: 8000))],
+                                           receivedAt: Date())
+            }
+            let filler = try SmallVolume.fill(volume)
+            released.set()
+            try await reading.value
+
+            let metrics = TestMetrics()
+            let (logger, logs) = CapturingLogHandler.logger()
+            let upkeep = StoreUpkeep(store: store, logger: logger, metrics: metrics)
+            #expect(await store.checkpointPass() == nil, "the file cannot grow to take the WAL")
+            let failed = await upkeep.noteCheckpoints(since: .init())
+            #expect(failed.failing && failed.count >= 1)
+            #expect(failed.lastError?.contains("disk is full") == true, "\(failed.lastError ?? "none")")
+            #expect(store.volumeIsFull, "a checkpoint that finds the volume full stops new events like a commit that does")
+            #expect(try metrics.expectCounter("okra_bridge_store_checkpoint_failures_total").totalValue == Int64(failed.count))
+            #expect(logs.captured.filter { $0.message.contains("a WAL checkpoint failed") }.count == 1)
+
+            // Failing on: counted again, not logged again.
+            #expect(await store.checkpointPass() == nil)
+            let still = await upkeep.noteCheckpoints(since: failed)
+            #expect(try metrics.expectCounter("okra_bridge_store_checkpoint_failures_total").totalValue == Int64(still.count))
+            #expect(still.count > failed.count)
+            #expect(logs.captured.filter { $0.message.contains("a WAL checkpoint failed") }.count == 1)
+
+            try FileManager.default.removeItem(atPath: filler)
+            let copied = try #require(await store.checkpointPass())
+            #expect(copied.checkpointedFrameCount == copied.walFrameCount)
+            let recovered = await upkeep.noteCheckpoints(since: still)
+            #expect(!recovered.failing)
+            #expect(logs.captured.filter { $0.message.contains("WAL checkpoints succeed again") }.count == 1)
+            #expect(try await store.depth().count == 151)
+            #expect(try await store.integrityCheck == ["ok"])
+        }
     }
 
     @Test("a parked record leaves the outbox with the mark, keeps its fields and error, and survives reopening")
