@@ -329,15 +329,14 @@ actor GroupCommitter {
     /// Keeps what checkpoints do for the upkeep to count and log (nil: one succeeded). Waiting
     /// for readers (`SQLITE_BUSY`, a `RESTART` or `TRUNCATE` they held back) is no failure;
     /// anything else is (a full volume, an I/O error): the WAL then grows until one succeeds.
-    /// A full volume is also the volume guard's: it stops new events and gives the reserve
-    /// file's space back, which is what lets the next pass copy the WAL into the file.
+    /// The volume guard is left to the commits: a checkpoint's failure does not make the store
+    /// unready, since only a stored webhook would make it ready again.
     private func noteCheckpoint(_ error: (any Error)?) {
         guard let error else { return checkpointFailures.failing = false }
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY { return }
         checkpointFailures.count += 1
         checkpointFailures.failing = true
         checkpointFailures.lastError = "\(error)"
-        volume.writeFailed(error, pending: Int(lastSeq - publishedThrough))
     }
 
     /// After a commit: queues a checkpoint pass unless one ended within the interval.

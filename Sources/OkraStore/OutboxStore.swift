@@ -147,9 +147,10 @@ public final class OutboxStore: Sendable {
         public init() {}
     }
 
-    /// What WAL checkpoints have done, for the upkeep's counter and log lines. Waiting for readers
-    /// is not counted; a checkpoint that failed otherwise (a full volume, an I/O error) is, and
-    /// the WAL then grows until one succeeds.
+    /// What WAL checkpoints have done, for the upkeep's metrics and log lines. Waiting for
+    /// readers is not counted; a checkpoint that failed otherwise (a full volume, an I/O error)
+    /// is, and the WAL then grows until one succeeds. Attempts are counted: while the volume is
+    /// short of room every webhook tries to truncate the WAL.
     public struct CheckpointFailures: Sendable {
         /// Checkpoints that failed since the store opened.
         public var count = 0

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 
 /// The store's upkeep, apart from publishing: every second its gauges (outbox depth and oldest
-/// age, WAL size, parked records, a full volume), the count of failed checkpoints, the reserve
+/// age, WAL size, parked records, a full volume), failed checkpoints, the reserve
 /// file made again once the volume has room, and the event log pruned back to `--retain-size`;
 /// every `pruneInterval` the ids older than the dedupe window and the event log past its
 /// retention pruned.
@@ -21,6 +21,7 @@ public struct StoreUpkeep: Service {
     private let volumeUsed: Gauge
     private let volumeFree: Gauge
     private let checkpointFailures: Counter
+    private let checkpointFailing: Gauge
 
     /// Upkeep of `store`, pruning every `pruneInterval`.
     public init(store: OutboxStore, logger: Logger, pruneInterval: Duration = .seconds(60), metrics: MetricsFactory = MetricsSystem.factory) {
@@ -37,6 +38,7 @@ public struct StoreUpkeep: Service {
         volumeUsed = Gauge(label: "okra_bridge_store_volume_used_bytes", factory: metrics)
         volumeFree = Gauge(label: "okra_bridge_store_volume_free_bytes", factory: metrics)
         checkpointFailures = Counter(label: "okra_bridge_store_checkpoint_failures_total", factory: metrics)
+        checkpointFailing = Gauge(label: "okra_bridge_store_checkpoint_failing", factory: metrics)
     }
 
     /// Keeps up until graceful shutdown.
@@ -78,15 +80,19 @@ public struct StoreUpkeep: Service {
         }
     }
 
-    /// Counts the checkpoints that failed since `last` (the previous second's state), and logs
-    /// when failing begins and when a checkpoint succeeds again, not every second in between.
+    /// Counts the checkpoints that failed since `last` (the previous second's state) and
+    /// records whether the last one failed. Logs when failing begins (or a failure came and went
+    /// within the second) and when a checkpoint succeeds again, not every second in between.
     func noteCheckpoints(since last: OutboxStore.CheckpointFailures) async -> OutboxStore.CheckpointFailures {
         let now = await store.checkpointFailures
+        checkpointFailing.record(now.failing ? 1 : 0)
+        let began = now.count > last.count && !last.failing
         if now.count > last.count { checkpointFailures.increment(by: Int64(now.count - last.count)) }
-        if now.failing && !last.failing {
+        if began {
             logger.error("a WAL checkpoint failed; the WAL grows until one succeeds",
                          metadata: ["error": "\(now.lastError ?? "")", "checkpoint.failures": "\(now.count)"])
-        } else if !now.failing && last.failing {
+        }
+        if !now.failing && (last.failing || began) {
             logger.notice("WAL checkpoints succeed again", metadata: ["checkpoint.failures": "\(now.count)"])
         }
         return now
