@@ -28,9 +28,10 @@ import GRDB
 ///   mark and `parked`, never written per record. `event_ids.entry` finds an id's entry.
 ///
 /// docs/decisions/0005-store-layout.md explains the choices.
-enum StoreSchema {
-    /// How `records.value` holds a record's value.
-    enum ValueForm: Int {
+package enum StoreSchema {
+    /// How `records.value` holds a record's value (`package`: the floor benchmark keeps values
+    /// as the store does).
+    package enum ValueForm: Int {
         /// The whole value.
         case whole = 0
         /// The envelope up to its `data`: the value is this, the entry's body, and `}`.
@@ -39,7 +40,7 @@ enum StoreSchema {
         case body = 2
 
         /// The form in which `value` can be kept beside `body`, and what `records.value` keeps.
-        static func split(_ value: [UInt8], body: [UInt8]) -> (ValueForm, ArraySlice<UInt8>) {
+        package static func split(_ value: [UInt8], body: [UInt8]) -> (ValueForm, ArraySlice<UInt8>) {
             if value == body { return (.body, []) }
             let prefixCount = value.count - body.count - 1
             if prefixCount > 0, value.last == UInt8(ascii: "}") {
@@ -463,8 +464,13 @@ enum StoreSchema {
     /// hex digits (every id the envelope makes), the text itself otherwise. SQLite never finds
     /// a blob equal to a text, so the two forms cannot collide.
     static func storedID(_ id: String) -> DatabaseValue {
+        okraIDBytes(id).map { Data($0).databaseValue } ?? id.databaseValue
+    }
+
+    /// The 16 bytes ``storedID(_:)`` keeps for an `okra-` id; nil for any other id.
+    package static func okraIDBytes(_ id: String) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: 16)
-        return decodeOkraID(id, into: &bytes) ? Data(bytes).databaseValue : id.databaseValue
+        return decodeOkraID(id, into: &bytes) ? bytes : nil
     }
 
     /// Appends ``storedID(_:)``'s form of `id` to `values`, with no `Data` in between.

@@ -36,7 +36,8 @@ import Synchronization
 enum Stage: String, Comparable {
     /// The token, the body, the decision (normalize, route); answered on the event loop.
     case decide
-    /// Then the body and each record sealed, the dedupe id hashed (still on the event loop).
+    /// Then the body and each record sealed (what it keeps beside the body), the dedupe id
+    /// decoded, as the store keeps them (still on the event loop).
     case sealed
     /// Then handed to the writer thread, which answers at once (no SQLite).
     case handoff
@@ -63,7 +64,9 @@ struct Accepted: Sendable {
         var key: [UInt8]?
         var headers: [KafkaHeader]
         var value: [UInt8]
-        /// The headers' JSON and the value, sealed as one.
+        /// How the store keeps the value beside the entry's body (`StoreSchema.ValueForm`).
+        var form: Int64
+        /// The headers' JSON and what the value keeps beside the body, sealed as one.
         var sealed: [UInt8]
     }
 
@@ -166,7 +169,7 @@ final class Writer: @unchecked Sendable {
             for record in accepted.records {
                 seq += 1
                 try step("INSERT INTO records(seq, body_entry, value_form, event_id, topic, key, headers, value, created_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [.int(seq), .int(entry), .int(0), .text(accepted.event?.id), .text(record.topic), record.key.map { .blob($0) } ?? .null,
+                         [.int(seq), .int(entry), .int(record.form), .text(accepted.event?.id), .text(record.topic), record.key.map { .blob($0) } ?? .null,
                           .text(""), .blob(record.sealed), .int(accepted.receivedAt), .text("floor")])
             }
         }
@@ -326,14 +329,17 @@ final class Floor: Sendable {
         }
         if stage == .direct { return send(records, on: loop, answer: answer) }
         guard stage >= .sealed else { return answer(!records.isEmpty) }
-        let id = event.map { Array($0.id.utf8) } ?? Array(UUID().uuidString.utf8)
+        let id = event?.id ?? UUID().uuidString
         let sealed: [Accepted.Record] = records.map { record in
             let headers = "{" + record.headers.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+            // As the store keeps it: the body is in the entry, the record keeps the rest.
+            let (form, kept) = StoreSchema.ValueForm.split(record.value, body: body)
             return Accepted.Record(topic: record.topic, key: record.key.map { Array($0.utf8) },
                                    headers: record.headers.map { KafkaHeader($0.name, $0.value) }, value: record.value,
-                                   sealed: seal(Array(headers.utf8) + record.value))
+                                   form: Int64(form.rawValue), sealed: seal(Array(headers.utf8) + kept))
         }
-        let accepted = Accepted(dedupeID: Array(SHA256.hash(data: id).prefix(16)), environment: "production", event: event,
+        let dedupeID = StoreSchema.okraIDBytes(id) ?? Array(id.utf8)
+        let accepted = Accepted(dedupeID: dedupeID, environment: "production", event: event,
                                sealedBody: seal(body), topics: "[" + records.map { "\"\($0.topic)\"" }.joined(separator: ",") + "]",
                                bodyBytes: body.count, receivedAt: Int64(now.timeIntervalSince1970 * 1000), records: sealed, loop: loop, answer: answer)
         guard stage >= .handoff else { return answer(!accepted.sealedBody.isEmpty) }
@@ -412,12 +418,21 @@ struct OkraFloorBench {
         try await server.closeFuture.get()
     }
 
-    /// Direct mode: one task for every request's reports, in arrival order (no task a request).
+    /// Direct mode: one task for every request's reports, in arrival order (no task a request);
+    /// with `FLOOR_DIRECT_WAIT=each`, a child task a request, each answered once its own reports
+    /// are in (as the bridge's requests wait), so no request waits behind an earlier one's.
     static func answerDirect(_ waiters: AsyncStream<DirectWaiter>) async {
-        for await (deliveries, loop, answer) in waiters {
+        @Sendable func answer(_ waiter: DirectWaiter) async {
             var delivered = true
-            for delivery in deliveries where (try? await delivery.result()) == nil { delivered = false }
-            loop.execute { answer(delivered) }
+            for delivery in waiter.deliveries where (try? await delivery.result()) == nil { delivered = false }
+            waiter.loop.execute { waiter.answer(delivered) }
+        }
+        guard ProcessInfo.processInfo.environment["FLOOR_DIRECT_WAIT"] == "each" else {
+            for await waiter in waiters { await answer(waiter) }
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            for await waiter in waiters { group.addTask { await answer(waiter) } }
         }
     }
 
