@@ -285,6 +285,15 @@ actor GroupCommitter {
         return result
     }
 
+    /// The check a webhook makes on a volume found full, made without one (the upkeep calls it
+    /// every second): once there is room the volume is marked so, and the bridge is ready again.
+    /// Behind a Service that routes only to ready pods, no webhook would come to find the room.
+    /// With no reserve, a write's success is the only sign of room: nothing is checked here.
+    func recheckRoom() async {
+        guard volume.reserveBytes > 0, volume.isFull else { return }
+        if await hasRoom() { volume.room() }
+    }
+
     /// Whether the volume has room for more than the reserve: its free space, and when that is
     /// short, the pages free inside the database file (records the publisher deleted), which new
     /// records reuse.

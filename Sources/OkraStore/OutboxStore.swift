@@ -344,6 +344,12 @@ public final class OutboxStore: Sendable {
     /// Whether the data volume is full: new events are refused until a write succeeds again.
     public var volumeIsFull: Bool { volume.isFull }
 
+    /// Marks a volume found full as having room once it has, with no webhook to find it; the
+    /// upkeep calls it every second (``GroupCommitter/recheckRoom()``).
+    public func recheckRoom() async {
+        await committer.recheckRoom()
+    }
+
     /// Makes the reserve file again once the volume has room (the publisher calls it now and then).
     public func maintainReserve() {
         if !volume.isFull { volume.ensureReserve() }

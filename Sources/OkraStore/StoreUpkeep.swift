@@ -2,11 +2,11 @@ import CoreMetrics
 import Logging
 import ServiceLifecycle
 
-/// The store's upkeep, apart from publishing: every second its gauges (outbox depth and oldest
-/// age, WAL size, parked records, a full volume), failed checkpoints, the reserve
-/// file made again once the volume has room, and the event log pruned back to `--retain-size`;
-/// every `pruneInterval` the ids older than the dedupe window and the event log past its
-/// retention pruned.
+/// The store's upkeep, apart from publishing: every second a volume found full checked for room
+/// (so readiness follows it with no webhook coming), its gauges (outbox depth and oldest age,
+/// WAL size, parked records, a full volume), failed checkpoints, the reserve file made again once
+/// the volume has room, and the event log pruned back to `--retain-size`; every `pruneInterval`
+/// the ids older than the dedupe window and the event log past its retention pruned.
 public struct StoreUpkeep: Service {
     private let store: OutboxStore
     private let logger: Logger
@@ -48,6 +48,7 @@ public struct StoreUpkeep: Service {
             var sizePruneFailing = false
             var checkpoints = OutboxStore.CheckpointFailures()
             while !Task.isCancelled {
+                await store.recheckRoom()
                 await recordGauges()
                 checkpoints = await noteCheckpoints(since: checkpoints)
                 store.maintainReserve()

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import MetricsTestKit
+import OkraIngest
 @testable import OkraStore
 import OkraRouting
 import OkraTestSupport
@@ -301,6 +302,30 @@ struct OutboxStoreTests {
         #expect(outcomes == 10, "accepted \(outcomes) of 40 with a bound of 10")
         #expect(try await store.depth().count == 10)
         #expect(!store.volumeIsFull)
+    }
+
+    @Test("a volume found full is marked as having room once it has, with no webhook to find it (behind a Service an unready pod gets none): the upkeep checks every second")
+    func fullVolumeReadyAgainWithoutAWebhook() async throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let reserve = 64 << 10
+        let free = Mutex(Int.max / 2)
+        let store = try OutboxStore(directory: dir, reserveBytes: reserve, freeSpace: { free.withLock { $0 } })
+        free.withLock { $0 = reserve - 1 }
+        await #expect(throws: OutboxStore.VolumeFull.self) {
+            _ = try await store.accept(eventID: "refused", records: [Self.record("a", "1")], receivedAt: Date())
+        }
+        #expect(store.volumeIsFull)
+        #expect(await DurableSink(store: store).readiness().store == .volumeFull)
+
+        // The volume is grown; no webhook comes.
+        free.withLock { $0 = 4 * reserve }
+        let (logger, _) = CapturingLogHandler.logger()
+        let running = Task { try await StoreUpkeep(store: store, logger: logger, pruneInterval: .seconds(3600)).run() }
+        defer { running.cancel() }
+        for _ in 0..<50 where store.volumeIsFull { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!store.volumeIsFull, "still full 5 s after the volume had room")
+        #expect(await DurableSink(store: store).readiness().store == .accepting)
     }
 
     @Test("short of room, the store truncates a long WAL before refusing: space the WAL holds is given back and the event is taken")
