@@ -338,8 +338,8 @@ actor GroupCommitter {
     /// Keeps what checkpoints do for the upkeep to count and log (nil: one succeeded). Waiting
     /// for readers (`SQLITE_BUSY`, a `RESTART` or `TRUNCATE` they held back) is no failure;
     /// anything else is (a full volume, an I/O error): the WAL then grows until one succeeds.
-    /// The volume guard is left to the commits: a checkpoint's failure does not make the store
-    /// unready, since only a stored webhook would make it ready again.
+    /// The volume guard is left to the commits and the room checks: a failed checkpoint says
+    /// nothing of the room a new event needs, so it does not make the store unready.
     private func noteCheckpoint(_ error: (any Error)?) {
         guard let error else { return checkpointFailures.failing = false }
         if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY { return }

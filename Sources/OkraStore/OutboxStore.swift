@@ -341,7 +341,8 @@ public final class OutboxStore: Sendable {
         }
     }
 
-    /// Whether the data volume is full: new events are refused until a write succeeds again.
+    /// Whether the data volume is full: new events are refused until a write succeeds again or
+    /// a room check (a webhook's, or the upkeep's every second) finds room.
     public var volumeIsFull: Bool { volume.isFull }
 
     /// Marks a volume found full as having room once it has, with no webhook to find it; the
