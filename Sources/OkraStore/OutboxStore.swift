@@ -150,7 +150,8 @@ public final class OutboxStore: Sendable {
     /// What WAL checkpoints have done, for the upkeep's metrics and log lines. Waiting for
     /// readers is not counted; a checkpoint that failed otherwise (a full volume, an I/O error)
     /// is, and the WAL then grows until one succeeds. Attempts are counted: while the volume is
-    /// short of room every webhook tries to truncate the WAL.
+    /// short of room every webhook, and the upkeep's room check each second, tries to truncate
+    /// the WAL.
     public struct CheckpointFailures: Sendable {
         /// Checkpoints that failed since the store opened.
         public var count = 0
